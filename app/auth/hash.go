@@ -1,0 +1,168 @@
+// Package auth holds the password and name rules that pytwis enforced and the
+// Werkzeug password-hash formats that pytwis stored, so that a database written
+// by the Python original keeps signing its users in.
+package auth
+
+import (
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/scrypt"
+)
+
+// ErrUnknownFormat reports a stored hash that is not one of Werkzeug's
+// pbkdf2 or scrypt formats. The hash itself is never put in the error.
+var ErrUnknownFormat = errors.New("unsupported password hash format")
+
+// Hasher writes new password hashes and decides when a stored one is too weak.
+//
+// New hashes use Werkzeug's "pbkdf2:sha512:N$salt$hex" form because every
+// Werkzeug release that pytwis ran on can verify it (scrypt needs Werkzeug 2.3+),
+// so a site can still fall back to the Python original.
+type Hasher struct {
+	// Iterations is the PBKDF2-HMAC-SHA512 iteration count of new hashes.
+	Iterations int
+}
+
+// DefaultIterations is the cost of new hashes: above OWASP's 2023 advice of
+// 210,000 for PBKDF2-HMAC-SHA512, about a tenth of a second on one core.
+const DefaultIterations = 600_000
+
+// saltChars is Werkzeug's SALT_CHARS; the salt is used as its ASCII bytes.
+const saltChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// Hash returns a Werkzeug-format hash of password.
+func (h Hasher) Hash(password string) (string, error) {
+	salt := make([]byte, 16)
+	for i := range salt {
+		// rand.Text is base32; draw uniformly from Werkzeug's alphabet instead.
+		var b [1]byte
+		for {
+			if _, err := rand.Read(b[:]); err != nil {
+				return "", fmt.Errorf("hash password: %w", err)
+			}
+			if int(b[0]) < 256-256%len(saltChars) {
+				break
+			}
+		}
+		salt[i] = saltChars[int(b[0])%len(saltChars)]
+	}
+	key, err := pbkdf2.Key(sha512.New, password, salt, h.Iterations, sha512.Size)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return fmt.Sprintf("pbkdf2:sha512:%d$%s$%s", h.Iterations, salt, hex.EncodeToString(key)), nil
+}
+
+// NeedsRehash reports whether a stored hash is weaker than new ones would be.
+// scrypt hashes at Werkzeug's own default cost or above are left alone.
+func (h Hasher) NeedsRehash(stored string) bool {
+	p, err := parse(stored)
+	if err != nil {
+		return true
+	}
+	switch p.kind {
+	case "pbkdf2":
+		return p.digest != "sha512" || p.iterations < h.Iterations
+	default: // scrypt
+		return p.n < 1<<15
+	}
+}
+
+// Verify reports whether password matches a stored Werkzeug hash. The digest
+// comparison is constant-time. ErrUnknownFormat is returned for hashes of
+// another kind, which never match.
+func Verify(stored, password string) (bool, error) {
+	p, err := parse(stored)
+	if err != nil {
+		return false, err
+	}
+	want, err := hex.DecodeString(p.hexDigest)
+	if err != nil || len(want) == 0 {
+		return false, ErrUnknownFormat
+	}
+	var got []byte
+	switch p.kind {
+	case "pbkdf2":
+		got, err = pbkdf2.Key(p.newHash, password, []byte(p.salt), p.iterations, p.keyLen)
+	default:
+		got, err = scrypt.Key([]byte(password), []byte(p.salt), p.n, p.r, p.p, 64)
+	}
+	if err != nil {
+		return false, fmt.Errorf("verify password: %w", err)
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+type parsed struct {
+	kind       string // "pbkdf2" or "scrypt"
+	digest     string
+	newHash    func() hash.Hash
+	keyLen     int
+	iterations int
+	n, r, p    int
+	salt       string
+	hexDigest  string
+}
+
+// Upper bounds keep a corrupt or hostile hash from costing minutes or gigabytes.
+const (
+	maxIterations = 10_000_000
+	maxScryptN    = 1 << 20
+)
+
+func parse(stored string) (parsed, error) {
+	method, rest, ok := strings.Cut(stored, "$")
+	if !ok {
+		return parsed{}, ErrUnknownFormat
+	}
+	salt, hexDigest, ok := strings.Cut(rest, "$")
+	if !ok || strings.Contains(hexDigest, "$") {
+		return parsed{}, ErrUnknownFormat
+	}
+	p := parsed{salt: salt, hexDigest: hexDigest}
+	fields := strings.Split(method, ":")
+	switch {
+	case fields[0] == "pbkdf2" && len(fields) == 3:
+		p.kind, p.digest = "pbkdf2", fields[1]
+		switch p.digest {
+		case "sha256":
+			p.newHash, p.keyLen = sha256.New, sha256.Size
+		case "sha512":
+			p.newHash, p.keyLen = sha512.New, sha512.Size
+		default:
+			return parsed{}, ErrUnknownFormat
+		}
+		it, err := strconv.Atoi(fields[2])
+		if err != nil || it < 1 || it > maxIterations {
+			return parsed{}, ErrUnknownFormat
+		}
+		p.iterations = it
+	case fields[0] == "scrypt" && len(fields) == 4:
+		p.kind = "scrypt"
+		var nums [3]int
+		for i, f := range fields[1:] {
+			v, err := strconv.Atoi(f)
+			if err != nil || v < 1 {
+				return parsed{}, ErrUnknownFormat
+			}
+			nums[i] = v
+		}
+		p.n, p.r, p.p = nums[0], nums[1], nums[2]
+		if p.n > maxScryptN || p.n&(p.n-1) != 0 || p.r*p.p >= 1<<30 || p.r > 64 || p.p > 64 {
+			return parsed{}, ErrUnknownFormat
+		}
+	default:
+		return parsed{}, ErrUnknownFormat
+	}
+	return p, nil
+}

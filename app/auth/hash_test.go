@@ -1,0 +1,125 @@
+package auth
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestVerifyWerkzeugVectors checks every hash that Werkzeug itself wrote.
+func TestVerifyWerkzeugVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/werkzeug-hashes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Vectors []struct{ Password, Hash string }
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Vectors) == 0 {
+		t.Fatal("no vectors in testdata")
+	}
+	for _, v := range file.Vectors {
+		method, _, _ := strings.Cut(v.Hash, "$")
+		t.Run(method, func(t *testing.T) {
+			ok, err := Verify(v.Hash, v.Password)
+			if err != nil || !ok {
+				t.Fatalf("Verify(right password) = %v, %v; want true", ok, err)
+			}
+			for _, wrong := range []string{"", v.Password + "x", strings.ToUpper(v.Password), v.Password[:len(v.Password)-1]} {
+				if ok, _ := Verify(v.Hash, wrong); ok {
+					t.Errorf("Verify(%q) = true; want false", wrong)
+				}
+			}
+		})
+	}
+}
+
+func TestHashRoundTrip(t *testing.T) {
+	h := Hasher{Iterations: 1000}
+	stored, err := h.Hash("Pässw0rd!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	method, rest, _ := strings.Cut(stored, "$")
+	salt, digest, _ := strings.Cut(rest, "$")
+	if method != "pbkdf2:sha512:1000" || len(salt) != 16 || len(digest) != 128 {
+		t.Fatalf("hash %q is not in Werkzeug's pbkdf2:sha512 form", stored)
+	}
+	if ok, err := Verify(stored, "Pässw0rd!"); !ok || err != nil {
+		t.Fatalf("Verify(own hash) = %v, %v", ok, err)
+	}
+	if ok, _ := Verify(stored, "Passw0rd!"); ok {
+		t.Fatal("own hash verified a different password")
+	}
+	again, _ := h.Hash("Pässw0rd!")
+	if again == stored {
+		t.Fatal("two hashes of one password share a salt")
+	}
+}
+
+func TestNeedsRehash(t *testing.T) {
+	h := Hasher{Iterations: 600_000}
+	cases := []struct {
+		stored string
+		want   bool
+	}{
+		{"pbkdf2:sha512:50000$abcdefgh$00", true},
+		{"pbkdf2:sha512:260000$abcdefgh$00", true},
+		{"pbkdf2:sha256:600000$abcdefgh$00", true},
+		{"pbkdf2:sha512:600000$abcdefgh$00", false},
+		{"pbkdf2:sha512:1000000$abcdefgh$00", false},
+		{"scrypt:32768:8:1$abcdefgh$00", false},
+		{"scrypt:16384:8:1$abcdefgh$00", true},
+		{"md5$abc$00", true},
+	}
+	for _, c := range cases {
+		if got := h.NeedsRehash(c.stored); got != c.want {
+			t.Errorf("NeedsRehash(%q) = %v; want %v", c.stored, got, c.want)
+		}
+	}
+}
+
+func TestVerifyRejectsMalformed(t *testing.T) {
+	for _, stored := range []string{
+		"", "plain", "plain$$secret", "pbkdf2:sha512$salt$00", "pbkdf2:md5:1000$salt$00",
+		"pbkdf2:sha512:0$salt$00", "pbkdf2:sha512:99999999999$salt$00", "pbkdf2:sha512:1000$salt$zz",
+		"pbkdf2:sha512:1000$salt$", "scrypt:32768:8$salt$00", "scrypt:1000:8:1$salt$00",
+		"scrypt:4194304:8:1$salt$00", "pbkdf2:sha512:1000$a$b$c",
+	} {
+		ok, err := Verify(stored, "Passw0rd!")
+		if ok || err == nil {
+			t.Errorf("Verify(%q) = %v, %v; want false and an error", stored, ok, err)
+		}
+	}
+}
+
+func TestCheckUsername(t *testing.T) {
+	cases := map[string]bool{
+		"alice": true, "Erin-x": true, "dave_99": true, "abc": true,
+		"ab": false, "1abc": false, "_abc": false, "al ice": false, "alice!": false,
+		"": false, "ålice": false, "аlice": false /* Cyrillic а */, "ali\x00ce": false,
+		"alice\n": false, strings.Repeat("a", MaxUsernameLen+1): false,
+	}
+	for name, valid := range cases {
+		if err := CheckUsername(name); (err == nil) != valid {
+			t.Errorf("CheckUsername(%q) = %v; want valid=%v", name, err, valid)
+		}
+	}
+}
+
+func TestCheckPassword(t *testing.T) {
+	cases := map[string]bool{
+		"Passw0rd!": true, "Pa55-Ali!0": true, "héllo wörld 1A!": true,
+		"Passw0rd": false, "passw0rd!": false, "PASSW0RD!": false, "Password!": false,
+		"Pa0!": false, "Passw0rd ": false, "": false, strings.Repeat("Aa1!", 300): false,
+	}
+	for pw, strong := range cases {
+		if err := CheckPassword(pw); (err == nil) != strong {
+			t.Errorf("CheckPassword(%q) = %v; want strong=%v", pw, err, strong)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+// Package redistest starts a private redis-server for a test: on a temporary
+// unix socket, with its own password and a non-zero database index, the way
+// production uses REDIS_DB_SOCKET, REDIS_DB_PASSWORD and REDIS_DB_INDEX. It
+// never talks to a server that someone else started.
+//
+// Outside CI, when redis-server is not installed, an in-process Redis stands
+// in. With CI=true a missing redis-server fails the test instead.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// DB is the database index every test server is used with.
+const DB = 3
+
+// Server is a redis-server owned by one test.
+type Server struct {
+	t        testing.TB
+	Network  string // "unix", or "tcp" for the in-process stand-in
+	Addr     string // socket path or host:port
+	Password string
+	DB       int
+
+	dir  string
+	cmd  *exec.Cmd
+	mini *miniredis.Miniredis
+}
+
+// Strict reports whether a missing tool must fail the test rather than skip it
+// or use a stand-in: in CI, or when PYTWASK_STRICT_TESTS is set.
+func Strict() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("PYTWASK_STRICT_TESTS") != ""
+}
+
+// Start starts a server for t and stops it when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, Password: randomHex(16), DB: DB}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if Strict() {
+			t.Fatalf("redis-server is not installed (required in CI): %v", err)
+		}
+		s.startMini()
+		return s
+	}
+	// Unix socket paths are limited to about 100 bytes, and t.TempDir's paths
+	// carry the test's name, so the socket gets a short directory of its own.
+	dir, err := os.MkdirTemp("", "rt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s.dir, s.Network, s.Addr = dir, "unix", filepath.Join(dir, "redis.sock")
+	s.Restart()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) startMini() {
+	m := miniredis.NewMiniRedis()
+	m.RequireAuth(s.Password)
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Logf("redis-server not installed: using the in-process Redis")
+	s.mini, s.Network, s.Addr = m, "tcp", m.Addr()
+	s.t.Cleanup(m.Close)
+}
+
+// Restart starts the server again after Stop, on the same socket and
+// password, with an empty database (the test server keeps nothing on disk).
+func (s *Server) Restart() {
+	s.t.Helper()
+	if s.mini != nil {
+		if err := s.mini.Restart(); err != nil {
+			s.t.Fatal(err)
+		}
+		return
+	}
+	cmd := exec.Command("redis-server",
+		"--port", "0",
+		"--unixsocket", s.Addr,
+		"--unixsocketperm", "700",
+		"--requirepass", s.Password,
+		"--dir", s.dir,
+		"--save", "",
+		"--appendonly", "no",
+		"--loglevel", "warning",
+		"--logfile", filepath.Join(s.dir, "redis.log"),
+	)
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start redis-server: %v", err)
+	}
+	s.cmd = cmd
+	rdb := s.Client()
+	defer rdb.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			s.t.Fatalf("redis-server did not answer on %s: %v\n%s", s.Addr, err, log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Stop stops the server; Restart brings it back.
+func (s *Server) Stop() {
+	if s.mini != nil {
+		s.mini.Close()
+		return
+	}
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+	_ = os.Remove(s.Addr)
+}
+
+// Options returns go-redis options for the server.
+func (s *Server) Options() *redis.Options {
+	return &redis.Options{
+		Network:      s.Network,
+		Addr:         s.Addr,
+		Password:     s.Password,
+		DB:           s.DB,
+		DialTimeout:  time.Second,
+		ReadTimeout:  time.Second,
+		WriteTimeout: time.Second,
+	}
+}
+
+// Client returns a new client on the server; the caller closes it.
+func (s *Server) Client() *redis.Client { return redis.NewClient(s.Options()) }
+
+// Env returns the environment variables that point pytwask at the server.
+func (s *Server) Env() []string {
+	env := []string{"REDIS_DB_PASSWORD=" + s.Password, fmt.Sprintf("REDIS_DB_INDEX=%d", s.DB)}
+	if s.Network == "unix" {
+		return append(env, "REDIS_DB_SOCKET="+s.Addr)
+	}
+	host, port, _ := net.SplitHostPort(s.Addr)
+	return append(env, "REDIS_DB_HOSTNAME="+host, "REDIS_DB_PORT="+port)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,65 @@
+package store
+
+import "strings"
+
+// The pytwis 0.5 data layout. Every key and field name this project reads or
+// writes is spelled here and nowhere else; the Lua scripts get them through
+// luaKeys, so a database written by pytwis works unchanged and pytwis can
+// read what this program writes.
+const (
+	keyNextUserID      = "next_user_id"  // string: INCR gives the next user id
+	keyUsers           = "users"         // hash: username -> user id
+	keyAuths           = "auths"         // hash: authentication secret -> user id
+	keyNextTweetID     = "next_tweet_id" // string: INCR gives the next tweet id
+	keyGeneralTimeline = "timeline"      // list: newest tweet ids of everybody
+
+	prefixUser      = "user:"      // hash: username, password_hash, auth
+	prefixFollower  = "follower:"  // zset: ids of who follows <id>, score = unix time
+	prefixFollowing = "following:" // zset: ids that <id> follows, score = unix time
+	prefixTweet     = "tweet:"     // hash: userid, unix_time, body
+	prefixTimeline  = "timeline:"  // list: the user's timeline, newest first
+	prefixTweetsBy  = "tweets_by:" // list: the user's own tweets, newest first
+
+	fieldUsername     = "username"
+	fieldPasswordHash = "password_hash"
+	fieldAuth         = "auth"
+	fieldTweetUserID  = "userid"
+	fieldTweetTime    = "unix_time"
+	fieldTweetBody    = "body"
+
+	// keySessionKeys is this program's own key (pytwis never reads it): the
+	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
+	// by every instance that uses this database.
+	keySessionKeys = "pytwask:session_keys"
+)
+
+// GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's
+// GENERAL_TIMELINE_MAX_TWEET_CNT).
+const GeneralTimelineCap = 1000
+
+// UserTimelineCap bounds each timeline:<id> list. pytwis never trimmed them, so
+// a follower of busy users grew without limit; older tweets stay reachable on
+// their authors' own pages (tweets_by:<id> is never trimmed).
+const UserTimelineCap = 1000
+
+func userKey(id string) string      { return prefixUser + id }
+func followerKey(id string) string  { return prefixFollower + id }
+func followingKey(id string) string { return prefixFollowing + id }
+func timelineKey(id string) string  { return prefixTimeline + id }
+func tweetsByKey(id string) string  { return prefixTweetsBy + id }
+
+// luaKeys writes the key and field names into a Lua script's {placeholders}.
+var luaKeys = strings.NewReplacer(
+	"{user:}", prefixUser,
+	"{follower:}", prefixFollower,
+	"{following:}", prefixFollowing,
+	"{tweet:}", prefixTweet,
+	"{timeline:}", prefixTimeline,
+	"{tweets_by:}", prefixTweetsBy,
+	"{username}", fieldUsername,
+	"{password_hash}", fieldPasswordHash,
+	"{auth}", fieldAuth,
+	"{userid}", fieldTweetUserID,
+	"{unix_time}", fieldTweetTime,
+	"{body}", fieldTweetBody,
+)

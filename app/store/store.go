@@ -1,0 +1,112 @@
+// Package store keeps pytwis's data in Redis: one method per pytwis operation,
+// each one atomic, on exactly the keys pytwis used (see keys.go).
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/auth"
+)
+
+// Kind says what sort of refusal an Error is, so callers can pick a status
+// without matching message text.
+type Kind int
+
+const (
+	Invalid      Kind = iota + 1 // the input breaks a rule
+	Conflict                     // the name is taken
+	NotFound                     // no such user
+	Unauthorized                 // not signed in, or wrong password
+)
+
+// Error is a refusal meant for the user to read. Its messages are pytwis's.
+// Any other error from this package is a failure of Redis itself.
+type Error struct {
+	Kind Kind
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func refuse(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Refusals that callers compare against with errors.Is.
+var (
+	ErrNotLoggedIn        = &Error{Unauthorized, "Not logged in"}
+	ErrIncorrectPassword  = &Error{Unauthorized, "Incorrect password"}
+	ErrIncorrectOld       = &Error{Unauthorized, "Incorrect old password"}
+	ErrSamePassword       = &Error{Invalid, "New password same as old one"}
+	ErrConcurrentPassword = &Error{Conflict, "The password was changed meanwhile; please try again"}
+)
+
+// IsUnavailable reports whether err means Redis could not be reached or did
+// not answer in time (as opposed to a refusal or a server-side error reply).
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var refusal *Error
+	if errors.As(err, &refusal) {
+		return false
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		// LOADING and similar replies mean "not ready yet", which is an outage
+		// to the user too; any other reply is a bug or a corrupt database.
+		msg := reply.Error()
+		return len(msg) >= 7 && (msg[:7] == "LOADING" || msg[:7] == "MASTERD" || msg[:7] == "NOAUTH ")
+	}
+	return true
+}
+
+// Store is the pytwis database. It is safe for concurrent use.
+type Store struct {
+	rdb    *redis.Client
+	hasher auth.Hasher
+	now    func() time.Time
+
+	// dummyHash is verified for unknown usernames so that they cost as much
+	// time as a wrong password (no user enumeration by timing).
+	dummyHash func() string
+}
+
+// New returns a Store on rdb that writes new password hashes with hasher.
+func New(rdb *redis.Client, hasher auth.Hasher) *Store {
+	s := &Store{rdb: rdb, hasher: hasher, now: time.Now}
+	s.dummyHash = sync.OnceValue(func() string {
+		h, err := hasher.Hash("dummy password for timing")
+		if err != nil {
+			panic(err) // crypto/rand failing leaves nothing to do safely
+		}
+		return h
+	})
+	return s
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// newSecret returns a fresh authentication secret: 64 hex characters, as
+// pytwis's secrets.token_hex() made.
+func newSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}

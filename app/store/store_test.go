@@ -1,0 +1,479 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/auth"
+	"pytwask/app/redistest"
+)
+
+// testHasher keeps hashing cheap so tests measure behaviour, not PBKDF2.
+var testHasher = auth.Hasher{Iterations: 1000}
+
+func newStore(t *testing.T) (*Store, *redis.Client) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	t.Cleanup(func() { rdb.Close() })
+	return New(rdb, testHasher), rdb
+}
+
+func mustRegister(t *testing.T, s *Store, name string) (id, secret string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.Register(ctx, name, "Passw0rd!"); err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	secret, err := s.Login(ctx, name, "Passw0rd!")
+	if err != nil {
+		t.Fatalf("login %s: %v", name, err)
+	}
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.ID, secret
+}
+
+func wantRefusal(t *testing.T, err error, kind Kind, msg string) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != kind || !strings.HasPrefix(e.Msg, msg) {
+		t.Fatalf("error = %v; want a refusal of kind %d starting %q", err, kind, msg)
+	}
+}
+
+func TestRegisterWritesPytwisLayout(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	if err := s.Register(ctx, "alice", "Passw0rd!"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rdb.Get(ctx, "next_user_id").Val(); got != "1" {
+		t.Errorf("next_user_id = %q; want 1", got)
+	}
+	if got := rdb.HGet(ctx, "users", "alice").Val(); got != "1" {
+		t.Errorf("users[alice] = %q; want 1", got)
+	}
+	prof := rdb.HGetAll(ctx, "user:1").Val()
+	if len(prof) != 3 || prof["username"] != "alice" || len(prof["auth"]) != 64 {
+		t.Fatalf("user:1 = %v; want username, password_hash and a 64-hex auth", prof)
+	}
+	if ok, err := auth.Verify(prof["password_hash"], "Passw0rd!"); !ok || err != nil {
+		t.Errorf("stored hash does not verify: %v", err)
+	}
+	if got := rdb.HGet(ctx, "auths", prof["auth"]).Val(); got != "1" {
+		t.Errorf("auths[secret] = %q; want 1", got)
+	}
+}
+
+func TestRegisterRefusals(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	mustRegister(t, s, "alice")
+	before := rdb.DBSize(ctx).Val()
+	cases := []struct {
+		name, user, pw string
+		kind           Kind
+		msg            string
+	}{
+		{"taken", "alice", "Passw0rd!", Conflict, "username alice already exists"},
+		{"bad name", "1alice", "Passw0rd!", Invalid, "Invalid username."},
+		{"short name", "al", "Passw0rd!", Invalid, "Invalid username."},
+		{"weak password", "bob", "password", Invalid, "Weak password."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantRefusal(t, s.Register(ctx, c.user, c.pw), c.kind, c.msg)
+		})
+	}
+	if after := rdb.DBSize(ctx).Val(); after != before {
+		t.Errorf("refused registrations changed the key count from %d to %d", before, after)
+	}
+}
+
+func TestLoginLogoutAndSecretRotation(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	id, secret := mustRegister(t, s, "alice")
+
+	_, err := s.Login(ctx, "alice", "Wrong0rd!")
+	wantRefusal(t, err, Unauthorized, "Incorrect password")
+	_, err = s.Login(ctx, "nobody", "Passw0rd!")
+	wantRefusal(t, err, NotFound, "username nobody doesn't exist")
+
+	// One secret per user: a second sign-in shares it.
+	again, err := s.Login(ctx, "alice", "Passw0rd!")
+	if err != nil || again != secret {
+		t.Fatalf("second login = %q, %v; want the same secret", again, err)
+	}
+	if err := s.Logout(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, secret); !errors.Is(err, ErrNotLoggedIn) {
+		t.Fatalf("old secret after logout: %v; want ErrNotLoggedIn", err)
+	}
+	if rdb.HExists(ctx, "auths", secret).Val() {
+		t.Error("old secret still in auths")
+	}
+	newSecret := rdb.HGet(ctx, "user:"+id, "auth").Val()
+	if newSecret == secret || rdb.HGet(ctx, "auths", newSecret).Val() != id {
+		t.Error("logout did not store a new secret in user:<id> and auths")
+	}
+	if err := s.Logout(ctx, secret); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("second logout: %v; want ErrNotLoggedIn", err)
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	id, secret := mustRegister(t, s, "alice")
+
+	cases := []struct {
+		name, old, new string
+		want           error
+	}{
+		{"wrong old", "Wrong0rd!", "N3w-Passw0rd", ErrIncorrectOld},
+		{"same", "Passw0rd!", "Passw0rd!", ErrSamePassword},
+	}
+	for _, c := range cases {
+		if _, err := s.ChangePassword(ctx, secret, c.old, c.new); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v; want %v", c.name, err, c.want)
+		}
+	}
+	_, err := s.ChangePassword(ctx, secret, "Passw0rd!", "weak")
+	wantRefusal(t, err, Invalid, "Weak password.")
+	hashBefore := rdb.HGet(ctx, "user:"+id, "password_hash").Val()
+	if rdb.HGet(ctx, "user:"+id, "auth").Val() != secret {
+		t.Fatal("a refused change rotated the secret")
+	}
+
+	newSecret, err := s.ChangePassword(ctx, secret, "Passw0rd!", "N3w-Passw0rd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newSecret == secret {
+		t.Fatal("secret not rotated")
+	}
+	if _, err := s.Authenticate(ctx, secret); !errors.Is(err, ErrNotLoggedIn) {
+		t.Error("old secret still signs in")
+	}
+	if rdb.HGet(ctx, "user:"+id, "password_hash").Val() == hashBefore {
+		t.Error("hash unchanged")
+	}
+	if _, err := s.Login(ctx, "alice", "N3w-Passw0rd"); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	if _, err := s.ChangePassword(ctx, secret, "N3w-Passw0rd", "An0ther-pass"); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("change with a stale secret: %v; want ErrNotLoggedIn", err)
+	}
+}
+
+func TestLoginRehashesWeakHash(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	// A hash as Werkzeug 0.14 wrote it for pytwis (fixture vector).
+	const old = "pbkdf2:sha512:50000$Ptlk0hiX$c58b1ac73d3c658a84283dd7b114a5ccf5001c696bc02cd9b476e6615dd52b1b4da6249473fdb7aae6da8725255c57af3bb41d54e0d67cc76625a0a9467df027"
+	rdb.HSet(ctx, "users", "bob", "7")
+	rdb.HSet(ctx, "user:7", "username", "bob", "password_hash", old, "auth", "s")
+	rdb.HSet(ctx, "auths", "s", "7")
+
+	strong := New(rdb, auth.Hasher{Iterations: 60_000})
+	if _, err := strong.Login(ctx, "bob", "S3cret#pass"); err != nil {
+		t.Fatal(err)
+	}
+	got := rdb.HGet(ctx, "user:7", "password_hash").Val()
+	if !strings.HasPrefix(got, "pbkdf2:sha512:60000$") {
+		t.Fatalf("hash after sign-in is %.22s...; want pbkdf2:sha512:60000", got)
+	}
+	if ok, _ := auth.Verify(got, "S3cret#pass"); !ok {
+		t.Fatal("upgraded hash does not verify")
+	}
+	// A hash at the policy is left alone.
+	if _, err := strong.Login(ctx, "bob", "S3cret#pass"); err != nil {
+		t.Fatal(err)
+	}
+	if again := rdb.HGet(ctx, "user:7", "password_hash").Val(); again != got {
+		t.Error("a hash at policy strength was rewritten")
+	}
+	_ = s
+}
+
+func TestPostFanOutAndTimelines(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	s.now = func() time.Time { return t0 }
+	alice, _ := mustRegister(t, s, "alice")
+	bob, _ := mustRegister(t, s, "bob")
+	carol, _ := mustRegister(t, s, "carol")
+	if err := s.Follow(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Post(ctx, alice, "hello\r\nworld")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := rdb.HGetAll(ctx, "tweet:"+id).Val()
+	want := map[string]string{"userid": alice, "unix_time": "1700000000", "body": "hello\nworld"}
+	if fmt.Sprint(tw) != fmt.Sprint(want) {
+		t.Errorf("tweet:%s = %v; want %v", id, tw, want)
+	}
+	for _, key := range []string{"timeline", "timeline:" + alice, "timeline:" + bob, "tweets_by:" + alice} {
+		if got := rdb.LRange(ctx, key, 0, -1).Val(); len(got) != 1 || got[0] != id {
+			t.Errorf("%s = %v; want [%s]", key, got, id)
+		}
+	}
+	if n := rdb.Exists(ctx, "timeline:"+carol).Val(); n != 0 {
+		t.Error("a non-follower's timeline got the tweet")
+	}
+	page, err := s.UserTimeline(ctx, bob, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Tweets) != 1 || page.Tweets[0].Username != "alice" || page.Tweets[0].Body != "hello\nworld" || !page.Tweets[0].Time.Equal(t0) || page.More {
+		t.Errorf("bob's timeline = %+v", page)
+	}
+	up, err := s.UserTweets(ctx, "alice", bob, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !up.ViewerFollows || up.Followers != 1 || up.Following != 0 || len(up.Tweets) != 1 {
+		t.Errorf("alice's page for bob = %+v", up)
+	}
+	if up, _ := s.UserTweets(ctx, "alice", carol, 0, 50); up.ViewerFollows {
+		t.Error("carol is shown as following alice")
+	}
+	_, err = s.UserTweets(ctx, "nobody", "", 0, 50)
+	wantRefusal(t, err, NotFound, "username nobody doesn't exist")
+}
+
+func TestPostRefusalsWriteNothing(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	before := rdb.DBSize(ctx).Val()
+	for name, body := range map[string]string{
+		"empty":       "",
+		"blank":       " \n\t ",
+		"too long":    strings.Repeat("é", MaxTweetLen+1),
+		"nul":         "a\x00b",
+		"control":     "bell\a",
+		"invalid utf": "\xff\xfe",
+	} {
+		if _, err := s.Post(ctx, alice, body); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if after := rdb.DBSize(ctx).Val(); after != before {
+		t.Errorf("refused posts changed the key count from %d to %d", before, after)
+	}
+	if _, err := s.Post(ctx, alice, strings.Repeat("日", MaxTweetLen)); err != nil {
+		t.Errorf("a tweet of exactly %d code points was refused: %v", MaxTweetLen, err)
+	}
+}
+
+func TestPaging(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	for i := 1; i <= 7; i++ {
+		if _, err := s.Post(ctx, alice, fmt.Sprintf("tweet %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		offset, n int
+		first     string
+		count     int
+		more      bool
+	}{
+		{0, 3, "tweet 7", 3, true},
+		{3, 3, "tweet 4", 3, true},
+		{6, 3, "tweet 1", 1, false},
+		{9, 3, "", 0, false},
+		{0, -1, "tweet 7", 7, false},
+	}
+	for _, c := range cases {
+		p, err := s.GeneralTimeline(ctx, c.offset, c.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := ""
+		if len(p.Tweets) > 0 {
+			first = p.Tweets[0].Body
+		}
+		if first != c.first || len(p.Tweets) != c.count || p.More != c.more {
+			t.Errorf("offset %d n %d: first %q count %d more %v; want %q %d %v",
+				c.offset, c.n, first, len(p.Tweets), p.More, c.first, c.count, c.more)
+		}
+	}
+}
+
+func TestFollowRules(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	bob, _ := mustRegister(t, s, "bob")
+	wantRefusal(t, s.Follow(ctx, alice, "nobody"), NotFound, "Followee nobody doesn't exist")
+	wantRefusal(t, s.Follow(ctx, alice, "alice"), Invalid, "Can't follow yourself alice")
+	if err := s.Follow(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if rdb.ZScore(ctx, "follower:"+bob, alice).Err() != nil || rdb.ZScore(ctx, "following:"+alice, bob).Err() != nil {
+		t.Fatal("follow did not write both sorted sets")
+	}
+	if got, _ := s.Following(ctx, alice); fmt.Sprint(got) != "[bob]" {
+		t.Errorf("Following = %v", got)
+	}
+	if got, _ := s.Followers(ctx, bob); fmt.Sprint(got) != "[alice]" {
+		t.Errorf("Followers = %v", got)
+	}
+	if err := s.Unfollow(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if rdb.Exists(ctx, "follower:"+bob, "following:"+alice).Val() != 0 {
+		t.Fatal("unfollow left a member behind")
+	}
+}
+
+// TestConcurrentRegistrationOfOneName: of 50 simultaneous sign-ups of one
+// name, exactly one succeeds and exactly one user exists afterwards.
+func TestConcurrentRegistrationOfOneName(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Register(ctx, "alice", "Passw0rd!")
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		if err == nil {
+			ok++
+		} else {
+			wantRefusal(t, err, Conflict, "username alice already exists")
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d registrations succeeded; want 1", ok)
+	}
+	if n := rdb.HLen(ctx, "users").Val(); n != 1 {
+		t.Errorf("users has %d entries; want 1", n)
+	}
+	if n := rdb.HLen(ctx, "auths").Val(); n != 1 {
+		t.Errorf("auths has %d entries; want 1", n)
+	}
+	if keys := rdb.Keys(ctx, "user:*").Val(); len(keys) != 1 {
+		t.Errorf("profiles: %v; want one", keys)
+	}
+}
+
+// TestConcurrentPosts: 100 simultaneous posts by a user with followers leave
+// each tweet exactly once in every follower's timeline.
+func TestConcurrentPosts(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	author, _ := mustRegister(t, s, "author")
+	var followers []string
+	for i := range 5 {
+		id, _ := mustRegister(t, s, fmt.Sprintf("fan%d", i))
+		if err := s.Follow(ctx, id, "author"); err != nil {
+			t.Fatal(err)
+		}
+		followers = append(followers, id)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan string, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := s.Post(ctx, author, fmt.Sprintf("post %d", i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- id
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	posted := map[string]bool{}
+	for id := range ids {
+		posted[id] = true
+	}
+	if len(posted) != 100 {
+		t.Fatalf("%d distinct tweet ids; want 100", len(posted))
+	}
+	for _, f := range append(followers, author) {
+		seen := map[string]int{}
+		for _, id := range rdb.LRange(ctx, "timeline:"+f, 0, -1).Val() {
+			seen[id]++
+		}
+		for id := range posted {
+			if seen[id] != 1 {
+				t.Errorf("timeline:%s holds tweet %s %d times; want once", f, id, seen[id])
+			}
+		}
+		if len(seen) != 100 {
+			t.Errorf("timeline:%s holds %d tweets; want 100", f, len(seen))
+		}
+	}
+}
+
+func TestUserTimelineIsCapped(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	pipe := rdb.Pipeline()
+	for i := range UserTimelineCap + 5 {
+		pipe.LPush(ctx, "timeline:"+alice, 100000+i)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Post(ctx, alice, "one more"); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.LLen(ctx, "timeline:"+alice).Val(); n != UserTimelineCap {
+		t.Errorf("timeline holds %d ids; want the cap %d", n, UserTimelineCap)
+	}
+	if n := rdb.LLen(ctx, "tweets_by:"+alice).Val(); n != 1 {
+		t.Errorf("tweets_by holds %d ids; want 1", n)
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	s := New(rdb, testHasher)
+	ctx := context.Background()
+	if _, err := s.GeneralTimeline(ctx, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	_, err := s.GeneralTimeline(ctx, 0, 10)
+	if err == nil || !IsUnavailable(err) {
+		t.Fatalf("with Redis stopped: %v; want an unavailability error", err)
+	}
+	if IsUnavailable(ErrNotLoggedIn) {
+		t.Error("a refusal counted as unavailability")
+	}
+}

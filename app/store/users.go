@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/auth"
+)
+
+// Viewer is a signed-in user as the pages see them: never the hash or secret.
+type Viewer struct {
+	ID        string
+	Username  string
+	Followers int64
+	Following int64
+}
+
+// Register creates a user (pytwis register). The name is claimed in the same
+// atomic step that creates the profile, so of two simultaneous sign-ups of one
+// name exactly one wins and no half-made user is ever left behind.
+func (s *Store) Register(ctx context.Context, username, password string) error {
+	if err := auth.CheckUsername(username); err != nil {
+		return &Error{Invalid, err.Error()}
+	}
+	if err := auth.CheckPassword(password); err != nil {
+		return &Error{Invalid, err.Error()}
+	}
+	exists, err := s.rdb.HExists(ctx, keyUsers, username).Result()
+	if err != nil {
+		return fmt.Errorf("register %s: %w", username, err)
+	}
+	if exists { // checked again atomically below; this skips the costly hash
+		return refuse(Conflict, "username %s already exists", username)
+	}
+	hash, err := s.hasher.Hash(password)
+	if err != nil {
+		return err
+	}
+	id, err := registerScript.Run(ctx, s.rdb, []string{keyUsers, keyNextUserID, keyAuths},
+		username, hash, newSecret()).Int64()
+	if err != nil {
+		return fmt.Errorf("register %s: %w", username, err)
+	}
+	if id == 0 {
+		return refuse(Conflict, "username %s already exists", username)
+	}
+	return nil
+}
+
+// Login checks a password and returns the user's authentication secret
+// (pytwis login). A hash weaker than the current policy is replaced by a new
+// one on success. Unknown names cost the same time as wrong passwords.
+func (s *Store) Login(ctx context.Context, username, password string) (secret string, err error) {
+	res, err := credentialsScript.Run(ctx, s.rdb, []string{keyUsers}, username).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		_, _ = auth.Verify(s.dummyHash(), password)
+		return "", refuse(NotFound, "username %s doesn't exist", username)
+	}
+	if err != nil {
+		return "", fmt.Errorf("login %s: %w", username, err)
+	}
+	id, stored := res[0], res[1]
+	ok, err := auth.Verify(stored, password)
+	if err != nil {
+		// Never log the hash: only that it is of an unknown kind.
+		slog.Warn("stored password hash cannot be verified", "user_id", id, "err", err)
+	}
+	if !ok {
+		return "", ErrIncorrectPassword
+	}
+	if s.hasher.NeedsRehash(stored) {
+		s.rehash(ctx, id, stored, password)
+	}
+	secret, err = s.rdb.HGet(ctx, userKey(id), fieldAuth).Result()
+	if err != nil {
+		return "", fmt.Errorf("login %s: read secret: %w", username, err)
+	}
+	return secret, nil
+}
+
+// rehash upgrades a weak stored hash. A failure only costs the upgrade, so it
+// is logged and sign-in goes on.
+func (s *Store) rehash(ctx context.Context, id, old, password string) {
+	hash, err := s.hasher.Hash(password)
+	if err == nil {
+		err = rehashScript.Run(ctx, s.rdb, nil, id, old, hash).Err()
+	}
+	if err != nil {
+		slog.Warn("could not upgrade a password hash", "user_id", id, "err", err)
+	}
+}
+
+// Authenticate returns the user whose current secret this is, or
+// ErrNotLoggedIn (pytwis _is_loggedin), with their follow counts.
+func (s *Store) Authenticate(ctx context.Context, secret string) (*Viewer, error) {
+	if secret == "" {
+		return nil, ErrNotLoggedIn
+	}
+	res, err := authenticateScript.Run(ctx, s.rdb, []string{keyAuths}, secret).Slice()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotLoggedIn
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if len(res) != 4 {
+		return nil, fmt.Errorf("authenticate: unexpected reply of %d values", len(res))
+	}
+	v := &Viewer{ID: str(res[0]), Username: str(res[1])}
+	v.Followers, _ = res[2].(int64)
+	v.Following, _ = res[3].(int64)
+	return v, nil
+}
+
+// Logout replaces the user's secret (pytwis logout), which ends every session
+// of that user at once.
+func (s *Store) Logout(ctx context.Context, secret string) error {
+	n, err := rotateScript.Run(ctx, s.rdb, []string{keyAuths}, secret, newSecret(), "", "").Int()
+	if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	if n != 1 {
+		return ErrNotLoggedIn
+	}
+	return nil
+}
+
+// ChangePassword verifies the old password, stores a hash of the new one and
+// rotates the secret in one atomic step, returning the new secret so that the
+// caller's own session survives while every other session ends.
+func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPassword string) (string, error) {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return "", err
+	}
+	stored, err := s.rdb.HGet(ctx, userKey(v.ID), fieldPasswordHash).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("change password: %w", err)
+	}
+	if ok, _ := auth.Verify(stored, oldPassword); !ok {
+		return "", ErrIncorrectOld
+	}
+	if newPassword == oldPassword {
+		return "", ErrSamePassword
+	}
+	if err := auth.CheckPassword(newPassword); err != nil {
+		return "", &Error{Invalid, err.Error()}
+	}
+	hash, err := s.hasher.Hash(newPassword)
+	if err != nil {
+		return "", err
+	}
+	newSecret := newSecret()
+	n, err := rotateScript.Run(ctx, s.rdb, []string{keyAuths}, secret, newSecret, hash, stored).Int()
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("change password: %w", err)
+	case n == 0:
+		return "", ErrNotLoggedIn
+	case n < 0:
+		return "", ErrConcurrentPassword
+	}
+	return newSecret, nil
+}
+
+// Profile is what pytwis get_user_profile returned, less the password hash
+// and the secret, which nothing may show.
+type Profile struct {
+	ID       string
+	Username string
+}
+
+// UserProfile returns the signed-in user's profile.
+func (s *Store) UserProfile(ctx context.Context, secret string) (Profile, error) {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return Profile{}, err
+	}
+	return Profile{ID: v.ID, Username: v.Username}, nil
+}
+
+// Followers returns the usernames of who follows the user, sorted.
+func (s *Store) Followers(ctx context.Context, userID string) ([]string, error) {
+	return s.names(ctx, followerKey(userID))
+}
+
+// Following returns the usernames the user follows, sorted.
+func (s *Store) Following(ctx context.Context, userID string) ([]string, error) {
+	return s.names(ctx, followingKey(userID))
+}
+
+func (s *Store) names(ctx context.Context, key string) ([]string, error) {
+	names, err := namesScript.Run(ctx, s.rdb, []string{key}).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Follow makes the user follow the named user (pytwis follow).
+func (s *Store) Follow(ctx context.Context, userID, followee string) error {
+	return s.follow(ctx, userID, followee, "follow")
+}
+
+// Unfollow undoes Follow (pytwis unfollow).
+func (s *Store) Unfollow(ctx context.Context, userID, followee string) error {
+	return s.follow(ctx, userID, followee, "unfollow")
+}
+
+func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
+	n, err := followScript.Run(ctx, s.rdb, []string{keyUsers},
+		userID, followee, s.now().Unix(), op).Int64()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, followee, err)
+	}
+	switch n {
+	case -1:
+		return refuse(NotFound, "Followee %s doesn't exist", followee)
+	case -2:
+		return refuse(Invalid, "Can't follow yourself %s", followee)
+	}
+	return nil
+}
+
+// str turns a Lua reply value (string or integer) into a string.
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}
