@@ -25,11 +25,11 @@ type Viewer struct {
 // atomic step that creates the profile, so of two simultaneous sign-ups of one
 // name exactly one wins and no half-made user is ever left behind.
 func (s *Store) Register(ctx context.Context, username, password string) error {
-	if err := auth.CheckUsername(username); err != nil {
-		return &Error{Invalid, err.Error()}
+	if auth.CheckUsername(username) != nil {
+		return ErrInvalidUsername
 	}
-	if err := auth.CheckPassword(password); err != nil {
-		return &Error{Invalid, err.Error()}
+	if auth.CheckPassword(password) != nil {
+		return ErrWeakPassword
 	}
 	exists, err := s.rdb.HExists(ctx, keyUsers, username).Result()
 	if err != nil {
@@ -149,8 +149,8 @@ func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPass
 	if newPassword == oldPassword {
 		return "", ErrSamePassword
 	}
-	if err := auth.CheckPassword(newPassword); err != nil {
-		return "", &Error{Invalid, err.Error()}
+	if auth.CheckPassword(newPassword) != nil {
+		return "", ErrWeakPassword
 	}
 	hash, err := s.hasher.Hash(newPassword)
 	if err != nil {

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func clearEnv(t *testing.T) {
+	for _, v := range append(redisVars, "PYTWASK_ENV", "PYTWASK_LISTEN", "PYTWASK_SECRET_KEY", "PYTWASK_LOG_LEVEL", "PYTWASK_HASH_ITERATIONS") {
+		t.Setenv(v, "")
+		// t.Setenv then unset: the variable must be absent, not empty.
+		unsetenv(t, v)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	clearEnv(t)
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Env != "dev" || c.Listen != "127.0.0.1:5000" || !c.InMemory || *c.RedisDB != 1 {
+		t.Errorf("defaults = env %q listen %q inMemory %v db %d", c.Env, c.Listen, c.InMemory, *c.RedisDB)
+	}
+	if n, a := c.RedisAddr(); n != "tcp" || a != "127.0.0.1:6379" {
+		t.Errorf("RedisAddr = %s %s", n, a)
+	}
+}
+
+func TestRedisSettings(t *testing.T) {
+	cases := []struct {
+		name        string
+		env         map[string]string
+		inMemory    bool
+		db          int
+		network, at string
+	}{
+		{"dev with a socket", map[string]string{"REDIS_DB_SOCKET": "/run/redis.sock"}, false, 1, "unix", "/run/redis.sock"},
+		{"dev with only a password", map[string]string{"REDIS_DB_PASSWORD": "pw"}, false, 1, "tcp", "127.0.0.1:6379"},
+		{"prod never in memory", map[string]string{"PYTWASK_ENV": "prod"}, false, 0, "tcp", "127.0.0.1:6379"},
+		{"test uses 15", map[string]string{"PYTWASK_ENV": "test"}, false, 15, "tcp", "127.0.0.1:6379"},
+		{"socket beats host", map[string]string{"PYTWASK_ENV": "prod", "REDIS_DB_HOSTNAME": "10.0.0.1", "REDIS_DB_SOCKET": "/r.sock", "REDIS_DB_INDEX": "4"}, false, 4, "unix", "/r.sock"},
+		{"host and port", map[string]string{"PYTWASK_ENV": "prod", "REDIS_DB_HOSTNAME": "::1", "REDIS_DB_PORT": "6380"}, false, 0, "tcp", "[::1]:6380"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, a := cfg.RedisAddr()
+			if cfg.InMemory != c.inMemory || *cfg.RedisDB != c.db || n != c.network || a != c.at {
+				t.Errorf("inMemory %v db %d addr %s %s", cfg.InMemory, *cfg.RedisDB, n, a)
+			}
+		})
+	}
+}
+
+func TestAllProblemsReportedAtOnce(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PYTWASK_ENV", "production")
+	t.Setenv("PYTWASK_LISTEN", "5000")
+	t.Setenv("PYTWASK_SECRET_KEY", "short,"+strings.Repeat("k", 40))
+	t.Setenv("PYTWASK_LOG_LEVEL", "loud")
+	_, err := Load()
+	if err == nil {
+		t.Fatal("bad settings accepted")
+	}
+	for _, want := range []string{"PYTWASK_ENV: expected dev, test or prod", "PYTWASK_LISTEN: expected host:port", "PYTWASK_SECRET_KEY: key 1 is 5 characters", "PYTWASK_LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "kkkk") || strings.Contains(err.Error(), "short") {
+		t.Error("the error shows a secret key")
+	}
+}
+
+func TestParseErrorNamesVariable(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("REDIS_DB_PORT", "six")
+	_, err := Load()
+	if err == nil || err.Error() != `REDIS_DB_PORT: expected a whole number, got "six"` {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestUsageListsEveryVariable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Usage(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append(redisVars, "PYTWASK_ENV", "PYTWASK_LISTEN", "PYTWASK_SECRET_KEY", "127.0.0.1:5000", "6379") {
+		if !strings.Contains(buf.String(), v) {
+			t.Errorf("usage lacks %s:\n%s", v, buf.String())
+		}
+	}
+}
+
+// unsetenv removes a variable for the rest of the test; the t.Setenv before
+// it registers the restore.
+func unsetenv(t *testing.T, name string) {
+	t.Helper()
+	if err := os.Unsetenv(name); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,48 @@
+// Package redisconn opens the Redis connection that the configuration names,
+// or, in dev with no Redis configured, an in-process Redis.
+package redisconn
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/config"
+)
+
+// Open returns a client and a function that closes it (and the in-process
+// server, if any). It does not wait for Redis to answer: a site started while
+// Redis is down serves 503 pages and recovers when Redis returns.
+func Open(cfg *config.Config, log *slog.Logger) (*redis.Client, func(), error) {
+	opts := &redis.Options{
+		Password: cfg.RedisPassword,
+		DB:       *cfg.RedisDB,
+		// Short timeouts: during an outage a page should fail fast with a 503
+		// rather than hang; Redis answers in well under a millisecond.
+		DialTimeout:  time.Second,
+		ReadTimeout:  2 * time.Second,
+		WriteTimeout: 2 * time.Second,
+		MaxRetries:   1,
+		// Redis 7's CLIENT SETINFO is not understood by older servers or the
+		// in-process one; identity adds nothing here.
+		DisableIdentity: true,
+	}
+	closeAll := func() {}
+	if cfg.InMemory {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("start in-memory redis: %w", err)
+		}
+		log.Warn("NO REDIS CONFIGURED: using an in-memory database; all data is lost when the process exits. " +
+			"Set REDIS_DB_SOCKET or REDIS_DB_HOSTNAME (and PYTWASK_ENV=prod) to keep data.")
+		opts.Network, opts.Addr, opts.DB = "tcp", mr.Addr(), 0
+		closeAll = mr.Close
+	} else {
+		opts.Network, opts.Addr = cfg.RedisAddr()
+	}
+	rdb := redis.NewClient(opts)
+	return rdb, func() { rdb.Close(); closeAll() }, nil
+}

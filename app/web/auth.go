@@ -1,0 +1,273 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"pytwask/app/store"
+)
+
+// The /auth/ pages: sign in, sign up, sign out and the user's settings.
+
+type signInForm struct {
+	Username, Next, Error string
+	Remember              bool
+}
+
+type signInPage struct {
+	layout
+	Form signInForm
+}
+
+// signInPage: GET /auth/ — the welcome page with the sign-in form.
+func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) error {
+	next, ok := safeNext(r.URL.Query().Get("next"))
+	if !ok {
+		return errBadNext
+	}
+	v, err := s.viewer(r)
+	if err != nil {
+		return err
+	}
+	if v != nil {
+		return s.redirect(w, r, firstOf(next, "/tweets/user_timeline"))
+	}
+	return s.render(w, r, http.StatusOK, "index", &signInPage{
+		layout: layout{Title: "Welcome"},
+		Form:   signInForm{Next: next},
+	})
+}
+
+// signInSubmit: POST /auth/ — store.Login, then a fresh session holding the
+// user's secret.
+func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	next, ok := safeNext(firstOf(form.Get("next"), r.URL.Query().Get("next")))
+	if !ok {
+		return errBadNext
+	}
+	f := signInForm{Username: form.Get("username"), Next: next, Remember: form.Get("remember") != ""}
+	if f.Username == "" || form.Get("password") == "" {
+		f.Error = "Please enter your username and password."
+		return s.render(w, r, http.StatusUnprocessableEntity, "index", &signInPage{layout: layout{Title: "Welcome"}, Form: f})
+	}
+	secret, err := s.store.Login(r.Context(), f.Username, form.Get("password"))
+	var refusal *store.Error
+	if errors.As(err, &refusal) {
+		// One message for unknown names and wrong passwords, so the page does
+		// not tell which usernames exist.
+		s.log.Info("sign-in failed", "username", f.Username, "reason", refusal.Msg)
+		f.Error = "Invalid username or password"
+		return s.render(w, r, http.StatusUnprocessableEntity, "index", &signInPage{layout: layout{Title: "Welcome"}, Form: f})
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.signIn(r, secret, f.Remember); err != nil {
+		return err
+	}
+	s.addFlash(r, flashOK, "Logged in successfully.")
+	return s.redirect(w, r, firstOf(next, "/tweets/user_timeline"))
+}
+
+type signUpForm struct {
+	Username, Error string
+	Errors          map[string]string
+}
+
+type signUpPage struct {
+	layout
+	Form signUpForm
+}
+
+// signUpPage: GET /auth/signup.
+func (s *Server) signUpPage(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.viewer(r); err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "signup", &signUpPage{layout: layout{Title: "Sign up"}})
+}
+
+// signUpSubmit: POST /auth/signup — store.Register.
+func (s *Server) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	f := signUpForm{Username: form.Get("username"), Errors: map[string]string{}}
+	password := form.Get("password")
+	switch {
+	case f.Username == "":
+		f.Errors["username"] = "This field is required."
+	case password == "":
+		f.Errors["password"] = "This field is required."
+	case password != form.Get("confirm"):
+		f.Errors["confirm"] = "Passwords must match"
+	default:
+		err := s.store.Register(r.Context(), f.Username, password)
+		var refusal *store.Error
+		if errors.As(err, &refusal) {
+			field := "username"
+			if errors.Is(err, store.ErrWeakPassword) {
+				field = "password"
+			}
+			f.Errors[field] = refusal.Msg
+			break
+		}
+		if err != nil {
+			return err
+		}
+		s.addFlash(r, flashOK, "Welcome, "+f.Username+"! Please login")
+		return s.redirect(w, r, "/auth/")
+	}
+	if _, err := s.viewer(r); err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusUnprocessableEntity, "signup", &signUpPage{layout: layout{Title: "Sign up"}, Form: f})
+}
+
+// signOutPage: GET /auth/signout. The original signed out on GET; here a GET
+// only asks, so that a link or an image on another site cannot sign anyone out.
+func (s *Server) signOutPage(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.viewer(r)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return s.redirect(w, r, "/auth/")
+	}
+	return s.render(w, r, http.StatusOK, "signout", &layout{Title: "Sign out"})
+}
+
+// signOutSubmit: POST /auth/signout — store.Logout rotates the user's secret,
+// which ends every session of the user.
+func (s *Server) signOutSubmit(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.readForm(w, r); err != nil {
+		return err
+	}
+	sess, err := s.session(r)
+	if err != nil {
+		return err
+	}
+	if secret, _ := sess.Values[valAuth].(string); secret != "" {
+		if err := s.store.Logout(r.Context(), secret); err != nil && !errors.Is(err, store.ErrNotLoggedIn) {
+			return err
+		}
+	}
+	if err := s.signOut(r); err != nil {
+		return err
+	}
+	s.addFlash(r, flashOK, "Logged out successfully.")
+	return s.redirect(w, r, "/auth/")
+}
+
+type passwordForm struct {
+	Error  string
+	Errors map[string]string
+}
+
+type settingsPage struct {
+	layout
+	Following, Followers []string
+	Form                 passwordForm
+}
+
+// settingsPage: GET /auth/user_settings — who the user follows and who
+// follows them (store.Following, store.Followers), and the password form.
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderSettings(w, r, http.StatusOK, passwordForm{})
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, f passwordForm) error {
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	following, err := s.store.Following(r.Context(), v.ID)
+	if err != nil {
+		return err
+	}
+	followers, err := s.store.Followers(r.Context(), v.ID)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, status, "user_settings", &settingsPage{
+		layout:    layout{Title: "Settings"},
+		Following: following,
+		Followers: followers,
+		Form:      f,
+	})
+}
+
+// settingsSubmit: POST /auth/user_settings — store.ChangePassword. The new
+// secret goes into this session; every other session of the user ends.
+func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.requireViewer(r); err != nil {
+		return err
+	}
+	f := passwordForm{Errors: map[string]string{}}
+	oldPW, newPW := form.Get("old_password"), form.Get("new_password")
+	switch {
+	case oldPW == "":
+		f.Errors["old_password"] = "This field is required."
+	case newPW == "":
+		f.Errors["new_password"] = "This field is required."
+	case newPW != form.Get("confirm"):
+		f.Errors["confirm"] = "New passwords must match"
+	default:
+		sess, err := s.session(r)
+		if err != nil {
+			return err
+		}
+		secret, _ := sess.Values[valAuth].(string)
+		newSecret, err := s.store.ChangePassword(r.Context(), secret, oldPW, newPW)
+		var refusal *store.Error
+		switch {
+		case errors.Is(err, store.ErrNotLoggedIn):
+			return errLoginRequired
+		case errors.Is(err, store.ErrIncorrectOld):
+			f.Errors["old_password"] = err.Error()
+		case errors.As(err, &refusal):
+			f.Errors["new_password"] = refusal.Msg
+		case err != nil:
+			return err
+		default:
+			remember, _ := sess.Values[valRemember].(bool)
+			if err := s.signIn(r, newSecret, remember); err != nil {
+				return err
+			}
+			s.addFlash(r, flashOK, "Password successfully changed")
+			return s.redirect(w, r, "/auth/user_settings")
+		}
+	}
+	return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
+}
+
+// redirect saves the session (flash messages, sign-in) and redirects.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	if err := s.saveSession(w, r); err != nil {
+		return err
+	}
+	http.Redirect(w, r, to, redirectStatus(r))
+	return nil
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// loginURL is where login-required pages send anonymous visitors.
+func loginURL(next string) string { return "/auth/?next=" + url.QueryEscape(next) }

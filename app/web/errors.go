@@ -1,0 +1,136 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"pytwask/app/store"
+)
+
+// httpError is a refusal with the status and message the user sees.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
+
+func errorf(status int, format string, args ...any) error {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// errLoginRequired sends an anonymous visitor to the sign-in page.
+var errLoginRequired = errors.New("login required")
+
+// handlerFunc is a handler that returns its failure instead of writing it, so
+// that the error page is decided and logged in one place (fail).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+var statusHeadings = map[int]string{
+	http.StatusBadRequest:            "Bad request",
+	http.StatusForbidden:             "Forbidden",
+	http.StatusNotFound:              "Page not found",
+	http.StatusMethodNotAllowed:      "Method not allowed",
+	http.StatusConflict:              "Conflict",
+	http.StatusRequestEntityTooLarge: "Request too large",
+	http.StatusInternalServerError:   "Something went wrong",
+	http.StatusServiceUnavailable:    "Temporarily unavailable",
+}
+
+// fail turns an error into the page the user sees, logging what the operator
+// needs: refusals at debug level, outages as warnings, bugs as errors.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errLoginRequired) {
+		s.addFlash(r, flashError, "Please log in to access this page.")
+		if err := s.saveSession(w, r); err != nil {
+			s.log.Error("save session", "err", err)
+		}
+		next := r.URL.RequestURI()
+		if r.Method != http.MethodGet {
+			// After signing in the browser will GET this address, so send it
+			// back to a page it can show: the referring page if it is ours.
+			next = "/tweets/user_timeline"
+			if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host {
+				if p, ok := safeNext(ref.RequestURI()); ok {
+					next = p
+				}
+			}
+		}
+		http.Redirect(w, r, loginURL(next), redirectStatus(r))
+		return
+	}
+	status, msg := http.StatusInternalServerError, "The server hit an unexpected error. Please try again later."
+	var he *httpError
+	var refusal *store.Error
+	switch {
+	case errors.As(err, &he):
+		status, msg = he.status, he.msg
+	case errors.As(err, &refusal):
+		status, msg = refusalStatus(refusal.Kind), refusal.Msg
+	case store.IsUnavailable(err):
+		status, msg = http.StatusServiceUnavailable, "The database is not answering right now. The site will be back by itself shortly; please try again in a moment."
+		w.Header().Set("Retry-After", "5")
+		s.log.Warn("redis unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	s.errorPage(w, r, status, msg)
+}
+
+func refusalStatus(k store.Kind) int {
+	switch k {
+	case store.NotFound:
+		return http.StatusNotFound
+	case store.Conflict:
+		return http.StatusConflict
+	case store.Unauthorized:
+		return http.StatusForbidden
+	}
+	return http.StatusBadRequest
+}
+
+type errorPage struct {
+	layout
+	Heading, Message string
+}
+
+// errorPage renders the site's error page. It never consults Redis, so it
+// works during an outage.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	heading := statusHeadings[status]
+	if heading == "" {
+		heading = http.StatusText(status)
+	}
+	p := &errorPage{layout: layout{Title: heading}, Heading: heading, Message: msg}
+	buf, err := s.rd.execute("error", p)
+	if err != nil {
+		s.log.Error("render error page", "err", err)
+		http.Error(w, msg, status)
+		return
+	}
+	defer s.rd.release(buf)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	buf.WriteTo(w)
+}
+
+// redirectStatus is 303 after a POST (the browser then GETs the target), 302
+// otherwise, as Flask did.
+func redirectStatus(r *http.Request) int {
+	if r.Method == http.MethodPost {
+		return http.StatusSeeOther
+	}
+	return http.StatusFound
+}
+

@@ -1,0 +1,90 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// readForm parses a POST body within the size limit and refuses what no
+// browser sends from our forms: bodies over the limit (413), repeated fields,
+// and text that is not UTF-8 (400).
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxForm)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, "The form was larger than %d KiB, so it was refused.", s.maxForm>>10)
+		}
+		return nil, errorf(http.StatusBadRequest, "The form could not be read.")
+	}
+	for name, values := range r.PostForm {
+		if len(values) > 1 {
+			return nil, errorf(http.StatusBadRequest, "The form sent the field %q more than once.", name)
+		}
+		if !utf8.ValidString(name) || !utf8.ValidString(values[0]) {
+			return nil, errorf(http.StatusBadRequest, "The form contained text that is not valid UTF-8.")
+		}
+	}
+	return r.PostForm, nil
+}
+
+// safeNext accepts a ?next= target only if it is a path on this site. Values
+// like "//evil.example", "/\evil.example" or "https://evil.example" would send
+// the user elsewhere after signing in.
+func safeNext(raw string) (string, bool) {
+	if raw == "" {
+		return "", true
+	}
+	if !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") ||
+		strings.ContainsAny(raw, "\\\x00\r\n\t") || !utf8.ValidString(raw) {
+		return "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	return raw, true
+}
+
+var errBadNext = errorf(http.StatusBadRequest, "The address to go to after signing in must be a page on this site.")
+
+// pageSize is how many tweets a timeline page shows.
+const pageSize = 50
+
+// maxPage bounds ?page= so that a deep request cannot ask Redis for a huge
+// range (timelines hold 1,000 ids; a user's own history may hold more).
+const maxPage = 10_000
+
+// pageParam reads ?page=N (1 when absent).
+func pageParam(r *http.Request) (int, error) {
+	raw := r.URL.Query().Get("page")
+	if raw == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > maxPage {
+		return 0, errorf(http.StatusBadRequest, "The page number must be a whole number from 1 to %d.", maxPage)
+	}
+	return n, nil
+}
+
+// pager holds the links to the neighbouring pages.
+type pager struct{ Newer, Older string }
+
+func newPager(path string, page int, more bool) pager {
+	var p pager
+	if page > 1 {
+		p.Newer = path
+		if page > 2 {
+			p.Newer += "?page=" + strconv.Itoa(page-1)
+		}
+	}
+	if more {
+		p.Older = path + "?page=" + strconv.Itoa(page+1)
+	}
+	return p
+}

@@ -1,0 +1,128 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"pytwask/app/store"
+)
+
+// pageNames are the page templates; each defines "content" for the "base"
+// layout. All must parse at start, or the server does not start.
+var pageNames = []string{"index", "signup", "signout", "user_settings", "timeline", "user_history", "error"}
+
+// renderer executes pre-parsed templates into pooled buffers, so a failing
+// template yields a clean 500 page instead of half a page.
+type renderer struct {
+	pages map[string]*template.Template
+	bufs  sync.Pool
+}
+
+func newRenderer(fsys fs.FS, static *staticFiles) (*renderer, error) {
+	funcs := template.FuncMap{"asset": static.URL}
+	base, err := template.New("base").Funcs(funcs).ParseFS(fsys, "templates/base.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse templates/base.html: %w", err)
+	}
+	rd := &renderer{pages: map[string]*template.Template{}}
+	rd.bufs.New = func() any { return new(bytes.Buffer) }
+	for _, name := range pageNames {
+		t, err := template.Must(base.Clone()).ParseFS(fsys, "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse templates/%s.html: %w", name, err)
+		}
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("templates/%s.html defines no \"content\"", name)
+		}
+		rd.pages[name] = t
+	}
+	return rd, nil
+}
+
+// execute renders page into a buffer from the pool; the caller writes it and
+// gives it back with release.
+func (rd *renderer) execute(name string, data any) (*bytes.Buffer, error) {
+	t, ok := rd.pages[name]
+	if !ok {
+		return nil, fmt.Errorf("no page template %q", name)
+	}
+	buf := rd.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := t.ExecuteTemplate(buf, "base", data); err != nil {
+		rd.release(buf)
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return buf, nil
+}
+
+func (rd *renderer) release(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 { // don't keep the odd huge buffer alive
+		rd.bufs.Put(buf)
+	}
+}
+
+// layout is what every page shows around its content. Page types embed it.
+type layout struct {
+	Title   string
+	Viewer  *store.Viewer
+	Flashes []flash
+}
+
+func (l *layout) base() *layout { return l }
+
+type page interface{ base() *layout }
+
+// render writes a whole page: the viewer and pending flash messages are filled
+// in, the session is saved if flashes were consumed, then the body is sent.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data page) error {
+	l := data.base()
+	st := state(r)
+	if l.Viewer == nil {
+		l.Viewer = st.viewer
+	}
+	l.Flashes = s.takeFlashes(r)
+	buf, err := s.rd.execute(name, data)
+	if err != nil {
+		return err
+	}
+	defer s.rd.release(buf)
+	if err := s.saveSession(w, r); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	if st.viewer != nil || len(l.Flashes) > 0 {
+		// Personal pages must not be kept by shared caches or the back button
+		// after sign-out.
+		h.Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(status)
+	_, err = buf.WriteTo(w)
+	return err
+}
+
+// tweetView is one tweet as the templates show it.
+type tweetView struct {
+	Username, ISO, Exact, Ago, Body string
+}
+
+func tweetViews(tweets []store.Tweet, now time.Time) []tweetView {
+	out := make([]tweetView, len(tweets))
+	for i, t := range tweets {
+		out[i] = tweetView{
+			Username: t.Username,
+			ISO:      t.Time.UTC().Format(time.RFC3339),
+			Exact:    t.Time.UTC().Format("Mon 2 Jan 2006 15:04 UTC"),
+			Ago:      timeAgo(t.Time, now),
+			Body:     t.Body,
+		}
+	}
+	return out
+}

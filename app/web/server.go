@@ -1,0 +1,183 @@
+// Package web is the site: routes, handlers, sessions and pages. Every URL of
+// the original pytwask is registered in routes below; each handler calls one
+// store method and renders one template from assets.
+package web
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"pytwask/app/store"
+)
+
+// Options are what the site needs from outside.
+type Options struct {
+	Store *store.Store
+	// Assets holds templates/ and static/.
+	Assets fs.FS
+	// SessionKeys returns the cookie keys, newest first. It is called on the
+	// first request that needs a session, and again until it succeeds.
+	SessionKeys func(context.Context) ([]string, error)
+	Logger      *slog.Logger
+	// ClientAddr returns the address to log for a request; RemoteAddr if nil.
+	ClientAddr func(*http.Request) string
+	// IsHTTPS reports whether the client reached us over HTTPS (directly or
+	// through a trusted proxy); cookies are then marked Secure.
+	IsHTTPS func(*http.Request) bool
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+	// MaxFormBytes bounds a form body (413 beyond); 64 KiB if zero.
+	MaxFormBytes int64
+}
+
+// Server is the pytwask site as an http.Handler.
+type Server struct {
+	store    *store.Store
+	rd       *renderer
+	static   *staticFiles
+	sessions *cookieSessions
+	log      *slog.Logger
+	isHTTPS  func(*http.Request) bool
+	now      func() time.Time
+	maxForm  int64
+	handler  http.Handler
+}
+
+// New parses every template and hashes every static file; a missing or
+// broken template is an error here, not on a request.
+func New(o Options) (*Server, error) {
+	staticFS, err := fs.Sub(o.Assets, "static")
+	if err != nil {
+		return nil, err
+	}
+	static, err := loadStatic(staticFS)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := newRenderer(o.Assets, static)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		store:    o.Store,
+		rd:       rd,
+		static:   static,
+		sessions: &cookieSessions{keys: o.SessionKeys},
+		log:      o.Logger,
+		isHTTPS:  o.IsHTTPS,
+		now:      o.Now,
+		maxForm:  o.MaxFormBytes,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.isHTTPS == nil {
+		s.isHTTPS = func(r *http.Request) bool { return r.TLS != nil }
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxForm == 0 {
+		s.maxForm = 64 << 10
+	}
+	clientAddr := o.ClientAddr
+	if clientAddr == nil {
+		clientAddr = func(r *http.Request) string { return r.RemoteAddr }
+	}
+	if err := s.selfTest(); err != nil {
+		return nil, err
+	}
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+			"origin", r.Header.Get("Origin"), "client", clientAddr(r))
+		s.errorPage(w, r, http.StatusForbidden, "This form was sent from another site, so it was refused. Please use the form on this site.")
+	}))
+	var h http.Handler = s.routeErrors(s.routes())
+	h = cop.Handler(h)
+	h = withState(h)
+	h = s.recoverPanics(h)
+	h = securityHeaders(h)
+	s.handler = logRequests(s.log, clientAddr, h)
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// routes maps every URL to its handler. The URLs are the original's, so
+// bookmarks and nginx configurations carry over.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/auth/", http.StatusFound)
+	})
+	mux.Handle("GET /auth/{$}", s.handle(s.signInPage))
+	mux.Handle("POST /auth/{$}", s.handle(s.signInSubmit))
+	mux.Handle("GET /auth/signup", s.handle(s.signUpPage))
+	mux.Handle("POST /auth/signup", s.handle(s.signUpSubmit))
+	mux.Handle("GET /auth/signout", s.handle(s.signOutPage))
+	mux.Handle("POST /auth/signout", s.handle(s.signOutSubmit))
+	mux.Handle("GET /auth/user_settings", s.handle(s.settingsPage))
+	mux.Handle("POST /auth/user_settings", s.handle(s.settingsSubmit))
+
+	mux.Handle("GET /tweets/general_timeline", s.handle(s.generalTimeline))
+	mux.Handle("GET /tweets/user_timeline", s.handle(s.userTimeline))
+	mux.Handle("POST /tweets/user_timeline", s.handle(s.postTweet))
+	mux.Handle("GET /tweets/user_history/{username}", s.handle(s.userHistory))
+	mux.Handle("POST /tweets/follow/{username}", s.handle(s.follow))
+	mux.Handle("POST /tweets/unfollow/{username}", s.handle(s.unfollow))
+
+	mux.Handle("GET /static/", s.static)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return mux
+}
+
+// readyz answers 200 while Redis answers, 503 otherwise.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.store.Ping(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "redis unavailable")
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// selfTest renders every page once with empty data, so that a template that
+// parses but cannot execute (a wrong field name) stops the start.
+func (s *Server) selfTest() error {
+	samples := map[string]page{
+		"index":         &signInPage{},
+		"signup":        &signUpPage{},
+		"signout":       &layout{},
+		"user_settings": &settingsPage{},
+		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: []tweetView{{}}},
+		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true},
+		"error":         &errorPage{},
+	}
+	for _, name := range pageNames {
+		data, ok := samples[name]
+		if !ok {
+			return fmt.Errorf("template %s has no self-test sample", name)
+		}
+		data.base().Viewer = &store.Viewer{Username: "x"}
+		buf, err := s.rd.execute(name, data)
+		if err != nil {
+			return err
+		}
+		s.rd.release(buf)
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package web
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gorilla/sessions"
+
+	"pytwask/app/store"
+)
+
+const (
+	cookieName = "pytwask_session"
+	// rememberFor is the lifetime of a "Keep me logged in" cookie, and the
+	// longest any session cookie is accepted after it was last written.
+	rememberFor = 7 * 24 * 60 * 60
+
+	valAuth     = "auth"     // the user's pytwis authentication secret
+	valRemember = "remember" // true: persistent cookie
+	valFlashes  = "_flash"
+)
+
+// cookieSessions builds the gorilla cookie store on first use, because its
+// keys may live in Redis, which may not answer at start.
+type cookieSessions struct {
+	keys  func(context.Context) ([]string, error)
+	mu    sync.Mutex
+	store atomic.Pointer[sessions.CookieStore]
+}
+
+func (c *cookieSessions) get(ctx context.Context) (*sessions.CookieStore, error) {
+	if st := c.store.Load(); st != nil {
+		return st, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.store.Load(); st != nil {
+		return st, nil
+	}
+	keys, err := c.keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("session keys: %w", err)
+	}
+	st, err := newCookieStore(keys)
+	if err != nil {
+		return nil, err
+	}
+	c.store.Store(st)
+	return st, nil
+}
+
+// newCookieStore derives an authentication and an encryption key from each
+// secret. The first secret signs new cookies; the others are still accepted,
+// so keys can be rotated without signing everybody out. The cookie is
+// encrypted because it carries the user's authentication secret.
+func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("no session keys")
+	}
+	var pairs [][]byte
+	for _, secret := range secrets {
+		hashKey, err := hkdf.Key(sha256.New, []byte(secret), nil, "pytwask cookie signing", 32)
+		if err != nil {
+			return nil, err
+		}
+		blockKey, err := hkdf.Key(sha256.New, []byte(secret), nil, "pytwask cookie encryption", 32)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, hashKey, blockKey)
+	}
+	st := sessions.NewCookieStore(pairs...)
+	st.MaxAge(rememberFor) // also bounds how old a cookie the codecs accept
+	st.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	return st, nil
+}
+
+// reqState is what one request learns about its session, kept so that the
+// cookie is decoded and the viewer looked up at most once.
+type reqState struct {
+	sess       *sessions.Session
+	viewer     *store.Viewer
+	viewerDone bool
+	dirty      bool // the session must be written back
+}
+
+type stateKey struct{}
+
+func withState(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{})))
+	})
+}
+
+func state(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+// session returns the request's session. A cookie that does not decode (an
+// old key, tampering, expiry) simply gives a new, empty session.
+func (s *Server) session(r *http.Request) (*sessions.Session, error) {
+	st := state(r)
+	if st.sess != nil {
+		return st.sess, nil
+	}
+	cs, err := s.sessions.get(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	sess, err := cs.New(r, cookieName)
+	if err != nil && sess == nil {
+		return nil, err
+	}
+	st.sess = sess
+	return sess, nil
+}
+
+// viewer returns the signed-in user, or nil. A session whose secret is no
+// longer current (signed out elsewhere, password changed) is cleared.
+func (s *Server) viewer(r *http.Request) (*store.Viewer, error) {
+	st := state(r)
+	if st.viewerDone {
+		return st.viewer, nil
+	}
+	if c, err := r.Cookie(cookieName); err != nil || c.Value == "" {
+		st.viewerDone = true // no cookie: no need for keys or Redis
+		return nil, nil
+	}
+	sess, err := s.session(r)
+	if err != nil {
+		return nil, err
+	}
+	secret, _ := sess.Values[valAuth].(string)
+	if secret != "" {
+		v, err := s.store.Authenticate(r.Context(), secret)
+		switch {
+		case errors.Is(err, store.ErrNotLoggedIn):
+			delete(sess.Values, valAuth)
+			st.dirty = true
+		case err != nil:
+			return nil, err
+		default:
+			st.viewer = v
+		}
+	}
+	st.viewerDone = true
+	return st.viewer, nil
+}
+
+// requireViewer returns the signed-in user or errLoginRequired.
+func (s *Server) requireViewer(r *http.Request) (*store.Viewer, error) {
+	v, err := s.viewer(r)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, errLoginRequired
+	}
+	return v, nil
+}
+
+// signIn stores the secret in a fresh session: nothing of what the visitor's
+// cookie held before sign-in carries over (no session fixation).
+func (s *Server) signIn(r *http.Request, secret string, remember bool) error {
+	sess, err := s.session(r)
+	if err != nil {
+		return err
+	}
+	flashes := sess.Values[valFlashes]
+	clear(sess.Values)
+	if flashes != nil {
+		sess.Values[valFlashes] = flashes
+	}
+	sess.Values[valAuth] = secret
+	sess.Values[valRemember] = remember
+	st := state(r)
+	st.dirty, st.viewerDone, st.viewer = true, false, nil
+	return nil
+}
+
+// signOut forgets the secret but keeps the (browser-session) cookie for the
+// goodbye message.
+func (s *Server) signOut(r *http.Request) error {
+	sess, err := s.session(r)
+	if err != nil {
+		return err
+	}
+	delete(sess.Values, valAuth)
+	delete(sess.Values, valRemember)
+	st := state(r)
+	st.dirty, st.viewer, st.viewerDone = true, nil, true
+	return nil
+}
+
+// saveSession writes the cookie if the session changed: persistent for a week
+// with "Keep me logged in", for the browser session otherwise.
+func (s *Server) saveSession(w http.ResponseWriter, r *http.Request) error {
+	st := state(r)
+	if !st.dirty || st.sess == nil {
+		return nil
+	}
+	sess := st.sess
+	sess.Options.Secure = s.isHTTPS(r)
+	sess.Options.MaxAge = 0
+	if remember, _ := sess.Values[valRemember].(bool); remember {
+		sess.Options.MaxAge = rememberFor
+	}
+	if len(sess.Values) == 0 {
+		sess.Options.MaxAge = -1 // nothing left to keep: delete the cookie
+	}
+	if err := sess.Save(r, w); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	st.dirty = false
+	return nil
+}
+
+// flash is a one-time message shown on the next page.
+type flash struct{ Kind, Msg string }
+
+const (
+	flashOK    = "ok"
+	flashError = "error"
+)
+
+func (s *Server) addFlash(r *http.Request, kind, msg string) {
+	sess, err := s.session(r)
+	if err != nil {
+		return // without a session there is nowhere to keep it
+	}
+	sess.AddFlash(kind+"\x00"+msg, valFlashes)
+	state(r).dirty = true
+}
+
+func (s *Server) takeFlashes(r *http.Request) []flash {
+	if _, err := r.Cookie(cookieName); err != nil && state(r).sess == nil {
+		return nil
+	}
+	sess, err := s.session(r)
+	if err != nil {
+		return nil
+	}
+	raw := sess.Flashes(valFlashes)
+	if len(raw) == 0 {
+		return nil
+	}
+	state(r).dirty = true
+	out := make([]flash, 0, len(raw))
+	for _, v := range raw {
+		if str, ok := v.(string); ok {
+			kind, msg, _ := strings.Cut(str, "\x00")
+			out = append(out, flash{Kind: kind, Msg: msg})
+		}
+	}
+	return out
+}

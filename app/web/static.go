@@ -1,0 +1,112 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+)
+
+// staticFile is one embedded file, read, hashed and compressed once at start.
+type staticFile struct {
+	body, gzipped []byte
+	etag, ctype   string
+}
+
+// staticFiles serves the embedded static files under URLs that carry a hash
+// of their content, so browsers may cache them for a year: a changed file
+// gets a new URL.
+type staticFiles struct {
+	byURL map[string]*staticFile // "/static/style.1a2b3c4d5e.css" -> file
+	urls  map[string]string      // "style.css" -> its URL
+}
+
+func loadStatic(fsys fs.FS) (*staticFiles, error) {
+	sf := &staticFiles{byURL: map[string]*staticFile{}, urls: map[string]string{}}
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		hash := hex.EncodeToString(sum[:5])
+		ext := path.Ext(name)
+		url := "/static/" + strings.TrimSuffix(name, ext) + "." + hash + ext
+		f := &staticFile{body: body, etag: `"` + hash + `"`, ctype: mime.TypeByExtension(ext)}
+		if f.ctype == "" {
+			f.ctype = "application/octet-stream"
+		}
+		if strings.HasPrefix(f.ctype, "text/") || strings.Contains(f.ctype, "svg") || strings.Contains(f.ctype, "javascript") {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			zw.Write(body)
+			zw.Close()
+			if buf.Len() < len(body) {
+				f.gzipped = buf.Bytes()
+			}
+		}
+		sf.byURL[url] = f
+		sf.urls[name] = url
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load static files: %w", err)
+	}
+	return sf, nil
+}
+
+// URL returns the hashed URL of a static file; an unknown name is a bug in a
+// template, caught when the templates are first executed in tests.
+func (sf *staticFiles) URL(name string) (string, error) {
+	u, ok := sf.urls[name]
+	if !ok {
+		return "", fmt.Errorf("no static file %q", name)
+	}
+	return u, nil
+}
+
+func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f, ok := sf.byURL[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", f.etag)
+	h.Set("Content-Type", f.ctype)
+	h.Add("Vary", "Accept-Encoding")
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, f.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body := f.body
+	if f.gzipped != nil && acceptsGzip(r) {
+		h.Set("Content-Encoding", "gzip")
+		body = f.gzipped
+	}
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}

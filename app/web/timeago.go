@@ -1,0 +1,44 @@
+package web
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// timeAgo says how long before now t was, in the words moment.js's fromNow()
+// used in the original ("a few seconds ago", "3 minutes ago", "a year ago").
+func timeAgo(t, now time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0 // a clock a little ahead of ours
+	}
+	s := d.Seconds()
+	round := func(x float64) int { return int(math.Round(x)) }
+	switch {
+	case s < 45:
+		return "a few seconds ago"
+	case s < 90:
+		return "a minute ago"
+	case s < 45*60:
+		return fmt.Sprintf("%d minutes ago", round(s/60))
+	case s < 90*60:
+		return "an hour ago"
+	case s < 22*3600:
+		return fmt.Sprintf("%d hours ago", round(s/3600))
+	case s < 36*3600:
+		return "a day ago"
+	}
+	days := s / 86400
+	switch {
+	case days < 26:
+		return fmt.Sprintf("%d days ago", round(days))
+	case days < 45:
+		return "a month ago"
+	case days < 320:
+		return fmt.Sprintf("%d months ago", max(2, round(days/30.4375)))
+	case days < 548:
+		return "a year ago"
+	}
+	return fmt.Sprintf("%d years ago", max(2, round(days/365.25)))
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"pytwask/app/store"
+)
+
+// The /tweets/ pages: timelines, a user's own tweets, posting and following.
+
+type postForm struct{ Body, Error string }
+
+type timelinePage struct {
+	layout
+	Heading  string
+	PostForm *postForm // nil: no post form on this page
+	Tweets   []tweetView
+	Pager    pager
+}
+
+// generalTimeline: GET /tweets/general_timeline — everybody's newest tweets
+// (store.GeneralTimeline: the "timeline" list), for anyone.
+func (s *Server) generalTimeline(w http.ResponseWriter, r *http.Request) error {
+	n, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.viewer(r); err != nil {
+		return err
+	}
+	p, err := s.store.GeneralTimeline(r.Context(), (n-1)*pageSize, pageSize)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "timeline", &timelinePage{
+		layout:  layout{Title: "Recent Timeline"},
+		Heading: "Recent Timeline",
+		Tweets:  tweetViews(p.Tweets, s.now()),
+		Pager:   newPager(r.URL.Path, n, p.More),
+	})
+}
+
+// userTimeline: GET /tweets/user_timeline — the signed-in user's timeline
+// (store.UserTimeline: "timeline:<id>") and the post form.
+func (s *Server) userTimeline(w http.ResponseWriter, r *http.Request) error {
+	return s.renderUserTimeline(w, r, http.StatusOK, &postForm{})
+}
+
+func (s *Server) renderUserTimeline(w http.ResponseWriter, r *http.Request, status int, f *postForm) error {
+	n, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.store.UserTimeline(r.Context(), v.ID, (n-1)*pageSize, pageSize)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, status, "timeline", &timelinePage{
+		layout:   layout{Title: "Your Timeline"},
+		Heading:  "Your Timeline",
+		PostForm: f,
+		Tweets:   tweetViews(p.Tweets, s.now()),
+		Pager:    newPager(r.URL.Path, n, p.More),
+	})
+}
+
+// postTweet: POST /tweets/user_timeline — store.Post, which fans the tweet out
+// to every follower's timeline atomically.
+func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	body := form.Get("tweet")
+	_, err = s.store.Post(r.Context(), v.ID, body)
+	var refusal *store.Error
+	if errors.As(err, &refusal) {
+		r.URL.RawQuery = "" // show the first page under the form
+		return s.renderUserTimeline(w, r, http.StatusUnprocessableEntity, &postForm{Body: body, Error: refusal.Msg})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(r, flashOK, "Tweet successfully posted")
+	return s.redirect(w, r, "/tweets/user_timeline")
+}
+
+type userHistoryPage struct {
+	layout
+	User      *store.UserPage
+	CanFollow bool
+	Tweets    []tweetView
+	Pager     pager
+}
+
+// userHistory: GET /tweets/user_history/{username} — the tweets the user
+// posted (store.UserTweets: "tweets_by:<id>"), with Follow or Unfollow for
+// another signed-in user.
+func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
+	n, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.viewer(r)
+	if err != nil {
+		return err
+	}
+	viewerID := ""
+	if v != nil {
+		viewerID = v.ID
+	}
+	up, err := s.store.UserTweets(r.Context(), r.PathValue("username"), viewerID, (n-1)*pageSize, pageSize)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "user_history", &userHistoryPage{
+		layout:    layout{Title: up.Username},
+		User:      &up,
+		CanFollow: v != nil && v.ID != up.ID,
+		Tweets:    tweetViews(up.Tweets, s.now()),
+		Pager:     newPager(r.URL.Path, n, up.More),
+	})
+}
+
+// follow: POST /tweets/follow/{username} — store.Follow.
+func (s *Server) follow(w http.ResponseWriter, r *http.Request) error {
+	return s.changeFollow(w, r, s.store.Follow, "Followed ")
+}
+
+// unfollow: POST /tweets/unfollow/{username} — store.Unfollow.
+func (s *Server) unfollow(w http.ResponseWriter, r *http.Request) error {
+	return s.changeFollow(w, r, s.store.Unfollow, "Unfollowed ")
+}
+
+func (s *Server) changeFollow(w http.ResponseWriter, r *http.Request, op func(ctx context.Context, userID, name string) error, done string) error {
+	if _, err := s.readForm(w, r); err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("username")
+	if err := op(r.Context(), v.ID, name); err != nil {
+		return err
+	}
+	s.addFlash(r, flashOK, done+name)
+	return s.redirect(w, r, "/tweets/user_history/"+url.PathEscape(name))
+}

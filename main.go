@@ -1,0 +1,10 @@
+// Command pytwask serves the pytwask site; see README.md.
+package main
+
+import (
+	"os"
+
+	"pytwask/app"
+)
+
+func main() { os.Exit(app.Main(os.Args, os.Stdout, os.Stderr)) }
