@@ -97,7 +97,7 @@ func TestVerifyRejectsMalformed(t *testing.T) {
 	}
 }
 
-func TestCheckUsername(t *testing.T) {
+func TestValidUsername(t *testing.T) {
 	cases := map[string]bool{
 		"alice": true, "Erin-x": true, "dave_99": true, "abc": true,
 		"ab": false, "1abc": false, "_abc": false, "al ice": false, "alice!": false,
@@ -105,21 +105,21 @@ func TestCheckUsername(t *testing.T) {
 		"alice\n": false, strings.Repeat("a", MaxUsernameLen+1): false,
 	}
 	for name, valid := range cases {
-		if err := CheckUsername(name); (err == nil) != valid {
-			t.Errorf("CheckUsername(%q) = %v; want valid=%v", name, err, valid)
+		if got := ValidUsername(name); got != valid {
+			t.Errorf("ValidUsername(%q) = %v; want %v", name, got, valid)
 		}
 	}
 }
 
-func TestCheckPassword(t *testing.T) {
+func TestStrongPassword(t *testing.T) {
 	cases := map[string]bool{
 		"Passw0rd!": true, "Pa55-Ali!0": true, "héllo wörld 1A!": true,
 		"Passw0rd": false, "passw0rd!": false, "PASSW0RD!": false, "Password!": false,
 		"Pa0!": false, "Passw0rd ": false, "": false, strings.Repeat("Aa1!", 300): false,
 	}
 	for pw, strong := range cases {
-		if err := CheckPassword(pw); (err == nil) != strong {
-			t.Errorf("CheckPassword(%q) = %v; want strong=%v", pw, err, strong)
+		if got := StrongPassword(pw); got != strong {
+			t.Errorf("StrongPassword(%q) = %v; want %v", pw, got, strong)
 		}
 	}
 }

@@ -1,19 +1,18 @@
 package auth
 
 import (
-	"errors"
 	"regexp"
 	"unicode"
 )
 
 // The messages are pytwis's own (pytwis_constants.py), so users and scripts
 // see the same words as before.
-var (
-	ErrInvalidUsername = errors.New("Invalid username. A valid username must have 3 characters or more; " +
-		"have only letters (either uppercase or lowercase), digits, '_', or '-'; start with a letter.")
-	ErrWeakPassword = errors.New("Weak password. A strong password must have 8 characters or more; " +
+const (
+	InvalidUsernameMessage = "Invalid username. A valid username must have 3 characters or more; " +
+		"have only letters (either uppercase or lowercase), digits, '_', or '-'; start with a letter."
+	WeakPasswordMessage = "Weak password. A strong password must have 8 characters or more; " +
 		"1 digit or more; 1 uppercase letter or more; 1 lowercase letter or more; " +
-		"1 symbol (excluding whitespace characters) or more.")
+		"1 symbol (excluding whitespace characters) or more."
 )
 
 var usernameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{2,}$`)
@@ -25,20 +24,17 @@ const MaxUsernameLen = 64
 // MaxPasswordLen bounds the work one sign-in can cause.
 const MaxPasswordLen = 1024
 
-// CheckUsername applies pytwis's username rule.
-func CheckUsername(name string) error {
-	if len(name) > MaxUsernameLen || !usernameRE.MatchString(name) {
-		return ErrInvalidUsername
-	}
-	return nil
+// ValidUsername applies pytwis's username rule.
+func ValidUsername(name string) bool {
+	return len(name) <= MaxUsernameLen && usernameRE.MatchString(name)
 }
 
-// CheckPassword applies pytwis's strength rule: 8+ characters with a digit,
+// StrongPassword applies pytwis's strength rule: 8+ characters with a digit,
 // an upper- and a lower-case letter and a symbol that is not white space.
 // pytwis's "symbol" is its regex [^A-Za-z0-9\s], which this mirrors.
-func CheckPassword(pw string) error {
+func StrongPassword(pw string) bool {
 	if len([]rune(pw)) < 8 || len(pw) > MaxPasswordLen {
-		return ErrWeakPassword
+		return false
 	}
 	var digit, upper, lower, symbol bool
 	for _, r := range pw {
@@ -53,8 +49,5 @@ func CheckPassword(pw string) error {
 			symbol = true
 		}
 	}
-	if !digit || !upper || !lower || !symbol {
-		return ErrWeakPassword
-	}
-	return nil
+	return digit && upper && lower && symbol
 }

@@ -39,7 +39,7 @@ if u[1] ~= ARGV[1] then return false end
 return {id, u[2] or '', redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id)}
 `)
 
-// rotate: KEYS auths; ARGV old secret, new secret, new hash ('' keeps it),
+// rotate: KEYS auths; ARGV old secret, new secret, new hash (” keeps it),
 // expected current hash (checked when a new hash is given).
 // Returns 1, 0 when the old secret is no longer current, -1 when the hash
 // changed since it was verified.
@@ -134,7 +134,7 @@ var timelineScript = script(readTweets + `
 return read_tweets(KEYS[1], ARGV[1], ARGV[2])
 `)
 
-// userTweets: KEYS users; ARGV username, start, stop, viewer id ('' when
+// userTweets: KEYS users; ARGV username, start, stop, viewer id (” when
 // anonymous). Returns nil when no such user, else
 // {id, viewer follows (0/1), followers, following, tweets...}.
 var userTweetsScript = script(readTweets + `

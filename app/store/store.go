@@ -47,8 +47,8 @@ var (
 	ErrIncorrectOld       = &Error{Unauthorized, "Incorrect old password"}
 	ErrSamePassword       = &Error{Invalid, "New password same as old one"}
 	ErrConcurrentPassword = &Error{Conflict, "The password was changed meanwhile; please try again"}
-	ErrInvalidUsername    = &Error{Invalid, auth.ErrInvalidUsername.Error()}
-	ErrWeakPassword       = &Error{Invalid, auth.ErrWeakPassword.Error()}
+	ErrInvalidUsername    = &Error{Invalid, auth.InvalidUsernameMessage}
+	ErrWeakPassword       = &Error{Invalid, auth.WeakPasswordMessage}
 )
 
 // IsUnavailable reports whether err means Redis could not be reached or did

@@ -25,10 +25,10 @@ type Viewer struct {
 // atomic step that creates the profile, so of two simultaneous sign-ups of one
 // name exactly one wins and no half-made user is ever left behind.
 func (s *Store) Register(ctx context.Context, username, password string) error {
-	if auth.CheckUsername(username) != nil {
+	if !auth.ValidUsername(username) {
 		return ErrInvalidUsername
 	}
-	if auth.CheckPassword(password) != nil {
+	if !auth.StrongPassword(password) {
 		return ErrWeakPassword
 	}
 	exists, err := s.rdb.HExists(ctx, keyUsers, username).Result()
@@ -149,7 +149,7 @@ func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPass
 	if newPassword == oldPassword {
 		return "", ErrSamePassword
 	}
-	if auth.CheckPassword(newPassword) != nil {
+	if !auth.StrongPassword(newPassword) {
 		return "", ErrWeakPassword
 	}
 	hash, err := s.hasher.Hash(newPassword)

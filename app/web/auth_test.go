@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -245,4 +246,32 @@ func TestSignOutEndsEverySession(t *testing.T) {
 	other.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
 	// Signed out, GET /auth/signout goes to the sign-in page.
 	b.get("/auth/signout").wantRedirect(t, "/auth/")
+}
+
+// TestConcurrentSignUpsOfOneName: 50 browsers sign up one name at once;
+// exactly one gets the account.
+func TestConcurrentSignUpsOfOneName(t *testing.T) {
+	s := newSite(t)
+	statuses := make(chan int, 50)
+	var wg sync.WaitGroup
+	for range 50 {
+		b := s.browser()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- b.post("/auth/signup", form("username", "alice", "password", "Passw0rd!", "confirm", "Passw0rd!")).status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	if count[http.StatusSeeOther] != 1 || count[http.StatusUnprocessableEntity] != 49 {
+		t.Fatalf("statuses %v; want one 303 and 49 422s", count)
+	}
+	if n := s.rdb.HLen(t.Context(), "users").Val(); n != 1 {
+		t.Fatalf("users holds %d names", n)
+	}
 }

@@ -133,4 +133,3 @@ func redirectStatus(r *http.Request) int {
 	}
 	return http.StatusFound
 }
-

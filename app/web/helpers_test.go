@@ -32,7 +32,6 @@ type site struct {
 	now   time.Time
 }
 
-
 func newSite(t *testing.T) *site { return newSiteTLS(t, false) }
 
 func newSiteTLS(t *testing.T, useTLS bool) *site {

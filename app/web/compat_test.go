@@ -1,0 +1,214 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/auth"
+	"pytwask/app/redistest"
+)
+
+// The fixture is a database written by the real pytwis 0.5, with what pytwis
+// itself returned from it ("expect") and every user's password.
+const fixture = "testdata/pytwis-db.json"
+
+type fixtureFile struct {
+	Passwords map[string]string
+	Expect    struct {
+		GeneralTimeline [][3]any `json:"general_timeline"`
+		Users           map[string]struct {
+			Followers, Following []string
+			Timeline, Tweets     [][3]any
+		}
+	}
+}
+
+func loadFixture(t *testing.T, s *site) fixtureFile {
+	t.Helper()
+	if err := redistest.Load(t.Context(), s.rdb, fixture); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fixtureFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// allTweets follows the Older links from path and returns every tweet shown
+// as pytwis's [username, unix_time, body].
+func (b *browser) allTweets(t *testing.T, path string) [][3]any {
+	t.Helper()
+	var out [][3]any
+	for page := 1; ; page++ {
+		p := b.get(path + "?page=" + strconv.Itoa(page))
+		p.want(t, 200)
+		for _, tw := range p.tweets(t) {
+			at, err := time.Parse(time.RFC3339, tw.Datetime)
+			if err != nil {
+				t.Fatalf("tweet time %q: %v", tw.Datetime, err)
+			}
+			out = append(out, [3]any{tw.Author, float64(at.Unix()), tw.Body})
+		}
+		if !strings.Contains(p.body, `rel="next"`) {
+			return out
+		}
+	}
+}
+
+func TestPytwisDatabaseCompatibility(t *testing.T) {
+	s := newSite(t)
+	f := loadFixture(t, s)
+	ctx := t.Context()
+
+	anon := s.browser()
+	if got := anon.allTweets(t, "/tweets/general_timeline"); !sameTweets(got, f.Expect.GeneralTimeline) {
+		t.Errorf("general timeline differs from pytwis's: %d tweets, want %d", len(got), len(f.Expect.GeneralTimeline))
+	}
+
+	users := make([]string, 0, len(f.Passwords))
+	for u := range f.Passwords {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	browsers := map[string]*browser{}
+	for _, u := range users {
+		t.Run(u, func(t *testing.T) {
+			want := f.Expect.Users[u]
+			b := s.browser()
+			browsers[u] = b
+			b.signIn(u, f.Passwords[u], false)
+			if got := b.allTweets(t, "/tweets/user_timeline"); !sameTweets(got, want.Timeline) {
+				t.Errorf("timeline differs from pytwis's: got %d tweets, want %d\n got %.300v\nwant %.300v", len(got), len(want.Timeline), got, want.Timeline)
+			}
+			if got := anon.allTweets(t, "/tweets/user_history/"+u); !sameTweets(got, want.Tweets) {
+				t.Errorf("tweets differ from pytwis's: got %d, want %d", len(got), len(want.Tweets))
+			}
+			settings := b.get("/auth/user_settings")
+			settings.want(t, 200, fmt.Sprintf("Following <span class=\"count\">(%d)</span>", len(want.Following)),
+				fmt.Sprintf("Followed by <span class=\"count\">(%d)</span>", len(want.Followers)))
+			for _, name := range append(slices.Clone(want.Following), want.Followers...) {
+				settings.want(t, 200, `<a href="/tweets/user_history/`+name+`">`+name+`</a>`)
+			}
+			if !strings.Contains(settings.body, fmt.Sprintf(`<strong class="followers-count">%d</strong>`, len(want.Followers))) {
+				t.Error("follower count missing from the signed-in page")
+			}
+		})
+	}
+
+	// frank's hash was pbkdf2:sha256, weaker than the policy: sign-in replaced
+	// it with a pbkdf2:sha512 hash that Werkzeug (and so pytwis) can verify.
+	frank := s.rdb.HGet(ctx, "user:6", "password_hash").Val()
+	if !strings.HasPrefix(frank, "pbkdf2:sha512:") {
+		t.Errorf("frank's hash was not upgraded: %.20s", frank)
+	}
+	if ok, _ := auth.Verify(frank, f.Passwords["frank"]); !ok {
+		t.Error("frank's upgraded hash does not verify")
+	}
+
+	// Posting writes exactly what pytwis's post_tweet would write.
+	before := snapshot(t, s.rdb)
+	t0 := time.Now().Unix()
+	browsers["alice"].post("/tweets/user_timeline", form("tweet", "compat <check>\nline 2")).wantRedirect(t, "/tweets/user_timeline")
+	t1 := time.Now().Unix()
+	after := snapshot(t, s.rdb)
+	unix := s.rdb.HGet(ctx, "tweet:261", "unix_time").Val()
+	if n, _ := strconv.ParseInt(unix, 10, 64); n < t0 || n > t1 {
+		t.Fatalf("tweet:261 unix_time %q not between %d and %d", unix, t0, t1)
+	}
+	want := clone(before)
+	want["next_tweet_id"] = entry("string", "261")
+	want["tweet:261"] = entry("hash", map[string]string{"userid": "1", "unix_time": unix, "body": "compat <check>\nline 2"})
+	for _, key := range []string{"timeline", "timeline:1", "tweets_by:1", "timeline:2", "timeline:4"} { // alice's followers are 2 and 4
+		want[key] = entry("list", append([]string{"261"}, listOf(before[key])...))
+	}
+	diffSnapshots(t, "post", after, want)
+
+	// Follow writes both sorted sets and nothing else; unfollow removes both.
+	before = after
+	t0 = time.Now().Unix()
+	browsers["alice"].post("/tweets/follow/bob", nil).wantRedirect(t, "/tweets/user_history/bob")
+	after = snapshot(t, s.rdb)
+	score := s.rdb.ZScore(ctx, "follower:2", "1").Val()
+	if int64(score) < t0 || int64(score) > time.Now().Unix() {
+		t.Fatalf("follow score %v is not the time of the follow", score)
+	}
+	want = clone(before)
+	want["follower:2"] = entry("zset", []redis.Z{{Score: score, Member: "1"}})
+	want["following:1"] = entry("zset", append(slices.Clone(before["following:1"].(snapEntry).Value.([]redis.Z)), redis.Z{Score: score, Member: "2"}))
+	diffSnapshots(t, "follow", after, want)
+	browsers["alice"].post("/tweets/unfollow/bob", nil).wantRedirect(t, "/tweets/user_history/bob")
+	diffSnapshots(t, "unfollow", snapshot(t, s.rdb), before)
+
+	// Signing out rotates the secret in user:<id> and auths, as pytwis logout.
+	oldSecret := s.rdb.HGet(ctx, "user:1", "auth").Val()
+	browsers["alice"].post("/auth/signout", nil).wantRedirect(t, "/auth/")
+	newSecret := s.rdb.HGet(ctx, "user:1", "auth").Val()
+	if newSecret == oldSecret || len(newSecret) != 64 || s.rdb.HGet(ctx, "auths", newSecret).Val() != "1" || s.rdb.HExists(ctx, "auths", oldSecret).Val() {
+		t.Error("sign-out did not rotate the secret the way pytwis does")
+	}
+}
+
+type snapEntry = struct {
+	Type  string
+	Value any
+}
+
+func entry(typ string, v any) snapEntry { return snapEntry{typ, v} }
+
+func snapshot(t *testing.T, rdb *redis.Client) map[string]any {
+	t.Helper()
+	s, err := redistest.Snapshot(t.Context(), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func clone(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func listOf(v any) []string {
+	e, _ := v.(snapEntry)
+	l, _ := e.Value.([]string)
+	return l
+}
+
+// sameTweets compares as pytwis lists: nil and empty are the same.
+func sameTweets(got, want [][3]any) bool {
+	return len(got) == len(want) && (len(got) == 0 || reflect.DeepEqual(got, want))
+}
+
+func diffSnapshots(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	for k, w := range want {
+		if g, ok := got[k]; !ok {
+			t.Errorf("%s: key %s missing", what, k)
+		} else if !reflect.DeepEqual(g, w) {
+			t.Errorf("%s: key %s = %.200v; want %.200v", what, k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: wrote an unexpected key %s", what, k)
+		}
+	}
+}

@@ -1,0 +1,244 @@
+package web
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"pytwask/assets"
+)
+
+func TestErrorPagesInSiteLook(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	cases := []struct {
+		method, path string
+		status       int
+		text         string
+	}{
+		{"GET", "/no/such/page", 404, "There is no page at this address."},
+		{"GET", "/tweets/follow/bob", 405, "This address does not accept GET requests."},
+		{"DELETE", "/auth/", 405, "This address does not accept DELETE requests."},
+		{"POST", "/tweets/general_timeline", 405, "does not accept POST"},
+		{"GET", "/tweets/general_timeline?page=abc", 400, "The page number must be"},
+		{"GET", "/auth/?next=//evil.example", 400, "must be a page on this site"},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			p := b.do(c.method, c.path, nil, "")
+			p.want(t, c.status, c.text, `<header class="site">`, `<h1>`)
+			if ct := p.header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if c.status == 405 && p.header.Get("Allow") == "" {
+				t.Error("405 without an Allow header")
+			}
+		})
+	}
+}
+
+func TestBadFormsRefusedAndNothingWritten(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	keys := s.rdb.DBSize(t.Context()).Val()
+	cases := []struct {
+		name, body string
+		status     int
+		text       string
+	}{
+		{"too large", "tweet=" + strings.Repeat("a", 70<<10), 413, "larger than 64 KiB"},
+		{"duplicate field", "tweet=a&tweet=b", 400, "more than once"},
+		{"invalid utf-8", "tweet=%ff%fe", 400, "not valid UTF-8"},
+		{"nul", "tweet=a%00b", 422, "control character"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := b.do("POST", "/tweets/user_timeline", strings.NewReader(c.body), "application/x-www-form-urlencoded")
+			p.want(t, c.status, c.text)
+		})
+	}
+	p := b.post("/auth/signup", form("username", "ali\x00ce", "password", "Passw0rd!", "confirm", "Passw0rd!"))
+	p.want(t, 422, "Invalid username.")
+	if after := s.rdb.DBSize(t.Context()).Val(); after != keys {
+		t.Errorf("refused forms changed the key count from %d to %d", keys, after)
+	}
+}
+
+func TestCrossSiteRequestsRefused(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signUp("bob", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	keys := s.rdb.DBSize(t.Context()).Val()
+	attacks := []struct {
+		name   string
+		header map[string]string
+	}{
+		{"Sec-Fetch-Site cross-site", map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"Sec-Fetch-Site same-site", map[string]string{"Sec-Fetch-Site": "same-site"}},
+		{"foreign Origin", map[string]string{"Origin": "https://evil.example"}},
+	}
+	posts := []struct {
+		path string
+		form []string
+	}{
+		{"/tweets/user_timeline", []string{"tweet", "forged"}},
+		{"/tweets/follow/bob", nil},
+		{"/auth/user_settings", []string{"old_password", "Passw0rd!", "new_password", "Hack3d!pass", "confirm", "Hack3d!pass"}},
+		{"/auth/signout", nil},
+		{"/auth/signup", []string{"username", "mallory", "password", "Passw0rd!", "confirm", "Passw0rd!"}},
+	}
+	for _, a := range attacks {
+		for _, p := range posts {
+			t.Run(a.name+" "+p.path, func(t *testing.T) {
+				for k, v := range a.header {
+					b.header.Set(k, v)
+				}
+				defer func() { b.header = http.Header{} }()
+				b.post(p.path, form(p.form...)).want(t, http.StatusForbidden, "sent from another site")
+			})
+		}
+	}
+	if after := s.rdb.DBSize(t.Context()).Val(); after != keys {
+		t.Errorf("cross-site posts changed the key count from %d to %d", keys, after)
+	}
+	// The same POST from the site itself goes through.
+	b.header.Set("Sec-Fetch-Site", "same-origin")
+	b.post("/tweets/follow/bob", nil).wantRedirect(t, "/tweets/user_history/bob")
+}
+
+func TestSecurityHeadersEverywhere(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	css := regexp.MustCompile(`/static/style\.[0-9a-f]+\.css`).FindString(b.get("/auth/").body)
+	for _, path := range []string{"/auth/", "/tweets/general_timeline", "/nope", "/auth/?next=//x", css, "/healthz"} {
+		p := b.get(path)
+		h := p.header
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") ||
+			strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "script-src") {
+			t.Errorf("%s: CSP %q", path, csp)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" {
+			t.Errorf("%s: headers %v", path, h)
+		}
+	}
+	// No page refers to another host, and none carries a script.
+	for _, path := range []string{"/auth/", "/auth/signup", "/tweets/general_timeline"} {
+		body := b.get(path).body
+		if strings.Contains(body, "<script") || regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(body) {
+			t.Errorf("%s refers to a script or another host", path)
+		}
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	url := regexp.MustCompile(`/static/style\.[0-9a-f]{10}\.css`).FindString(b.get("/auth/").body)
+	if url == "" {
+		t.Fatal("no hashed stylesheet URL in the page")
+	}
+	p := b.get(url)
+	p.want(t, 200, "--accent")
+	if cc := p.header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	etag := p.header.Get("ETag")
+	if etag == "" || p.header.Get("Content-Type") != "text/css; charset=utf-8" {
+		t.Errorf("ETag %q Content-Type %q", etag, p.header.Get("Content-Type"))
+	}
+	b.header.Set("If-None-Match", etag)
+	if p := b.get(url); p.status != http.StatusNotModified || p.body != "" {
+		t.Errorf("conditional GET: %d with %d bytes", p.status, len(p.body))
+	}
+	b.header = http.Header{"Accept-Encoding": {"gzip, br"}}
+	if gz := b.get(url); gz.header.Get("Content-Encoding") != "gzip" || len(gz.body) >= len(p.body) {
+		t.Errorf("gzip not served: %d bytes, %v", len(gz.body), gz.header)
+	}
+	b.header = http.Header{}
+	b.get("/static/style.css").want(t, 404)
+	b.get("/static/style.0000000000.css").want(t, 404)
+}
+
+func TestHealthAndRedisOutage(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	b.get("/healthz").want(t, 200, "ok")
+	b.get("/readyz").want(t, 200, "ready")
+
+	s.redis.Stop()
+	for _, path := range []string{"/tweets/general_timeline", "/tweets/user_timeline", "/tweets/user_history/alice"} {
+		p := b.get(path)
+		p.want(t, http.StatusServiceUnavailable, "The database is not answering right now", `<header class="site">`)
+		if p.header.Get("Retry-After") == "" {
+			t.Errorf("%s: 503 without Retry-After", path)
+		}
+	}
+	b.post("/auth/", form("username", "alice", "password", "Passw0rd!")).want(t, http.StatusServiceUnavailable)
+	b.get("/readyz").want(t, http.StatusServiceUnavailable)
+	b.get("/healthz").want(t, 200)
+
+	// The test server keeps nothing on disk: it comes back empty, and the
+	// site recovers without a restart; the stale session fails closed.
+	s.redis.Restart()
+	deadline := time.Now().Add(2 * time.Second)
+	for b.get("/readyz").status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("site did not recover within 2 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.get("/tweets/general_timeline").want(t, 200, "No tweets here yet.")
+	b.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+}
+
+func TestStartFailsOnMissingOrBrokenTemplate(t *testing.T) {
+	full := fstest.MapFS{}
+	err := fs.WalkDir(assets.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := fs.ReadFile(assets.FS, path)
+			full[path] = &fstest.MapFile{Data: data}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil }
+	if _, err := New(Options{Assets: full, SessionKeys: keys}); err != nil {
+		t.Fatalf("the real assets do not start: %v", err)
+	}
+	cases := map[string]func(fstest.MapFS){
+		"missing page": func(m fstest.MapFS) { delete(m, "templates/signup.html") },
+		"syntax error": func(m fstest.MapFS) {
+			m["templates/timeline.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{if}}{{end}}`)}
+		},
+		"unknown field": func(m fstest.MapFS) {
+			m["templates/index.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{.Nope}}{{end}}`)}
+		},
+		"missing static file": func(m fstest.MapFS) { delete(m, "static/style.css") },
+	}
+	for name, breakIt := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := fstest.MapFS{}
+			for k, v := range full {
+				m[k] = v
+			}
+			breakIt(m)
+			if _, err := New(Options{Assets: m, SessionKeys: keys}); err == nil {
+				t.Fatal("the server started anyway")
+			}
+		})
+	}
+}

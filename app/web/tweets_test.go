@@ -1,0 +1,158 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPostTweet(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	b.get("/tweets/user_timeline").want(t, 200, `<textarea id="tweet" name="tweet"`, "No tweets here yet.")
+
+	p := b.post("/tweets/user_timeline", form("tweet", "<script>alert(1)</script>"))
+	p.wantRedirect(t, "/tweets/user_timeline")
+	page := b.follow(p)
+	page.want(t, 200, "Tweet successfully posted", "&lt;script&gt;alert(1)&lt;/script&gt;")
+	if strings.Contains(page.body, "<script>alert(1)") {
+		t.Fatal("the tweet's HTML was not escaped")
+	}
+
+	b.post("/tweets/user_timeline", form("tweet", "line one\r\nline two\r\n\r\nline four")).wantRedirect(t, "/tweets/user_timeline")
+	s.now = time.Now().Add(3 * time.Minute)
+	tweets := b.get("/tweets/user_timeline").tweets(t)
+	if len(tweets) != 2 {
+		t.Fatalf("timeline shows %d tweets; want 2", len(tweets))
+	}
+	got := tweets[0]
+	if got.Author != "alice" || got.Body != "line one\nline two\n\nline four" || got.Ago != "3 minutes ago" {
+		t.Errorf("newest tweet shows as %+v", got)
+	}
+	if _, err := time.Parse(time.RFC3339, got.Datetime); err != nil || !strings.HasSuffix(got.Title, "UTC") {
+		t.Errorf("time element: datetime %q title %q", got.Datetime, got.Title)
+	}
+	if tweets[1].Body != "<script>alert(1)</script>" {
+		t.Errorf("older tweet shows as %q", tweets[1].Body)
+	}
+
+	// Refusals keep what was typed and write nothing.
+	keys := s.rdb.DBSize(t.Context()).Val()
+	for _, c := range []struct{ body, want string }{
+		{strings.Repeat("é", 281), "The tweet is 281 characters long; the limit is 280."},
+		{"   \r\n  ", "The tweet is empty."},
+		{"bell\a", "The tweet contains a control character."},
+	} {
+		p := b.post("/tweets/user_timeline", form("tweet", c.body))
+		p.want(t, http.StatusUnprocessableEntity, c.want, "<textarea")
+		if c.body[0] == 0xc3 && !strings.Contains(p.body, c.body) {
+			t.Error("the refused tweet was not kept in the form")
+		}
+	}
+	if after := s.rdb.DBSize(t.Context()).Val(); after != keys {
+		t.Errorf("refused tweets changed the key count from %d to %d", keys, after)
+	}
+	b.post("/tweets/user_timeline", form("tweet", strings.Repeat("😀", 280))).wantRedirect(t, "/tweets/user_timeline")
+}
+
+func TestFollowAndUnfollow(t *testing.T) {
+	s := newSite(t)
+	alice, bob := s.browser(), s.browser()
+	alice.signUp("alice", "Passw0rd!")
+	bob.signUp("bob", "Passw0rd!")
+	alice.signIn("alice", "Passw0rd!", false)
+	bob.signIn("bob", "Passw0rd!", false)
+	bob.post("/tweets/user_timeline", form("tweet", "before the follow")).wantRedirect(t, "/tweets/user_timeline")
+
+	s.browser().get("/tweets/user_history/bob").want(t, 200, "before the follow")
+	if strings.Contains(s.browser().get("/tweets/user_history/bob").body, "/tweets/follow/bob") {
+		t.Error("an anonymous visitor is offered a Follow button")
+	}
+	if strings.Contains(bob.get("/tweets/user_history/bob").body, "/tweets/follow/bob") {
+		t.Error("bob is offered to follow himself")
+	}
+	alice.get("/tweets/user_history/bob").want(t, 200, `action="/tweets/follow/bob"`, ">Follow</button>")
+
+	p := alice.post("/tweets/follow/bob", nil)
+	p.wantRedirect(t, "/tweets/user_history/bob")
+	page := alice.follow(p)
+	page.want(t, 200, "Followed bob", `action="/tweets/unfollow/bob"`, ">Unfollow</button>",
+		`<strong class="following-count">1</strong> following`)
+	bob.get("/tweets/user_timeline").want(t, 200, `<strong class="followers-count">1</strong> followers`)
+	alice.get("/auth/user_settings").want(t, 200, `<a href="/tweets/user_history/bob">bob</a>`)
+	bob.get("/auth/user_settings").want(t, 200, `<a href="/tweets/user_history/alice">alice</a>`)
+
+	// Fan-out: bob's new tweet reaches alice's timeline; the old one does not.
+	bob.post("/tweets/user_timeline", form("tweet", "after the follow")).wantRedirect(t, "/tweets/user_timeline")
+	tl := alice.get("/tweets/user_timeline").tweets(t)
+	if len(tl) != 1 || tl[0].Body != "after the follow" || tl[0].Author != "bob" {
+		t.Errorf("alice's timeline = %+v", tl)
+	}
+
+	p = alice.post("/tweets/unfollow/bob", nil)
+	p.wantRedirect(t, "/tweets/user_history/bob")
+	alice.follow(p).want(t, 200, "Unfollowed bob", ">Follow</button>")
+	if n := s.rdb.ZCard(t.Context(), "follower:2").Val(); n != 0 {
+		t.Errorf("follower:2 has %d members after unfollow", n)
+	}
+
+	alice.post("/tweets/follow/nobody", nil).want(t, http.StatusNotFound, "Followee nobody doesn&#39;t exist")
+	alice.post("/tweets/follow/alice", nil).want(t, http.StatusBadRequest, "Can&#39;t follow yourself alice")
+	alice.get("/tweets/user_history/nobody").want(t, http.StatusNotFound, "username nobody doesn&#39;t exist", `class="site"`)
+}
+
+func TestTimelinePaging(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	ctx := t.Context()
+	v, err := s.store.Authenticate(ctx, s.rdb.HGet(ctx, "user:1", "auth").Val())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 120; i++ {
+		if _, err := s.store.Post(ctx, v.ID, fmt.Sprintf("tweet %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, path := range []string{"/tweets/general_timeline", "/tweets/user_timeline", "/tweets/user_history/alice"} {
+		t.Run(path, func(t *testing.T) {
+			cases := []struct {
+				query        string
+				first, last  string
+				count        int
+				newer, older string
+			}{
+				{"", "tweet 120", "tweet 71", 50, "", path + "?page=2"},
+				{"?page=2", "tweet 70", "tweet 21", 50, path, path + "?page=3"},
+				{"?page=3", "tweet 20", "tweet 1", 20, path + "?page=2", ""},
+			}
+			for _, c := range cases {
+				p := b.get(path + c.query)
+				p.want(t, 200)
+				tw := p.tweets(t)
+				if len(tw) != c.count || tw[0].Body != c.first || tw[len(tw)-1].Body != c.last {
+					t.Errorf("%s: %d tweets from %q to %q", c.query, len(tw), tw[0].Body, tw[len(tw)-1].Body)
+				}
+				if hasLink(p.body, "prev", c.newer) != (c.newer != "") || hasLink(p.body, "next", c.older) != (c.older != "") {
+					t.Errorf("%s: pager links wrong; want newer %q older %q", c.query, c.newer, c.older)
+				}
+			}
+			for _, bad := range []string{"?page=0", "?page=-1", "?page=x", "?page=99999999999"} {
+				b.get(path+bad).want(t, http.StatusBadRequest, "The page number must be a whole number")
+			}
+		})
+	}
+}
+
+func hasLink(body, rel, href string) bool {
+	if href == "" {
+		return strings.Contains(body, `rel="`+rel+`"`)
+	}
+	return strings.Contains(body, `<a rel="`+rel+`" href="`+href+`">`)
+}
