@@ -21,6 +21,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/redisconn"
 )
 
 // DB is the database index every test server is used with.
@@ -139,17 +141,9 @@ func (s *Server) Stop() {
 	_ = os.Remove(s.Addr)
 }
 
-// Options returns go-redis options for the server.
+// Options returns the production client options for the server.
 func (s *Server) Options() *redis.Options {
-	return &redis.Options{
-		Network:      s.Network,
-		Addr:         s.Addr,
-		Password:     s.Password,
-		DB:           s.DB,
-		DialTimeout:  time.Second,
-		ReadTimeout:  time.Second,
-		WriteTimeout: time.Second,
-	}
+	return redisconn.Options(s.Network, s.Addr, s.Password, s.DB)
 }
 
 // Client returns a new client on the server; the caller closes it.

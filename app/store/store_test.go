@@ -477,3 +477,24 @@ func TestIsUnavailable(t *testing.T) {
 		t.Error("a refusal counted as unavailability")
 	}
 }
+
+// TestSessionKeysSharedByInstances: two stores on one database (two
+// instances of the site) get the same generated key.
+func TestSessionKeysSharedByInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := srv.Client(), srv.Client()
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	ka, err := New(a, testHasher).SessionKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := New(b, testHasher).SessionKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ka) != 1 || len(ka[0]) != 128 || ka[0] != kb[0] {
+		t.Fatalf("keys %v and %v; want one shared 128-hex key", ka, kb)
+	}
+}

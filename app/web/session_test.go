@@ -1,0 +1,60 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestSessionKeyRotation: a cookie signed with the old key is still accepted
+// when the old key follows a new one, and refused once it is dropped.
+func TestSessionKeyRotation(t *testing.T) {
+	oldKey, newKey := strings.Repeat("o", 32), strings.Repeat("n", 32)
+	encode := func(keys ...string) *http.Cookie {
+		cs, err := newCookieStore(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		sess, _ := cs.New(r, cookieName)
+		sess.Values[valAuth] = "secret"
+		w := httptest.NewRecorder()
+		if err := sess.Save(r, w); err != nil {
+			t.Fatal(err)
+		}
+		return w.Result().Cookies()[0]
+	}
+	decode := func(c *http.Cookie, keys ...string) string {
+		cs, _ := newCookieStore(keys)
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(c)
+		sess, _ := cs.New(r, cookieName)
+		v, _ := sess.Values[valAuth].(string)
+		return v
+	}
+	c := encode(oldKey)
+	if got := decode(c, newKey, oldKey); got != "secret" {
+		t.Errorf("old cookie with rotated keys: %q; want it accepted", got)
+	}
+	if got := decode(c, newKey); got != "" {
+		t.Error("old cookie accepted after its key was dropped")
+	}
+	if got := decode(encode(newKey, oldKey), newKey); got != "secret" {
+		t.Error("new cookies are not signed with the first key")
+	}
+	if strings.Contains(c.Value, "secret") {
+		t.Error("cookie value readable")
+	}
+}
+
+func TestServerErrorPage(t *testing.T) {
+	s := newSite(t)
+	// A key of the wrong type is a corrupt database: a 500, never a 503.
+	s.rdb.Set(t.Context(), "timeline", "not a list", 0)
+	p := s.browser().get("/tweets/general_timeline")
+	p.want(t, http.StatusInternalServerError, "Something went wrong", `<header class="site">`)
+	if strings.Contains(p.body, "WRONGTYPE") {
+		t.Error("the page shows the internal error")
+	}
+}
