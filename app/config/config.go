@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,8 +22,24 @@ import (
 
 // Config is every setting. The envconfig tags are the variable names.
 type Config struct {
-	Env    string `envconfig:"PYTWASK_ENV" default:"dev" desc:"dev, test or prod"`
-	Listen string `envconfig:"PYTWASK_LISTEN" default:"127.0.0.1:5000" desc:"address to serve HTTP on, host:port"`
+	Env    string   `envconfig:"PYTWASK_ENV" default:"dev" desc:"dev, test or prod"`
+	Listen []string `envconfig:"PYTWASK_LISTEN" default:"127.0.0.1:5000" desc:"addresses to serve HTTP on, comma-separated: host:port or unix:/path.sock"`
+	// ListenSet reports that PYTWASK_LISTEN was set explicitly.
+	ListenSet bool `ignored:"true"`
+
+	SocketMode  string `envconfig:"PYTWASK_SOCKET_MODE" default:"0660" desc:"file mode of unix sockets pytwask creates (octal)"`
+	SocketGroup string `envconfig:"PYTWASK_SOCKET_GROUP" desc:"group of unix sockets pytwask creates, e.g. www-data"`
+
+	Domains        []string `envconfig:"PYTWASK_DOMAINS" desc:"domain names to serve over HTTPS with automatic certificates, comma-separated; turns HTTPS on"`
+	HTTPSAddr      string   `envconfig:"PYTWASK_HTTPS_ADDR" default:":443" desc:"with PYTWASK_DOMAINS: where to serve HTTPS"`
+	HTTPAddr       string   `envconfig:"PYTWASK_HTTP_ADDR" default:":80" desc:"with PYTWASK_DOMAINS: where to answer ACME HTTP-01 challenges and redirect to HTTPS (empty: nowhere)"`
+	ACMEEmail      string   `envconfig:"PYTWASK_ACME_EMAIL" desc:"contact address for the ACME account"`
+	ACMECA         string   `envconfig:"PYTWASK_ACME_CA" default:"https://acme-v02.api.letsencrypt.org/directory" desc:"ACME directory URL (Let's Encrypt production by default)"`
+	ACMECARoot     string   `envconfig:"PYTWASK_ACME_CA_ROOT" desc:"PEM file of a root to trust for the ACME CA (a private CA)"`
+	ACMEChallenges []string `envconfig:"PYTWASK_ACME_CHALLENGES" default:"http-01,tls-alpn-01" desc:"ACME challenge types to use"`
+	DataDir        string   `envconfig:"PYTWASK_DATA_DIR" desc:"where certificates and the ACME account are kept (default: $STATE_DIRECTORY, else /var/lib/pytwask)"`
+
+	TrustedProxies []string `envconfig:"PYTWASK_TRUSTED_PROXIES" desc:"proxy addresses or CIDRs whose X-Forwarded-For/-Proto are believed (requests over a unix socket always are)"`
 
 	SecretKeys []string `envconfig:"PYTWASK_SECRET_KEY" desc:"cookie-signing keys, comma-separated, newest first, 32+ characters each; unset: generated once and kept in Redis"`
 
@@ -43,6 +63,10 @@ var redisVars = []string{"REDIS_DB_HOSTNAME", "REDIS_DB_PORT", "REDIS_DB_SOCKET"
 // secretVars are never printed.
 var secretVars = map[string]bool{"PYTWASK_SECRET_KEY": true, "REDIS_DB_PASSWORD": true}
 
+// DefaultDataDir keeps certificates when neither PYTWASK_DATA_DIR nor
+// systemd's STATE_DIRECTORY says where.
+const DefaultDataDir = "/var/lib/pytwask"
+
 // MinSecretKeyLen is the shortest accepted PYTWASK_SECRET_KEY entry.
 const MinSecretKeyLen = 32
 
@@ -60,6 +84,18 @@ func Load() (*Config, error) {
 			return nil, fmt.Errorf("%s: expected %s, got %q", pe.KeyName, expected(pe.TypeName), val)
 		}
 		return nil, err
+	}
+	if _, set := os.LookupEnv("PYTWASK_LISTEN"); set {
+		c.ListenSet = true
+	}
+	if c.DataDir == "" {
+		c.DataDir = os.Getenv("STATE_DIRECTORY")
+		if i := strings.IndexByte(c.DataDir, ':'); i >= 0 {
+			c.DataDir = c.DataDir[:i] // systemd lists several directories with ':'
+		}
+		if c.DataDir == "" {
+			c.DataDir = DefaultDataDir
+		}
 	}
 	if c.RedisDB == nil {
 		db := map[string]int{"dev": 1, "test": 15}[c.Env]
@@ -99,10 +135,62 @@ func (c *Config) validate() error {
 	default:
 		bad("PYTWASK_ENV", "expected dev, test or prod, got %q", c.Env)
 	}
-	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
-		bad("PYTWASK_LISTEN", "expected host:port, got %q", c.Listen)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		bad("PYTWASK_LISTEN", "expected a port from 0 to 65535, got %q", port)
+	if len(c.Listen) == 0 {
+		bad("PYTWASK_LISTEN", "expected at least one address")
+	}
+	for _, l := range c.Listen {
+		if path, ok := strings.CutPrefix(l, "unix:"); ok {
+			if !strings.HasPrefix(path, "/") {
+				bad("PYTWASK_LISTEN", "expected an absolute socket path after unix:, got %q", l)
+			}
+		} else if msg := checkHostPort(l); msg != "" {
+			bad("PYTWASK_LISTEN", "%s", msg)
+		}
+	}
+	if _, err := c.SocketFileMode(); err != nil {
+		bad("PYTWASK_SOCKET_MODE", "expected an octal file mode such as 0660, got %q", c.SocketMode)
+	}
+	for _, d := range c.Domains {
+		if !validDomain(d) {
+			bad("PYTWASK_DOMAINS", "expected domain names, got %q", d)
+		}
+	}
+	if len(c.Domains) > 0 {
+		if msg := checkHostPort(c.HTTPSAddr); msg != "" {
+			bad("PYTWASK_HTTPS_ADDR", "%s", msg)
+		}
+		if c.HTTPAddr != "" {
+			if msg := checkHostPort(c.HTTPAddr); msg != "" {
+				bad("PYTWASK_HTTP_ADDR", "%s", msg)
+			}
+		}
+		if u, err := url.Parse(c.ACMECA); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("PYTWASK_ACME_CA", "expected an https:// directory URL, got %q", c.ACMECA)
+		}
+		if c.ACMECARoot != "" {
+			if _, err := os.ReadFile(c.ACMECARoot); err != nil {
+				bad("PYTWASK_ACME_CA_ROOT", "cannot read %s: %v", c.ACMECARoot, err)
+			}
+		}
+		if c.ACMEEmail != "" && !strings.Contains(c.ACMEEmail, "@") {
+			bad("PYTWASK_ACME_EMAIL", "expected an e-mail address, got %q", c.ACMEEmail)
+		}
+		if len(c.ACMEChallenges) == 0 {
+			bad("PYTWASK_ACME_CHALLENGES", "expected http-01, tls-alpn-01 or both")
+		}
+		for _, ch := range c.ACMEChallenges {
+			if ch != "http-01" && ch != "tls-alpn-01" {
+				bad("PYTWASK_ACME_CHALLENGES", "expected http-01 or tls-alpn-01, got %q", ch)
+			}
+		}
+		if c.HTTPAddr == "" && slices.Equal(c.ACMEChallenges, []string{"http-01"}) {
+			bad("PYTWASK_HTTP_ADDR", "is empty, so the only challenge type allowed (http-01) cannot be answered")
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			bad("PYTWASK_TRUSTED_PROXIES", "expected IP addresses or CIDR ranges, got %q", p)
+		}
 	}
 	for i, k := range c.SecretKeys {
 		if len(k) < MinSecretKeyLen {
@@ -127,6 +215,44 @@ func (c *Config) validate() error {
 		return errors.New(strings.Join(errs, "\n"))
 	}
 	return nil
+}
+
+func checkHostPort(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("expected host:port, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("expected a port from 0 to 65535, got %q", port)
+	}
+	return ""
+}
+
+var domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
+func validDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
+
+// SocketFileMode is PYTWASK_SOCKET_MODE as a file mode.
+func (c *Config) SocketFileMode() (os.FileMode, error) {
+	m, err := strconv.ParseUint(c.SocketMode, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("bad mode %q", c.SocketMode)
+	}
+	return os.FileMode(m), nil
+}
+
+// ParseProxy reads one PYTWASK_TRUSTED_PROXIES entry: an address or a range.
+func ParseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // RedisAddr returns the network and address Redis is reached at.

@@ -8,7 +8,9 @@ import (
 )
 
 func clearEnv(t *testing.T) {
-	for _, v := range append(redisVars, "PYTWASK_ENV", "PYTWASK_LISTEN", "PYTWASK_SECRET_KEY", "PYTWASK_LOG_LEVEL", "PYTWASK_HASH_ITERATIONS") {
+	for _, v := range append(redisVars, "PYTWASK_ENV", "PYTWASK_LISTEN", "PYTWASK_SECRET_KEY", "PYTWASK_LOG_LEVEL",
+		"PYTWASK_HASH_ITERATIONS", "PYTWASK_DOMAINS", "PYTWASK_DATA_DIR", "STATE_DIRECTORY", "PYTWASK_TRUSTED_PROXIES",
+		"PYTWASK_SOCKET_MODE", "PYTWASK_HTTP_ADDR", "PYTWASK_HTTPS_ADDR", "PYTWASK_ACME_CA", "PYTWASK_ACME_CA_ROOT") {
 		t.Setenv(v, "")
 		// t.Setenv then unset: the variable must be absent, not empty.
 		unsetenv(t, v)
@@ -21,7 +23,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Env != "dev" || c.Listen != "127.0.0.1:5000" || !c.InMemory || *c.RedisDB != 1 {
+	if c.Env != "dev" || len(c.Listen) != 1 || c.Listen[0] != "127.0.0.1:5000" || c.ListenSet || !c.InMemory || *c.RedisDB != 1 || c.DataDir != DefaultDataDir {
 		t.Errorf("defaults = env %q listen %q inMemory %v db %d", c.Env, c.Listen, c.InMemory, *c.RedisDB)
 	}
 	if n, a := c.RedisAddr(); n != "tcp" || a != "127.0.0.1:6379" {
@@ -109,5 +111,53 @@ func unsetenv(t *testing.T, name string) {
 	t.Helper()
 	if err := os.Unsetenv(name); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestServingSettings(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		bad  string // "" when valid
+	}{
+		{"tcp and unix", map[string]string{"PYTWASK_LISTEN": "127.0.0.1:8000,unix:/run/pytwask/pytwask.sock"}, ""},
+		{"relative socket", map[string]string{"PYTWASK_LISTEN": "unix:pytwask.sock"}, "PYTWASK_LISTEN: expected an absolute socket path"},
+		{"no port", map[string]string{"PYTWASK_LISTEN": "localhost"}, "PYTWASK_LISTEN: expected host:port"},
+		{"socket mode", map[string]string{"PYTWASK_SOCKET_MODE": "0999"}, "PYTWASK_SOCKET_MODE"},
+		{"domains", map[string]string{"PYTWASK_DOMAINS": "example.com,www.example.com"}, ""},
+		{"bad domain", map[string]string{"PYTWASK_DOMAINS": "exa mple.com"}, "PYTWASK_DOMAINS"},
+		{"bad CA", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_ACME_CA": "ftp://x"}, "PYTWASK_ACME_CA"},
+		{"missing CA root", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_ACME_CA_ROOT": "/nonexistent.pem"}, "PYTWASK_ACME_CA_ROOT: cannot read"},
+		{"proxies", map[string]string{"PYTWASK_TRUSTED_PROXIES": "10.0.0.0/8,::1,192.168.1.7"}, ""},
+		{"bad proxy", map[string]string{"PYTWASK_TRUSTED_PROXIES": "10.0.0.0/33"}, "PYTWASK_TRUSTED_PROXIES"},
+		{"http-01 without http", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_HTTP_ADDR": "", "PYTWASK_ACME_CHALLENGES": "http-01"}, "PYTWASK_HTTP_ADDR"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load()
+			if c.bad == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if c.bad != "" && (err == nil || !strings.Contains(err.Error(), c.bad)) {
+				t.Fatalf("error %v; want one about %s", err, c.bad)
+			}
+		})
+	}
+}
+
+func TestDataDirFromSystemd(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("STATE_DIRECTORY", "/var/lib/pytwask-state:/var/lib/other")
+	c, err := Load()
+	if err != nil || c.DataDir != "/var/lib/pytwask-state" {
+		t.Fatalf("DataDir %q, %v", c.DataDir, err)
+	}
+	t.Setenv("PYTWASK_DATA_DIR", "/srv/certs")
+	if c, _ := Load(); c.DataDir != "/srv/certs" {
+		t.Fatalf("PYTWASK_DATA_DIR not used: %q", c.DataDir)
 	}
 }

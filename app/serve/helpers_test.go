@@ -2,6 +2,7 @@ package serve
 
 import (
 	"io"
+	"strconv"
 	"sync"
 )
 
@@ -16,3 +17,5 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

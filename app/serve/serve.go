@@ -1,15 +1,25 @@
-// Package serve runs the site: it opens Redis, builds the handler, listens,
-// and shuts down gracefully on SIGTERM or SIGINT.
+// Package serve runs the site: it opens Redis, builds the handler, chooses
+// and opens the listeners (TCP, unix sockets, systemd-activated sockets, HTTPS
+// with automatic certificates), tells systemd when it is ready, and shuts down
+// gracefully on SIGTERM or SIGINT.
 package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
 
 	"pytwask/app/auth"
 	"pytwask/app/config"
@@ -22,9 +32,24 @@ import (
 // ShutdownGrace bounds how long in-flight requests may take to finish.
 const ShutdownGrace = 10 * time.Second
 
-// Run serves until ctx is cancelled, then lets in-flight requests finish.
-// ready, if not nil, is called with the listening address once it accepts.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
+// MaxFormBytes bounds a form body; larger ones get a 413 page.
+const MaxFormBytes = 64 << 10
+
+// Run serves until ctx is cancelled, then lets in-flight requests finish and
+// closes Redis. ready, if not nil, is called with the listening addresses
+// once they accept connections.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([]net.Addr)) error {
+	files := activation.Files(true)
+	sockets, activated, err := fromSystemd(files)
+	if err != nil {
+		return err
+	}
+	defer closeAll(activated)
+	specs, err := Plan(cfg, sockets)
+	if err != nil {
+		return err
+	}
+
 	rdb, closeRedis, err := redisconn.Open(cfg, log)
 	if err != nil {
 		return err
@@ -32,35 +57,68 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(a
 	defer closeRedis()
 	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations})
 
+	trust := proxyTrust{}
+	for _, p := range cfg.TrustedProxies {
+		prefix, _ := config.ParseProxy(p) // validated by config.Load
+		trust.nets = append(trust.nets, prefix)
+	}
 	sessionKeys := func(ctx context.Context) ([]string, error) { return st.SessionKeys(ctx) }
 	if len(cfg.SecretKeys) > 0 {
 		sessionKeys = func(context.Context) ([]string, error) { return cfg.SecretKeys, nil }
 	} else {
-		log.Info("PYTWASK_SECRET_KEY is not set: session cookies are signed with a key generated once and kept in Redis, shared by every instance")
+		log.Info("PYTWASK_SECRET_KEY is not set: cookies are signed with a key generated once and kept in Redis (pytwask:session_keys), shared by every instance")
 	}
 	site, err := web.New(web.Options{
-		Store:       st,
-		Assets:      assets.FS,
-		SessionKeys: sessionKeys,
-		Logger:      log,
+		Store:        st,
+		Assets:       assets.FS,
+		SessionKeys:  sessionKeys,
+		Logger:       log,
+		ClientAddr:   trust.ClientAddr,
+		IsHTTPS:      trust.IsHTTPS,
+		MaxFormBytes: MaxFormBytes,
 	})
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	listeners, err := openListeners(cfg, specs, activated)
 	if err != nil {
-		return fmt.Errorf("listen on %s (PYTWASK_LISTEN): %w", cfg.Listen, err)
+		return err
 	}
-	srv := &http.Server{
-		Handler:           site,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	handlers := make([]http.Handler, len(specs))
+	var certs *certManager
+	if len(cfg.Domains) > 0 {
+		var at challengeAddrs
+		for i, s := range specs {
+			switch s.Role {
+			case RoleHTTPS:
+				at.https = listeners[i].Addr()
+			case RoleRedirect:
+				at.http = listeners[i].Addr()
+			}
+		}
+		if certs, err = newCertManager(cfg, log, at); err != nil {
+			closeAll(listeners)
+			return err
+		}
+		defer certs.cache.Stop()
+		if err := certs.manage(ctx, cfg.Domains); err != nil {
+			closeAll(listeners)
+			return err
+		}
 	}
+	for i, s := range specs {
+		switch s.Role {
+		case RoleSite:
+			handlers[i] = site
+		case RoleHTTPS:
+			handlers[i] = site
+			listeners[i] = tls.NewListener(listeners[i], certs.tlsConfig())
+		case RoleRedirect:
+			handlers[i] = certs.redirectHandler(cfg.Domains, listenerAddr(specs, listeners, RoleHTTPS))
+		}
+	}
+
 	network, addr := cfg.RedisAddr()
 	if cfg.InMemory {
 		network, addr = "memory", "in-process"
@@ -70,24 +128,136 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(a
 		log.Error("Redis is not answering; pages answer 503 until it does", "redis", network+":"+addr, "err", err)
 	}
 	cancel()
-	log.Info("serving pytwask", "url", "http://"+ln.Addr().String()+"/", "env", cfg.Env, "redis", network+":"+addr, "db", *cfg.RedisDB)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	if ready != nil {
-		ready(ln.Addr())
+	servers := make([]*http.Server, len(specs))
+	errc := make(chan error, len(specs))
+	addrs := make([]net.Addr, len(specs))
+	var where []string
+	for i, s := range specs {
+		servers[i] = newHTTPServer(handlers[i], log)
+		addrs[i] = listeners[i].Addr()
+		where = append(where, fmt.Sprintf("%s %s", s.Role, describe(addrs[i])))
+		log.Info("listening", "role", s.Role.String(), "addr", describe(addrs[i]), "systemd", s.Activated >= 0)
+		go func(srv *http.Server, ln net.Listener) { errc <- srv.Serve(ln) }(servers[i], listeners[i])
 	}
+	log.Info("pytwask is ready", "env", cfg.Env, "redis", network+":"+addr)
+	notify(log, daemon.SdNotifyReady)
+	notify(log, "STATUS=serving "+strings.Join(where, ", "))
+	if ready != nil {
+		ready(addrs)
+	}
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go watchdog(wdCtx, log, st.Ping)
+
+	var serveErr error
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		serveErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	notify(log, daemon.SdNotifyStopping)
+	notify(log, "STATUS=stopping: finishing in-flight requests")
 	log.Info("shutting down: finishing in-flight requests", "grace", ShutdownGrace)
 	shutCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("shutdown incomplete", "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 	log.Info("stopped")
+	return serveErr
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// fromSystemd describes the sockets systemd passed, by FileDescriptorName.
+func fromSystemd(files []*os.File) ([]Socket, []net.Listener, error) {
+	var sockets []Socket
+	var lns []net.Listener
+	for _, f := range files {
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			closeAll(lns)
+			return nil, nil, fmt.Errorf("socket %q from systemd is not a listening stream socket: %w", f.Name(), err)
+		}
+		lns = append(lns, ln)
+		sockets = append(sockets, Socket{Name: f.Name(), Network: ln.Addr().Network(), Addr: ln.Addr().String()})
+	}
+	return sockets, lns, nil
+}
+
+// openListeners opens what the plan says to open and takes the rest from
+// systemd. Sockets from systemd are systemd's: pytwask never unlinks them.
+func openListeners(cfg *config.Config, specs []Spec, activated []net.Listener) ([]net.Listener, error) {
+	mode, _ := cfg.SocketFileMode() // validated by config.Load
+	var lns []net.Listener
+	for _, s := range specs {
+		var ln net.Listener
+		var err error
+		switch {
+		case s.Activated >= 0:
+			ln = activated[s.Activated]
+		case s.Network == "unix":
+			ln, err = listenUnix(s.Addr, mode, cfg.SocketGroup)
+		default:
+			ln, err = net.Listen("tcp", s.Addr)
+			if err != nil {
+				err = fmt.Errorf("listen on %s for %s: %w", s.Addr, s.Role, err)
+			}
+		}
+		if err != nil {
+			for i, l := range lns {
+				if specs[i].Activated < 0 {
+					l.Close()
+				}
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func listenerAddr(specs []Spec, lns []net.Listener, role Role) net.Addr {
+	for i, s := range specs {
+		if s.Role == role {
+			return lns[i].Addr()
+		}
+	}
 	return nil
+}
+
+func describe(a net.Addr) string {
+	if a.Network() == "unix" {
+		return "unix:" + a.String()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.String()
+	}
+	return a.String()
+}
+
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
 }

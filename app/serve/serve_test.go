@@ -20,17 +20,17 @@ import (
 // cancelling (SIGTERM) stops the server cleanly.
 func TestEmbeddedDefault(t *testing.T) {
 	db := 1
-	cfg := &config.Config{Env: "dev", Listen: "127.0.0.1:0", InMemory: true, RedisDB: &db, HashIterations: 10_000, LogLevel: "info"}
+	cfg := &config.Config{Env: "dev", Listen: []string{"127.0.0.1:0"}, InMemory: true, RedisDB: &db, HashIterations: 10_000, LogLevel: "info"}
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
+	addrc := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, log, func(a net.Addr) { addrc <- a }) }()
+	go func() { done <- Run(ctx, cfg, log, func(a []net.Addr) { addrc <- a }) }()
 	var base string
 	select {
 	case a := <-addrc:
-		base = "http://" + a.String()
+		base = "http://" + a[0].String()
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
 	case <-time.After(10 * time.Second):

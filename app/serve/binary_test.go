@@ -1,0 +1,302 @@
+package serve_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"pytwask/app/redistest"
+)
+
+// binary is the pytwask binary built once for the tests that run it.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pytwask-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "pytwask")
+	cmd := exec.Command("go", "build", "-o", binary, "pytwask")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build pytwask:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running pytwask binary.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// baseEnv is a production configuration on the test's own Redis.
+func baseEnv(rs *redistest.Server) []string {
+	return append(rs.Env(),
+		"PATH="+os.Getenv("PATH"),
+		"PYTWASK_ENV=prod",
+		"PYTWASK_SECRET_KEY="+randomHex(32),
+		"PYTWASK_HASH_ITERATIONS=10000",
+		"PYTWASK_LOG_LEVEL=info",
+	)
+}
+
+// start runs argv (the binary, or a wrapper such as systemd-socket-activate)
+// and waits until pytwask logs that it is ready.
+func start(t *testing.T, env []string, argv ...string) *proc {
+	t.Helper()
+	if len(argv) == 0 {
+		argv = []string{binary, "serve"}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	p := &proc{t: t, cmd: cmd, logs: &lockedBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("pytwask log:\n%s", p.logs.String())
+		}
+	})
+	p.waitLog(`"msg":"pytwask is ready"`, 30*time.Second)
+	return p
+}
+
+// waitLog waits for a log line containing s.
+func (p *proc) waitLog(s string, within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.logs.String(), s) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			p.t.Fatalf("pytwask exited (%v) before logging %q:\n%s", err, s, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("pytwask did not log %q within %v:\n%s", s, within, p.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *proc) stop() int {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.t.Fatal("pytwask did not stop within 20 s of SIGTERM")
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// socketDir returns a short directory for unix sockets (paths are limited
+// to about 100 bytes).
+func socketDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func unixClient(path string) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	res, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// lines returns the log lines that contain s.
+func (p *proc) lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), s) {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
+
+// TestGracefulShutdown: requests in flight when SIGTERM arrives complete
+// with success, and the process exits 0 and removes its socket.
+func TestGracefulShutdown(t *testing.T) {
+	rs := redistest.Start(t)
+	sock := filepath.Join(socketDir(t), "p.sock")
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket %s: %v %v; want mode 0660", sock, fi, err)
+	}
+
+	// Each request sends its headers and half its body, then waits: it is
+	// in flight when SIGTERM arrives.
+	const n = 10
+	body := "username=alice&password=Passw0rd!&confirm=Passw0rd!"
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /auth/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
+		conns[i] = c
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog("shutting down", 5*time.Second)
+	statuses := map[int]int{}
+	for _, c := range conns {
+		io.WriteString(c, body[10:])
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("in-flight request failed: %v", err)
+		}
+		statuses[res.StatusCode]++
+	}
+	// One sign-up wins the name; the others are told it is taken.
+	if statuses[303] != 1 || statuses[422] != n-1 {
+		t.Errorf("statuses %v; want one 303 and %d 422", statuses, n-1)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d; want 0", code)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Error("the socket file is left after a clean exit")
+	}
+}
+
+// TestRedisOutage: with Redis gone, pages answer 503 and /readyz fails within
+// a second; when it returns, the site serves again within two seconds.
+func TestRedisOutage(t *testing.T) {
+	rs := redistest.Start(t)
+	sock := filepath.Join(socketDir(t), "p.sock")
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
+	c := unixClient(sock)
+	if st, _ := get(t, c, "http://x/readyz"); st != 200 {
+		t.Fatalf("readyz %d before the outage", st)
+	}
+	rs.Stop()
+	t0 := time.Now()
+	for {
+		st, _ := get(t, c, "http://x/readyz")
+		if st == 503 {
+			break
+		}
+		if time.Since(t0) > time.Second {
+			t.Fatal("/readyz still succeeds a second after Redis stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, body := get(t, c, "http://x/tweets/general_timeline")
+	if st != 503 || !strings.Contains(body, "The database is not answering right now") {
+		t.Fatalf("page during outage: %d\n%s", st, body)
+	}
+	rs.Restart()
+	t0 = time.Now()
+	for {
+		st, _ := get(t, c, "http://x/tweets/general_timeline")
+		if st == 200 {
+			break
+		}
+		if time.Since(t0) > 2*time.Second {
+			t.Fatalf("still %d two seconds after Redis returned", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(p.lines(`"level":"WARN","msg":"redis unavailable"`)) == 0 {
+		t.Error("the outage was not logged")
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
