@@ -1,0 +1,150 @@
+package serve_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pytwask/app/redistest"
+)
+
+// need returns the path of a tool the test needs: in strict mode (CI) a
+// missing tool fails the test, elsewhere it skips it.
+func need(t *testing.T, tool string) string {
+	t.Helper()
+	path, err := exec.LookPath(tool)
+	if err == nil {
+		return path
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if p := filepath.Join(dir, tool); fileExists(p) {
+			return p
+		}
+	}
+	if redistest.Strict() {
+		t.Fatalf("%s is not installed (required in CI)", tool)
+	}
+	t.Skipf("%s is not installed", tool)
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestBehindNginx runs the shipped ops/nginx/pytwask.conf (socket path and
+// port adjusted) in front of the binary's unix socket, and walks a user's
+// journey through it. The client connects from 127.0.0.7, and that is the
+// address pytwask logs: nginx forwarded it, and pytwask believed it because
+// it came over the unix socket.
+func TestBehindNginx(t *testing.T) {
+	nginx := need(t, "nginx")
+	rs := redistest.Start(t)
+	dir := socketDir(t)
+	sock := filepath.Join(dir, "pytwask.sock")
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
+
+	site, err := os.ReadFile("../../ops/nginx/pytwask.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	conf := strings.NewReplacer(
+		"unix:/run/pytwask/pytwask.sock", "unix:"+sock,
+		"listen 80;", "listen 127.0.0.1:"+strconv.Itoa(port)+";",
+		"listen [::]:80;", "",
+	).Replace(string(site))
+	if !strings.Contains(conf, sock) {
+		t.Fatal("the shipped nginx config does not proxy to /run/pytwask/pytwask.sock")
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must reach the test's 0660 root-owned socket
+	}
+	main := user + `
+daemon off;
+pid ` + dir + `/nginx.pid;
+error_log ` + dir + `/error.log;
+events { worker_connections 64; }
+http {
+    access_log ` + dir + `/access.log;
+    client_body_temp_path ` + dir + `/body;
+    proxy_temp_path ` + dir + `/proxy;
+    fastcgi_temp_path ` + dir + `/fastcgi;
+    uwsgi_temp_path ` + dir + `/uwsgi;
+    scgi_temp_path ` + dir + `/scgi;
+    include ` + dir + `/pytwask.conf;
+}
+`
+	os.WriteFile(filepath.Join(dir, "pytwask.conf"), []byte(conf), 0o644)
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644)
+	cmd := exec.Command(nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+
+	jar, _ := cookiejar.New(nil)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7)}}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, addr)
+		},
+	}}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if res, err := c.Get(base + "/healthz"); err == nil && res.StatusCode == 200 {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not come up:\n%s", log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	post := func(path string, form url.Values, want string) {
+		t.Helper()
+		res, err := c.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b := new(strings.Builder)
+		if _, err := io.Copy(b, res.Body); err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 200 || !strings.Contains(b.String(), want) {
+			t.Fatalf("POST %s: %d, want a page with %q:\n%s", path, res.StatusCode, want, b)
+		}
+	}
+	post("/auth/signup", url.Values{"username": {"bob"}, "password": {"Passw0rd!"}, "confirm": {"Passw0rd!"}}, "Welcome, bob! Please login")
+	post("/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "confirm": {"Passw0rd!"}}, "Welcome, alice! Please login")
+	post("/auth/", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}}, "Logged in successfully.")
+	post("/tweets/user_timeline", url.Values{"tweet": {"hello through nginx"}}, "Tweet successfully posted")
+	post("/tweets/follow/bob", nil, "Followed bob")
+	if st, body := get(t, c, base+"/tweets/general_timeline"); st != 200 || !strings.Contains(body, "hello through nginx") {
+		t.Fatalf("general timeline through nginx: %d", st)
+	}
+	if st, body := get(t, c, base+"/auth/user_settings"); st != 200 || !strings.Contains(body, `href="/tweets/user_history/bob"`) {
+		t.Fatalf("settings through nginx: %d", st)
+	}
+
+	// Cookies over plain HTTP through nginx are not Secure, as it should be
+	// (X-Forwarded-Proto: http); the client address is the forwarded one.
+	logged := p.lines(`"path":"/tweets/user_timeline"`)
+	if len(logged) == 0 || !strings.Contains(logged[0], `"client":"127.0.0.7"`) {
+		t.Errorf("pytwask did not log the forwarded client address 127.0.0.7:\n%s", strings.Join(logged, "\n"))
+	}
+}
