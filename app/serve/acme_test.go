@@ -36,6 +36,7 @@ type pebble struct {
 	tlsPort    int    // where Pebble validates TLS-ALPN-01
 	mgmt       string
 	issuerRoot *x509.CertPool
+	stop       func() // stops the CA
 }
 
 func startPebble(t *testing.T) *pebble {
@@ -61,7 +62,7 @@ func startPebble(t *testing.T) *pebble {
 
 	p := &pebble{minica: filepath.Join(certs, "pebble.minica.pem"), httpPort: freePort(t), tlsPort: freePort(t)}
 	dnsPort, acmePort, mgmtPort := freePort(t), freePort(t), freePort(t)
-	run := func(name string, env []string, args ...string) {
+	run := func(name string, env []string, args ...string) *exec.Cmd {
 		cmd := exec.Command(filepath.Join(bin, name), args...)
 		cmd.Env = append(os.Environ(), env...)
 		logs := &lockedBuffer{}
@@ -76,6 +77,7 @@ func startPebble(t *testing.T) *pebble {
 				t.Logf("%s log:\n%s", name, logs)
 			}
 		})
+		return cmd
 	}
 	run("pebble-challtestsrv", nil,
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
@@ -95,8 +97,9 @@ func startPebble(t *testing.T) *pebble {
 	confPath := filepath.Join(bin, "pebble.json")
 	raw, _ := json.Marshal(conf)
 	os.WriteFile(confPath, raw, 0o644)
-	run("pebble", []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
+	ca := run("pebble", []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
 		"-config", confPath, "-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort))
+	p.stop = func() { ca.Process.Kill(); ca.Wait() }
 	waitListening(t, "tcp", "127.0.0.1:"+strconv.Itoa(acmePort))
 	waitListening(t, "tcp", "127.0.0.1:"+strconv.Itoa(mgmtPort))
 	p.dirURL = "https://127.0.0.1:" + strconv.Itoa(acmePort) + "/dir"
@@ -174,13 +177,15 @@ func TestAutomaticHTTPS(t *testing.T) {
 	peb := startPebble(t)
 	rs := redistest.Start(t)
 
+	data := filepath.Join(socketDir(t), "data")
+	env := append(peb.env(rs, data, "http-01"),
+		"PYTWASK_HTTPS_ADDR=127.0.0.1:"+strconv.Itoa(peb.tlsPort),
+		"PYTWASK_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(peb.httpPort))
+	var serial string
+
 	t.Run("http-01 on its own listeners, then a restart reuses the certificate", func(t *testing.T) {
-		data := filepath.Join(socketDir(t), "data")
-		env := append(peb.env(rs, data, "http-01"),
-			"PYTWASK_HTTPS_ADDR=127.0.0.1:"+strconv.Itoa(peb.tlsPort),
-			"PYTWASK_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(peb.httpPort))
 		p := start(t, env)
-		serial := peb.waitCertificate(t, peb.tlsPort, 60*time.Second)
+		serial = peb.waitCertificate(t, peb.tlsPort, 60*time.Second)
 
 		c := peb.httpsClient(peb.tlsPort)
 		res, err := c.Get("https://" + testDomain + "/auth/")
@@ -268,6 +273,20 @@ func TestAutomaticHTTPS(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		<-done
 		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("exit %d", code)
+		}
+	})
+
+	t.Run("the CA is unreachable: the stored certificate is still served", func(t *testing.T) {
+		if serial == "" {
+			t.Skip("no certificate was obtained")
+		}
+		peb.stop()
+		p := start(t, env)
+		if again := peb.waitCertificate(t, peb.tlsPort, 5*time.Second); again != serial {
+			t.Errorf("serial %s; want the stored %s", again, serial)
+		}
+		if code := p.stop(); code != 0 {
 			t.Errorf("exit %d", code)
 		}
 	})

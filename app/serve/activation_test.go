@@ -52,6 +52,24 @@ func (n *notifySocket) expect(t *testing.T, want string, within time.Duration) s
 	}
 }
 
+// drain discards messages already queued.
+func (n *notifySocket) drain() { n.collect(10 * time.Millisecond) }
+
+// collect returns the messages that arrive within d.
+func (n *notifySocket) collect(d time.Duration) []string {
+	var out []string
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(d)
+	for {
+		n.conn.SetReadDeadline(deadline)
+		k, err := n.conn.Read(buf)
+		if err != nil {
+			return out
+		}
+		out = append(out, string(buf[:k]))
+	}
+}
+
 // activate runs the binary under systemd-socket-activate with the given
 // listen addresses and names, passing env through -E.
 func activate(t *testing.T, env []string, listen []string, names string) *exec.Cmd {

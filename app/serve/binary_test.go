@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -25,6 +26,8 @@ import (
 // binary is the pytwask binary built once for the tests that run it.
 var binary string
 
+const releaseVersion = "v0.0.0-test"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pytwask-bin")
 	if err != nil {
@@ -32,7 +35,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "pytwask")
-	cmd := exec.Command("go", "build", "-o", binary, "pytwask")
+	// The README's release build: static, stripped, version stamped.
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X pytwask/app/buildinfo.version="+releaseVersion, "-o", binary, "pytwask")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build pytwask:", err)
@@ -296,6 +301,52 @@ func TestRedisOutage(t *testing.T) {
 	if len(p.lines(`"level":"WARN","msg":"redis unavailable"`)) == 0 {
 		t.Error("the outage was not logged")
 	}
+	if probes := p.lines(`"path":"/readyz"`); len(probes) > 0 {
+		t.Errorf("health probes in the info log: %s", probes[0])
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestReleaseBuild: the release build is static and says its version.
+func TestReleaseBuild(t *testing.T) {
+	out, err := exec.Command(binary, "version").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "pytwask "+releaseVersion {
+		t.Fatalf("version: %q %v", out, err)
+	}
+	f, err := elf.Open(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Fatal("the release binary is dynamically linked")
+		}
+	}
+}
+
+// TestWatchdog: with WatchdogSec set, WATCHDOG=1 arrives at half the
+// interval while Redis answers, stops while it does not, and resumes.
+func TestWatchdog(t *testing.T) {
+	rs := redistest.Start(t)
+	dir := socketDir(t)
+	ns := listenNotify(t, dir)
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+filepath.Join(dir, "p.sock"),
+		"NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=400000"))
+	ns.expect(t, "READY=1", 5*time.Second)
+	ns.expect(t, "WATCHDOG=1", time.Second)
+	ns.expect(t, "WATCHDOG=1", time.Second)
+
+	rs.Stop()
+	time.Sleep(300 * time.Millisecond) // a ping may have been on its way
+	ns.drain()
+	if msgs := ns.collect(800 * time.Millisecond); strings.Contains(strings.Join(msgs, " "), "WATCHDOG=1") {
+		t.Fatalf("watchdog pinged while Redis was down: %q", msgs)
+	}
+	rs.Restart()
+	ns.expect(t, "WATCHDOG=1", 2*time.Second)
 	if code := p.stop(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
