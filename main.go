@@ -7,4 +7,4 @@ import (
 	"pytwask/app"
 )
 
-func main() { os.Exit(app.Main(os.Args, os.Stdout, os.Stderr)) }
+func main() { os.Exit(app.Main(os.Args, os.Stdin, os.Stdout, os.Stderr)) }

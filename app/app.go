@@ -13,20 +13,31 @@ import (
 	"syscall"
 
 	"pytwask/app/buildinfo"
+	"pytwask/app/cli"
 	"pytwask/app/config"
+	"pytwask/app/redisconn"
 	"pytwask/app/serve"
 )
 
 // Main runs the command line args (args[0] is the program name) and returns
 // the exit status.
-func Main(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 1 {
 		cmd = args[1]
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	redisconn.RouteLibraryLog(slog.Default())
 	switch cmd {
 	case "serve":
-		return runServe(stderr)
+		return runServe(ctx, stderr)
+	case "cli":
+		return cli.Clt(ctx, args[2:], stdin, stdout, stderr)
+	case "check":
+		return cli.Check(ctx, stdout)
+	case "seed":
+		return cli.Seed(ctx, args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pytwask", buildinfo.Version())
 		return 0
@@ -45,6 +56,9 @@ func usage(w io.Writer) {
 
 Usage:
   pytwask [serve]    serve the site (the default)
+  pytwask cli        the pytwis_clt shell on the database (pytwask cli --help)
+  pytwask check      check the configuration, Redis, the listen addresses
+  pytwask seed       fill the database with demo data (pytwask seed --help)
   pytwask version    print the version
   pytwask help       print this help
 
@@ -54,15 +68,14 @@ Configuration is read from these environment variables:
 	config.Usage(w)
 }
 
-func runServe(stderr io.Writer) int {
+func runServe(ctx context.Context, stderr io.Writer) int {
 	cfg, err := config.Load()
 	if err != nil {
 		fmt.Fprintf(stderr, "pytwask: the configuration has problems:\n%s\n\nRun 'pytwask -h' to list every variable.\n", indent(err.Error()))
 		return 2
 	}
 	log := newLogger(cfg, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	redisconn.RouteLibraryLog(log)
 	if err := serve.Run(ctx, cfg, log, nil); err != nil {
 		log.Error("pytwask stopped", "err", err)
 		return 1

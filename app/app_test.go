@@ -11,7 +11,7 @@ func TestBadConfigurationStopsTheStart(t *testing.T) {
 	t.Setenv("REDIS_DB_PASSWORD", "hunter2-secret")
 	t.Setenv("REDIS_DB_PORT", "70000")
 	var out, errb bytes.Buffer
-	if code := Main([]string{"pytwask"}, &out, &errb); code != 2 {
+	if code := Main([]string{"pytwask"}, nil, &out, &errb); code != 2 {
 		t.Fatalf("exit %d; want 2", code)
 	}
 	msg := errb.String()
@@ -27,15 +27,16 @@ func TestBadConfigurationStopsTheStart(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	var out bytes.Buffer
-	if code := Main([]string{"pytwask", "-h"}, &out, &out); code != 0 || !strings.Contains(out.String(), "REDIS_DB_SOCKET") {
+	if code := Main([]string{"pytwask", "help"}, nil, &out, &out); code != 0 || !strings.Contains(out.String(), "REDIS_DB_SOCKET") ||
+		!strings.Contains(out.String(), "pytwask cli") || !strings.Contains(out.String(), "pytwask check") || !strings.Contains(out.String(), "pytwask seed") {
 		t.Errorf("-h: exit %d\n%s", code, out.String())
 	}
 	out.Reset()
-	if code := Main([]string{"pytwask", "version"}, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "pytwask ") {
+	if code := Main([]string{"pytwask", "version"}, nil, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "pytwask ") {
 		t.Errorf("version: exit %d %q", code, out.String())
 	}
 	out.Reset()
-	if code := Main([]string{"pytwask", "frobnicate"}, &out, &out); code != 2 || !strings.Contains(out.String(), `unknown command "frobnicate"`) {
+	if code := Main([]string{"pytwask", "frobnicate"}, nil, &out, &out); code != 2 || !strings.Contains(out.String(), `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d %q", code, out.String())
 	}
 }

@@ -273,3 +273,55 @@ func Usage(w io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// Setting is one variable as `pytwask check` shows it.
+type Setting struct{ Name, Value string }
+
+// Settings lists every variable with its value in effect, secrets masked.
+func (c *Config) Settings() []Setting {
+	mask := func(v string) string {
+		if v == "" {
+			return "(not set)"
+		}
+		return "(set, hidden)"
+	}
+	orUnset := func(v string) string {
+		if v == "" {
+			return "(not set)"
+		}
+		return v
+	}
+	list := func(v []string) string {
+		if len(v) == 0 {
+			return "(not set)"
+		}
+		return strings.Join(v, ",")
+	}
+	keys := "(not set: generated once and kept in Redis)"
+	if len(c.SecretKeys) > 0 {
+		keys = fmt.Sprintf("(%d keys, hidden)", len(c.SecretKeys))
+	}
+	return []Setting{
+		{"PYTWASK_ENV", c.Env},
+		{"PYTWASK_LISTEN", list(c.Listen)},
+		{"PYTWASK_SOCKET_MODE", c.SocketMode},
+		{"PYTWASK_SOCKET_GROUP", orUnset(c.SocketGroup)},
+		{"PYTWASK_TRUSTED_PROXIES", list(c.TrustedProxies)},
+		{"PYTWASK_DOMAINS", list(c.Domains)},
+		{"PYTWASK_HTTPS_ADDR", c.HTTPSAddr},
+		{"PYTWASK_HTTP_ADDR", c.HTTPAddr},
+		{"PYTWASK_ACME_EMAIL", orUnset(c.ACMEEmail)},
+		{"PYTWASK_ACME_CA", c.ACMECA},
+		{"PYTWASK_ACME_CA_ROOT", orUnset(c.ACMECARoot)},
+		{"PYTWASK_ACME_CHALLENGES", list(c.ACMEChallenges)},
+		{"PYTWASK_DATA_DIR", c.DataDir},
+		{"PYTWASK_SECRET_KEY", keys},
+		{"REDIS_DB_HOSTNAME", c.RedisHost},
+		{"REDIS_DB_PORT", strconv.Itoa(c.RedisPort)},
+		{"REDIS_DB_SOCKET", orUnset(c.RedisSocket)},
+		{"REDIS_DB_INDEX", strconv.Itoa(*c.RedisDB)},
+		{"REDIS_DB_PASSWORD", mask(c.RedisPassword)},
+		{"PYTWASK_LOG_LEVEL", c.LogLevel},
+		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},
+	}
+}

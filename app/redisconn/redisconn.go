@@ -3,6 +3,7 @@
 package redisconn
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -54,3 +55,21 @@ func Options(network, addr, password string, db int) *redis.Options {
 		DisableIdentity: true,
 	}
 }
+
+// Dial returns a client with pytwask's settings on the given server.
+func Dial(network, addr, password string, db int) *redis.Client {
+	return redis.NewClient(Options(network, addr, password, db))
+}
+
+// quietLogger sends go-redis's own messages (such as "failed to dial") to
+// slog at debug level: callers already report the errors that matter, and
+// the library would otherwise print to stderr past any log format.
+type quietLogger struct{ log *slog.Logger }
+
+func (q quietLogger) Printf(ctx context.Context, format string, v ...any) {
+	q.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+// RouteLibraryLog makes go-redis log through log. go-redis keeps its logger
+// in a package variable, so this is called once, from main's path.
+func RouteLibraryLog(log *slog.Logger) { redis.SetLogger(quietLogger{log}) }

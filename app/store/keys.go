@@ -46,6 +46,7 @@ func userKey(id string) string      { return prefixUser + id }
 func followerKey(id string) string  { return prefixFollower + id }
 func followingKey(id string) string { return prefixFollowing + id }
 func timelineKey(id string) string  { return prefixTimeline + id }
+func tweetsByKey(id string) string  { return prefixTweetsBy + id }
 
 // luaKeys writes the key and field names into a Lua script's {placeholders}.
 var luaKeys = strings.NewReplacer(

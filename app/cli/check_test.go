@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pytwask/app/redistest"
+)
+
+func runCheck(t *testing.T) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	code := Check(context.Background(), &out)
+	return code, out.String()
+}
+
+// TestSeedThenCheck seeds through the command and checks the result.
+func TestSeedThenCheck(t *testing.T) {
+	rs := redistest.Start(t)
+	setRedisEnv(t, rs)
+	t.Setenv("PYTWASK_LISTEN", "unix:"+filepath.Join(t.TempDir(), "p.sock"))
+	var out, errb bytes.Buffer
+	if code := Seed(context.Background(), []string{"--users", "200", "--follows", "20", "--tweets", "5000", "--seed", "7"}, &out, &errb); code != 0 {
+		t.Fatalf("seed: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "200 users") || !strings.Contains(out.String(), "4000 follows") || !strings.Contains(out.String(), "5000 tweets") {
+		t.Errorf("seed said: %s", out.String())
+	}
+	// A second run refuses to touch the populated database.
+	out.Reset()
+	errb.Reset()
+	if code := Seed(context.Background(), []string{"--users", "5", "--follows", "1", "--tweets", "5"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "only with --force") {
+		t.Errorf("second seed: exit %d %s", code, errb.String())
+	}
+
+	code, report := runCheck(t)
+	if code != 0 || !strings.Contains(report, "the pytwis keys look right (200 users)") || !strings.Contains(report, "no problems found") {
+		t.Fatalf("check after seed: exit %d\n%s", code, report)
+	}
+	for _, want := range []string{"REDIS_DB_PASSWORD        (set, hidden)", "REDIS_DB_INDEX           3", "PYTWASK_ENV              prod"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("settings lack %q:\n%s", want, report)
+		}
+	}
+	if strings.Contains(report, rs.Password) {
+		t.Error("check printed the Redis password")
+	}
+}
+
+func TestCheckReportsEachProblem(t *testing.T) {
+	rs := redistest.Start(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	aFile := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(aFile, []byte("x"), 0o600)
+
+	cases := []struct {
+		name  string
+		env   map[string]string
+		setup func()
+		want  string
+	}{
+		{"wrong password", map[string]string{"REDIS_DB_PASSWORD": "not-the-password"}, nil,
+			"authentication failed: check REDIS_DB_PASSWORD"},
+		{"no password", map[string]string{"REDIS_DB_PASSWORD": ""}, nil,
+			"the server requires a password: set REDIS_DB_PASSWORD"},
+		{"unreachable", map[string]string{"REDIS_DB_SOCKET": "/nonexistent/redis.sock"}, nil, "unreachable"},
+		{"no such database", map[string]string{"REDIS_DB_INDEX": "999"}, nil, "no such database: check REDIS_DB_INDEX"},
+		{"not a pytwis key type", nil, func() {
+			rdb := rs.Client()
+			defer rdb.Close()
+			rdb.Set(context.Background(), "users", "oops", 0)
+			rdb.RPush(context.Background(), "tweet:7", "x")
+		}, "key users is a string; pytwis keeps a hash there"},
+		{"port in use", map[string]string{"PYTWASK_LISTEN": busy.Addr().String()}, nil, "cannot listen on " + busy.Addr().String()},
+		{"socket directory missing", map[string]string{"PYTWASK_LISTEN": "unix:/nonexistent-dir/p.sock"}, nil, "the directory /nonexistent-dir does not exist"},
+		{"certificate directory", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_DATA_DIR": aFile,
+			"PYTWASK_HTTPS_ADDR": "127.0.0.1:0", "PYTWASK_HTTP_ADDR": "127.0.0.1:0"}, nil, "PYTWASK_DATA_DIR " + aFile + ": is not a directory"},
+		{"bad configuration", map[string]string{"REDIS_DB_PORT": "x"}, nil, "PROBLEM: REDIS_DB_PORT: expected a whole number"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rdb := rs.Client()
+			rdb.FlushDB(context.Background())
+			rdb.Close()
+			setRedisEnv(t, rs)
+			t.Setenv("PYTWASK_LISTEN", "127.0.0.1:0")
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			if c.setup != nil {
+				c.setup()
+			}
+			code, report := runCheck(t)
+			if code != 1 || !strings.Contains(report, c.want) {
+				t.Fatalf("exit %d; want 1 and %q in:\n%s", code, c.want, report)
+			}
+			want := 1
+			if c.setup != nil {
+				want = 2 // users and tweet:7
+			}
+			if n := strings.Count(report, "PROBLEM:"); n != want {
+				t.Errorf("%d problem lines; want %d:\n%s", n, want, report)
+			}
+		})
+	}
+}

@@ -1,0 +1,402 @@
+// Package cli holds the operator's subcommands: the pytwis_clt shell
+// (pytwask cli), pytwask check and pytwask seed. Every operation goes through
+// the same store methods as the web site.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"pytwask/app/store"
+)
+
+// Shell runs pytwis_clt's commands, one line at a time, for one session.
+type Shell struct {
+	store *store.Store
+	out   io.Writer
+	// askPassword reads a password without echo, or is nil when input is not
+	// a terminal (passwords must then be on the command line).
+	askPassword func(prompt string) (string, error)
+	loc         *time.Location
+	secret      string // the signed-in user's authentication secret; never printed
+	failed      bool
+}
+
+// NewShell returns a shell on st writing to out. Times are shown in loc.
+func NewShell(st *store.Store, out io.Writer, loc *time.Location) *Shell {
+	return &Shell{store: st, out: out, loc: loc}
+}
+
+// Failed reports whether any command failed.
+func (sh *Shell) Failed() bool { return sh.failed }
+
+// command is one of pytwis_clt's commands.
+type command struct {
+	usage   string
+	minArgs int
+	maxArgs int // -1: the rest of the line is one argument
+	run     func(sh *Shell, ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{
+	"register":    {"register USERNAME PASSWORD", 2, 2, (*Shell).register},
+	"login":       {"login USERNAME PASSWORD", 2, 2, (*Shell).login},
+	"logout":      {"logout", 0, 0, (*Shell).logout},
+	"changepwd":   {"changepwd OLD_PASSWORD NEW_PASSWORD CONFIRMED_NEW_PASSWORD", 3, 3, (*Shell).changePassword},
+	"userprofile": {"userprofile", 0, 0, (*Shell).userProfile},
+	"follow":      {"follow USERNAME", 1, 1, (*Shell).follow},
+	"unfollow":    {"unfollow USERNAME", 1, 1, (*Shell).unfollow},
+	"followers":   {"followers", 0, 0, (*Shell).followers},
+	"followings":  {"followings", 0, 0, (*Shell).followings},
+	"post":        {"post TWEET", 1, -1, (*Shell).post},
+	"timeline":    {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
+	"tweetsby":    {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
+	"help":        {"help", 0, 0, (*Shell).help},
+}
+
+var (
+	// errBadArgs makes Exec print the command's usage.
+	errBadArgs = errors.New("wrong arguments")
+	// errReported is a failure whose message has been printed already.
+	errReported = errors.New("failed")
+)
+
+// Exec runs one input line and reports whether the shell should end (exit,
+// quit). No input makes it panic: a failure is printed and remembered.
+func (sh *Shell) Exec(ctx context.Context, line string) (quit bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(sh.out, "Internal error: %v\n", v)
+			sh.failed = true
+		}
+	}()
+	name, args, err := Parse(line)
+	switch {
+	case err != nil:
+		fmt.Fprintln(sh.out, err)
+		sh.failed = true
+		return false
+	case name == "":
+		return false
+	case name == "exit" || name == "quit":
+		return true
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(sh.out, "Unknown command %q; type help for the list of commands\n", name)
+		sh.failed = true
+		return false
+	}
+	args, err = sh.completeArgs(name, cmd, args)
+	if err == nil {
+		err = cmd.run(sh, ctx, args)
+	}
+	switch {
+	case errors.Is(err, errReported):
+		sh.failed = true
+	case errors.Is(err, errBadArgs):
+		fmt.Fprintf(sh.out, "Usage: %s\n", cmd.usage)
+		sh.failed = true
+	case err != nil:
+		fmt.Fprintln(sh.out, err)
+		sh.failed = true
+	}
+	return false
+}
+
+// Parse splits a line into its command and arguments. "post" takes the rest
+// of the line, spaces included, as its one argument; other commands split
+// on white space.
+func Parse(line string) (name string, args []string, err error) {
+	line = strings.TrimRightFunc(line, unicode.IsSpace)
+	trimmed := strings.TrimLeftFunc(line, unicode.IsSpace)
+	if trimmed == "" {
+		return "", nil, nil
+	}
+	name, rest, _ := strings.Cut(trimmed, " ")
+	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 { // a tab after the name
+		name, rest = name[:i], name[i+1:]+" "+rest
+	}
+	if name == "post" {
+		rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
+		if rest == "" {
+			return name, nil, nil
+		}
+		return name, []string{rest}, nil
+	}
+	return name, strings.Fields(rest), nil
+}
+
+// completeArgs checks the argument count, asking for passwords without echo
+// on a terminal when they were left off the line.
+func (sh *Shell) completeArgs(name string, cmd command, args []string) ([]string, error) {
+	if sh.askPassword != nil {
+		var prompts []string
+		switch {
+		case (name == "login" || name == "register") && len(args) == 1:
+			prompts = []string{"Password: "}
+		case name == "changepwd" && len(args) == 0:
+			prompts = []string{"Old password: ", "New password: ", "Confirm new password: "}
+		}
+		for _, p := range prompts {
+			pw, err := sh.askPassword(p)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, pw)
+		}
+	}
+	if len(args) < cmd.minArgs || (cmd.maxArgs >= 0 && len(args) > cmd.maxArgs) {
+		return nil, errBadArgs
+	}
+	return args, nil
+}
+
+func (sh *Shell) say(format string, args ...any) { fmt.Fprintf(sh.out, format+"\n", args...) }
+
+// couldnt prints pytwis_clt's failure line for err.
+func (sh *Shell) couldnt(what string, err error) error {
+	msg := err.Error()
+	if store.IsUnavailable(err) {
+		msg = "Redis is not answering (" + err.Error() + ")"
+	}
+	return sh.fail(what, msg)
+}
+
+func (sh *Shell) fail(what, msg string) error {
+	sh.say("Couldn't %s with error = %s", what, msg)
+	return errReported
+}
+
+func (sh *Shell) register(ctx context.Context, args []string) error {
+	if err := sh.store.Register(ctx, args[0], args[1]); err != nil {
+		return sh.couldnt("register "+args[0], err)
+	}
+	sh.say("Registered %s", args[0])
+	return nil
+}
+
+func (sh *Shell) login(ctx context.Context, args []string) error {
+	secret, err := sh.store.Login(ctx, args[0], args[1])
+	if err != nil {
+		return sh.couldnt("log into username "+args[0], err)
+	}
+	sh.secret = secret
+	sh.say("Logged into username %s", args[0])
+	return nil
+}
+
+func (sh *Shell) logout(ctx context.Context, _ []string) error {
+	v, err := sh.store.Authenticate(ctx, sh.secret)
+	if err == nil {
+		err = sh.store.Logout(ctx, sh.secret)
+	}
+	if err != nil {
+		return sh.couldnt("log out", err)
+	}
+	sh.secret = ""
+	sh.say("Logged out of username %s", v.Username)
+	return nil
+}
+
+func (sh *Shell) changePassword(ctx context.Context, args []string) error {
+	if args[1] != args[2] {
+		return sh.fail("change the password", "The confirmed new password is different from the new password")
+	}
+	secret, err := sh.store.ChangePassword(ctx, sh.secret, args[0], args[1])
+	if err != nil {
+		return sh.couldnt("change the password", err)
+	}
+	sh.secret = secret
+	sh.say("Changed the password")
+	return nil
+}
+
+func (sh *Shell) userProfile(ctx context.Context, _ []string) error {
+	p, err := sh.store.UserProfile(ctx, sh.secret)
+	if err != nil {
+		return sh.couldnt("get the user profile", err)
+	}
+	sh.say("Got the user profile")
+	sh.say("%s", strings.Repeat("=", 20))
+	sh.say("username: %s", p.Username)
+	sh.say("userid: %s", p.ID)
+	sh.say("%s", strings.Repeat("=", 20))
+	return nil
+}
+
+func (sh *Shell) follow(ctx context.Context, args []string) error {
+	v, err := sh.store.Authenticate(ctx, sh.secret)
+	if err == nil {
+		err = sh.store.Follow(ctx, v.ID, args[0])
+	}
+	if err != nil {
+		return sh.couldnt("follow the username "+args[0], err)
+	}
+	sh.say("Followed username %s", args[0])
+	return nil
+}
+
+func (sh *Shell) unfollow(ctx context.Context, args []string) error {
+	v, err := sh.store.Authenticate(ctx, sh.secret)
+	if err == nil {
+		err = sh.store.Unfollow(ctx, v.ID, args[0])
+	}
+	if err != nil {
+		return sh.couldnt("unfollow the username "+args[0], err)
+	}
+	sh.say("Unfollowed username %s", args[0])
+	return nil
+}
+
+func (sh *Shell) followers(ctx context.Context, _ []string) error {
+	return sh.listPeople(ctx, "follower", sh.store.Followers)
+}
+
+func (sh *Shell) followings(ctx context.Context, _ []string) error {
+	return sh.listPeople(ctx, "following", sh.store.Following)
+}
+
+func (sh *Shell) listPeople(ctx context.Context, what string, list func(context.Context, string) ([]string, error)) error {
+	v, err := sh.store.Authenticate(ctx, sh.secret)
+	var names []string
+	if err == nil {
+		names, err = list(ctx, v.ID)
+	}
+	if err != nil {
+		return sh.couldnt("get the "+what+" list", err)
+	}
+	sh.say("Got the list of %d %ss", len(names), what)
+	sh.say("%s", strings.Repeat("=", 20))
+	for _, n := range names {
+		sh.say("\t%s", n)
+	}
+	sh.say("%s", strings.Repeat("=", 20))
+	return nil
+}
+
+func (sh *Shell) post(ctx context.Context, args []string) error {
+	v, err := sh.store.Authenticate(ctx, sh.secret)
+	if err == nil {
+		_, err = sh.store.Post(ctx, v.ID, args[0])
+	}
+	if err != nil {
+		return sh.couldnt("post the tweet", err)
+	}
+	sh.say("Posted the tweet")
+	return nil
+}
+
+// maxTweets reads an optional MAX_TWEETS argument; -1 (all) when absent.
+func maxTweets(args []string, i int) (int, error) {
+	if len(args) <= i {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(args[i])
+	if err != nil || n < -1 {
+		return 0, errBadArgs
+	}
+	return n, nil
+}
+
+func (sh *Shell) timeline(ctx context.Context, args []string) error {
+	n, err := maxTweets(args, 0)
+	if err != nil {
+		return err
+	}
+	which := "general"
+	var page store.Page
+	if sh.secret == "" {
+		page, err = sh.store.GeneralTimeline(ctx, 0, n)
+	} else {
+		which = "user"
+		var v *store.Viewer
+		if v, err = sh.store.Authenticate(ctx, sh.secret); err == nil {
+			page, err = sh.store.UserTimeline(ctx, v.ID, 0, n)
+		}
+	}
+	if err != nil {
+		return sh.couldnt("get the "+which+" timeline", err)
+	}
+	sh.say("Got %d tweets in the %s timeline", len(page.Tweets), which)
+	sh.printTweets(page.Tweets)
+	return nil
+}
+
+func (sh *Shell) tweetsBy(ctx context.Context, args []string) error {
+	var username string
+	var n int
+	var err error
+	switch len(args) {
+	case 0:
+		n = -1
+	case 1:
+		if _, numErr := strconv.Atoi(args[0]); numErr == nil {
+			n, err = maxTweets(args, 0)
+		} else {
+			username, n = args[0], -1
+		}
+	default:
+		username = args[0]
+		n, err = maxTweets(args, 1)
+	}
+	if err != nil {
+		return err
+	}
+	if username == "" {
+		p, err := sh.store.UserProfile(ctx, sh.secret)
+		if err != nil {
+			return sh.couldnt("get the username of the currently logged-in user", err)
+		}
+		username = p.Username
+		sh.say("No username is given, so use the currently logged-in user %s", username)
+	}
+	up, err := sh.store.UserTweets(ctx, username, "", 0, n)
+	if err != nil {
+		return sh.couldnt("get the tweets posted by "+username, err)
+	}
+	sh.say("Got %d tweets posted by %s", len(up.Tweets), username)
+	sh.printTweets(up.Tweets)
+	return nil
+}
+
+func (sh *Shell) printTweets(tweets []store.Tweet) {
+	sh.say("%s", strings.Repeat("=", 60))
+	for i, t := range tweets {
+		sh.say("%s", strings.Repeat("-", 60))
+		sh.say("Tweet %d:", i)
+		sh.say("Username: %s", t.Username)
+		sh.say("Time: %s", t.Time.In(sh.loc).Format("2006-01-02 15:04:05 MST"))
+		sh.say("Body:\n\t %s", t.Body)
+		sh.say("%s", strings.Repeat("-", 60))
+	}
+	sh.say("%s", strings.Repeat("=", 60))
+}
+
+// helpText lists the commands; kept apart from the commands table, which
+// refers to help itself.
+const helpText = `Commands:
+  register USERNAME PASSWORD
+  login USERNAME PASSWORD
+  logout
+  changepwd OLD_PASSWORD NEW_PASSWORD CONFIRMED_NEW_PASSWORD
+  userprofile
+  follow USERNAME
+  unfollow USERNAME
+  followers
+  followings
+  post TWEET
+  timeline [MAX_TWEETS]
+  tweetsby [USERNAME] [MAX_TWEETS]
+  exit, quit`
+
+func (sh *Shell) help(context.Context, []string) error {
+	sh.say("%s", helpText)
+	return nil
+}

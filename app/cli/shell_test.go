@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"pytwask/app/auth"
+	"pytwask/app/redistest"
+	"pytwask/app/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func newShell(t *testing.T) (*Shell, *bytes.Buffer, *redistest.Server) {
+	t.Helper()
+	rs := redistest.Start(t)
+	rdb := rs.Client()
+	t.Cleanup(func() { rdb.Close() })
+	var out bytes.Buffer
+	return NewShell(store.New(rdb, auth.Hasher{Iterations: 1000}), &out, time.UTC), &out, rs
+}
+
+// TestEveryCommand runs each command's success and failure in one session,
+// in order, and checks what it printed and whether it counted as a failure.
+func TestEveryCommand(t *testing.T) {
+	sh, out, _ := newShell(t)
+	ctx := context.Background()
+	steps := []struct {
+		line   string
+		want   string
+		failed bool
+	}{
+		{"", "", false},
+		{"   ", "", false},
+		{"help", "changepwd OLD_PASSWORD NEW_PASSWORD CONFIRMED_NEW_PASSWORD", false},
+		{"frobnicate now", `Unknown command "frobnicate"; type help for the list of commands`, true},
+		{"register bob", "Usage: register USERNAME PASSWORD", true},
+		{"register bob Passw0rd! extra", "Usage: register USERNAME PASSWORD", true},
+		{"register bob Passw0rd!", "Registered bob", false},
+		{"register bob Passw0rd!", "Couldn't register bob with error = username bob already exists", true},
+		{"register 1bob Passw0rd!", "Couldn't register 1bob with error = Invalid username.", true},
+		{"register carol weak", "Couldn't register carol with error = Weak password.", true},
+		{"register alice Passw0rd!", "Registered alice", false},
+		{"timeline", "Got 0 tweets in the general timeline", false},
+		{"post hello", "Couldn't post the tweet with error = Not logged in", true},
+		{"logout", "Couldn't log out with error = Not logged in", true},
+		{"followers", "Couldn't get the follower list with error = Not logged in", true},
+		{"login alice Wrong0rd!", "Couldn't log into username alice with error = Incorrect password", true},
+		{"login nobody Passw0rd!", "Couldn't log into username nobody with error = username nobody doesn't exist", true},
+		{"login alice Passw0rd!", "Logged into username alice", false},
+		{"userprofile", "username: alice\nuserid: 2", false},
+		{"post", "Usage: post TWEET", true},
+		{"post   hello   world  ", "Posted the tweet", false},
+		{"post " + strings.Repeat("x", 281), "Couldn't post the tweet with error = The tweet is 281 characters long; the limit is 280.", true},
+		{"follow", "Usage: follow USERNAME", true},
+		{"follow nobody", "Couldn't follow the username nobody with error = Followee nobody doesn't exist", true},
+		{"follow alice", "Couldn't follow the username alice with error = Can't follow yourself alice", true},
+		{"follow bob", "Followed username bob", false},
+		{"followings", "Got the list of 1 followings\n====================\n\tbob\n====================", false},
+		{"followers", "Got the list of 0 followers", false},
+		{"timeline", "Got 1 tweets in the user timeline", false},
+		{"timeline 0", "Got 0 tweets in the user timeline", false},
+		{"timeline x", "Usage: timeline [MAX_TWEETS]", true},
+		{"timeline 1 2", "Usage: timeline [MAX_TWEETS]", true},
+		{"tweetsby", "No username is given, so use the currently logged-in user alice\nGot 1 tweets posted by alice", false},
+		{"tweetsby alice 0", "Got 0 tweets posted by alice", false},
+		{"tweetsby nobody", "Couldn't get the tweets posted by nobody with error = username nobody doesn't exist", true},
+		{"tweetsby alice x", "Usage: tweetsby [USERNAME] [MAX_TWEETS]", true},
+		{"unfollow bob", "Unfollowed username bob", false},
+		{"unfollow nobody", "Couldn't unfollow the username nobody with error = Followee nobody doesn't exist", true},
+		{"changepwd Passw0rd! N3w-Passw0rd", "Usage: changepwd", true},
+		{"changepwd Passw0rd! N3w-Passw0rd N3w-Passw0rd?", "Couldn't change the password with error = The confirmed new password is different from the new password", true},
+		{"changepwd Wrong0rd! N3w-Passw0rd N3w-Passw0rd", "Couldn't change the password with error = Incorrect old password", true},
+		{"changepwd Passw0rd! weak weak", "Couldn't change the password with error = Weak password.", true},
+		{"changepwd Passw0rd! N3w-Passw0rd N3w-Passw0rd", "Changed the password", false},
+		{"userprofile", "username: alice", false},
+		{"logout", "Logged out of username alice", false},
+		{"userprofile", "Couldn't get the user profile with error = Not logged in", true},
+		{"login alice N3w-Passw0rd", "Logged into username alice", false},
+		{"\x00\xff\xfe", `Unknown command`, true},
+		{"post \xff", "Couldn't post the tweet with error = The tweet is not valid UTF-8 text.", true},
+	}
+	for _, s := range steps {
+		out.Reset()
+		sh.failed = false
+		if quit := sh.Exec(ctx, s.line); quit {
+			t.Fatalf("%q ended the shell", s.line)
+		}
+		if !strings.Contains(out.String(), s.want) {
+			t.Errorf("%q printed %q; want %q", s.line, out.String(), s.want)
+		}
+		if sh.Failed() != s.failed {
+			t.Errorf("%q: failed = %v; want %v", s.line, sh.Failed(), s.failed)
+		}
+	}
+	for _, q := range []string{"exit", "quit", "  quit  "} {
+		if !sh.Exec(ctx, q) {
+			t.Errorf("%q did not end the shell", q)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		line string
+		name string
+		args []string
+	}{
+		{"", "", nil},
+		{"login  alice   pw", "login", []string{"alice", "pw"}},
+		{"post  hello   there  ", "post", []string{"hello   there"}},
+		{"post", "post", nil},
+		{"\tfollow\tbob", "follow", []string{"bob"}},
+		{"timeline\t5", "timeline", []string{"5"}},
+	}
+	for _, c := range cases {
+		name, args, err := Parse(c.line)
+		if err != nil || name != c.name || strings.Join(args, "|") != strings.Join(c.args, "|") {
+			t.Errorf("Parse(%q) = %q %q %v; want %q %q", c.line, name, args, err, c.name, c.args)
+		}
+	}
+}
+
+// setRedisEnv points the configuration at the test server, as an operator's
+// environment would.
+func setRedisEnv(t *testing.T, rs *redistest.Server) {
+	t.Helper()
+	t.Setenv("PYTWASK_ENV", "prod")
+	t.Setenv("PYTWASK_HASH_ITERATIONS", "10000")
+	for _, kv := range rs.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
+var timeLine = regexp.MustCompile(`(?m)^Time: .*$`)
+
+// TestTranscript runs a scripted session through standard input, as an
+// operator's script would, and compares the output with a golden file.
+func TestTranscript(t *testing.T) {
+	rs := redistest.Start(t)
+	setRedisEnv(t, rs)
+	in, err := os.Open("testdata/transcript.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var out, errb bytes.Buffer
+	code := Clt(context.Background(), []string{"--prompt"}, in, &out, &errb)
+	got := timeLine.ReplaceAllString(out.String(), "Time: <time>")
+	got = strings.ReplaceAll(got, rs.Addr+"> ", "<redis>> ")
+	if *update {
+		os.WriteFile("testdata/transcript.golden", []byte(got), 0o644)
+	}
+	want, err := os.ReadFile("testdata/transcript.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("transcript differs from testdata/transcript.golden (go test -run Transcript -update to accept):\n%s", got)
+	}
+	if code != 1 {
+		t.Errorf("exit %d; want 1 (the script has failing commands)", code)
+	}
+	// Nothing secret reaches the terminal.
+	rdb := rs.Client()
+	defer rdb.Close()
+	for _, key := range []string{"user:1", "user:2"} {
+		for _, f := range []string{"password_hash", "auth"} {
+			if v := rdb.HGet(context.Background(), key, f).Val(); v == "" || strings.Contains(out.String()+errb.String(), v) {
+				t.Errorf("%s %s is empty or was printed", key, f)
+			}
+		}
+	}
+	if strings.Contains(out.String()+errb.String(), rs.Password) {
+		t.Error("the Redis password was printed")
+	}
+}
+
+func TestScriptExitStatus(t *testing.T) {
+	rs := redistest.Start(t)
+	setRedisEnv(t, rs)
+	run := func(script string, args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := Clt(context.Background(), args, strings.NewReader(script), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := run("register alice Passw0rd!\nlogin alice Passw0rd!\npost hello\n"); code != 0 || strings.Contains(out, "> ") {
+		t.Errorf("a clean script: exit %d, output %q (no prompt expected)", code, out)
+	}
+	if code, _ := run("login alice Passw0rd!\npost hello\nfollow nobody\npost again\n"); code != 1 {
+		t.Errorf("a script with a failing command: exit %d; want 1", code)
+	}
+	if code, out := run("", "--help"); code != 0 || !strings.Contains(out, "-s socket") {
+		t.Errorf("--help: exit %d %q", code, out)
+	}
+	if code, _ := run("", "-x"); code != 2 {
+		t.Errorf("bad flag: exit %d; want 2", code)
+	}
+	// Flags override the environment; a wrong password is refused at once
+	// and not shown.
+	code, out := run("timeline\n", "-a", "wrong-password-123")
+	if code != 1 || !strings.Contains(out, "cannot use Redis") || strings.Contains(out, "wrong-password-123") {
+		t.Errorf("wrong password: exit %d %q", code, out)
+	}
+	code, out = run("timeline\n", "-s", "/nonexistent/redis.sock", "-h", "127.0.0.1")
+	if code != 1 || !strings.Contains(out, "cannot use Redis at /nonexistent/redis.sock") {
+		t.Errorf("unreachable: exit %d %q", code, out)
+	}
+}
