@@ -23,11 +23,12 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	users := fs.Int("users", 1000, "number of users")
 	follows := fs.Int("follows", 50, "how many users each user follows")
 	tweets := fs.Int("tweets", 20000, "number of tweets")
+	celebrities := fs.Int("celebrities", 0, "how many users (the first ones) every other user follows too")
 	password := fs.String("password", "Passw0rd!", "every seeded user's password (pytwis's rules apply)")
 	force := fs.Bool("force", false, "add to a database that already holds pytwis users")
 	seed := fs.Uint64("seed", 0, "random seed (0: a different data set each run)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: pytwask seed [--users N] [--follows F] [--tweets T] [--password P] [--force]\n\n"+
+		fmt.Fprint(stderr, "Usage: pytwask seed [--users N] [--follows F] [--tweets T] [--celebrities C] [--password P] [--force]\n\n"+
 			"Fills the Redis database that the configuration names (REDIS_DB_*) with users, a\n"+
 			"random follow graph and tweets, in the pytwis layout.\n\n")
 		fs.PrintDefaults()
@@ -57,7 +58,7 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	t0 := time.Now()
 	res, err := st.Seed(ctx, store.SeedOptions{
-		Users: *users, Follows: *follows, Tweets: *tweets,
+		Users: *users, Follows: *follows, Tweets: *tweets, Celebrities: *celebrities,
 		Password: *password, Force: *force, Rand: r, Now: time.Now(),
 	})
 	if err != nil {
@@ -67,6 +68,9 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Seeded %s:%s database %d in %v: %d users (ids %d-%d), %d follows, %d tweets (ids %d-%d).\n",
 		network, addr, *cfg.RedisDB, time.Since(t0).Round(time.Millisecond), *users, res.FirstUserID, res.FirstUserID+int64(*users)-1,
 		res.FollowPairs, *tweets, res.FirstTweetID, res.FirstTweetID+int64(*tweets)-1)
-	fmt.Fprintf(stdout, "Sign in as %s (or any seeded user) with the --password given.\n", res.Names[0])
+	if *celebrities > 0 {
+		fmt.Fprintf(stdout, "Followed by every user: %s\n", res.Names[0])
+	}
+	fmt.Fprintf(stdout, "Sign in as %s (or any seeded user) with the --password given.\n", res.Names[len(res.Names)-1])
 	return 0
 }

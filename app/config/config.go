@@ -49,6 +49,8 @@ type Config struct {
 	RedisDB       *int   `envconfig:"REDIS_DB_INDEX" desc:"Redis database number (unset: 0 in prod, 1 in dev, 15 in test, as the original)"`
 	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" desc:"Redis password"`
 
+	DebugAddr string `envconfig:"PYTWASK_DEBUG_ADDR" desc:"serve /debug/pprof/ and /debug/redis here: a loopback host:port or unix:/path (unset: nowhere)"`
+
 	LogLevel       string `envconfig:"PYTWASK_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	HashIterations int    `envconfig:"PYTWASK_HASH_ITERATIONS" default:"600000" desc:"PBKDF2-SHA512 iterations for new password hashes"`
 
@@ -187,6 +189,17 @@ func (c *Config) validate() error {
 			bad("PYTWASK_HTTP_ADDR", "is empty, so the only challenge type allowed (http-01) cannot be answered")
 		}
 	}
+	if c.DebugAddr != "" {
+		if path, ok := strings.CutPrefix(c.DebugAddr, "unix:"); ok {
+			if !strings.HasPrefix(path, "/") {
+				bad("PYTWASK_DEBUG_ADDR", "expected an absolute socket path after unix:, got %q", c.DebugAddr)
+			}
+		} else if msg := checkHostPort(c.DebugAddr); msg != "" {
+			bad("PYTWASK_DEBUG_ADDR", "%s", msg)
+		} else if host, _, _ := net.SplitHostPort(c.DebugAddr); !isLoopback(host) {
+			bad("PYTWASK_DEBUG_ADDR", "profiles must never be public: expected a loopback address (127.0.0.1, [::1], localhost) or a unix socket, got %q", c.DebugAddr)
+		}
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := ParseProxy(p); err != nil {
 			bad("PYTWASK_TRUSTED_PROXIES", "expected IP addresses or CIDR ranges, got %q", p)
@@ -226,6 +239,14 @@ func checkHostPort(addr string) string {
 		return fmt.Sprintf("expected a port from 0 to 65535, got %q", port)
 	}
 	return ""
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 var domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
@@ -321,6 +342,7 @@ func (c *Config) Settings() []Setting {
 		{"REDIS_DB_SOCKET", orUnset(c.RedisSocket)},
 		{"REDIS_DB_INDEX", strconv.Itoa(*c.RedisDB)},
 		{"REDIS_DB_PASSWORD", mask(c.RedisPassword)},
+		{"PYTWASK_DEBUG_ADDR", orUnset(c.DebugAddr)},
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},
 	}

@@ -10,7 +10,7 @@ import (
 func clearEnv(t *testing.T) {
 	for _, v := range append(redisVars, "PYTWASK_ENV", "PYTWASK_LISTEN", "PYTWASK_SECRET_KEY", "PYTWASK_LOG_LEVEL",
 		"PYTWASK_HASH_ITERATIONS", "PYTWASK_DOMAINS", "PYTWASK_DATA_DIR", "STATE_DIRECTORY", "PYTWASK_TRUSTED_PROXIES",
-		"PYTWASK_SOCKET_MODE", "PYTWASK_HTTP_ADDR", "PYTWASK_HTTPS_ADDR", "PYTWASK_ACME_CA", "PYTWASK_ACME_CA_ROOT") {
+		"PYTWASK_SOCKET_MODE", "PYTWASK_DEBUG_ADDR", "PYTWASK_HTTP_ADDR", "PYTWASK_HTTPS_ADDR", "PYTWASK_ACME_CA", "PYTWASK_ACME_CA_ROOT") {
 		t.Setenv(v, "")
 		// t.Setenv then unset: the variable must be absent, not empty.
 		unsetenv(t, v)
@@ -130,6 +130,10 @@ func TestServingSettings(t *testing.T) {
 		{"missing CA root", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_ACME_CA_ROOT": "/nonexistent.pem"}, "PYTWASK_ACME_CA_ROOT: cannot read"},
 		{"proxies", map[string]string{"PYTWASK_TRUSTED_PROXIES": "10.0.0.0/8,::1,192.168.1.7"}, ""},
 		{"bad proxy", map[string]string{"PYTWASK_TRUSTED_PROXIES": "10.0.0.0/33"}, "PYTWASK_TRUSTED_PROXIES"},
+		{"debug on loopback", map[string]string{"PYTWASK_DEBUG_ADDR": "127.0.0.1:6060"}, ""},
+		{"debug on a socket", map[string]string{"PYTWASK_DEBUG_ADDR": "unix:/run/pytwask/debug.sock"}, ""},
+		{"debug in public", map[string]string{"PYTWASK_DEBUG_ADDR": "0.0.0.0:6060"}, "PYTWASK_DEBUG_ADDR: profiles must never be public"},
+		{"debug on all interfaces", map[string]string{"PYTWASK_DEBUG_ADDR": ":6060"}, "PYTWASK_DEBUG_ADDR: profiles must never be public"},
 		{"http-01 without http", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_HTTP_ADDR": "", "PYTWASK_ACME_CHALLENGES": "http-01"}, "PYTWASK_HTTP_ADDR"},
 	}
 	for _, c := range cases {

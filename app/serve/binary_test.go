@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"debug/elf"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,4 +352,34 @@ func TestWatchdog(t *testing.T) {
 	if code := p.stop(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
+}
+
+// TestDebugListener: profiles and the round-trip counter are served on the
+// debug address only, never on the site's listener.
+func TestDebugListener(t *testing.T) {
+	rs := redistest.Start(t)
+	sock := filepath.Join(socketDir(t), "p.sock")
+	debug := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock, "PYTWASK_DEBUG_ADDR="+debug))
+	c := &http.Client{Timeout: 10 * time.Second}
+	if st, body := get(t, c, "http://"+debug+"/debug/pprof/"); st != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof on the debug address: %d", st)
+	}
+	site := unixClient(sock)
+	if st, _ := get(t, site, "http://x/debug/pprof/"); st != 404 {
+		t.Errorf("pprof on the site: %d; want 404", st)
+	}
+	get(t, site, "http://x/tweets/general_timeline") // loads the script into Redis
+	_, before := get(t, c, "http://"+debug+"/debug/redis")
+	get(t, site, "http://x/tweets/general_timeline")
+	_, after := get(t, c, "http://"+debug+"/debug/redis")
+	var b, a struct {
+		RoundTrips int `json:"round_trips"`
+	}
+	json.Unmarshal([]byte(before), &b)
+	json.Unmarshal([]byte(after), &a)
+	if a.RoundTrips-b.RoundTrips != 1 {
+		t.Errorf("the general timeline cost %d round trips; want 1", a.RoundTrips-b.RoundTrips)
+	}
+	p.stop()
 }

@@ -23,10 +23,12 @@ const (
 	RoleHTTPS
 	// RoleRedirect answers ACME HTTP-01 challenges and redirects the rest to HTTPS.
 	RoleRedirect
+	// roleDebug serves profiles on PYTWASK_DEBUG_ADDR; never chosen by Plan.
+	roleDebug
 )
 
 func (r Role) String() string {
-	return map[Role]string{RoleSite: "http", RoleHTTPS: "https", RoleRedirect: "http-redirect"}[r]
+	return map[Role]string{RoleSite: "http", RoleHTTPS: "https", RoleRedirect: "http-redirect", roleDebug: "debug"}[r]
 }
 
 // Socket describes a socket systemd passed in (socket activation).

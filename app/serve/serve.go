@@ -55,6 +55,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		return err
 	}
 	defer closeRedis()
+	rt := &roundTrips{}
+	rdb.AddHook(rt)
 	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations})
 
 	trust := proxyTrust{}
@@ -129,6 +131,16 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	}
 	cancel()
 
+	if cfg.DebugAddr != "" {
+		ln, err := listenDebug(cfg)
+		if err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("listen on %s (PYTWASK_DEBUG_ADDR): %w", cfg.DebugAddr, err)
+		}
+		specs = append(specs, Spec{Role: roleDebug, Network: ln.Addr().Network(), Addr: ln.Addr().String(), Activated: -1})
+		listeners = append(listeners, ln)
+		handlers = append(handlers, debugHandler(rt))
+	}
 	servers := make([]*http.Server, len(specs))
 	errc := make(chan error, len(specs))
 	addrs := make([]net.Addr, len(specs))

@@ -16,6 +16,9 @@ import (
 // SeedOptions describe a demo or benchmark data set.
 type SeedOptions struct {
 	Users, Follows, Tweets int
+	// Celebrities is how many users (the first ones) everybody else follows
+	// too, for measuring a post that fans out to every user.
+	Celebrities int
 	// Password is every seeded user's password. It is hashed once: all seeded
 	// users share one hash (and salt), which is fine for demo data only.
 	Password string
@@ -46,6 +49,8 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		return res, refuse(Invalid, "--users must be at least 1")
 	case o.Follows < 0 || o.Follows >= o.Users && o.Users > 1 || o.Users == 1 && o.Follows > 0:
 		return res, refuse(Invalid, "--follows must be from 0 to --users minus 1 (%d)", o.Users-1)
+	case o.Celebrities < 0 || o.Celebrities > o.Users:
+		return res, refuse(Invalid, "--celebrities must be from 0 to --users")
 	case o.Tweets < 0:
 		return res, refuse(Invalid, "--tweets must be 0 or more")
 	case !auth.StrongPassword(o.Password):
@@ -118,20 +123,27 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 	}
 	perm := o.Rand.Perm(o.Users) // which users are the popular ones
 	for u := range o.Users {
-		chosen := make(map[int]bool, o.Follows)
-		members := make([]redis.Z, 0, o.Follows)
-		for len(chosen) < o.Follows {
-			f := o.Rand.IntN(o.Users)
-			if o.Rand.IntN(10) < 7 {
-				f = perm[zipf.Uint64()]
-			}
-			if f == u || chosen[f] {
-				continue
-			}
+		chosen := make(map[int]bool, o.Follows+o.Celebrities)
+		members := make([]redis.Z, 0, o.Follows+o.Celebrities)
+		follow := func(f int) {
 			chosen[f] = true
 			at := int32(start.Unix()) - int32(o.Rand.IntN(30*24*3600))
 			members = append(members, redis.Z{Score: float64(at), Member: uid(f)})
 			followers[f] = append(followers[f], edge{int32(u), at})
+		}
+		for c := range o.Celebrities {
+			if c != u {
+				follow(c)
+			}
+		}
+		for want := len(chosen) + o.Follows; len(chosen) < want; {
+			f := o.Rand.IntN(o.Users)
+			if o.Rand.IntN(10) < 7 {
+				f = perm[zipf.Uint64()]
+			}
+			if f != u && !chosen[f] {
+				follow(f)
+			}
 		}
 		if len(members) > 0 {
 			w.add(func(p redis.Pipeliner) { p.ZAdd(ctx, followingKey(uid(u)), members...) })

@@ -111,6 +111,27 @@ func TestSeedMatchesFanOut(t *testing.T) {
 	}
 }
 
+func TestSeedCelebrities(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	res, err := s.Seed(ctx, SeedOptions{Users: 50, Follows: 3, Tweets: 10, Celebrities: 2, Password: "Passw0rd!",
+		Rand: rand.New(rand.NewPCG(5, 6)), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, celeb := range []string{"1", "2"} {
+		if n := rdb.ZCard(ctx, "follower:"+celeb).Val(); n != 49 {
+			t.Errorf("user %s has %d followers; want every other user (49)", celeb, n)
+		}
+	}
+	if n := rdb.ZCard(ctx, "following:10").Val(); n != 5 {
+		t.Errorf("user 10 follows %d; want 3 plus the 2 celebrities", n)
+	}
+	if res.FollowPairs != 50*3+2*49 {
+		t.Errorf("follow pairs %d", res.FollowPairs)
+	}
+}
+
 func TestSeedRefusesBadOptions(t *testing.T) {
 	s, rdb := newStore(t)
 	for _, o := range []SeedOptions{
