@@ -310,17 +310,11 @@ func (sh *Shell) timeline(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	which := "general"
-	var page store.Page
-	if sh.secret == "" {
-		page, err = sh.store.GeneralTimeline(ctx, 0, n)
-	} else {
-		which = "user"
-		var v *store.Viewer
-		if v, err = sh.store.Authenticate(ctx, sh.secret); err == nil {
-			page, err = sh.store.UserTimeline(ctx, v.ID, 0, n)
-		}
+	which, feed := "general", store.General
+	if sh.secret != "" {
+		which, feed = "user", store.Own
 	}
+	_, page, err := sh.store.Timeline(ctx, sh.secret, feed, 0, n)
 	if err != nil {
 		return sh.couldnt("get the "+which+" timeline", err)
 	}
@@ -357,7 +351,7 @@ func (sh *Shell) tweetsBy(ctx context.Context, args []string) error {
 		username = p.Username
 		sh.say("No username is given, so use the currently logged-in user %s", username)
 	}
-	up, err := sh.store.UserTweets(ctx, username, "", 0, n)
+	_, up, err := sh.store.UserTweets(ctx, "", username, 0, n)
 	if err != nil {
 		return sh.couldnt("get the tweets posted by "+username, err)
 	}

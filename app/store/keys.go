@@ -31,6 +31,10 @@ const (
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
 	// by every instance that uses this database.
 	keySessionKeys = "pytwask:session_keys"
+	// keyGeneration is this program's own key too: a random value that
+	// changes when the database is wiped, so that in-process caches of
+	// tweets (which pytwis never changes) are dropped with it.
+	keyGeneration = "pytwask:generation"
 )
 
 // GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's

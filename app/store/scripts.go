@@ -104,46 +104,68 @@ end
 return tonumber(fid)
 `)
 
-// readTweets is shared Lua: the tweets of one list range, each as five values
-// (id, user id, username, unix time, body). Ids whose tweet hash is missing are
-// skipped. Usernames are looked up once per author per call.
-const readTweets = `
-local function read_tweets(list, start, stop)
-  local out, names = {}, {}
-  for _, tid in ipairs(redis.call('LRANGE', list, start, stop)) do
-    local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}')
-    if t[1] then
-      local name = names[t[1]]
-      if not name then
-        name = redis.call('HGET', '{user:}' .. t[1], '{username}') or ''
-        names[t[1]] = name
-      end
-      out[#out + 1] = tid
-      out[#out + 1] = t[1]
-      out[#out + 1] = name
-      out[#out + 1] = t[2] or '0'
-      out[#out + 1] = t[3] or ''
+// page: KEYS auths, users, timeline, generation key; ARGV secret (” for
+// nobody), feed ('general', 'own' or 'by'), username (for 'by'), start, stop.
+// Everything a timeline page needs from Redis but the tweets themselves, in
+// one step: {generation, viewer, target, ids}, where viewer is {id, username,
+// followers, following} or nil (pytwis's _is_loggedin), target (for 'by') is
+// {id, viewer follows (0/1), followers, following} or nil when no such user,
+// and ids is nil when the feed cannot be read ('own' without a viewer).
+var pageScript = script(`
+local gen = redis.call('GET', KEYS[4]) or ''
+local viewer = false
+if ARGV[1] ~= '' then
+  local id = redis.call('HGET', KEYS[1], ARGV[1])
+  if id then
+    local u = redis.call('HMGET', '{user:}' .. id, '{auth}', '{username}')
+    if u[1] == ARGV[1] then
+      viewer = {id, u[2] or '', redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id)}
     end
   end
-  return out
 end
-`
-
-// timeline: KEYS the list; ARGV start, stop. Returns read_tweets' values.
-var timelineScript = script(readTweets + `
-return read_tweets(KEYS[1], ARGV[1], ARGV[2])
+local list, target = nil, false
+if ARGV[2] == 'general' then
+  list = KEYS[3]
+elseif ARGV[2] == 'own' then
+  if not viewer then return {gen, viewer, target, false} end
+  list = '{timeline:}' .. viewer[1]
+else
+  local id = redis.call('HGET', KEYS[2], ARGV[3])
+  if not id then return {gen, viewer, target, false} end
+  local follows = 0
+  if viewer and redis.call('ZSCORE', '{following:}' .. viewer[1], id) then follows = 1 end
+  target = {id, follows, redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id)}
+  list = '{tweets_by:}' .. id
+end
+return {gen, viewer, target, redis.call('LRANGE', list, ARGV[4], ARGV[5])}
 `)
 
-// userTweets: KEYS users; ARGV username, start, stop, viewer id (” when
-// anonymous). Returns nil when no such user, else
-// {id, viewer follows (0/1), followers, following, tweets...}.
-var userTweetsScript = script(readTweets + `
-local id = redis.call('HGET', KEYS[1], ARGV[1])
-if not id then return false end
-local follows = 0
-if ARGV[4] ~= '' and redis.call('ZSCORE', '{following:}' .. ARGV[4], id) then follows = 1 end
-local head = {id, follows, redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id)}
-return {head, read_tweets('{tweets_by:}' .. id, ARGV[2], ARGV[3])}
+// tweets: KEYS generation key; ARGV a new generation (set if the database
+// has none), then tweet ids. Returns the generation, then five values per id:
+// id, user id, username, unix time, body; the user id is '' when the tweet
+// hash does not exist. Authors' names are looked up once per author per call.
+var tweetsScript = script(`
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local out, names = {redis.call('GET', KEYS[1])}, {}
+for i = 2, #ARGV do
+  local tid = ARGV[i]
+  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}')
+  local uid = t[1] or ''
+  local name = ''
+  if uid ~= '' then
+    name = names[uid]
+    if not name then
+      name = redis.call('HGET', '{user:}' .. uid, '{username}') or ''
+      names[uid] = name
+    end
+  end
+  out[#out + 1] = tid
+  out[#out + 1] = uid
+  out[#out + 1] = name
+  out[#out + 1] = t[2] or '0'
+  out[#out + 1] = t[3] or ''
+end
+return out
 `)
 
 // names: ARGV a sorted-set key. Returns the usernames of its member ids.

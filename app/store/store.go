@@ -71,11 +71,16 @@ func IsUnavailable(err error) bool {
 	return true
 }
 
+// TweetCacheSize bounds the tweets kept in process: a few megabytes, enough
+// for the general timeline and the busiest timelines' first pages.
+const TweetCacheSize = 20_000
+
 // Store is the pytwis database. It is safe for concurrent use.
 type Store struct {
 	rdb    *redis.Client
 	hasher auth.Hasher
 	now    func() time.Time
+	tweets *tweetCache
 
 	// dummyHash is verified for unknown usernames so that they cost as much
 	// time as a wrong password (no user enumeration by timing).
@@ -84,7 +89,7 @@ type Store struct {
 
 // New returns a Store on rdb that writes new password hashes with hasher.
 func New(rdb *redis.Client, hasher auth.Hasher) *Store {
-	s := &Store{rdb: rdb, hasher: hasher, now: time.Now}
+	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize)}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {

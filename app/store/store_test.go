@@ -214,8 +214,8 @@ func TestPostFanOutAndTimelines(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	s.now = func() time.Time { return t0 }
 	alice, _ := mustRegister(t, s, "alice")
-	bob, _ := mustRegister(t, s, "bob")
-	carol, _ := mustRegister(t, s, "carol")
+	bob, bobSecret := mustRegister(t, s, "bob")
+	carol, carolSecret := mustRegister(t, s, "carol")
 	if err := s.Follow(ctx, bob, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -236,25 +236,35 @@ func TestPostFanOutAndTimelines(t *testing.T) {
 	if n := rdb.Exists(ctx, "timeline:"+carol).Val(); n != 0 {
 		t.Error("a non-follower's timeline got the tweet")
 	}
-	page, err := s.UserTimeline(ctx, bob, 0, 50)
+	v, page, err := s.Timeline(ctx, bobSecret, Own, 0, 50)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v == nil || v.Username != "bob" || v.Following != 1 {
+		t.Errorf("viewer = %+v", v)
 	}
 	if len(page.Tweets) != 1 || page.Tweets[0].Username != "alice" || page.Tweets[0].Body != "hello\nworld" || !page.Tweets[0].Time.Equal(t0) || page.More {
 		t.Errorf("bob's timeline = %+v", page)
 	}
-	up, err := s.UserTweets(ctx, "alice", bob, 0, 50)
+	_, up, err := s.UserTweets(ctx, bobSecret, "alice", 0, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !up.ViewerFollows || up.Followers != 1 || up.Following != 0 || len(up.Tweets) != 1 {
 		t.Errorf("alice's page for bob = %+v", up)
 	}
-	if up, _ := s.UserTweets(ctx, "alice", carol, 0, 50); up.ViewerFollows {
+	if _, up, _ := s.UserTweets(ctx, carolSecret, "alice", 0, 50); up.ViewerFollows {
 		t.Error("carol is shown as following alice")
 	}
-	_, err = s.UserTweets(ctx, "nobody", "", 0, 50)
+	_, _, err = s.UserTweets(ctx, "", "nobody", 0, 50)
 	wantRefusal(t, err, NotFound, "username nobody doesn't exist")
+	if _, _, err := s.Timeline(ctx, "stale", Own, 0, 50); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("own timeline with a stale secret: %v", err)
+	}
+	if v, p, err := s.Timeline(ctx, "stale", General, 0, 50); err != nil || v != nil || len(p.Tweets) != 1 {
+		t.Errorf("general timeline with a stale secret: %v %+v %v", v, p, err)
+	}
+	_ = carol
 }
 
 func TestPostRefusalsWriteNothing(t *testing.T) {
@@ -304,7 +314,7 @@ func TestPaging(t *testing.T) {
 		{0, -1, "tweet 7", 7, false},
 	}
 	for _, c := range cases {
-		p, err := s.GeneralTimeline(ctx, c.offset, c.n)
+		_, p, err := s.Timeline(ctx, "", General, c.offset, c.n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -465,11 +475,11 @@ func TestIsUnavailable(t *testing.T) {
 	defer rdb.Close()
 	s := New(rdb, testHasher)
 	ctx := context.Background()
-	if _, err := s.GeneralTimeline(ctx, 0, 10); err != nil {
+	if _, _, err := s.Timeline(ctx, "", General, 0, 10); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	_, err := s.GeneralTimeline(ctx, 0, 10)
+	_, _, err := s.Timeline(ctx, "", General, 0, 10)
 	if err == nil || !IsUnavailable(err) {
 		t.Fatalf("with Redis stopped: %v; want an unavailability error", err)
 	}
@@ -496,5 +506,33 @@ func TestSessionKeysSharedByInstances(t *testing.T) {
 	}
 	if len(ka) != 1 || len(ka[0]) != 128 || ka[0] != kb[0] {
 		t.Fatalf("keys %v and %v; want one shared 128-hex key", ka, kb)
+	}
+}
+
+// TestTweetCacheFollowsTheDatabase: cached tweets are dropped when the
+// database is wiped, so reused ids never show old text.
+func TestTweetCacheFollowsTheDatabase(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	if _, err := s.Post(ctx, alice, "first database"); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, _ := s.Timeline(ctx, "", General, 0, 10); len(p.Tweets) != 1 || p.Tweets[0].Body != "first database" {
+		t.Fatalf("page %+v", p)
+	}
+	rdb.FlushDB(ctx)
+	alice, _ = mustRegister(t, s, "alice")
+	if _, err := s.Post(ctx, alice, "second database"); err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := s.Timeline(ctx, "", General, 0, 10)
+	if err != nil || len(p.Tweets) != 1 || p.Tweets[0].Body != "second database" {
+		t.Fatalf("after a wipe, tweet 1 shows as %+v (%v)", p.Tweets, err)
+	}
+	// A tweet id whose hash is gone is skipped, not shown empty.
+	rdb.LPush(ctx, "timeline", "999")
+	if _, p, _ := s.Timeline(ctx, "", General, 0, 10); len(p.Tweets) != 1 {
+		t.Errorf("a dangling id was shown: %+v", p.Tweets)
 	}
 }

@@ -2,15 +2,12 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // MaxTweetLen is the longest tweet body, in Unicode code points.
@@ -70,27 +67,29 @@ func (s *Store) Post(ctx context.Context, userID, body string) (string, error) {
 	return strconv.FormatInt(id, 10), nil
 }
 
-// GeneralTimeline returns a page of everybody's newest tweets: n tweets after
-// skipping offset. n < 0 means all of them.
-func (s *Store) GeneralTimeline(ctx context.Context, offset, n int) (Page, error) {
-	return s.timeline(ctx, keyGeneralTimeline, offset, n)
-}
+// Feed is the list a timeline page reads.
+type Feed string
 
-// UserTimeline returns a page of the user's timeline: their own tweets and
-// those of whom they followed when each was posted.
-func (s *Store) UserTimeline(ctx context.Context, userID string, offset, n int) (Page, error) {
-	return s.timeline(ctx, timelineKey(userID), offset, n)
-}
+const (
+	General Feed = "general" // everybody's newest tweets ("timeline")
+	Own     Feed = "own"     // the viewer's timeline ("timeline:<id>")
+)
 
-// timeline reads one page in one round trip whatever the list's length: the
-// ids, the tweets and their authors' names come back from one script.
-func (s *Store) timeline(ctx context.Context, key string, offset, n int) (Page, error) {
-	start, stop := listRange(offset, n)
-	res, err := timelineScript.Run(ctx, s.rdb, []string{key}, start, stop).Slice()
+// Timeline returns a page of the feed (n tweets after skipping offset; n < 0
+// for all) and the user whose secret it is: nil for none or a stale secret.
+// Own needs a signed-in user (ErrNotLoggedIn otherwise). Whatever the list's
+// length, a page costs one round trip when its tweets are cached and two
+// otherwise.
+func (s *Store) Timeline(ctx context.Context, secret string, feed Feed, offset, n int) (*Viewer, Page, error) {
+	r, err := s.readPage(ctx, secret, string(feed), "", offset, n)
 	if err != nil {
-		return Page{}, fmt.Errorf("read %s: %w", key, err)
+		return nil, Page{}, fmt.Errorf("read the %s timeline: %w", feed, err)
 	}
-	return toPage(res, n), nil
+	if r.ids == nil && feed == Own {
+		return nil, Page{}, ErrNotLoggedIn
+	}
+	page, err := s.resolve(ctx, r.gen, r.ids, n)
+	return r.viewer, page, err
 }
 
 // UserPage is a user's own tweets as seen by a viewer.
@@ -104,26 +103,107 @@ type UserPage struct {
 	Page
 }
 
-// UserTweets returns a page of the tweets the named user posted, and whether
-// viewerID ("" for nobody) follows them (pytwis get_user_tweets).
-func (s *Store) UserTweets(ctx context.Context, username, viewerID string, offset, n int) (UserPage, error) {
-	start, stop := listRange(offset, n)
-	res, err := userTweetsScript.Run(ctx, s.rdb, []string{keyUsers}, username, start, stop, viewerID).Slice()
-	if errors.Is(err, redis.Nil) {
-		return UserPage{}, refuse(NotFound, "username %s doesn't exist", username)
-	}
+// UserTweets returns a page of the tweets the named user posted
+// ("tweets_by:<id>"), the user whose secret it is (or nil), and whether that
+// viewer follows the named user (pytwis get_user_tweets).
+func (s *Store) UserTweets(ctx context.Context, secret, username string, offset, n int) (*Viewer, UserPage, error) {
+	r, err := s.readPage(ctx, secret, "by", username, offset, n)
 	if err != nil {
-		return UserPage{}, fmt.Errorf("read tweets by %s: %w", username, err)
+		return nil, UserPage{}, fmt.Errorf("read tweets by %s: %w", username, err)
 	}
-	head, _ := res[0].([]any)
-	tweets, _ := res[1].([]any)
-	if len(head) != 4 {
-		return UserPage{}, fmt.Errorf("read tweets by %s: unexpected reply", username)
+	if r.target == nil {
+		return r.viewer, UserPage{}, refuse(NotFound, "username %s doesn't exist", username)
 	}
-	p := UserPage{ID: str(head[0]), Username: username, Page: toPage(tweets, n)}
-	p.ViewerFollows = head[1] == int64(1)
-	p.Followers, _ = head[2].(int64)
-	p.Following, _ = head[3].(int64)
+	page, err := s.resolve(ctx, r.gen, r.ids, n)
+	if err != nil {
+		return r.viewer, UserPage{}, err
+	}
+	up := UserPage{ID: str(r.target[0]), Username: username, Page: page}
+	up.ViewerFollows = r.target[1] == int64(1)
+	up.Followers, _ = r.target[2].(int64)
+	up.Following, _ = r.target[3].(int64)
+	return r.viewer, up, nil
+}
+
+type pageReply struct {
+	gen    string
+	viewer *Viewer
+	target []any
+	ids    []string // nil: no list to read
+}
+
+func (s *Store) readPage(ctx context.Context, secret, feed, username string, offset, n int) (pageReply, error) {
+	start, stop := listRange(offset, n)
+	res, err := pageScript.Run(ctx, s.rdb, []string{keyAuths, keyUsers, keyGeneralTimeline, keyGeneration},
+		secret, feed, username, start, stop).Slice()
+	if err != nil {
+		return pageReply{}, err
+	}
+	if len(res) != 4 {
+		return pageReply{}, fmt.Errorf("unexpected reply of %d values", len(res))
+	}
+	r := pageReply{gen: str(res[0])}
+	if v, ok := res[1].([]any); ok {
+		r.viewer = parseViewer(v)
+	}
+	r.target, _ = res[2].([]any)
+	if ids, ok := res[3].([]any); ok {
+		r.ids = make([]string, len(ids))
+		for i, id := range ids {
+			r.ids[i] = str(id)
+		}
+	}
+	return r, nil
+}
+
+// resolve turns tweet ids into tweets, from the cache where it can and with
+// one script for the rest. Ids whose tweet hash is missing are skipped. A
+// database without a generation (new, or wiped) gets one from that script:
+// until then nothing can be taken from the cache.
+func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int) (Page, error) {
+	var p Page
+	if n >= 0 && len(ids) > n {
+		ids, p.More = ids[:n], true
+	}
+	tweets := make([]Tweet, len(ids))
+	var missing []int
+	if gen != "" {
+		missing = s.tweets.lookup(gen, ids, tweets)
+	} else {
+		for i := range ids {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		args := make([]any, 1, len(missing)+1)
+		args[0] = newSecret()[:16]
+		for _, j := range missing {
+			args = append(args, ids[j])
+		}
+		reply, err := tweetsScript.Run(ctx, s.rdb, []string{keyGeneration}, args...).Slice()
+		if err != nil {
+			return Page{}, fmt.Errorf("read tweets: %w", err)
+		}
+		gen, flat := str(reply[0]), reply[1:]
+		found := make([]Tweet, 0, len(missing))
+		for i, j := range missing {
+			if 5*i+4 >= len(flat) {
+				break
+			}
+			t := tweetFrom(flat[5*i : 5*i+5])
+			if t.UserID != "" {
+				tweets[j] = t
+				found = append(found, t)
+			}
+		}
+		s.tweets.add(gen, found)
+	}
+	p.Tweets = tweets[:0]
+	for _, t := range tweets {
+		if t.UserID != "" {
+			p.Tweets = append(p.Tweets, t)
+		}
+	}
 	return p, nil
 }
 
@@ -139,21 +219,7 @@ func listRange(offset, n int) (start, stop int) {
 	return offset, offset + n // n+1 items: [offset, offset+n]
 }
 
-func toPage(flat []any, n int) Page {
-	var p Page
-	p.Tweets = make([]Tweet, 0, len(flat)/5)
-	for i := 0; i+4 < len(flat); i += 5 {
-		unix, _ := strconv.ParseInt(str(flat[i+3]), 10, 64)
-		p.Tweets = append(p.Tweets, Tweet{
-			ID:       str(flat[i]),
-			UserID:   str(flat[i+1]),
-			Username: str(flat[i+2]),
-			Time:     time.Unix(unix, 0),
-			Body:     str(flat[i+4]),
-		})
-	}
-	if n >= 0 && len(p.Tweets) > n {
-		p.Tweets, p.More = p.Tweets[:n], true
-	}
-	return p
+func tweetFrom(v []any) Tweet {
+	unix, _ := strconv.ParseInt(str(v[3]), 10, 64)
+	return Tweet{ID: str(v[0]), UserID: str(v[1]), Username: str(v[2]), Time: time.Unix(unix, 0), Body: str(v[4])}
 }

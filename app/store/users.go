@@ -109,13 +109,22 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Viewer, error
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if len(res) != 4 {
+	v := parseViewer(res)
+	if v == nil {
 		return nil, fmt.Errorf("authenticate: unexpected reply of %d values", len(res))
+	}
+	return v, nil
+}
+
+// parseViewer reads a script's {id, username, followers, following}.
+func parseViewer(res []any) *Viewer {
+	if len(res) != 4 {
+		return nil
 	}
 	v := &Viewer{ID: str(res[0]), Username: str(res[1])}
 	v.Followers, _ = res[2].(int64)
 	v.Following, _ = res[3].(int64)
-	return v, nil
+	return v
 }
 
 // Logout replaces the user's secret (pytwis logout), which ends every session

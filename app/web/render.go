@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"pytwask/app/store"
 )
@@ -106,23 +105,4 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.WriteHeader(status)
 	_, err = buf.WriteTo(w)
 	return err
-}
-
-// tweetView is one tweet as the templates show it.
-type tweetView struct {
-	Username, ISO, Exact, Ago, Body string
-}
-
-func tweetViews(tweets []store.Tweet, now time.Time) []tweetView {
-	out := make([]tweetView, len(tweets))
-	for i, t := range tweets {
-		out[i] = tweetView{
-			Username: t.Username,
-			ISO:      t.Time.UTC().Format(time.RFC3339),
-			Exact:    t.Time.UTC().Format("Mon 2 Jan 2006 15:04 UTC"),
-			Ago:      timeAgo(t.Time, now),
-			Body:     t.Body,
-		}
-	}
-	return out
 }

@@ -34,12 +34,17 @@ type Options struct {
 	MaxFormBytes int64
 }
 
+// tweetCacheSize bounds the pre-rendered tweets kept in memory: about 4 MB,
+// enough for every tweet on the general timeline and the busiest timelines.
+const tweetCacheSize = 10_000
+
 // Server is the pytwask site as an http.Handler.
 type Server struct {
 	store    *store.Store
 	rd       *renderer
 	static   *staticFiles
 	sessions *cookieSessions
+	tweets   *tweetHTML
 	log      *slog.Logger
 	isHTTPS  func(*http.Request) bool
 	now      func() time.Time
@@ -67,6 +72,7 @@ func New(o Options) (*Server, error) {
 		rd:       rd,
 		static:   static,
 		sessions: &cookieSessions{keys: o.SessionKeys},
+		tweets:   newTweetHTML(tweetCacheSize),
 		log:      o.Logger,
 		isHTTPS:  o.IsHTTPS,
 		now:      o.Now,
@@ -163,7 +169,7 @@ func (s *Server) selfTest() error {
 		"signup":        &signUpPage{},
 		"signout":       &layout{},
 		"user_settings": &settingsPage{},
-		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: []tweetView{{}}},
+		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: "<li></li>"},
 		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true},
 		"error":         &errorPage{},
 	}

@@ -125,36 +125,51 @@ func (s *Server) session(r *http.Request) (*sessions.Session, error) {
 	return sess, nil
 }
 
-// viewer returns the signed-in user, or nil. A session whose secret is no
-// longer current (signed out elsewhere, password changed) is cleared.
+// secret returns the authentication secret the session holds, or "". A
+// request without a session cookie needs neither the keys nor Redis.
+func (s *Server) secret(r *http.Request) (string, error) {
+	if st := state(r); st.sess == nil {
+		if c, err := r.Cookie(cookieName); err != nil || c.Value == "" {
+			return "", nil
+		}
+	}
+	sess, err := s.session(r)
+	if err != nil {
+		return "", err
+	}
+	secret, _ := sess.Values[valAuth].(string)
+	return secret, nil
+}
+
+// adopt records who the secret belongs to, as a store read found out; a
+// secret that is no longer current (signed out elsewhere, password changed)
+// is cleared from the session.
+func (s *Server) adopt(r *http.Request, secret string, v *store.Viewer) {
+	st := state(r)
+	st.viewer, st.viewerDone = v, true
+	if v == nil && secret != "" && st.sess != nil {
+		delete(st.sess.Values, valAuth)
+		st.dirty = true
+	}
+}
+
+// viewer returns the signed-in user, or nil.
 func (s *Server) viewer(r *http.Request) (*store.Viewer, error) {
 	st := state(r)
 	if st.viewerDone {
 		return st.viewer, nil
 	}
-	if c, err := r.Cookie(cookieName); err != nil || c.Value == "" {
-		st.viewerDone = true // no cookie: no need for keys or Redis
-		return nil, nil
-	}
-	sess, err := s.session(r)
-	if err != nil {
+	secret, err := s.secret(r)
+	if err != nil || secret == "" {
+		st.viewerDone = err == nil
 		return nil, err
 	}
-	secret, _ := sess.Values[valAuth].(string)
-	if secret != "" {
-		v, err := s.store.Authenticate(r.Context(), secret)
-		switch {
-		case errors.Is(err, store.ErrNotLoggedIn):
-			delete(sess.Values, valAuth)
-			st.dirty = true
-		case err != nil:
-			return nil, err
-		default:
-			st.viewer = v
-		}
+	v, err := s.store.Authenticate(r.Context(), secret)
+	if err != nil && !errors.Is(err, store.ErrNotLoggedIn) {
+		return nil, err
 	}
-	st.viewerDone = true
-	return st.viewer, nil
+	s.adopt(r, secret, v)
+	return v, nil
 }
 
 // requireViewer returns the signed-in user or errLoginRequired.

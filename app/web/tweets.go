@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 
@@ -17,34 +18,36 @@ type timelinePage struct {
 	layout
 	Heading  string
 	PostForm *postForm // nil: no post form on this page
-	Tweets   []tweetView
+	Tweets   template.HTML
 	Pager    pager
 }
 
 // generalTimeline: GET /tweets/general_timeline — everybody's newest tweets
-// (store.GeneralTimeline: the "timeline" list), for anyone.
+// (store.Timeline, General: the "timeline" list), for anyone.
 func (s *Server) generalTimeline(w http.ResponseWriter, r *http.Request) error {
 	n, err := pageParam(r)
 	if err != nil {
 		return err
 	}
-	if _, err := s.viewer(r); err != nil {
-		return err
-	}
-	p, err := s.store.GeneralTimeline(r.Context(), (n-1)*pageSize, pageSize)
+	secret, err := s.secret(r)
 	if err != nil {
 		return err
 	}
+	v, p, err := s.store.Timeline(r.Context(), secret, store.General, (n-1)*pageSize, pageSize)
+	if err != nil {
+		return err
+	}
+	s.adopt(r, secret, v)
 	return s.render(w, r, http.StatusOK, "timeline", &timelinePage{
 		layout:  layout{Title: "Recent Timeline"},
 		Heading: "Recent Timeline",
-		Tweets:  tweetViews(p.Tweets, s.now()),
+		Tweets:  s.tweets.render(p.Tweets, s.now()),
 		Pager:   newPager(r.URL.Path, n, p.More),
 	})
 }
 
 // userTimeline: GET /tweets/user_timeline — the signed-in user's timeline
-// (store.UserTimeline: "timeline:<id>") and the post form.
+// (store.Timeline, Own: "timeline:<id>") and the post form.
 func (s *Server) userTimeline(w http.ResponseWriter, r *http.Request) error {
 	return s.renderUserTimeline(w, r, http.StatusOK, &postForm{})
 }
@@ -54,11 +57,15 @@ func (s *Server) renderUserTimeline(w http.ResponseWriter, r *http.Request, stat
 	if err != nil {
 		return err
 	}
-	v, err := s.requireViewer(r)
+	secret, err := s.secret(r)
 	if err != nil {
 		return err
 	}
-	p, err := s.store.UserTimeline(r.Context(), v.ID, (n-1)*pageSize, pageSize)
+	v, p, err := s.store.Timeline(r.Context(), secret, store.Own, (n-1)*pageSize, pageSize)
+	s.adopt(r, secret, v)
+	if errors.Is(err, store.ErrNotLoggedIn) {
+		return errLoginRequired
+	}
 	if err != nil {
 		return err
 	}
@@ -66,7 +73,7 @@ func (s *Server) renderUserTimeline(w http.ResponseWriter, r *http.Request, stat
 		layout:   layout{Title: "Your Timeline"},
 		Heading:  "Your Timeline",
 		PostForm: f,
-		Tweets:   tweetViews(p.Tweets, s.now()),
+		Tweets:   s.tweets.render(p.Tweets, s.now()),
 		Pager:    newPager(r.URL.Path, n, p.More),
 	})
 }
@@ -100,7 +107,7 @@ type userHistoryPage struct {
 	layout
 	User      *store.UserPage
 	CanFollow bool
-	Tweets    []tweetView
+	Tweets    template.HTML
 	Pager     pager
 }
 
@@ -112,15 +119,12 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.viewer(r)
+	secret, err := s.secret(r)
 	if err != nil {
 		return err
 	}
-	viewerID := ""
-	if v != nil {
-		viewerID = v.ID
-	}
-	up, err := s.store.UserTweets(r.Context(), r.PathValue("username"), viewerID, (n-1)*pageSize, pageSize)
+	v, up, err := s.store.UserTweets(r.Context(), secret, r.PathValue("username"), (n-1)*pageSize, pageSize)
+	s.adopt(r, secret, v)
 	if err != nil {
 		return err
 	}
@@ -128,7 +132,7 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 		layout:    layout{Title: up.Username},
 		User:      &up,
 		CanFollow: v != nil && v.ID != up.ID,
-		Tweets:    tweetViews(up.Tweets, s.now()),
+		Tweets:    s.tweets.render(up.Tweets, s.now()),
 		Pager:     newPager(r.URL.Path, n, up.More),
 	})
 }
