@@ -43,8 +43,14 @@ const GeneralTimelineCap = 1000
 
 // UserTimelineCap bounds each timeline:<id> list. pytwis never trimmed them, so
 // a follower of busy users grew without limit; older tweets stay reachable on
-// their authors' own pages (tweets_by:<id> is never trimmed).
-const UserTimelineCap = 1000
+// their authors' own pages (tweets_by:<id> is never trimmed). A list is
+// trimmed back to the cap when a post takes it past the cap plus
+// UserTimelineSlack, so it holds at most 1,100 ids and pages past the 20th
+// (1,000 tweets) may or may not exist.
+const (
+	UserTimelineCap   = 1000
+	UserTimelineSlack = 100
+)
 
 func userKey(id string) string      { return prefixUser + id }
 func followerKey(id string) string  { return prefixFollower + id }

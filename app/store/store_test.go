@@ -452,17 +452,26 @@ func TestUserTimelineIsCapped(t *testing.T) {
 	ctx := context.Background()
 	alice, _ := mustRegister(t, s, "alice")
 	pipe := rdb.Pipeline()
-	for i := range UserTimelineCap + 5 {
+	for i := range UserTimelineCap + UserTimelineSlack {
 		pipe.LPush(ctx, "timeline:"+alice, 100000+i)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Up to the cap plus the slack the list just grows...
+	if n := rdb.LLen(ctx, "timeline:"+alice).Val(); n != UserTimelineCap+UserTimelineSlack {
+		t.Fatalf("timeline holds %d ids", n)
+	}
+	// ...and the post that takes it past that trims it back to the cap,
+	// keeping the newest.
 	if _, err := s.Post(ctx, alice, "one more"); err != nil {
 		t.Fatal(err)
 	}
 	if n := rdb.LLen(ctx, "timeline:"+alice).Val(); n != UserTimelineCap {
 		t.Errorf("timeline holds %d ids; want the cap %d", n, UserTimelineCap)
+	}
+	if head := rdb.LIndex(ctx, "timeline:"+alice, 0).Val(); head != "1" {
+		t.Errorf("newest id %s; want the new tweet 1", head)
 	}
 	if n := rdb.LLen(ctx, "tweets_by:"+alice).Val(); n != 1 {
 		t.Errorf("tweets_by holds %d ids; want 1", n)

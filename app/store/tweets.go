@@ -60,7 +60,7 @@ func (s *Store) Post(ctx context.Context, userID, body string) (string, error) {
 		return "", err
 	}
 	id, err := postScript.Run(ctx, s.rdb, []string{keyNextTweetID, keyGeneralTimeline},
-		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap).Int64()
+		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack).Int64()
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
 	}

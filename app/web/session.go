@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"pytwask/app/store"
@@ -78,6 +79,9 @@ func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
 	}
 	st := sessions.NewCookieStore(pairs...)
 	st.MaxAge(rememberFor) // also bounds how old a cookie the codecs accept
+	for _, c := range st.Codecs {
+		c.(*securecookie.SecureCookie).SetSerializer(sessionJSON{})
+	}
 	st.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	return st, nil
 }

@@ -1,9 +1,9 @@
 package web
 
 import (
-	"bytes"
 	"html/template"
 	"net/url"
+	"strings"
 
 	"sync"
 	"time"
@@ -85,10 +85,15 @@ func (c *tweetHTML) render(tweets []store.Tweet, now time.Time) template.HTML {
 	if len(tweets) == 0 {
 		return ""
 	}
-	var b bytes.Buffer
-	b.Grow(len(tweets) * 400)
+	frags := make([]*fragment, len(tweets))
+	size := 0
 	for i := range tweets {
-		f := c.get(&tweets[i])
+		frags[i] = c.get(&tweets[i])
+		size += len(frags[i].head) + len(frags[i].tail) + 20
+	}
+	var b strings.Builder // one allocation of the right size, no copy at the end
+	b.Grow(size)
+	for i, f := range frags {
 		b.WriteString(f.head)
 		b.WriteString(timeAgo(tweets[i].Time, now))
 		b.WriteString(f.tail)
