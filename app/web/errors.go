@@ -111,7 +111,7 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, m
 	if heading == "" {
 		heading = http.StatusText(status)
 	}
-	p := &errorPage{layout: layout{Title: heading}, Heading: heading, Message: msg}
+	p := &errorPage{layout: layout{Title: heading, Assets: s.assets}, Heading: heading, Message: msg}
 	buf, err := s.rd.execute("error", p)
 	if err != nil {
 		s.log.Error("render error page", "err", err)

@@ -23,9 +23,8 @@ type renderer struct {
 	bufs  sync.Pool
 }
 
-func newRenderer(fsys fs.FS, static *staticFiles) (*renderer, error) {
-	funcs := template.FuncMap{"asset": static.URL}
-	base, err := template.New("base").Funcs(funcs).ParseFS(fsys, "templates/base.html")
+func newRenderer(fsys fs.FS) (*renderer, error) {
+	base, err := template.New("base").ParseFS(fsys, "templates/base.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse templates/base.html: %w", err)
 	}
@@ -71,7 +70,12 @@ type layout struct {
 	Title   string
 	Viewer  *store.Viewer
 	Flashes []flash
+	Assets  *assetURLs
 }
+
+// assetURLs are the hashed URLs of the files every page links to, looked up
+// once rather than by a template function on every page.
+type assetURLs struct{ CSS, Icon string }
 
 func (l *layout) base() *layout { return l }
 
@@ -81,6 +85,7 @@ type page interface{ base() *layout }
 // in, the session is saved if flashes were consumed, then the body is sent.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data page) error {
 	l := data.base()
+	l.Assets = s.assets
 	st := state(r)
 	if l.Viewer == nil {
 		l.Viewer = st.viewer

@@ -45,6 +45,8 @@ type Server struct {
 	static   *staticFiles
 	sessions *cookieSessions
 	tweets   *tweetHTML
+	verified *verifiedCookies
+	assets   *assetURLs
 	log      *slog.Logger
 	isHTTPS  func(*http.Request) bool
 	now      func() time.Time
@@ -63,7 +65,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rd, err := newRenderer(o.Assets, static)
+	rd, err := newRenderer(o.Assets)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +75,7 @@ func New(o Options) (*Server, error) {
 		static:   static,
 		sessions: &cookieSessions{keys: o.SessionKeys},
 		tweets:   newTweetHTML(tweetCacheSize),
+		verified: newVerifiedCookies(10_000),
 		log:      o.Logger,
 		isHTTPS:  o.IsHTTPS,
 		now:      o.Now,
@@ -94,6 +97,15 @@ func New(o Options) (*Server, error) {
 	if clientAddr == nil {
 		clientAddr = func(r *http.Request) string { return r.RemoteAddr }
 	}
+	css, err := static.URL("style.css")
+	if err != nil {
+		return nil, err
+	}
+	icon, err := static.URL("favicon.svg")
+	if err != nil {
+		return nil, err
+	}
+	s.assets = &assetURLs{CSS: css, Icon: icon}
 	if err := s.selfTest(); err != nil {
 		return nil, err
 	}
@@ -179,6 +191,7 @@ func (s *Server) selfTest() error {
 			return fmt.Errorf("template %s has no self-test sample", name)
 		}
 		data.base().Viewer = &store.Viewer{Username: "x"}
+		data.base().Assets = s.assets
 		buf, err := s.rd.execute(name, data)
 		if err != nil {
 			return err

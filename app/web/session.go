@@ -121,9 +121,23 @@ func (s *Server) session(r *http.Request) (*sessions.Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := s.now()
+	c, cookieErr := r.Cookie(cookieName)
+	if cookieErr == nil {
+		if values, ok := s.verified.get(c.Value, now); ok {
+			sess := sessions.NewSession(cs, cookieName)
+			opts := *cs.Options
+			sess.Options, sess.Values, sess.IsNew = &opts, values, false
+			st.sess = sess
+			return sess, nil
+		}
+	}
 	sess, err := cs.New(r, cookieName)
 	if err != nil && sess == nil {
 		return nil, err
+	}
+	if err == nil && !sess.IsNew {
+		s.verified.put(c.Value, sess.Values, now)
 	}
 	st.sess = sess
 	return sess, nil

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSessionKeyRotation: a cookie signed with the old key is still accepted
@@ -56,5 +57,35 @@ func TestServerErrorPage(t *testing.T) {
 	p.want(t, http.StatusInternalServerError, "Something went wrong", `<header class="site">`)
 	if strings.Contains(p.body, "WRONGTYPE") {
 		t.Error("the page shows the internal error")
+	}
+}
+
+// TestVerifiedCookieCache: a remembered cookie gives the same session, a
+// flash added to it does not leak into the cache, and it expires.
+func TestVerifiedCookieCache(t *testing.T) {
+	v := newVerifiedCookies(4)
+	now := time.Now()
+	v.put("c1", map[any]any{valAuth: "secret", valFlashes: []any{"ok\x00hi"}}, now)
+	got, ok := v.get("c1", now.Add(30*time.Second))
+	if !ok || got[valAuth] != "secret" {
+		t.Fatalf("get = %v %v", got, ok)
+	}
+	got[valFlashes] = append(got[valFlashes].([]any), "ok\x00more")
+	got[valAuth] = "changed"
+	again, _ := v.get("c1", now)
+	if again[valAuth] != "secret" || len(again[valFlashes].([]any)) != 1 {
+		t.Errorf("a change to a returned session reached the cache: %v", again)
+	}
+	if _, ok := v.get("c1", now.Add(verifiedFor+time.Second)); ok {
+		t.Error("an old verification was trusted")
+	}
+	if _, ok := v.get("other", now); ok {
+		t.Error("an unknown cookie was found")
+	}
+	for i := range 10 {
+		v.put(string(rune('a'+i)), map[any]any{}, now)
+	}
+	if n := len(v.cur) + len(v.old); n > 4 {
+		t.Errorf("cache holds %d cookies; bound is 4", n)
 	}
 }

@@ -1,8 +1,8 @@
 package web
 
 import (
-	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -15,30 +15,33 @@ func timeAgo(t, now time.Time) string {
 	}
 	s := d.Seconds()
 	round := func(x float64) int { return int(math.Round(x)) }
+	// Built by hand: this runs 50 times per page, and fmt.Sprintf was a
+	// tenth of a page's rendering time.
+	n := func(k int, unit string) string { return strconv.Itoa(k) + unit }
 	switch {
 	case s < 45:
 		return "a few seconds ago"
 	case s < 90:
 		return "a minute ago"
 	case s < 45*60:
-		return fmt.Sprintf("%d minutes ago", round(s/60))
+		return n(round(s/60), " minutes ago")
 	case s < 90*60:
 		return "an hour ago"
 	case s < 22*3600:
-		return fmt.Sprintf("%d hours ago", round(s/3600))
+		return n(round(s/3600), " hours ago")
 	case s < 36*3600:
 		return "a day ago"
 	}
 	days := s / 86400
 	switch {
 	case days < 26:
-		return fmt.Sprintf("%d days ago", round(days))
+		return n(round(days), " days ago")
 	case days < 45:
 		return "a month ago"
 	case days < 320:
-		return fmt.Sprintf("%d months ago", max(2, round(days/30.4375)))
+		return n(max(2, round(days/30.4375)), " months ago")
 	case days < 548:
 		return "a year ago"
 	}
-	return fmt.Sprintf("%d years ago", max(2, round(days/365.25)))
+	return n(max(2, round(days/365.25)), " years ago")
 }
