@@ -42,8 +42,9 @@ func TestSeedThenCheck(t *testing.T) {
 	if code != 0 || !strings.Contains(report, "the pytwis keys look right (200 users)") || !strings.Contains(report, "no problems found") {
 		t.Fatalf("check after seed: exit %d\n%s", code, report)
 	}
-	for _, want := range []string{"REDIS_DB_PASSWORD        (set, hidden)", "REDIS_DB_INDEX           3", "PYTWASK_ENV              prod"} {
-		if !strings.Contains(report, want) {
+	flat := strings.Join(strings.Fields(report), " ")
+	for _, want := range []string{"REDIS_DB_PASSWORD (set, hidden)", "REDIS_DB_INDEX 3", "PYTWASK_ENV prod"} {
+		if !strings.Contains(flat, want) {
 			t.Errorf("settings lack %q:\n%s", want, report)
 		}
 	}

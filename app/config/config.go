@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -48,6 +49,10 @@ type Config struct {
 	RedisSocket   string `envconfig:"REDIS_DB_SOCKET" desc:"Redis unix socket path; overrides host and port"`
 	RedisDB       *int   `envconfig:"REDIS_DB_INDEX" desc:"Redis database number (unset: 0 in prod, 1 in dev, 15 in test, as the original)"`
 	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" desc:"Redis password"`
+
+	SignInLimitClient string `envconfig:"PYTWASK_SIGNIN_LIMIT_CLIENT" default:"30/10m" desc:"sign-in attempts allowed per client address (IPv6 per /64), as COUNT/PERIOD; 0 for no limit"`
+	SignInLimitUser   string `envconfig:"PYTWASK_SIGNIN_LIMIT_USER" default:"10/15m" desc:"failed sign-ins allowed per username, as COUNT/PERIOD; 0 for no limit"`
+	SignUpLimitClient string `envconfig:"PYTWASK_SIGNUP_LIMIT_CLIENT" default:"10/1h" desc:"sign-ups allowed per client address, as COUNT/PERIOD; 0 for no limit"`
 
 	DebugAddr string `envconfig:"PYTWASK_DEBUG_ADDR" desc:"serve /debug/pprof/ and /debug/redis here: a loopback host:port or unix:/path (unset: nowhere)"`
 
@@ -189,6 +194,12 @@ func (c *Config) validate() error {
 			bad("PYTWASK_HTTP_ADDR", "is empty, so the only challenge type allowed (http-01) cannot be answered")
 		}
 	}
+	for name, v := range map[string]string{"PYTWASK_SIGNIN_LIMIT_CLIENT": c.SignInLimitClient,
+		"PYTWASK_SIGNIN_LIMIT_USER": c.SignInLimitUser, "PYTWASK_SIGNUP_LIMIT_CLIENT": c.SignUpLimitClient} {
+		if _, _, err := ParseLimit(v); err != nil {
+			bad(name, "expected COUNT/PERIOD such as 30/10m, or 0, got %q", v)
+		}
+	}
 	if c.DebugAddr != "" {
 		if path, ok := strings.CutPrefix(c.DebugAddr, "unix:"); ok {
 			if !strings.HasPrefix(path, "/") {
@@ -260,6 +271,24 @@ func (c *Config) SocketFileMode() (os.FileMode, error) {
 		return 0, fmt.Errorf("bad mode %q", c.SocketMode)
 	}
 	return os.FileMode(m), nil
+}
+
+// ParseLimit reads a rate limit written COUNT/PERIOD ("30/10m"); "0" is no
+// limit (count 0).
+func ParseLimit(s string) (int, time.Duration, error) {
+	if s == "0" {
+		return 0, 0, nil
+	}
+	count, period, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(count)
+	if !ok || err != nil || n < 1 {
+		return 0, 0, fmt.Errorf("bad limit %q", s)
+	}
+	d, err := time.ParseDuration(period)
+	if err != nil || d < time.Second {
+		return 0, 0, fmt.Errorf("bad limit %q", s)
+	}
+	return n, d, nil
 }
 
 // ParseProxy reads one PYTWASK_TRUSTED_PROXIES entry: an address or a range.
@@ -342,6 +371,9 @@ func (c *Config) Settings() []Setting {
 		{"REDIS_DB_SOCKET", orUnset(c.RedisSocket)},
 		{"REDIS_DB_INDEX", strconv.Itoa(*c.RedisDB)},
 		{"REDIS_DB_PASSWORD", mask(c.RedisPassword)},
+		{"PYTWASK_SIGNIN_LIMIT_CLIENT", c.SignInLimitClient},
+		{"PYTWASK_SIGNIN_LIMIT_USER", c.SignInLimitUser},
+		{"PYTWASK_SIGNUP_LIMIT_CLIENT", c.SignUpLimitClient},
 		{"PYTWASK_DEBUG_ADDR", orUnset(c.DebugAddr)},
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},

@@ -10,7 +10,7 @@ import (
 func clearEnv(t *testing.T) {
 	for _, v := range append(redisVars, "PYTWASK_ENV", "PYTWASK_LISTEN", "PYTWASK_SECRET_KEY", "PYTWASK_LOG_LEVEL",
 		"PYTWASK_HASH_ITERATIONS", "PYTWASK_DOMAINS", "PYTWASK_DATA_DIR", "STATE_DIRECTORY", "PYTWASK_TRUSTED_PROXIES",
-		"PYTWASK_SOCKET_MODE", "PYTWASK_DEBUG_ADDR", "PYTWASK_HTTP_ADDR", "PYTWASK_HTTPS_ADDR", "PYTWASK_ACME_CA", "PYTWASK_ACME_CA_ROOT") {
+		"PYTWASK_SOCKET_MODE", "PYTWASK_DEBUG_ADDR", "PYTWASK_SIGNIN_LIMIT_CLIENT", "PYTWASK_SIGNIN_LIMIT_USER", "PYTWASK_SIGNUP_LIMIT_CLIENT", "PYTWASK_HTTP_ADDR", "PYTWASK_HTTPS_ADDR", "PYTWASK_ACME_CA", "PYTWASK_ACME_CA_ROOT") {
 		t.Setenv(v, "")
 		// t.Setenv then unset: the variable must be absent, not empty.
 		unsetenv(t, v)
@@ -134,6 +134,8 @@ func TestServingSettings(t *testing.T) {
 		{"debug on a socket", map[string]string{"PYTWASK_DEBUG_ADDR": "unix:/run/pytwask/debug.sock"}, ""},
 		{"debug in public", map[string]string{"PYTWASK_DEBUG_ADDR": "0.0.0.0:6060"}, "PYTWASK_DEBUG_ADDR: profiles must never be public"},
 		{"debug on all interfaces", map[string]string{"PYTWASK_DEBUG_ADDR": ":6060"}, "PYTWASK_DEBUG_ADDR: profiles must never be public"},
+		{"limits", map[string]string{"PYTWASK_SIGNIN_LIMIT_CLIENT": "100/1h", "PYTWASK_SIGNIN_LIMIT_USER": "0"}, ""},
+		{"bad limit", map[string]string{"PYTWASK_SIGNUP_LIMIT_CLIENT": "10 per hour"}, "PYTWASK_SIGNUP_LIMIT_CLIENT: expected COUNT/PERIOD"},
 		{"http-01 without http", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_HTTP_ADDR": "", "PYTWASK_ACME_CHALLENGES": "http-01"}, "PYTWASK_HTTP_ADDR"},
 	}
 	for _, c := range cases {

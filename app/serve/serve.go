@@ -78,6 +78,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		ClientAddr:   trust.ClientAddr,
 		IsHTTPS:      trust.IsHTTPS,
 		MaxFormBytes: MaxFormBytes,
+		Limits:       limits(cfg),
 	})
 	if err != nil {
 		return err
@@ -186,6 +187,19 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	wg.Wait()
 	log.Info("stopped")
 	return serveErr
+}
+
+// limits reads the rate limits from the configuration (validated by Load).
+func limits(cfg *config.Config) web.Limits {
+	l := func(s string) store.Limit {
+		n, d, _ := config.ParseLimit(s)
+		return store.Limit{Max: n, Window: d}
+	}
+	return web.Limits{
+		SignInPerClient: l(cfg.SignInLimitClient),
+		SignInPerUser:   l(cfg.SignInLimitUser),
+		SignUpPerClient: l(cfg.SignUpLimitClient),
+	}
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {

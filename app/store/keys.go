@@ -35,6 +35,8 @@ const (
 	// changes when the database is wiped, so that in-process caches of
 	// tweets (which pytwis never changes) are dropped with it.
 	keyGeneration = "pytwask:generation"
+	// prefixLimit counts rate-limited events: pytwask:limit:<bucket>:<subject>.
+	prefixLimit = "pytwask:limit:"
 )
 
 // GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's
@@ -52,11 +54,12 @@ const (
 	UserTimelineSlack = 100
 )
 
-func userKey(id string) string      { return prefixUser + id }
-func followerKey(id string) string  { return prefixFollower + id }
-func followingKey(id string) string { return prefixFollowing + id }
-func timelineKey(id string) string  { return prefixTimeline + id }
-func tweetsByKey(id string) string  { return prefixTweetsBy + id }
+func userKey(id string) string               { return prefixUser + id }
+func limitKey(bucket, subject string) string { return prefixLimit + bucket + ":" + subject }
+func followerKey(id string) string           { return prefixFollower + id }
+func followingKey(id string) string          { return prefixFollowing + id }
+func timelineKey(id string) string           { return prefixTimeline + id }
+func tweetsByKey(id string) string           { return prefixTweetsBy + id }
 
 // luaKeys writes the key and field names into a Lua script's {placeholders}.
 var luaKeys = strings.NewReplacer(

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -82,6 +83,11 @@ type Store struct {
 	now    func() time.Time
 	tweets *tweetCache
 
+	// hashSlots bounds how many password hashes are computed at once, so
+	// that a flood of sign-ins queues up instead of taking every core from
+	// page views. Each hash is about a tenth of a second of one core.
+	hashSlots chan struct{}
+
 	// dummyHash is verified for unknown usernames so that they cost as much
 	// time as a wrong password (no user enumeration by timing).
 	dummyHash func() string
@@ -89,7 +95,8 @@ type Store struct {
 
 // New returns a Store on rdb that writes new password hashes with hasher.
 func New(rdb *redis.Client, hasher auth.Hasher) *Store {
-	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize)}
+	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize),
+		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2))}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {
@@ -98,6 +105,19 @@ func New(rdb *redis.Client, hasher auth.Hasher) *Store {
 		return h
 	})
 	return s
+}
+
+// withHashSlot runs f, which hashes or verifies a password, when a slot is
+// free, or gives up when ctx ends (the client went away).
+func (s *Store) withHashSlot(ctx context.Context, f func()) error {
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting to check a password: %w", ctx.Err())
+	}
+	defer func() { <-s.hashSlots }()
+	f()
+	return nil
 }
 
 // Ping checks that Redis answers.

@@ -38,9 +38,13 @@ func (s *Store) Register(ctx context.Context, username, password string) error {
 	if exists { // checked again atomically below; this skips the costly hash
 		return refuse(Conflict, "username %s already exists", username)
 	}
-	hash, err := s.hasher.Hash(password)
-	if err != nil {
+	var hash string
+	var hashErr error
+	if err := s.withHashSlot(ctx, func() { hash, hashErr = s.hasher.Hash(password) }); err != nil {
 		return err
+	}
+	if hashErr != nil {
+		return hashErr
 	}
 	id, err := registerScript.Run(ctx, s.rdb, []string{keyUsers, keyNextUserID, keyAuths},
 		username, hash, newSecret()).Int64()
@@ -59,15 +63,21 @@ func (s *Store) Register(ctx context.Context, username, password string) error {
 func (s *Store) Login(ctx context.Context, username, password string) (secret string, err error) {
 	res, err := credentialsScript.Run(ctx, s.rdb, []string{keyUsers}, username).StringSlice()
 	if errors.Is(err, redis.Nil) {
-		_, _ = auth.Verify(s.dummyHash(), password)
+		if err := s.withHashSlot(ctx, func() { _, _ = auth.Verify(s.dummyHash(), password) }); err != nil {
+			return "", err
+		}
 		return "", refuse(NotFound, "username %s doesn't exist", username)
 	}
 	if err != nil {
 		return "", fmt.Errorf("login %s: %w", username, err)
 	}
 	id, stored := res[0], res[1]
-	ok, err := auth.Verify(stored, password)
-	if err != nil {
+	var ok bool
+	var verifyErr error
+	if err := s.withHashSlot(ctx, func() { ok, verifyErr = auth.Verify(stored, password) }); err != nil {
+		return "", err
+	}
+	if err := verifyErr; err != nil {
 		// Never log the hash: only that it is of an unknown kind.
 		slog.Warn("stored password hash cannot be verified", "user_id", id, "err", err)
 	}
@@ -87,7 +97,11 @@ func (s *Store) Login(ctx context.Context, username, password string) (secret st
 // rehash upgrades a weak stored hash. A failure only costs the upgrade, so it
 // is logged and sign-in goes on.
 func (s *Store) rehash(ctx context.Context, id, old, password string) {
-	hash, err := s.hasher.Hash(password)
+	var hash string
+	var err error
+	if slotErr := s.withHashSlot(ctx, func() { hash, err = s.hasher.Hash(password) }); slotErr != nil {
+		err = slotErr // the client went away: upgrade next time
+	}
 	if err == nil {
 		err = rehashScript.Run(ctx, s.rdb, nil, id, old, hash).Err()
 	}
@@ -152,7 +166,11 @@ func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPass
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("change password: %w", err)
 	}
-	if ok, _ := auth.Verify(stored, oldPassword); !ok {
+	var ok bool
+	if err := s.withHashSlot(ctx, func() { ok, _ = auth.Verify(stored, oldPassword) }); err != nil {
+		return "", err
+	}
+	if !ok {
 		return "", ErrIncorrectOld
 	}
 	if newPassword == oldPassword {
@@ -161,9 +179,13 @@ func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPass
 	if !auth.StrongPassword(newPassword) {
 		return "", ErrWeakPassword
 	}
-	hash, err := s.hasher.Hash(newPassword)
-	if err != nil {
+	var hash string
+	var hashErr error
+	if err := s.withHashSlot(ctx, func() { hash, hashErr = s.hasher.Hash(newPassword) }); err != nil {
 		return "", err
+	}
+	if hashErr != nil {
+		return "", hashErr
 	}
 	newSecret := newSecret()
 	n, err := rotateScript.Run(ctx, s.rdb, []string{keyAuths}, secret, newSecret, hash, stored).Int()

@@ -55,12 +55,17 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 		f.Error = "Please enter your username and password."
 		return s.render(w, r, http.StatusUnprocessableEntity, "index", &signInPage{layout: layout{Title: "Welcome"}, Form: f})
 	}
+	if err := s.limitSignIn(r, f.Username); err != nil {
+		return err
+	}
 	secret, err := s.store.Login(r.Context(), f.Username, form.Get("password"))
 	var refusal *store.Error
 	if errors.As(err, &refusal) {
+		if err := s.failedSignIn(r, f.Username, refusal.Msg); err != nil {
+			return err
+		}
 		// One message for unknown names and wrong passwords, so the page does
 		// not tell which usernames exist.
-		s.log.Info("sign-in failed", "username", f.Username, "reason", refusal.Msg)
 		f.Error = "Invalid username or password"
 		return s.render(w, r, http.StatusUnprocessableEntity, "index", &signInPage{layout: layout{Title: "Welcome"}, Form: f})
 	}
@@ -108,6 +113,9 @@ func (s *Server) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
 	case password != form.Get("confirm"):
 		f.Errors["confirm"] = "Passwords must match"
 	default:
+		if err := s.limitSignUp(r); err != nil {
+			return err
+		}
 		err := s.store.Register(r.Context(), f.Username, password)
 		var refusal *store.Error
 		if errors.As(err, &refusal) {

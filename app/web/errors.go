@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"pytwask/app/store"
 )
@@ -20,6 +22,14 @@ func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg
 func errorf(status int, format string, args ...any) error {
 	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
+
+// tooManyError is a refusal by a rate limit.
+type tooManyError struct {
+	what string
+	wait time.Duration
+}
+
+func (e *tooManyError) Error() string { return "too many " + e.what }
 
 // errLoginRequired sends an anonymous visitor to the sign-in page.
 var errLoginRequired = errors.New("login required")
@@ -43,6 +53,7 @@ var statusHeadings = map[int]string{
 	http.StatusMethodNotAllowed:      "Method not allowed",
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "Request too large",
+	http.StatusTooManyRequests:       "Too many attempts",
 	http.StatusInternalServerError:   "Something went wrong",
 	http.StatusServiceUnavailable:    "Temporarily unavailable",
 }
@@ -71,10 +82,17 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, msg := http.StatusInternalServerError, "The server hit an unexpected error. Please try again later."
 	var he *httpError
+	var tm *tooManyError
 	var refusal *store.Error
 	switch {
 	case errors.As(err, &he):
 		status, msg = he.status, he.msg
+	case errors.As(err, &tm):
+		status = http.StatusTooManyRequests
+		secs := int(tm.wait.Round(time.Second) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
+		msg = fmt.Sprintf("There were too many %s. Please try again in %s.", tm.what, humanDuration(tm.wait))
+		s.log.Warn("rate limited", "what", tm.what, "client", s.client(r), "retry_after", tm.wait.Round(time.Second))
 	case errors.As(err, &refusal):
 		status, msg = refusalStatus(refusal.Kind), refusal.Msg
 	case store.IsUnavailable(err):
@@ -132,4 +150,16 @@ func redirectStatus(r *http.Request) int {
 		return http.StatusSeeOther
 	}
 	return http.StatusFound
+}
+
+// humanDuration says how long to wait in words: "a minute", "7 minutes".
+func humanDuration(d time.Duration) string {
+	switch m := int((d + time.Minute - 1) / time.Minute); {
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds", max(1, int((d+time.Second-1)/time.Second)))
+	case m == 1:
+		return "a minute"
+	default:
+		return fmt.Sprintf("%d minutes", m)
+	}
 }

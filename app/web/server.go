@@ -32,6 +32,16 @@ type Options struct {
 	Now func() time.Time
 	// MaxFormBytes bounds a form body (413 beyond); 64 KiB if zero.
 	MaxFormBytes int64
+	// Limits against brute force; a zero Limit allows everything.
+	Limits Limits
+}
+
+// Limits bound sign-in and sign-up attempts. They are counted in Redis, so
+// they hold across every instance of the site.
+type Limits struct {
+	SignInPerClient store.Limit // every attempt, per client address (IPv6 per /64)
+	SignInPerUser   store.Limit // failed attempts, per username
+	SignUpPerClient store.Limit // every attempt, per client address
 }
 
 // tweetCacheSize bounds the pre-rendered tweets kept in memory: about 4 MB,
@@ -51,6 +61,8 @@ type Server struct {
 	isHTTPS  func(*http.Request) bool
 	now      func() time.Time
 	maxForm  int64
+	limits   Limits
+	client   func(*http.Request) string
 	handler  http.Handler
 }
 
@@ -80,6 +92,7 @@ func New(o Options) (*Server, error) {
 		isHTTPS:  o.IsHTTPS,
 		now:      o.Now,
 		maxForm:  o.MaxFormBytes,
+		limits:   o.Limits,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -97,6 +110,7 @@ func New(o Options) (*Server, error) {
 	if clientAddr == nil {
 		clientAddr = func(r *http.Request) string { return r.RemoteAddr }
 	}
+	s.client = clientAddr
 	css, err := static.URL("style.css")
 	if err != nil {
 		return nil, err
