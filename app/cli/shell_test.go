@@ -17,7 +17,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-func newShell(t *testing.T) (*Shell, *bytes.Buffer, *redistest.Server) {
+func newShell(t testing.TB) (*Shell, *bytes.Buffer, *redistest.Server) {
 	t.Helper()
 	rs := redistest.Start(t)
 	rdb := rs.Client()

@@ -8,8 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,23 +57,31 @@ var (
 )
 
 // IsUnavailable reports whether err means Redis could not be reached or did
-// not answer in time (as opposed to a refusal or a server-side error reply).
+// not answer in time, as opposed to a refusal, a server-side error reply or
+// a bug, which must not be shown to users as a passing outage.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
 	}
-	var refusal *Error
-	if errors.As(err, &refusal) {
-		return false
-	}
 	var reply redis.Error
 	if errors.As(err, &reply) {
-		// LOADING and similar replies mean "not ready yet", which is an outage
-		// to the user too; any other reply is a bug or a corrupt database.
+		// LOADING (restarting), MASTERDOWN and the like mean "not ready yet";
+		// any other reply is a bug or a corrupt database.
 		msg := reply.Error()
-		return len(msg) >= 7 && (msg[:7] == "LOADING" || msg[:7] == "MASTERD" || msg[:7] == "NOAUTH ")
+		for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN"} {
+			if strings.HasPrefix(msg, p) {
+				return true
+			}
+		}
+		return false
 	}
-	return true
+	var netErr net.Error
+	return errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // TweetCacheSize bounds the tweets kept in process: a few megabytes, enough

@@ -26,7 +26,7 @@ import (
 
 // site is the real handler on a real test Redis, behind a real HTTP server.
 type site struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	redis *redistest.Server
 	rdb   *redis.Client
@@ -34,9 +34,9 @@ type site struct {
 	now   time.Time
 }
 
-func newSite(t *testing.T) *site { return newSiteTLS(t, false) }
+func newSite(t testing.TB) *site { return newSiteTLS(t, false) }
 
-func newSiteTLS(t *testing.T, useTLS bool) *site {
+func newSiteTLS(t testing.TB, useTLS bool) *site {
 	t.Helper()
 	rs := redistest.Start(t)
 	rdb := rs.Client()
@@ -65,7 +65,7 @@ func newSiteTLS(t *testing.T, useTLS bool) *site {
 // browser is one client with its own cookies. It does not follow redirects
 // by itself, so that tests can check where they lead.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	site *site
 	c    *http.Client
 	// header is added to every request (e.g. Sec-Fetch-Site).
@@ -145,7 +145,7 @@ func form(kv ...string) url.Values {
 	return v
 }
 
-func (p *resp) want(t *testing.T, status int, texts ...string) {
+func (p *resp) want(t testing.TB, status int, texts ...string) {
 	t.Helper()
 	if p.status != status {
 		t.Fatalf("status %d; want %d\n%s", p.status, status, p.body)
@@ -157,7 +157,7 @@ func (p *resp) want(t *testing.T, status int, texts ...string) {
 	}
 }
 
-func (p *resp) wantRedirect(t *testing.T, to string) {
+func (p *resp) wantRedirect(t testing.TB, to string) {
 	t.Helper()
 	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
 		t.Fatalf("status %d; want a redirect to %s\n%s", p.status, to, p.body)
@@ -190,7 +190,7 @@ func (b *browser) signIn(name, pw string, remember bool) *resp {
 type shownTweet struct{ Author, Datetime, Title, Ago, Body string }
 
 // tweets parses the tweets out of a page.
-func (p *resp) tweets(t *testing.T) []shownTweet {
+func (p *resp) tweets(t testing.TB) []shownTweet {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(p.body))
 	if err != nil {

@@ -266,12 +266,20 @@ const (
 	flashError = "error"
 )
 
+// maxFlashes bounds the messages kept for the next page: a client that
+// never loads the page after a redirect would otherwise grow the cookie past
+// what browsers keep.
+const maxFlashes = 5
+
 func (s *Server) addFlash(r *http.Request, kind, msg string) {
 	sess, err := s.session(r)
 	if err != nil {
 		return // without a session there is nowhere to keep it
 	}
 	sess.AddFlash(kind+"\x00"+msg, valFlashes)
+	if list, _ := sess.Values[valFlashes].([]any); len(list) > maxFlashes {
+		sess.Values[valFlashes] = list[len(list)-maxFlashes:]
+	}
 	state(r).dirty = true
 }
 

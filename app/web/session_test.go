@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,24 @@ func TestVerifiedCookieCache(t *testing.T) {
 	}
 	if n := len(v.cur) + len(v.old); n > 4 {
 		t.Errorf("cache holds %d cookies; bound is 4", n)
+	}
+}
+
+// TestFlashesBounded: a client that posts and never loads the next page
+// keeps a cookie of bounded size (found by FuzzForms).
+func TestFlashesBounded(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	for i := range 40 {
+		b.post("/tweets/user_timeline", form("tweet", "post "+strconv.Itoa(i))).wantRedirect(t, "/tweets/user_timeline")
+	}
+	p := b.get("/tweets/user_timeline")
+	if n := strings.Count(p.body, "Tweet successfully posted"); n != maxFlashes {
+		t.Errorf("%d flash messages shown; want the last %d", n, maxFlashes)
+	}
+	if c := b.cookie(cookieName); c == nil || len(c.Value) > 2000 {
+		t.Errorf("session cookie of %d bytes", len(c.Value))
 	}
 }
