@@ -37,9 +37,10 @@ type Server struct {
 	Password string
 	DB       int
 
-	dir  string
-	cmd  *exec.Cmd
-	mini *miniredis.Miniredis
+	dir     string
+	persist bool
+	cmd     *exec.Cmd
+	mini    *miniredis.Miniredis
 }
 
 // Strict reports whether a missing tool must fail the test rather than skip it
@@ -48,12 +49,20 @@ func Strict() bool {
 	return os.Getenv("CI") == "true" || os.Getenv("PYTWASK_STRICT_TESTS") != ""
 }
 
-// Start starts a server for t and stops it when t ends.
-func Start(t testing.TB) *Server {
+// Start starts a server for t and stops it when t ends. It keeps nothing on
+// disk: after Stop, Restart brings back an empty database.
+func Start(t testing.TB) *Server { t.Helper(); return start(t, false) }
+
+// StartPersistent starts a server that writes every change to an append-only
+// file, fsynced before it answers, so that a write acknowledged by Redis
+// survives Kill and Restart.
+func StartPersistent(t testing.TB) *Server { t.Helper(); return start(t, true) }
+
+func start(t testing.TB, persist bool) *Server {
 	t.Helper()
-	s := &Server{t: t, Password: randomHex(16), DB: DB}
+	s := &Server{t: t, Password: randomHex(16), DB: DB, persist: persist}
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if Strict() {
+		if Strict() || persist {
 			t.Fatalf("redis-server is not installed (required in CI): %v", err)
 		}
 		s.startMini()
@@ -84,7 +93,8 @@ func (s *Server) startMini() {
 }
 
 // Restart starts the server again after Stop, on the same socket and
-// password, with an empty database (the test server keeps nothing on disk).
+// password: with an empty database, or for a persistent server with what its
+// append-only file holds.
 func (s *Server) Restart() {
 	s.t.Helper()
 	if s.mini != nil {
@@ -93,17 +103,20 @@ func (s *Server) Restart() {
 		}
 		return
 	}
-	cmd := exec.Command("redis-server",
+	appendonly := []string{"--appendonly", "no"}
+	if s.persist {
+		appendonly = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	cmd := exec.Command("redis-server", append([]string{
 		"--port", "0",
 		"--unixsocket", s.Addr,
 		"--unixsocketperm", "700",
 		"--requirepass", s.Password,
 		"--dir", s.dir,
 		"--save", "",
-		"--appendonly", "no",
 		"--loglevel", "warning",
 		"--logfile", filepath.Join(s.dir, "redis.log"),
-	)
+	}, appendonly...)...)
 	// The server dies with the test process, even one that is killed or
 	// never runs its cleanups (a fuzz worker).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -130,7 +143,8 @@ func (s *Server) Restart() {
 	}
 }
 
-// Stop stops the server; Restart brings it back.
+// Stop kills the server (SIGKILL: no chance to save anything); Restart
+// brings it back.
 func (s *Server) Stop() {
 	if s.mini != nil {
 		s.mini.Close()
