@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,4 +109,43 @@ func TestFlashesBounded(t *testing.T) {
 	if c := b.cookie(cookieName); c == nil || len(c.Value) > 2000 {
 		t.Errorf("session cookie of %d bytes", len(c.Value))
 	}
+}
+
+// TestNoSessionFixation: a cookie planted before sign-in (or kept from before
+// a password change) never grants the signed-in session.
+func TestNoSessionFixation(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.get("/auth/user_settings") // leaves a pre-sign-in session (a flash)
+	planted := b.cookie(cookieName)
+	if planted == nil {
+		t.Fatal("no pre-sign-in session cookie")
+	}
+	b.signIn("alice", "Passw0rd!", false)
+	signedIn := b.cookie(cookieName)
+	if signedIn.Value == planted.Value {
+		t.Fatal("the session cookie was not renewed at sign-in")
+	}
+	attacker := s.browser()
+	attacker.c.Jar.SetCookies(mustURL(s.srv.URL), []*http.Cookie{{Name: cookieName, Value: planted.Value, Path: "/"}})
+	attacker.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+
+	// After a password change, the cookie from before it is worthless too.
+	b.post("/auth/user_settings", form("old_password", "Passw0rd!", "new_password", "N3w-Passw0rd", "confirm", "N3w-Passw0rd"))
+	if b.cookie(cookieName).Value == signedIn.Value {
+		t.Fatal("the session cookie was not renewed at the password change")
+	}
+	stale := s.browser()
+	stale.c.Jar.SetCookies(mustURL(s.srv.URL), []*http.Cookie{{Name: cookieName, Value: signedIn.Value, Path: "/"}})
+	stale.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	b.get("/tweets/user_timeline").want(t, 200, "Your Timeline")
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
