@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"pytwask/app/store"
 )
@@ -114,14 +115,14 @@ func (sh *Shell) Exec(ctx context.Context, line string) (quit bool) {
 // of the line, spaces included, as its one argument; other commands split
 // on white space.
 func Parse(line string) (name string, args []string, err error) {
-	line = strings.TrimRightFunc(line, unicode.IsSpace)
-	trimmed := strings.TrimLeftFunc(line, unicode.IsSpace)
-	if trimmed == "" {
+	line = strings.TrimFunc(line, unicode.IsSpace)
+	if line == "" {
 		return "", nil, nil
 	}
-	name, rest, _ := strings.Cut(trimmed, " ")
-	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 { // a tab after the name
-		name, rest = name[:i], name[i+1:]+" "+rest
+	name, rest := line, ""
+	if i := strings.IndexFunc(line, unicode.IsSpace); i >= 0 {
+		_, size := utf8.DecodeRuneInString(line[i:]) // white space may be several bytes
+		name, rest = line[:i], line[i+size:]
 	}
 	if name == "post" {
 		rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
