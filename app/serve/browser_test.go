@@ -1,0 +1,406 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"pytwask/app/auth"
+	"pytwask/app/redistest"
+	"pytwask/app/store"
+)
+
+// chromiumPath is Debian's Chromium (packages chromium, chromium-driver).
+const chromiumPath = "/usr/bin/chromium"
+
+// browserRun is Debian's Chromium, headless, on a site of its own, watching
+// for console errors and for any request that leaves 127.0.0.1.
+type browserRun struct {
+	t       *testing.T
+	ctx     context.Context
+	base    string
+	rs      *redistest.Server
+	shots   string
+	mu      sync.Mutex
+	errors  []string
+	foreign []string
+	// documents are the page loads; their 4xx statuses are the tests' own
+	// doing (a form refused, a missing page), so only errors on anything
+	// else (a stylesheet, an icon) count.
+	documents map[network.RequestID]bool
+}
+
+func startBrowser(t *testing.T) *browserRun {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if redistest.Strict() {
+			t.Fatalf("Chromium is not installed at %s (apt-get install chromium chromium-driver)", chromiumPath)
+		}
+		t.Skipf("Chromium is not installed at %s: apt-get install chromium chromium-driver", chromiumPath)
+	}
+	rs := redistest.Start(t)
+	port := strconv.Itoa(freePort(t))
+	start(t, append(baseEnv(rs), "PYTWASK_LISTEN=127.0.0.1:"+port))
+	b := &browserRun{t: t, base: "http://127.0.0.1:" + port, rs: rs, documents: map[network.RequestID]bool{}}
+
+	b.shots = os.Getenv("PYTWASK_SCREENSHOTS")
+	if b.shots == "" {
+		dir, err := os.MkdirTemp("", "pytwask-screenshots-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.shots = dir
+	}
+	if err := os.MkdirAll(b.shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots: %s", b.shots)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()), // a fresh profile
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.NoFirstRun,
+		chromedp.WindowSize(1280, 800),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	b.ctx = ctx
+
+	chromedp.ListenTarget(ctx, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError {
+				b.errors = append(b.errors, fmt.Sprintf("console.error %v", e.Args))
+			}
+		case *runtime.EventExceptionThrown:
+			b.errors = append(b.errors, "exception: "+e.ExceptionDetails.Text)
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.LevelError && !b.documents[e.Entry.NetworkRequestID] {
+				b.errors = append(b.errors, "log: "+e.Entry.Text+" "+e.Entry.URL)
+			}
+		case *network.EventRequestWillBeSent:
+			if e.Type == network.ResourceTypeDocument {
+				b.documents[e.RequestID] = true
+			}
+			if u, err := url.Parse(e.Request.URL); err == nil && u.Scheme != "data" && u.Hostname() != "127.0.0.1" {
+				b.foreign = append(b.foreign, e.Request.URL)
+			}
+		}
+	})
+	b.run(cdplog.Enable(), network.Enable())
+	return b
+}
+
+func (b *browserRun) run(actions ...chromedp.Action) {
+	b.t.Helper()
+	if err := chromedp.Run(b.ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+}
+
+func (b *browserRun) open(path string) {
+	b.t.Helper()
+	b.run(chromedp.Navigate(b.base + path))
+}
+
+// eval runs JavaScript in the page and decodes its result into res.
+func (b *browserRun) eval(js string, res any) {
+	b.t.Helper()
+	b.run(chromedp.Evaluate(js, res))
+}
+
+// waitText waits until the page shows text.
+func (b *browserRun) waitText(text string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var body string
+		b.eval(`document.body ? document.body.innerText : ""`, &body)
+		if strings.Contains(body, text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the page never showed %q; it shows:\n%s", text, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// fill types into the form fields (CSS selector -> text) and submits the
+// form that holds the first field.
+func (b *browserRun) fill(fields [][2]string, submit string) {
+	b.t.Helper()
+	for _, f := range fields {
+		b.run(chromedp.WaitVisible(f[0], chromedp.ByQuery),
+			chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).value = ""`, f[0]), nil),
+			chromedp.SendKeys(f[0], f[1], chromedp.ByQuery))
+	}
+	b.run(chromedp.Click(submit, chromedp.ByQuery))
+}
+
+func (b *browserRun) cookie() *network.Cookie {
+	b.t.Helper()
+	var cookies []*network.Cookie
+	b.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		cookies, err = network.GetCookies().WithURLs([]string{b.base}).Do(ctx)
+		return err
+	}))
+	for _, c := range cookies {
+		if c.Name == "pytwask_session" {
+			return c
+		}
+	}
+	return nil
+}
+
+func (b *browserRun) signIn(name, pw string, remember bool) {
+	b.t.Helper()
+	b.open("/auth/")
+	if remember {
+		b.run(chromedp.Click(`input[name=remember]`, chromedp.ByQuery))
+	}
+	b.fill([][2]string{{"#username", name}, {"#password", pw}}, `main form[action="/auth/"] button`)
+	b.waitText("Logged in successfully.")
+}
+
+func (b *browserRun) signOut() {
+	b.t.Helper()
+	b.run(chromedp.Click(`header form[action="/auth/signout"] button`, chromedp.ByQuery))
+	b.waitText("Logged out successfully.")
+}
+
+// checkClean fails the test on console errors and requests to other hosts.
+func (b *browserRun) checkClean() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.errors {
+		b.t.Errorf("browser console: %s", e)
+	}
+	for _, u := range b.foreign {
+		b.t.Errorf("a request left 127.0.0.1: %s", u)
+	}
+}
+
+// TestBrowserJourney walks the whole site as a person would.
+func TestBrowserJourney(t *testing.T) {
+	b := startBrowser(t)
+
+	// Sign-up, with the messages for a weak password and a taken name.
+	signUp := func(name, pw string) {
+		b.open("/auth/signup")
+		b.fill([][2]string{{"#username", name}, {"#password", pw}, {"#confirm", pw}}, `main form button`)
+	}
+	signUp("alice", "weak")
+	b.waitText("Weak password.")
+	signUp("alice", "Passw0rd!")
+	b.waitText("Welcome, alice! Please login")
+	signUp("bob", "Passw0rd!")
+	b.waitText("Welcome, bob! Please login")
+	signUp("bob", "Passw0rd!")
+	b.waitText("username bob already exists")
+
+	// Sign in without "Keep me logged in": a browser-session cookie.
+	b.signIn("alice", "Passw0rd!", false)
+	if c := b.cookie(); c == nil || !c.Session || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax {
+		t.Errorf("session cookie without Keep me logged in: %+v", c)
+	}
+
+	// Tweets are shown exactly as typed: markup as text, line breaks kept.
+	for _, tweet := range []string{`<script>alert("x")</script>`, "line one\nline two\n\nline four"} {
+		b.open("/tweets/user_timeline")
+		b.fill([][2]string{{"#tweet", tweet}}, `main form[action="/tweets/user_timeline"] button`)
+		b.waitText("Tweet successfully posted")
+	}
+	var bodies []string
+	b.eval(`[...document.querySelectorAll('.tweet .body')].map(e => e.innerText)`, &bodies)
+	if len(bodies) != 2 || bodies[0] != "line one\nline two\n\nline four" || bodies[1] != `<script>alert("x")</script>` {
+		t.Errorf("tweets shown as %q", bodies)
+	}
+
+	// Follow and unfollow from bob's page.
+	b.open("/tweets/user_history/bob")
+	b.run(chromedp.Click(`form[action="/tweets/follow/bob"] button`, chromedp.ByQuery))
+	b.waitText("Followed bob")
+	b.waitText("Unfollow")
+	b.run(chromedp.Click(`form[action="/tweets/unfollow/bob"] button`, chromedp.ByQuery))
+	b.waitText("Unfollowed bob")
+
+	// A long timeline, paged with Older and Newer.
+	rdb := b.rs.Client()
+	defer rdb.Close()
+	st := store.New(rdb, auth.Hasher{Iterations: 1000})
+	bobID := rdb.HGet(context.Background(), "users", "bob").Val()
+	for i := 1; i <= 120; i++ {
+		if _, err := st.Post(context.Background(), bobID, fmt.Sprintf("bob's tweet %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.open("/tweets/user_history/bob")
+	b.run(chromedp.Click(`a[rel=next]`, chromedp.ByQuery))
+	b.waitText("bob's tweet 70")
+	var loc string
+	var count int
+	b.run(chromedp.Location(&loc))
+	b.eval(`document.querySelectorAll('.tweet').length`, &count)
+	if !strings.HasSuffix(loc, "?page=2") || count != 50 {
+		t.Errorf("Older led to %s with %d tweets", loc, count)
+	}
+	b.run(chromedp.Click(`a[rel=next]`, chromedp.ByQuery))
+	b.waitText("bob's tweet 1\n")
+	b.run(chromedp.Click(`a[rel=prev]`, chromedp.ByQuery))
+	b.waitText("bob's tweet 70")
+
+	// Change the password, sign out, and sign in again, kept logged in.
+	b.open("/auth/user_settings")
+	b.fill([][2]string{{"#old_password", "Passw0rd!"}, {"#new_password", "N3w-Passw0rd"}, {"#confirm", "N3w-Passw0rd"}}, `main form button`)
+	b.waitText("Password successfully changed")
+	b.signOut()
+	b.signIn("alice", "N3w-Passw0rd", true)
+	c := b.cookie()
+	if c == nil || c.Session {
+		t.Fatalf("Keep me logged in gave no persistent cookie: %+v", c)
+	}
+	if left := time.Until(time.Unix(int64(c.Expires), 0)); left < 7*24*time.Hour-time.Hour || left > 7*24*time.Hour+time.Minute {
+		t.Errorf("persistent cookie lives %v; want 7 days", left)
+	}
+	b.checkClean()
+}
+
+// TestBrowserPages takes a screenshot of every page at 1280×800 and at
+// 360×740 (a phone) and checks what a person would: nothing wider than the
+// screen, tap targets large enough, labelled forms, one h1, a language, and
+// text contrast of at least 4.5:1.
+func TestBrowserPages(t *testing.T) {
+	b := startBrowser(t)
+	rdb := b.rs.Client()
+	defer rdb.Close()
+	st := store.New(rdb, auth.Hasher{Iterations: 1000})
+	ctx := context.Background()
+	for _, name := range []string{"alice", "bob"} {
+		if err := st.Register(ctx, name, "Passw0rd!"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bobID := rdb.HGet(ctx, "users", "bob").Val()
+	for i := range 60 {
+		body := fmt.Sprintf("Tweet %d from bob: a few words about the weather, the garden and a longish-unbreakable-word-to-test-wrapping-%d.", i, i)
+		if i%7 == 0 {
+			body += "\nwith a second line"
+		}
+		st.Post(ctx, bobID, body)
+	}
+
+	pages := []struct {
+		name, path string
+		signedIn   bool
+		prepare    func()
+	}{
+		{"welcome", "/auth/", false, nil},
+		{"signup-errors", "/auth/signup", false, func() {
+			b.fill([][2]string{{"#username", "1x"}, {"#password", "weak"}, {"#confirm", "weak"}}, `main form button`)
+			b.waitText("Invalid username.")
+		}},
+		{"general-timeline", "/tweets/general_timeline", false, nil},
+		{"not-found", "/no/such/page", false, nil},
+		{"user-timeline", "/tweets/user_timeline", true, nil},
+		{"user-history", "/tweets/user_history/bob", true, nil},
+		{"settings", "/auth/user_settings", true, nil},
+		{"signout", "/auth/signout", true, nil},
+	}
+	signedIn := false
+	for _, p := range pages {
+		if p.signedIn && !signedIn {
+			b.signIn("alice", "Passw0rd!", false)
+			b.open("/tweets/user_history/bob")
+			b.run(chromedp.Click(`form[action="/tweets/follow/bob"] button`, chromedp.ByQuery))
+			b.waitText("Followed bob")
+			signedIn = true
+		}
+		for _, size := range []struct {
+			name string
+			w, h int64
+		}{{"desktop", 1280, 800}, {"phone", 360, 740}} {
+			b.run(chromedp.EmulateViewport(size.w, size.h))
+			b.open(p.path)
+			if p.prepare != nil {
+				p.prepare()
+			}
+			var png []byte
+			b.run(chromedp.FullScreenshot(&png, 100))
+			file := filepath.Join(b.shots, fmt.Sprintf("%s-%s.png", p.name, size.name))
+			if err := os.WriteFile(file, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var problems []string
+			b.eval(pageChecks, &problems)
+			for _, pr := range problems {
+				t.Errorf("%s at %s: %s", p.name, size.name, pr)
+			}
+		}
+	}
+	b.checkClean()
+}
+
+// pageChecks returns what is wrong with the page for a person: overflow,
+// small tap targets, unlabelled fields, images without alt text, the number
+// of h1 elements, the document language, and text contrast below 4.5:1
+// (WCAG's formula, on the computed colours and the nearest opaque background).
+const pageChecks = `(() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > window.innerWidth + 1)
+    out.push('the page is ' + document.documentElement.scrollWidth + 'px wide in a ' + window.innerWidth + 'px window');
+  for (const el of document.querySelectorAll('button, nav a, .pager a, input[type=checkbox]')) {
+    const r = el.getBoundingClientRect();
+    const target = el.type === 'checkbox' ? el.closest('label').getBoundingClientRect() : r;
+    if (target.height < 44 || target.width < 24) out.push('small tap target ' + el.outerHTML.slice(0, 60) + ' ' + Math.round(target.width) + 'x' + Math.round(target.height));
+  }
+  for (const el of document.querySelectorAll('input:not([type=hidden]), textarea, select')) {
+    const byFor = el.id && document.querySelector('label[for="' + el.id + '"]');
+    if (!byFor && !el.closest('label') && !el.getAttribute('aria-label')) out.push('field without a label: ' + (el.name || el.id));
+  }
+  for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) out.push('image without alt text');
+  const h1 = document.querySelectorAll('h1').length;
+  if (h1 !== 1) out.push(h1 + ' h1 elements');
+  if (!document.documentElement.lang) out.push('no document language');
+  const parse = c => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null;
+    const p = m[1].split(',').map(parseFloat); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const background = el => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor);
+    if (c && c.a > 0) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  for (const el of document.querySelectorAll('body *')) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(el);
+    if (st.display === 'none' || st.visibility === 'hidden') continue;
+    const fg = parse(st.color), bg = background(el);
+    const l1 = lum(fg), l2 = lum(bg);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    if (ratio < 4.5) out.push('contrast ' + ratio.toFixed(2) + ':1 for ' + el.tagName.toLowerCase() + '.' + el.className);
+  }
+  return out;
+})()`
