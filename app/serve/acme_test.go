@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -250,29 +249,13 @@ func TestAutomaticHTTPS(t *testing.T) {
 
 	t.Run("tls-alpn-01 on a socket-activated https socket", func(t *testing.T) {
 		data := filepath.Join(socketDir(t), "data")
-		cmd := activate(t, peb.env(rs, data, "tls-alpn-01"), []string{"127.0.0.1:" + strconv.Itoa(peb.tlsPort)}, "https")
-		logs := &lockedBuffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-done
-			if t.Failed() {
-				t.Logf("log:\n%s", logs)
-			}
-		})
+		p := activate(t, peb.env(rs, data, "tls-alpn-01"), []string{"127.0.0.1:" + strconv.Itoa(peb.tlsPort)}, "https")
 		waitListening(t, "tcp", "127.0.0.1:"+strconv.Itoa(peb.tlsPort)) // starts pytwask
 		peb.waitCertificate(t, peb.tlsPort, 60*time.Second)
-		if !strings.Contains(logs.String(), `"role":"https"`) || !strings.Contains(logs.String(), `"systemd":true`) {
+		if logs := p.logs.String(); !strings.Contains(logs, `"role":"https"`) || !strings.Contains(logs, `"systemd":true`) {
 			t.Errorf("not served on the activated https socket:\n%s", logs)
 		}
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-done
-		if code := cmd.ProcessState.ExitCode(); code != 0 {
+		if code := p.stop(); code != 0 {
 			t.Errorf("exit %d", code)
 		}
 	})

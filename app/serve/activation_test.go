@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,8 +70,9 @@ func (n *notifySocket) collect(d time.Duration) []string {
 }
 
 // activate runs the binary under systemd-socket-activate with the given
-// listen addresses and names, passing env through -E.
-func activate(t *testing.T, env []string, listen []string, names string) *exec.Cmd {
+// listen addresses and names, passing env through -E. The binary starts on
+// the first connection to one of the sockets.
+func activate(t *testing.T, env []string, listen []string, names string) *proc {
 	t.Helper()
 	tool := need(t, "systemd-socket-activate")
 	args := []string{}
@@ -84,8 +84,7 @@ func activate(t *testing.T, env []string, listen []string, names string) *exec.C
 		args = append(args, "-E", e)
 	}
 	args = append(args, binary, "serve")
-	cmd := exec.Command(tool, args...)
-	return cmd
+	return launch(t, nil, append([]string{tool}, args...)...)
 }
 
 // TestSocketActivation: systemd passes a TCP and a unix socket; pytwask
@@ -98,21 +97,7 @@ func TestSocketActivation(t *testing.T) {
 	port := strconv.Itoa(freePort(t))
 	sock := filepath.Join(dir, "site.sock")
 	env := append(baseEnv(rs), "NOTIFY_SOCKET="+ns.path)
-	cmd := activate(t, env, []string{"127.0.0.1:" + port, sock}, "http:nginx")
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("log:\n%s", logs)
-		}
-	})
+	p := activate(t, env, []string{"127.0.0.1:" + port, sock}, "http:nginx")
 
 	// systemd-socket-activate starts pytwask on the first connection.
 	waitListening(t, "tcp", "127.0.0.1:"+port)
@@ -125,20 +110,20 @@ func TestSocketActivation(t *testing.T) {
 	if st, _ := get(t, unixClient(sock), "http://x/healthz"); st != 200 {
 		t.Fatalf("over the activated unix socket: %d", st)
 	}
-	if !strings.Contains(logs.String(), `"systemd":true`) || strings.Contains(logs.String(), `"systemd":false`) {
+	if logs := p.logs.String(); !strings.Contains(logs, `"systemd":true`) || strings.Contains(logs, `"systemd":false`) {
 		t.Errorf("pytwask opened a listener of its own:\n%s", logs)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	ns.expect(t, "STOPPING=1", 5*time.Second)
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
 	if _, err := os.Stat(sock); err != nil {

@@ -86,13 +86,18 @@ func baseEnv(rs *redistest.Server) []string {
 	)
 }
 
-// start runs argv (the binary, or a wrapper such as systemd-socket-activate)
-// and waits until pytwask logs that it is ready.
-func start(t *testing.T, env []string, argv ...string) *proc {
+// start runs the binary and waits until it logs that it is ready.
+func start(t *testing.T, env []string) *proc {
 	t.Helper()
-	if len(argv) == 0 {
-		argv = []string{binary, "serve"}
-	}
+	p := launch(t, env, binary, "serve")
+	p.waitLog(`"msg":"pytwask is ready"`, 30*time.Second)
+	return p
+}
+
+// launch runs argv (the binary, or a wrapper such as systemd-socket-activate)
+// and kills it, if still running, when the test ends.
+func launch(t *testing.T, env []string, argv ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	p := &proc{t: t, cmd: cmd, logs: &lockedBuffer{}, done: make(chan error, 1)}
@@ -110,7 +115,6 @@ func start(t *testing.T, env []string, argv ...string) *proc {
 			t.Logf("pytwask log:\n%s", p.logs.String())
 		}
 	})
-	p.waitLog(`"msg":"pytwask is ready"`, 30*time.Second)
 	return p
 }
 

@@ -68,9 +68,16 @@ func startBrowser(t *testing.T) *browserRun {
 	}
 	t.Logf("screenshots: %s", b.shots)
 
+	// A fresh profile, removed once the browser is gone: Chromium's helper
+	// processes may still write to it for a moment after it is told to stop,
+	// which t.TempDir's own removal reports as a failure.
+	profile, err := os.MkdirTemp("", "pytwask-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()), // a fresh profile
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
@@ -85,7 +92,17 @@ func startBrowser(t *testing.T) *browserRun {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	b.ctx = ctx
 
 	chromedp.ListenTarget(ctx, func(ev any) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -136,7 +137,7 @@ func TestListenUnix(t *testing.T) {
 	// The group is set when asked.
 	os.Remove(path)
 	gid := os.Getgid()
-	ln, err = listenUnix(path, 0o660, itoa(gid))
+	ln, err = listenUnix(path, 0o660, strconv.Itoa(gid))
 	if err != nil {
 		t.Fatal(err)
 	}

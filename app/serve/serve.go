@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		return err
 	}
 	defer closeRedis()
-	rt := &roundTrips{}
+	rt := &redisconn.RoundTrips{}
 	rdb.AddHook(rt)
 	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations})
 

@@ -1,31 +1,18 @@
 package web
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
+	"pytwask/app/redisconn"
 )
-
-// countHook counts requests to Redis: one per command, one per pipeline.
-type countHook struct{ n atomic.Int64 }
-
-func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, c redis.Cmder) error { h.n.Add(1); return next(ctx, c) }
-}
-func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, c []redis.Cmder) error { h.n.Add(1); return next(ctx, c) }
-}
 
 // TestRoundTripsPerPage: a page costs one Redis round trip when its tweets
 // are cached in process and two when some are not, whether its list holds 60
 // tweets or 1,200, and on any page of it.
 func TestRoundTripsPerPage(t *testing.T) {
 	s := newSite(t)
-	hook := &countHook{}
+	hook := &redisconn.RoundTrips{}
 	s.rdb.AddHook(hook)
 	b := s.browser()
 	b.signUp("alice", "Passw0rd!")
@@ -42,9 +29,9 @@ func TestRoundTripsPerPage(t *testing.T) {
 		}
 	}
 	cost := func(br *browser, path string) int64 {
-		before := hook.n.Load()
+		before := hook.Count()
 		br.get(path).want(t, 200)
-		return hook.n.Load() - before
+		return hook.Count() - before
 	}
 	pages := []struct {
 		br   *browser

@@ -1,4 +1,4 @@
-package serve
+package serve_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"pytwask/app/config"
+	"pytwask/app/serve"
 )
 
 // TestEmbeddedDefault is `go run .` on a fresh machine: dev, no Redis
@@ -21,12 +22,12 @@ import (
 func TestEmbeddedDefault(t *testing.T) {
 	db := 1
 	cfg := &config.Config{Env: "dev", Listen: []string{"127.0.0.1:0"}, InMemory: true, RedisDB: &db, HashIterations: 10_000, LogLevel: "info"}
-	var logs strings.Builder
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, log, func(a []net.Addr) { addrc <- a }) }()
+	go func() { done <- serve.Run(ctx, cfg, log, func(a []net.Addr) { addrc <- a }) }()
 	var base string
 	select {
 	case a := <-addrc:

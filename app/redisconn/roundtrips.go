@@ -1,0 +1,33 @@
+package redisconn
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RoundTrips is a go-redis hook that counts the requests sent to Redis: one
+// per command, one per pipeline. Redis's own counters include the commands
+// run inside scripts, which cost no round trip, so this is how pytwask shows
+// that a page costs a constant number of them.
+type RoundTrips struct{ n atomic.Int64 }
+
+// Count returns the round trips so far.
+func (c *RoundTrips) Count() int64 { return c.n.Load() }
+
+func (c *RoundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *RoundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
