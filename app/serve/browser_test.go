@@ -356,6 +356,10 @@ func TestBrowserPages(t *testing.T) {
 			b.open("/tweets/user_history/bob")
 			b.run(chromedp.Click(`form[action="/tweets/follow/bob"] button`, chromedp.ByQuery))
 			b.waitText("Followed bob")
+			// Tweets posted after the follow reach alice's timeline.
+			for i := range 3 {
+				st.Post(ctx, bobID, fmt.Sprintf("After alice followed me, tweet %d.\nSecond line.", i))
+			}
 			signedIn = true
 		}
 		for _, size := range []struct {
