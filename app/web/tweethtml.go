@@ -4,10 +4,9 @@ import (
 	"html/template"
 	"net/url"
 	"strings"
-
-	"sync"
 	"time"
 
+	"pytwask/app/cache"
 	"pytwask/app/store"
 )
 
@@ -20,9 +19,7 @@ import (
 // Entries are checked against what Redis returned, so a database that was
 // replaced (ids reused for other tweets) never shows stale text.
 type tweetHTML struct {
-	mu       sync.Mutex
-	cur, old map[string]*fragment
-	half     int // each generation holds at most this many entries
+	frags *cache.Bounded[string, *fragment]
 }
 
 // fragment is one tweet's markup around its relative time.
@@ -32,37 +29,19 @@ type fragment struct {
 	head, tail             string
 }
 
-// newTweetHTML keeps about max tweets: the current generation and the one
-// before it, so that a full generation is dropped at once instead of
-// tracking recency per entry.
-func newTweetHTML(max int) *tweetHTML {
-	return &tweetHTML{cur: map[string]*fragment{}, old: map[string]*fragment{}, half: max / 2}
+// newTweetHTML keeps the markup of about size tweets.
+func newTweetHTML(size int) *tweetHTML {
+	return &tweetHTML{frags: cache.New[string, *fragment](size)}
 }
 
 func (c *tweetHTML) get(t *store.Tweet) *fragment {
-	c.mu.Lock()
-	f, ok := c.cur[t.ID]
-	if !ok {
-		if f, ok = c.old[t.ID]; ok {
-			c.put(t.ID, f) // still in use: carry it into the current generation
-		}
-	}
-	c.mu.Unlock()
+	f, ok := c.frags.Get(t.ID)
 	if ok && f.userID == t.UserID && f.username == t.Username && f.unix == t.Time.Unix() && f.body == t.Body {
 		return f
 	}
 	f = buildFragment(t)
-	c.mu.Lock()
-	c.put(t.ID, f)
-	c.mu.Unlock()
+	c.frags.Put(t.ID, f)
 	return f
-}
-
-func (c *tweetHTML) put(id string, f *fragment) {
-	if len(c.cur) >= c.half {
-		c.old, c.cur = c.cur, make(map[string]*fragment, c.half)
-	}
-	c.cur[id] = f
 }
 
 func buildFragment(t *store.Tweet) *fragment {

@@ -37,7 +37,7 @@ func TestTweetHTML(t *testing.T) {
 		tw.ID = string(rune('a'+i%26)) + strings.Repeat("x", i)
 		c.render([]store.Tweet{tw}, now)
 	}
-	if n := len(c.cur) + len(c.old); n > 4 {
+	if n := c.frags.Len(); n > 4 {
 		t.Errorf("cache holds %d entries; bound is 4", n)
 	}
 }

@@ -2,8 +2,9 @@ package web
 
 import (
 	"maps"
-	"sync"
 	"time"
+
+	"pytwask/app/cache"
 )
 
 // verifiedCookies remembers session cookies that were decoded and verified
@@ -12,9 +13,7 @@ import (
 // looked up by its exact value, which only our keys could have produced, and
 // is re-verified after verifiedFor; the cache holds at most about max cookies.
 type verifiedCookies struct {
-	mu       sync.Mutex
-	cur, old map[string]verifiedCookie
-	half     int
+	cookies *cache.Bounded[string, verifiedCookie]
 }
 
 type verifiedCookie struct {
@@ -26,18 +25,13 @@ type verifiedCookie struct {
 // again; it only matters for a cookie that expires within that time.
 const verifiedFor = time.Minute
 
-func newVerifiedCookies(max int) *verifiedCookies {
-	return &verifiedCookies{cur: map[string]verifiedCookie{}, old: map[string]verifiedCookie{}, half: max / 2}
+func newVerifiedCookies(size int) *verifiedCookies {
+	return &verifiedCookies{cookies: cache.New[string, verifiedCookie](size)}
 }
 
 // get returns a copy of the cookie's values, if it was verified recently.
 func (v *verifiedCookies) get(cookie string, now time.Time) (map[any]any, bool) {
-	v.mu.Lock()
-	e, ok := v.cur[cookie]
-	if !ok {
-		e, ok = v.old[cookie]
-	}
-	v.mu.Unlock()
+	e, ok := v.cookies.Get(cookie)
 	if !ok || now.After(e.until) {
 		return nil, false
 	}
@@ -45,13 +39,7 @@ func (v *verifiedCookies) get(cookie string, now time.Time) (map[any]any, bool) 
 }
 
 func (v *verifiedCookies) put(cookie string, values map[any]any, now time.Time) {
-	e := verifiedCookie{values: cloneValues(values), until: now.Add(verifiedFor)}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.cur) >= v.half {
-		v.old, v.cur = v.cur, make(map[string]verifiedCookie, v.half)
-	}
-	v.cur[cookie] = e
+	v.cookies.Put(cookie, verifiedCookie{values: cloneValues(values), until: now.Add(verifiedFor)})
 }
 
 // cloneValues copies session values deeply enough that a handler adding a
