@@ -17,6 +17,7 @@ import (
 	"pytwask/app/auth"
 	"pytwask/app/config"
 	"pytwask/app/redisconn"
+	"pytwask/app/serve"
 	"pytwask/app/store"
 )
 
@@ -142,14 +143,8 @@ func checkListen(a string) string {
 		if msg := checkWritableDir(dir, false); msg != "" {
 			return fmt.Sprintf("PYTWASK_LISTEN %s: the directory %s %s", a, dir, msg)
 		}
-		if fi, err := os.Lstat(path); err == nil {
-			if fi.Mode()&os.ModeSocket == 0 {
-				return fmt.Sprintf("PYTWASK_LISTEN %s: the path exists and is not a socket", a)
-			}
-			if c, err := net.Dial("unix", path); err == nil {
-				c.Close()
-				return fmt.Sprintf("PYTWASK_LISTEN %s: another process is serving on this socket", a)
-			}
+		if _, err := serve.CheckSocketPath(path); err != nil {
+			return fmt.Sprintf("PYTWASK_LISTEN %s: %v", a, err) // the server's own rule
 		}
 		return ""
 	}

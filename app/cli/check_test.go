@@ -82,6 +82,7 @@ func TestCheckReportsEachProblem(t *testing.T) {
 			rdb.RPush(context.Background(), "tweet:7", "x")
 		}, "key users is a string; pytwis keeps a hash there"},
 		{"port in use", map[string]string{"PYTWASK_LISTEN": busy.Addr().String()}, nil, "cannot listen on " + busy.Addr().String()},
+		{"socket path is a file", map[string]string{"PYTWASK_LISTEN": "unix:" + aFile}, nil, "PYTWASK_LISTEN unix:" + aFile + ": the path exists and is not a socket"},
 		{"socket directory missing", map[string]string{"PYTWASK_LISTEN": "unix:/nonexistent-dir/p.sock"}, nil, "the directory /nonexistent-dir does not exist"},
 		{"certificate directory", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_DATA_DIR": aFile,
 			"PYTWASK_HTTPS_ADDR": "127.0.0.1:0", "PYTWASK_HTTP_ADDR": "127.0.0.1:0"}, nil, "PYTWASK_DATA_DIR " + aFile + ": is not a directory"},

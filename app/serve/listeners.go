@@ -125,14 +125,11 @@ func Plan(cfg *config.Config, activated []Socket) ([]Spec, error) {
 // serving) or a path that is not a socket is an error, and never deleted.
 // Go's listener removes the file again when it is closed at a clean exit.
 func listenUnix(path string, mode os.FileMode, group string) (net.Listener, error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("listen on %s: the path exists and is not a socket; not deleting it", path)
-		}
-		if c, err := net.Dial("unix", path); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("listen on %s: another process is serving on this socket", path)
-		}
+	stale, err := CheckSocketPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if stale {
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
 		}
@@ -160,6 +157,25 @@ func listenUnix(path string, mode os.FileMode, group string) (net.Listener, erro
 		return nil, fmt.Errorf("set mode of %s: %w", path, err)
 	}
 	return ln, nil
+}
+
+// CheckSocketPath says whether a unix socket can be created at path. A path
+// that is not a socket, or a socket another process is serving on, is an
+// error: it is never deleted. stale reports a socket file that nobody serves
+// on (left by a crash), which may be replaced.
+func CheckSocketPath(path string) (stale bool, err error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return false, nil // nothing there; other problems show when listening
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return false, errors.New("the path exists and is not a socket; not deleting it")
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return false, errors.New("another process is serving on this socket")
+	}
+	return true, nil
 }
 
 func lookupGroup(name string) (int, error) {
