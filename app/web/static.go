@@ -10,13 +10,15 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 )
 
 // staticFile is one embedded file, read, hashed and compressed once at start.
 type staticFile struct {
-	body, gzipped []byte
-	etag, ctype   string
+	body, gzipped       []byte
+	etag, ctype         string
+	length, gzippedSize string // Content-Length values, formatted once
 }
 
 // staticFiles serves the embedded static files under URLs that carry a hash
@@ -41,7 +43,7 @@ func loadStatic(fsys fs.FS) (*staticFiles, error) {
 		hash := hex.EncodeToString(sum[:5])
 		ext := path.Ext(name)
 		url := "/static/" + strings.TrimSuffix(name, ext) + "." + hash + ext
-		f := &staticFile{body: body, etag: `"` + hash + `"`, ctype: mime.TypeByExtension(ext)}
+		f := &staticFile{body: body, etag: `"` + hash + `"`, ctype: mime.TypeByExtension(ext), length: strconv.Itoa(len(body))}
 		if f.ctype == "" {
 			f.ctype = "application/octet-stream"
 		}
@@ -51,7 +53,7 @@ func loadStatic(fsys fs.FS) (*staticFiles, error) {
 			zw.Write(body)
 			zw.Close()
 			if buf.Len() < len(body) {
-				f.gzipped = buf.Bytes()
+				f.gzipped, f.gzippedSize = buf.Bytes(), strconv.Itoa(buf.Len())
 			}
 		}
 		sf.byURL[url] = f
@@ -89,12 +91,12 @@ func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	body := f.body
+	body, length := f.body, f.length
 	if f.gzipped != nil && acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
-		body = f.gzipped
+		body, length = f.gzipped, f.gzippedSize
 	}
-	h.Set("Content-Length", fmt.Sprint(len(body)))
+	h.Set("Content-Length", length)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
