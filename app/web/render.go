@@ -108,6 +108,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		h.Set("Cache-Control", "no-store")
 	}
 	w.WriteHeader(status)
-	_, err = buf.WriteTo(w)
-	return err
+	if _, err := buf.WriteTo(w); err != nil {
+		// The page is half sent: the client went away or stopped reading.
+		// There is no other page to send, and nothing for the operator to
+		// mend, so this is not an error for fail to report.
+		s.log.Debug("write page", "path", r.URL.Path, "client", s.client(r), "err", err)
+	}
+	return nil
 }

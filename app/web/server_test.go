@@ -3,9 +3,13 @@ package web
 import (
 	"context"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -240,5 +244,44 @@ func TestStartFailsOnMissingOrBrokenTemplate(t *testing.T) {
 				t.Fatal("the server started anyway")
 			}
 		})
+	}
+}
+
+// brokenPipe is a client that hangs up once the response has begun.
+type brokenPipe struct {
+	*httptest.ResponseRecorder
+	headers int
+}
+
+func (b *brokenPipe) WriteHeader(code int) { b.headers++; b.ResponseRecorder.WriteHeader(code) }
+func (b *brokenPipe) Write([]byte) (int, error) {
+	return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}
+}
+
+// TestClientHangingUpIsNotAnOutage: a page that can't be written because the
+// client went away is neither a Redis outage nor a bug, and gets no second
+// (error) page on top of the first.
+func TestClientHangingUpIsNotAnOutage(t *testing.T) {
+	var logs strings.Builder
+	s := newSite(t)
+	s.browser().signUp("alice", "Passw0rd!")
+	h, err := New(Options{
+		Store:       s.store,
+		Assets:      siteAssets(),
+		SessionKeys: func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil },
+		Logger:      newTestLogger(&logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/tweets/general_timeline", "/tweets/user_history/alice", "/auth/"} {
+		w := &brokenPipe{ResponseRecorder: httptest.NewRecorder()}
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != http.StatusOK || w.headers != 1 {
+			t.Errorf("%s: status %d after %d WriteHeader calls, want one 200", path, w.Code, w.headers)
+		}
+	}
+	if got := logs.String(); strings.Contains(got, "level=WARN") || strings.Contains(got, "level=ERROR") {
+		t.Errorf("a client hanging up was logged as a problem:\n%s", got)
 	}
 }
