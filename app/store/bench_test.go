@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,19 +49,50 @@ func BenchmarkReadTimelinePage(b *testing.B) {
 	})
 }
 
-// BenchmarkPostFanOut posts as a user whom every other user follows: one
-// atomic script pushes the tweet onto every follower's timeline.
+// BenchmarkPostFanOut posts as a user whom every other user follows, with
+// the fan-out done by the post script and by postWide's transaction (the
+// default above WideFanOut followers). The redis-usec metric is the time
+// Redis spends running the script or EXEC, during which it serves nobody else.
 func BenchmarkPostFanOut(b *testing.B) {
 	for _, followers := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("followers=%d", followers), func(b *testing.B) {
-			s := benchStore(b, followers+1, 1, 0)
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := s.Post(ctx, "1", "a tweet for everybody"); err != nil {
-					b.Fatal(err)
+		for _, path := range []struct {
+			name string
+			wide int
+		}{{"script", followers}, {"transaction", -1}} {
+			b.Run(fmt.Sprintf("followers=%d/%s", followers, path.name), func(b *testing.B) {
+				s := benchStore(b, followers+1, 1, 0)
+				s.wideFanOut = path.wide
+				ctx := context.Background()
+				s.rdb.ConfigResetStat(ctx)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := s.Post(ctx, "1", "a tweet for everybody"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(blockingUsec(b, s)/float64(b.N), "redis-usec/op")
+			})
+		}
+	}
+}
+
+// blockingUsec is the time Redis spent in EVALSHA and EXEC since the last
+// CONFIG RESETSTAT, from INFO commandstats.
+func blockingUsec(b *testing.B, s *Store) float64 {
+	info, err := s.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for line := range strings.Lines(info) {
+		for _, cmd := range []string{"cmdstat_evalsha:", "cmdstat_exec:"} {
+			if rest, ok := strings.CutPrefix(line, cmd); ok {
+				var calls, usec float64
+				if _, err := fmt.Sscanf(rest, "calls=%g,usec=%g", &calls, &usec); err == nil {
+					total += usec
 				}
 			}
-		})
+		}
 	}
+	return total
 }

@@ -68,14 +68,19 @@ return 1
 `)
 
 // post: KEYS next_tweet_id, timeline; ARGV user id, unix time, body, general
-// cap, user-timeline cap, trim slack. The follower list is read inside the
-// script, so a follow that lands while posting is either fully before or
-// fully after it (pytwis read it outside its transaction). A user timeline is
-// trimmed back to the cap only once it exceeds it by the slack: LPUSH returns
-// the length for free, and trimming on every push doubled the cost of a post
-// to many followers. Returns the tweet id.
+// cap, user-timeline cap, trim slack, the most followers to fan out to here.
+// The follower list is read inside the script, so a follow that lands while
+// posting is either fully before or fully after it (pytwis read it outside
+// its transaction). A user timeline is trimmed back to the cap only once it
+// exceeds it by the slack: LPUSH returns the length for free, and trimming on
+// every push doubled the cost of a post to many followers. Returns the tweet
+// id; for an author with more followers than ARGV[7] it only reserves an id
+// and returns it negated, writing nothing else: postWide does that fan-out.
 var postScript = script(`
 local uid = ARGV[1]
+if redis.call('ZCARD', '{follower:}' .. uid) > tonumber(ARGV[7]) then
+  return -redis.call('INCR', KEYS[1])
+end
 local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{body}', ARGV[3])
 local ucap, limit = tonumber(ARGV[5]), tonumber(ARGV[5]) + tonumber(ARGV[6])

@@ -94,6 +94,12 @@ type Store struct {
 	hasher auth.Hasher
 	now    func() time.Time
 	tweets *tweetCache
+	// wideFanOut is WideFanOut; tests lower it to send small fan-outs down
+	// the MULTI/EXEC path too.
+	wideFanOut int
+	// afterWatch, when set, runs in postWide between reading the followers
+	// and the transaction: tests change the followers there.
+	afterWatch func()
 
 	// hashSlots bounds how many password hashes are computed at once, so
 	// that a flood of sign-ins queues up instead of taking every core from
@@ -107,7 +113,7 @@ type Store struct {
 
 // New returns a Store on rdb that writes new password hashes with hasher.
 func New(rdb *redis.Client, hasher auth.Hasher) *Store {
-	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize),
+	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2))}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")

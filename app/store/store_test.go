@@ -208,63 +208,79 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 	_ = s
 }
 
+// forEachFanOut runs test twice: with posts fanned out by the post script,
+// and with every post fanned out by postWide's transaction.
+func forEachFanOut(t *testing.T, test func(t *testing.T, s *Store, rdb *redis.Client)) {
+	for _, p := range []struct {
+		name string
+		wide int
+	}{{"script", WideFanOut}, {"transaction", -1}} {
+		t.Run(p.name, func(t *testing.T) {
+			s, rdb := newStore(t)
+			s.wideFanOut = p.wide
+			test(t, s, rdb)
+		})
+	}
+}
+
 func TestPostFanOutAndTimelines(t *testing.T) {
-	s, rdb := newStore(t)
-	ctx := context.Background()
-	t0 := time.Unix(1_700_000_000, 0)
-	s.now = func() time.Time { return t0 }
-	alice, _ := mustRegister(t, s, "alice")
-	bob, bobSecret := mustRegister(t, s, "bob")
-	carol, carolSecret := mustRegister(t, s, "carol")
-	if err := s.Follow(ctx, bob, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	id, err := s.Post(ctx, alice, "hello\r\nworld")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := rdb.HGetAll(ctx, "tweet:"+id).Val()
-	want := map[string]string{"userid": alice, "unix_time": "1700000000", "body": "hello\nworld"}
-	if fmt.Sprint(tw) != fmt.Sprint(want) {
-		t.Errorf("tweet:%s = %v; want %v", id, tw, want)
-	}
-	for _, key := range []string{"timeline", "timeline:" + alice, "timeline:" + bob, "tweets_by:" + alice} {
-		if got := rdb.LRange(ctx, key, 0, -1).Val(); len(got) != 1 || got[0] != id {
-			t.Errorf("%s = %v; want [%s]", key, got, id)
+	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		t0 := time.Unix(1_700_000_000, 0)
+		s.now = func() time.Time { return t0 }
+		alice, _ := mustRegister(t, s, "alice")
+		bob, bobSecret := mustRegister(t, s, "bob")
+		carol, carolSecret := mustRegister(t, s, "carol")
+		if err := s.Follow(ctx, bob, "alice"); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if n := rdb.Exists(ctx, "timeline:"+carol).Val(); n != 0 {
-		t.Error("a non-follower's timeline got the tweet")
-	}
-	v, page, err := s.Timeline(ctx, bobSecret, Own, 0, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v == nil || v.Username != "bob" || v.Following != 1 {
-		t.Errorf("viewer = %+v", v)
-	}
-	if len(page.Tweets) != 1 || page.Tweets[0].Username != "alice" || page.Tweets[0].Body != "hello\nworld" || !page.Tweets[0].Time.Equal(t0) || page.More {
-		t.Errorf("bob's timeline = %+v", page)
-	}
-	_, up, err := s.UserTweets(ctx, bobSecret, "alice", 0, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !up.ViewerFollows || up.Followers != 1 || up.Following != 0 || len(up.Tweets) != 1 {
-		t.Errorf("alice's page for bob = %+v", up)
-	}
-	if _, up, _ := s.UserTweets(ctx, carolSecret, "alice", 0, 50); up.ViewerFollows {
-		t.Error("carol is shown as following alice")
-	}
-	_, _, err = s.UserTweets(ctx, "", "nobody", 0, 50)
-	wantRefusal(t, err, NotFound, "username nobody doesn't exist")
-	if _, _, err := s.Timeline(ctx, "stale", Own, 0, 50); !errors.Is(err, ErrNotLoggedIn) {
-		t.Errorf("own timeline with a stale secret: %v", err)
-	}
-	if v, p, err := s.Timeline(ctx, "stale", General, 0, 50); err != nil || v != nil || len(p.Tweets) != 1 {
-		t.Errorf("general timeline with a stale secret: %v %+v %v", v, p, err)
-	}
-	_ = carol
+		id, err := s.Post(ctx, alice, "hello\r\nworld")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw := rdb.HGetAll(ctx, "tweet:"+id).Val()
+		want := map[string]string{"userid": alice, "unix_time": "1700000000", "body": "hello\nworld"}
+		if fmt.Sprint(tw) != fmt.Sprint(want) {
+			t.Errorf("tweet:%s = %v; want %v", id, tw, want)
+		}
+		for _, key := range []string{"timeline", "timeline:" + alice, "timeline:" + bob, "tweets_by:" + alice} {
+			if got := rdb.LRange(ctx, key, 0, -1).Val(); len(got) != 1 || got[0] != id {
+				t.Errorf("%s = %v; want [%s]", key, got, id)
+			}
+		}
+		if n := rdb.Exists(ctx, "timeline:"+carol).Val(); n != 0 {
+			t.Error("a non-follower's timeline got the tweet")
+		}
+		v, page, err := s.Timeline(ctx, bobSecret, Own, 0, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == nil || v.Username != "bob" || v.Following != 1 {
+			t.Errorf("viewer = %+v", v)
+		}
+		if len(page.Tweets) != 1 || page.Tweets[0].Username != "alice" || page.Tweets[0].Body != "hello\nworld" || !page.Tweets[0].Time.Equal(t0) || page.More {
+			t.Errorf("bob's timeline = %+v", page)
+		}
+		_, up, err := s.UserTweets(ctx, bobSecret, "alice", 0, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !up.ViewerFollows || up.Followers != 1 || up.Following != 0 || len(up.Tweets) != 1 {
+			t.Errorf("alice's page for bob = %+v", up)
+		}
+		if _, up, _ := s.UserTweets(ctx, carolSecret, "alice", 0, 50); up.ViewerFollows {
+			t.Error("carol is shown as following alice")
+		}
+		_, _, err = s.UserTweets(ctx, "", "nobody", 0, 50)
+		wantRefusal(t, err, NotFound, "username nobody doesn't exist")
+		if _, _, err := s.Timeline(ctx, "stale", Own, 0, 50); !errors.Is(err, ErrNotLoggedIn) {
+			t.Errorf("own timeline with a stale secret: %v", err)
+		}
+		if v, p, err := s.Timeline(ctx, "stale", General, 0, 50); err != nil || v != nil || len(p.Tweets) != 1 {
+			t.Errorf("general timeline with a stale secret: %v %+v %v", v, p, err)
+		}
+		_ = carol
+	})
 }
 
 func TestPostRefusalsWriteNothing(t *testing.T) {
@@ -397,85 +413,96 @@ func TestConcurrentRegistrationOfOneName(t *testing.T) {
 // TestConcurrentPosts: 100 simultaneous posts by a user with followers leave
 // each tweet exactly once in every follower's timeline.
 func TestConcurrentPosts(t *testing.T) {
-	s, rdb := newStore(t)
-	ctx := context.Background()
-	author, _ := mustRegister(t, s, "author")
-	var followers []string
-	for i := range 5 {
-		id, _ := mustRegister(t, s, fmt.Sprintf("fan%d", i))
-		if err := s.Follow(ctx, id, "author"); err != nil {
-			t.Fatal(err)
-		}
-		followers = append(followers, id)
-	}
-	var wg sync.WaitGroup
-	ids := make(chan string, 100)
-	for i := range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id, err := s.Post(ctx, author, fmt.Sprintf("post %d", i))
-			if err != nil {
-				t.Error(err)
-				return
+	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		author, _ := mustRegister(t, s, "author")
+		var followers []string
+		for i := range 5 {
+			id, _ := mustRegister(t, s, fmt.Sprintf("fan%d", i))
+			if err := s.Follow(ctx, id, "author"); err != nil {
+				t.Fatal(err)
 			}
-			ids <- id
-		}()
-	}
-	wg.Wait()
-	close(ids)
-	posted := map[string]bool{}
-	for id := range ids {
-		posted[id] = true
-	}
-	if len(posted) != 100 {
-		t.Fatalf("%d distinct tweet ids; want 100", len(posted))
-	}
-	for _, f := range append(followers, author) {
-		seen := map[string]int{}
-		for _, id := range rdb.LRange(ctx, "timeline:"+f, 0, -1).Val() {
-			seen[id]++
+			followers = append(followers, id)
 		}
-		for id := range posted {
-			if seen[id] != 1 {
-				t.Errorf("timeline:%s holds tweet %s %d times; want once", f, id, seen[id])
+		var wg sync.WaitGroup
+		ids := make(chan string, 100)
+		for i := range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id, err := s.Post(ctx, author, fmt.Sprintf("post %d", i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- id
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		posted := map[string]bool{}
+		for id := range ids {
+			posted[id] = true
+		}
+		if len(posted) != 100 {
+			t.Fatalf("%d distinct tweet ids; want 100", len(posted))
+		}
+		for _, f := range append(followers, author) {
+			seen := map[string]int{}
+			for _, id := range rdb.LRange(ctx, "timeline:"+f, 0, -1).Val() {
+				seen[id]++
+			}
+			for id := range posted {
+				if seen[id] != 1 {
+					t.Errorf("timeline:%s holds tweet %s %d times; want once", f, id, seen[id])
+				}
+			}
+			if len(seen) != 100 {
+				t.Errorf("timeline:%s holds %d tweets; want 100", f, len(seen))
 			}
 		}
-		if len(seen) != 100 {
-			t.Errorf("timeline:%s holds %d tweets; want 100", f, len(seen))
-		}
-	}
+	})
 }
 
 func TestUserTimelineIsCapped(t *testing.T) {
-	s, rdb := newStore(t)
-	ctx := context.Background()
-	alice, _ := mustRegister(t, s, "alice")
-	pipe := rdb.Pipeline()
-	for i := range UserTimelineCap + UserTimelineSlack {
-		pipe.LPush(ctx, "timeline:"+alice, 100000+i)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// Up to the cap plus the slack the list just grows...
-	if n := rdb.LLen(ctx, "timeline:"+alice).Val(); n != UserTimelineCap+UserTimelineSlack {
-		t.Fatalf("timeline holds %d ids", n)
-	}
-	// ...and the post that takes it past that trims it back to the cap,
-	// keeping the newest.
-	if _, err := s.Post(ctx, alice, "one more"); err != nil {
-		t.Fatal(err)
-	}
-	if n := rdb.LLen(ctx, "timeline:"+alice).Val(); n != UserTimelineCap {
-		t.Errorf("timeline holds %d ids; want the cap %d", n, UserTimelineCap)
-	}
-	if head := rdb.LIndex(ctx, "timeline:"+alice, 0).Val(); head != "1" {
-		t.Errorf("newest id %s; want the new tweet 1", head)
-	}
-	if n := rdb.LLen(ctx, "tweets_by:"+alice).Val(); n != 1 {
-		t.Errorf("tweets_by holds %d ids; want 1", n)
-	}
+	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		alice, _ := mustRegister(t, s, "alice")
+		bob, _ := mustRegister(t, s, "bob")
+		if err := s.Follow(ctx, bob, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		pipe := rdb.Pipeline()
+		for i := range UserTimelineCap + UserTimelineSlack {
+			pipe.LPush(ctx, "timeline:"+alice, 100000+i)
+			pipe.LPush(ctx, "timeline:"+bob, 100000+i)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Up to the cap plus the slack the lists just grow...
+		for _, id := range []string{alice, bob} {
+			if n := rdb.LLen(ctx, "timeline:"+id).Val(); n != UserTimelineCap+UserTimelineSlack {
+				t.Fatalf("timeline:%s holds %d ids", id, n)
+			}
+		}
+		// ...and the post that takes them past that trims them back to the
+		// cap, keeping the newest: the author's and the follower's.
+		if _, err := s.Post(ctx, alice, "one more"); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{alice, bob} {
+			if n := rdb.LLen(ctx, "timeline:"+id).Val(); n != UserTimelineCap {
+				t.Errorf("timeline:%s holds %d ids; want the cap %d", id, n, UserTimelineCap)
+			}
+			if head := rdb.LIndex(ctx, "timeline:"+id, 0).Val(); head != "1" {
+				t.Errorf("timeline:%s: newest id %s; want the new tweet 1", id, head)
+			}
+		}
+		if n := rdb.LLen(ctx, "tweets_by:"+alice).Val(); n != 1 {
+			t.Errorf("tweets_by holds %d ids; want 1", n)
+		}
+	})
 }
 
 func TestIsUnavailable(t *testing.T) {

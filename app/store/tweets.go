@@ -59,10 +59,17 @@ func (s *Store) Post(ctx context.Context, userID, body string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	now := s.now().Unix()
 	id, err := postScript.Run(ctx, s.rdb, []string{keyNextTweetID, keyGeneralTimeline},
-		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack).Int64()
+		userID, now, body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.wideFanOut).Int64()
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
+	}
+	if id < 0 {
+		id = -id
+		if err := s.postWide(ctx, userID, strconv.FormatInt(id, 10), body, now); err != nil {
+			return "", fmt.Errorf("post tweet %d to many followers: %w", id, err)
+		}
 	}
 	return strconv.FormatInt(id, 10), nil
 }

@@ -1,0 +1,164 @@
+package resp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/redistest"
+)
+
+// reading returns a Conn that reads the given server output.
+func reading(out string) *Conn {
+	return &Conn{r: bufio.NewReaderSize(strings.NewReader(out), 64)}
+}
+
+func TestReadReplies(t *testing.T) {
+	tests := []struct {
+		name, out string
+		read      func(*Conn) (any, error)
+		want      any
+		wantErr   string
+	}{
+		{"status", "+QUEUED\r\n", func(c *Conn) (any, error) { return nil, c.Expect("QUEUED") }, nil, ""},
+		{"other status", "+OK\r\n", func(c *Conn) (any, error) { return nil, c.Expect("QUEUED") }, nil, `got "+OK", want +QUEUED`},
+		{"error reply", "-WRONGTYPE Operation against a key\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "WRONGTYPE Operation against a key"},
+		{"int", ":1101\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(1101), ""},
+		{"negative int", ":-3\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(-3), ""},
+		{"int as status", "+OK\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), `got '+' reply, want ':'`},
+		{"bad number", ":12x\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), `bad number "12x"`},
+		{"array", "*10000\r\n", func(c *Conn) (any, error) { return c.ReadArrayLen() }, 10000, ""},
+		{"nil array", "*-1\r\n", func(c *Conn) (any, error) { return c.ReadArrayLen() }, -1, ""},
+		{"bulk", "$5\r\n12345\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "12345", ""},
+		{"bulk with CRLF inside", "$4\r\na\r\nb\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "a\r\nb", ""},
+		{"nil bulk", "$-1\r\n", func(c *Conn) (any, error) { _, ok, err := c.ReadBulk(); return ok, err }, false, ""},
+		{"short bulk", "$5\r\n12", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "", "unexpected EOF"},
+		{"no CRLF", ":1\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "malformed reply"},
+		{"cut off", ":1", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "EOF"},
+		{"line too long", "+" + strings.Repeat("x", 100) + "\r\n", func(c *Conn) (any, error) { return nil, c.Expect("OK") }, nil, "reply line too long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.read(reading(tt.out))
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error %v; want %q", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("got %#v; want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// An error reply is a redis.Error, so that callers tell it from a broken
+// connection the same way as go-redis's.
+func TestErrorReplyIsRedisError(t *testing.T) {
+	_, err := reading("-LOADING Redis is loading the dataset in memory\r\n").ReadInt()
+	var re redis.Error
+	if !errors.As(err, &re) || !strings.HasPrefix(re.Error(), "LOADING") {
+		t.Errorf("error %#v is not a redis.Error", err)
+	}
+}
+
+// Against a real server: the handshake selects the database with the
+// password, a transaction round-trips, and a wrong password is refused.
+func TestDialAndTransaction(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	ctx := context.Background()
+	c, err := Dial(ctx, srv.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Send("MULTI")
+	c.Send("LPUSH", "list", "a b")
+	c.Send("LPUSH", "list", "ü\r\n")
+	c.Send("EXEC")
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expect("OK"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := c.Expect("QUEUED"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.ReadArrayLen(); n != 2 || err != nil {
+		t.Fatalf("EXEC: %d replies, %v", n, err)
+	}
+	for want := int64(1); want <= 2; want++ {
+		if n, err := c.ReadInt(); n != want || err != nil {
+			t.Fatalf("LPUSH returned %d, %v; want %d", n, err, want)
+		}
+	}
+	// go-redis, on the configured database, sees what was written.
+	if got := rdb.LRange(ctx, "list", 0, -1).Val(); len(got) != 2 || got[0] != "ü\r\n" || got[1] != "a b" {
+		t.Errorf("list = %q", got)
+	}
+
+	bad := srv.Options()
+	bad.Password = "wrong"
+	if _, err := Dial(ctx, bad); err == nil || !strings.Contains(err.Error(), "handshake") {
+		t.Errorf("dial with a wrong password: %v", err)
+	}
+}
+
+// dialCancelable connects to a new test server with a context that the
+// caller ends.
+func dialCancelable(t *testing.T) (*Conn, context.CancelFunc) {
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, err := Dial(ctx, srv.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, cancel
+}
+
+// When the context ends, a read that would wait for Redis fails at once.
+func TestContextEndsReads(t *testing.T) {
+	c, cancel := dialCancelable(t)
+	c.Send("BLPOP", "nothing", "5") // would block for 5 s
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	if _, err := c.ReadArrayLen(); err == nil {
+		t.Error("read succeeded after the context ended")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("read returned after %v", d)
+	}
+}
+
+// A context that has ended fails the next write too, although each write
+// sets a fresh deadline.
+func TestContextEndsWrites(t *testing.T) {
+	c, cancel := dialCancelable(t)
+	cancel()
+	c.Send("PING")
+	if err := c.Flush(); !errors.Is(err, context.Canceled) {
+		t.Errorf("write after the context ended: %v", err)
+	}
+}
+
+// A bulk string longer than the read buffer is read whole.
+func TestReadLongBulk(t *testing.T) {
+	long := strings.Repeat("0123456789", 20)
+	got, ok, err := reading("$200\r\n" + long + "\r\n").ReadBulk()
+	if err != nil || !ok || got != long {
+		t.Errorf("got %d bytes, %v, %v", len(got), ok, err)
+	}
+}

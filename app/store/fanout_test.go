@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/redistest"
+)
+
+// wideStore is a store whose every post goes through postWide, with two
+// users, alice and bob.
+func wideStore(t *testing.T) (s *Store, rdb *redis.Client, alice, bob string) {
+	s, rdb = newStore(t)
+	s.wideFanOut = -1
+	alice, _ = mustRegister(t, s, "alice")
+	bob, _ = mustRegister(t, s, "bob")
+	return s, rdb, alice, bob
+}
+
+// The transaction reads the followers, then writes: a follow or an unfollow
+// in between must make it start over, so that the tweet reaches exactly the
+// followers of one moment.
+func TestWidePostStartsOverWhenFollowersChange(t *testing.T) {
+	s, rdb, alice, bob := wideStore(t)
+	ctx := context.Background()
+	carol, _ := mustRegister(t, s, "carol")
+	for _, f := range []string{bob, carol} {
+		if err := s.Follow(ctx, f, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dave, _ := mustRegister(t, s, "dave")
+	attempts := 0
+	s.afterWatch = func() {
+		attempts++
+		if attempts == 1 { // dave follows and carol leaves mid-post
+			if err := s.Follow(ctx, dave, "alice"); err != nil {
+				t.Error(err)
+			}
+			if err := s.Unfollow(ctx, carol, "alice"); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	id, err := s.Post(ctx, alice, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 2 {
+		t.Errorf("%d attempts; want 2", attempts)
+	}
+	for user, want := range map[string]bool{alice: true, bob: true, dave: true, carol: false} {
+		got := slices.Contains(rdb.LRange(ctx, "timeline:"+user, 0, -1).Val(), id)
+		if got != want {
+			t.Errorf("timeline:%s holds the tweet: %v; want %v", user, got, want)
+		}
+	}
+	if tl := rdb.LRange(ctx, "timeline", 0, -1).Val(); !slices.Equal(tl, []string{id}) {
+		t.Errorf("timeline = %v; want [%s] once", tl, id)
+	}
+}
+
+// Followers that change on every attempt: the post is refused with a clear
+// message and writes nothing but the used-up id counter (as pytwis's would).
+func TestWidePostGivesUpWritingNothing(t *testing.T) {
+	s, rdb, alice, bob := wideStore(t)
+	ctx := context.Background()
+	follows := false
+	s.afterWatch = func() {
+		var err error
+		if follows = !follows; follows {
+			err = s.Follow(ctx, bob, "alice")
+		} else {
+			err = s.Unfollow(ctx, bob, "alice")
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	_, err := s.Post(ctx, alice, "hello")
+	wantRefusal(t, err, Conflict, errFollowersChanging.Msg)
+	if n := rdb.Get(ctx, "next_tweet_id").Val(); n != "1" {
+		t.Errorf("next_tweet_id = %q; want 1 (one id reserved)", n)
+	}
+	for _, key := range []string{"tweet:1", "timeline", "timeline:" + alice, "timeline:" + bob, "tweets_by:" + alice} {
+		if rdb.Exists(ctx, key).Val() != 0 {
+			t.Errorf("%s was written", key)
+		}
+	}
+}
+
+// Redis going away in the middle of a wide post is an outage (a 503 page),
+// not a bug.
+func TestWidePostDuringOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, testHasher)
+	s.wideFanOut = -1
+	alice, _ := mustRegister(t, s, "alice")
+	s.afterWatch = srv.Stop
+	_, err := s.Post(context.Background(), alice, "hello")
+	if err == nil || !IsUnavailable(err) {
+		t.Errorf("post while Redis stopped: %v; want an outage", err)
+	}
+}
