@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/auth"
+	"pytwask/app/cache"
 )
 
 // Kind says what sort of refusal an Error is, so callers can pick a status
@@ -94,6 +95,9 @@ type Store struct {
 	hasher auth.Hasher
 	now    func() time.Time
 	tweets *tweetCache
+	// viewerIDs (secret -> user id) and userIDs (username -> user id) let a
+	// page's reads go out as one pipeline (page.go).
+	viewerIDs, userIDs *cache.Bounded[string, string]
 	// wideFanOut is WideFanOut; tests lower it to send small fan-outs down
 	// the MULTI/EXEC path too.
 	wideFanOut int
@@ -114,6 +118,7 @@ type Store struct {
 // New returns a Store on rdb that writes new password hashes with hasher.
 func New(rdb *redis.Client, hasher auth.Hasher) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
+		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
 		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2))}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")

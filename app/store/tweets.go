@@ -125,42 +125,9 @@ func (s *Store) UserTweets(ctx context.Context, secret, username string, offset,
 	if err != nil {
 		return r.viewer, UserPage{}, err
 	}
-	up := UserPage{ID: str(r.target[0]), Username: username, Page: page}
-	up.ViewerFollows = r.target[1] == int64(1)
-	up.Followers, _ = r.target[2].(int64)
-	up.Following, _ = r.target[3].(int64)
-	return r.viewer, up, nil
-}
-
-type pageReply struct {
-	gen    string
-	viewer *Viewer
-	target []any
-	ids    []string // nil: no list to read
-}
-
-func (s *Store) readPage(ctx context.Context, secret, feed, username string, offset, n int) (pageReply, error) {
-	start, stop := listRange(offset, n)
-	res, err := pageScript.Run(ctx, s.rdb, []string{keyAuths, keyUsers, keyGeneralTimeline, keyGeneration},
-		secret, feed, username, start, stop).Slice()
-	if err != nil {
-		return pageReply{}, err
-	}
-	if len(res) != 4 {
-		return pageReply{}, fmt.Errorf("unexpected reply of %d values", len(res))
-	}
-	r := pageReply{gen: str(res[0])}
-	if v, ok := res[1].([]any); ok {
-		r.viewer = parseViewer(v)
-	}
-	r.target, _ = res[2].([]any)
-	if ids, ok := res[3].([]any); ok {
-		r.ids = make([]string, len(ids))
-		for i, id := range ids {
-			r.ids[i] = str(id)
-		}
-	}
-	return r, nil
+	t := r.target
+	return r.viewer, UserPage{ID: t.ID, Username: username, Followers: t.Followers, Following: t.Following,
+		ViewerFollows: t.ViewerFollows, Page: page}, nil
 }
 
 // resolve turns tweet ids into tweets, from the cache where it can and with
