@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
+	"pytwask/app/cache"
 	"pytwask/app/store"
 )
 
@@ -21,14 +23,30 @@ var pageNames = []string{"index", "signup", "signout", "user_settings", "timelin
 type renderer struct {
 	pages map[string]*template.Template
 	bufs  sync.Pool
+	// base holds "top", everything above <main>, and tops keeps it rendered
+	// for each title and viewer: executing it took a quarter of a timeline
+	// page's CPU, mostly html/template calling its escapers by reflection.
+	base *template.Template
+	tops *cache.Bounded[topKey, template.HTML]
 }
+
+// topKey is all that the "top" template reads but the asset URLs, which are
+// fixed for the life of the process.
+type topKey struct {
+	title    string
+	signedIn bool
+	viewer   store.Viewer
+}
+
+// TopCacheSize bounds the kept page tops: about 1.3 KB each.
+const TopCacheSize = 1024
 
 func newRenderer(fsys fs.FS) (*renderer, error) {
 	base, err := template.New("base").ParseFS(fsys, "templates/base.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse templates/base.html: %w", err)
 	}
-	rd := &renderer{pages: map[string]*template.Template{}}
+	rd := &renderer{pages: map[string]*template.Template{}, tops: cache.New[topKey, template.HTML](TopCacheSize)}
 	rd.bufs.New = func() any { return new(bytes.Buffer) }
 	for _, name := range pageNames {
 		t, err := template.Must(base.Clone()).ParseFS(fsys, "templates/"+name+".html")
@@ -40,16 +58,24 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 		}
 		rd.pages[name] = t
 	}
+	// Cloning is done: base may be executed from now on.
+	rd.base = base
 	return rd, nil
 }
 
 // execute renders page into a buffer from the pool; the caller writes it and
 // gives it back with release.
-func (rd *renderer) execute(name string, data any) (*bytes.Buffer, error) {
+func (rd *renderer) execute(name string, data page) (*bytes.Buffer, error) {
 	t, ok := rd.pages[name]
 	if !ok {
 		return nil, fmt.Errorf("no page template %q", name)
 	}
+	l := data.base()
+	top, err := rd.top(l)
+	if err != nil {
+		return nil, err
+	}
+	l.Top = top
 	buf := rd.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	if err := t.ExecuteTemplate(buf, "base", data); err != nil {
@@ -57,6 +83,24 @@ func (rd *renderer) execute(name string, data any) (*bytes.Buffer, error) {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	return buf, nil
+}
+
+// top returns the page's top for its title and viewer, rendered once.
+func (rd *renderer) top(l *layout) (template.HTML, error) {
+	k := topKey{title: l.Title, signedIn: l.Viewer != nil}
+	if l.Viewer != nil {
+		k.viewer = *l.Viewer
+	}
+	if top, ok := rd.tops.Get(k); ok {
+		return top, nil
+	}
+	var b strings.Builder
+	if err := rd.base.ExecuteTemplate(&b, "top", l); err != nil {
+		return "", fmt.Errorf("render the top of %q: %w", l.Title, err)
+	}
+	top := template.HTML(b.String()) // escaped by html/template above
+	rd.tops.Put(k, top)
+	return top, nil
 }
 
 func (rd *renderer) release(buf *bytes.Buffer) {
@@ -71,6 +115,8 @@ type layout struct {
 	Viewer  *store.Viewer
 	Flashes []flash
 	Assets  *assetURLs
+	// Top is set by renderer.execute from the fields above.
+	Top template.HTML
 }
 
 // assetURLs are the hashed URLs of the files every page links to, looked up

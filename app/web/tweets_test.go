@@ -77,6 +77,8 @@ func TestFollowAndUnfollow(t *testing.T) {
 	}
 	alice.get("/tweets/user_history/bob").want(t, 200, `action="/tweets/follow/bob"`, ">Follow</button>")
 
+	// The page top (kept rendered per viewer) follows the counts.
+	alice.get("/tweets/user_timeline").want(t, 200, `<strong class="following-count">0</strong> following`)
 	p := alice.post("/tweets/follow/bob", nil)
 	p.wantRedirect(t, "/tweets/user_history/bob")
 	page := alice.follow(p)
@@ -96,6 +98,7 @@ func TestFollowAndUnfollow(t *testing.T) {
 	p = alice.post("/tweets/unfollow/bob", nil)
 	p.wantRedirect(t, "/tweets/user_history/bob")
 	alice.follow(p).want(t, 200, "Unfollowed bob", ">Follow</button>")
+	alice.get("/tweets/user_timeline").want(t, 200, `<strong class="following-count">0</strong> following`)
 	if n := s.rdb.ZCard(t.Context(), "follower:2").Val(); n != 0 {
 		t.Errorf("follower:2 has %d members after unfollow", n)
 	}
