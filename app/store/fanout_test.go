@@ -107,3 +107,11 @@ func TestWidePostDuringOutage(t *testing.T) {
 		t.Errorf("post while Redis stopped: %v; want an outage", err)
 	}
 }
+
+func TestCompareIDs(t *testing.T) {
+	ids := []string{"100", "9", "10", "1", "99", "1000", "2"}
+	slices.SortFunc(ids, compareIDs)
+	if want := []string{"1", "2", "9", "10", "99", "100", "1000"}; !slices.Equal(ids, want) {
+		t.Errorf("sorted %v; want %v", ids, want)
+	}
+}
