@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -203,12 +204,22 @@ func (c *Conn) ReadBulk() (s string, ok bool, err error) {
 		_, err = c.r.Discard(int(n + 2))
 		return s, true, err
 	}
-	b := make([]byte, n+2)
-	if _, err := io.ReadFull(c.r, b); err != nil {
-		return "", false, fmt.Errorf("read from redis: %w", err)
+	if n > maxBulk {
+		return "", false, fmt.Errorf("read from redis: bulk string of %d bytes", n)
 	}
-	return string(b[:n]), true, nil
+	// Grown as the bytes arrive: a length is no reason to allocate it all.
+	var b strings.Builder
+	if _, err := io.CopyN(&b, c.r, n); err != nil {
+		return "", false, fmt.Errorf("read from redis: %w", noEOF(err))
+	}
+	if _, err := c.r.Discard(2); err != nil {
+		return "", false, fmt.Errorf("read from redis: %w", noEOF(err))
+	}
+	return b.String(), true, nil
 }
+
+// maxBulk is Redis's own limit on a bulk string (proto-max-bulk-len).
+const maxBulk = 512 << 20
 
 // noEOF reports a reply cut short as io.ErrUnexpectedEOF, as io.ReadFull does.
 func noEOF(err error) error {

@@ -37,6 +37,7 @@ func TestReadReplies(t *testing.T) {
 		{"bulk", "$5\r\n12345\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "12345", ""},
 		{"bulk with CRLF inside", "$4\r\na\r\nb\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "a\r\nb", ""},
 		{"nil bulk", "$-1\r\n", func(c *Conn) (any, error) { _, ok, err := c.ReadBulk(); return ok, err }, false, ""},
+		{"huge bulk", "$9999999999\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "", "bulk string of 9999999999 bytes"},
 		{"short bulk", "$5\r\n12", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "", "unexpected EOF"},
 		{"no CRLF", ":1\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "malformed reply"},
 		{"cut off", ":1", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "EOF"},
