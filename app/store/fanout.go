@@ -17,8 +17,8 @@ import (
 // Redis a third of what a redis.call from Lua costs, and the commands are read
 // and queued before EXEC, between other clients' requests. For 10,000
 // followers Redis is busy 11 ms instead of 32 (BenchmarkPostFanOut), or
-// about 28 ms instead of 40 on ops/bench/run's data, where each push misses
-// the CPU cache. Below this count the script's single round trip is worth
+// about 22 ms instead of 40 on ops/bench/run's data, where pushes miss the
+// CPU cache. Below this count the script's single round trip is worth
 // more.
 const WideFanOut = 1000
 
