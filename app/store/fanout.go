@@ -65,29 +65,37 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 		if lengths == nil {
 			continue // the followers changed: EXEC did nothing
 		}
-		// The tweet is in. Trimming the timelines it took past the cap plus
-		// the slack is housekeeping: one missed here is trimmed by the next
-		// post that reaches it.
-		n := 0
-		for i, l := range lengths {
-			if l > UserTimelineCap+UserTimelineSlack {
-				c.Send("LTRIM", timelineKey(timelineOwner(userID, followers, i)), "0", strconv.Itoa(UserTimelineCap-1))
-				n++
-			}
-		}
-		if n == 0 {
-			return nil
-		}
-		err = c.Flush()
-		for ; err == nil && n > 0; n-- {
-			err = c.Expect("OK")
-		}
-		if err != nil {
-			return fmt.Errorf("trim timelines: %w", err)
-		}
+		// The tweet is in, so what follows can't fail the post: a timeline
+		// left untrimmed (the connection broke, the client went away) holds
+		// at most one id past the cap plus the slack, and the next post that
+		// reaches it trims it.
+		_ = trimTimelines(c, userID, followers, lengths)
 		return nil
 	}
 	return errFollowersChanging
+}
+
+// trimTimelines trims back to the cap the timelines that fanOut took past
+// the cap plus the slack, given the lengths it returned.
+func trimTimelines(c *resp.Conn, author string, followers []string, lengths []int64) error {
+	n := 0
+	for i, l := range lengths {
+		if l > UserTimelineCap+UserTimelineSlack {
+			c.Send("LTRIM", timelineKey(timelineOwner(author, followers, i)), "0", strconv.Itoa(UserTimelineCap-1))
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	err := c.Flush()
+	for ; err == nil && n > 0; n-- {
+		err = c.Expect("OK")
+	}
+	if err != nil {
+		return fmt.Errorf("trim timelines: %w", err)
+	}
+	return nil
 }
 
 // compareIDs orders decimal ids (no leading zeros) by value.
