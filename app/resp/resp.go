@@ -52,8 +52,12 @@ func Dial(ctx context.Context, opt *redis.Options) (*Conn, error) {
 	if dialer == nil {
 		dialer = redis.NewDialer(opt)
 	}
-	dctx, cancel := context.WithTimeout(ctx, opt.DialTimeout)
-	defer cancel()
+	dctx := ctx
+	if opt.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, opt.DialTimeout)
+		defer cancel()
+	}
 	nc, err := dialer(dctx, opt.Network, opt.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial redis: %w", err)
