@@ -25,34 +25,18 @@ type timelinePage struct {
 // generalTimeline: GET /tweets/general_timeline — everybody's newest tweets
 // (store.Timeline, General: the "timeline" list), for anyone.
 func (s *Server) generalTimeline(w http.ResponseWriter, r *http.Request) error {
-	n, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	secret, err := s.secret(r)
-	if err != nil {
-		return err
-	}
-	v, p, err := s.store.Timeline(r.Context(), secret, store.General, (n-1)*pageSize, pageSize)
-	if err != nil {
-		return err
-	}
-	s.adopt(r, secret, v)
-	return s.render(w, r, http.StatusOK, "timeline", &timelinePage{
-		layout:  layout{Title: "Recent Timeline"},
-		Heading: "Recent Timeline",
-		Tweets:  s.tweets.render(p.Tweets, s.now()),
-		Pager:   newPager(r.URL.Path, n, p.More),
-	})
+	return s.renderTimeline(w, r, http.StatusOK, store.General, nil)
 }
 
 // userTimeline: GET /tweets/user_timeline — the signed-in user's timeline
 // (store.Timeline, Own: "timeline:<id>") and the post form.
 func (s *Server) userTimeline(w http.ResponseWriter, r *http.Request) error {
-	return s.renderUserTimeline(w, r, http.StatusOK, &postForm{})
+	return s.renderTimeline(w, r, http.StatusOK, store.Own, &postForm{})
 }
 
-func (s *Server) renderUserTimeline(w http.ResponseWriter, r *http.Request, status int, f *postForm) error {
+// renderTimeline renders a page of a feed with the post form f (nil for
+// none). The own timeline of nobody signed in sends to the sign-in page.
+func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status int, feed store.Feed, f *postForm) error {
 	n, err := pageParam(r)
 	if err != nil {
 		return err
@@ -61,17 +45,21 @@ func (s *Server) renderUserTimeline(w http.ResponseWriter, r *http.Request, stat
 	if err != nil {
 		return err
 	}
-	v, p, err := s.store.Timeline(r.Context(), secret, store.Own, (n-1)*pageSize, pageSize)
-	s.adopt(r, secret, v)
-	if errors.Is(err, store.ErrNotLoggedIn) {
-		return errLoginRequired
-	}
-	if err != nil {
+	v, p, err := s.store.Timeline(r.Context(), secret, feed, (n-1)*pageSize, pageSize)
+	if err != nil && !errors.Is(err, store.ErrNotLoggedIn) {
 		return err
 	}
+	s.adopt(r, secret, v)
+	if err != nil {
+		return errLoginRequired
+	}
+	title := "Recent Timeline"
+	if feed == store.Own {
+		title = "Your Timeline"
+	}
 	return s.render(w, r, status, "timeline", &timelinePage{
-		layout:   layout{Title: "Your Timeline"},
-		Heading:  "Your Timeline",
+		layout:   layout{Title: title},
+		Heading:  title,
 		PostForm: f,
 		Tweets:   s.tweets.render(p.Tweets, s.now()),
 		Pager:    newPager(r.URL.Path, n, p.More),
@@ -94,7 +82,7 @@ func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 	var refusal *store.Error
 	if errors.As(err, &refusal) {
 		r.URL.RawQuery = "" // show the first page under the form
-		return s.renderUserTimeline(w, r, http.StatusUnprocessableEntity, &postForm{Body: body, Error: refusal.Msg})
+		return s.renderTimeline(w, r, http.StatusUnprocessableEntity, store.Own, &postForm{Body: body, Error: refusal.Msg})
 	}
 	if err != nil {
 		return err
