@@ -15,8 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -96,16 +96,36 @@ func (c *Conn) Close() error {
 
 // Send appends a command to the write buffer.
 func (c *Conn) Send(args ...string) {
-	c.buf = append(c.buf, '*')
-	c.buf = strconv.AppendInt(c.buf, int64(len(args)), 10)
-	c.buf = append(c.buf, '\r', '\n')
+	c.buf = appendArrayLen(c.buf, len(args))
 	for _, a := range args {
 		c.buf = appendBulk(c.buf, a)
 	}
 }
 
+// SendBytes is Send for arguments built in a reused buffer: it keeps no
+// reference to them, and costs no allocation. (Send and SendBytes are not
+// one generic function because the arguments of that one escaped to the
+// heap: an allocation per command.)
+func (c *Conn) SendBytes(args ...[]byte) {
+	c.buf = appendArrayLen(c.buf, len(args))
+	for _, a := range args {
+		c.buf = appendBulk(c.buf, a)
+	}
+}
+
+// Grow makes room in the write buffer for another n bytes of commands, so
+// that a long transaction is not copied over and over as it is built.
+func (c *Conn) Grow(n int) { c.buf = slices.Grow(c.buf, n) }
+
+// appendArrayLen appends the header of a command of n arguments.
+func appendArrayLen(b []byte, n int) []byte {
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '\r', '\n')
+}
+
 // appendBulk appends s as a RESP bulk string.
-func appendBulk(b []byte, s string) []byte {
+func appendBulk[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '$')
 	b = strconv.AppendInt(b, int64(len(s)), 10)
 	b = append(b, '\r', '\n')
@@ -163,11 +183,35 @@ func (c *Conn) number(want byte) (int64, error) {
 	if kind != want {
 		return 0, fmt.Errorf("read from redis: got %q reply, want %q", kind, want)
 	}
-	n, err := strconv.ParseInt(string(rest), 10, 64)
-	if err != nil {
+	n, ok := parseInt(rest)
+	if !ok {
 		return 0, fmt.Errorf("read from redis: bad number %q", rest)
 	}
 	return n, nil
+}
+
+// parseInt is strconv.ParseInt(string(b), 10, 64) without the string: a
+// transaction's replies hold thousands of numbers.
+func parseInt(b []byte) (int64, bool) {
+	digits := b
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		digits = b[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 { // 18 digits can't overflow
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return n, err == nil
+	}
+	var n int64
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	if b[0] == '-' {
+		n = -n
+	}
+	return n, true
 }
 
 // Expect reads a simple-string reply and checks that it is status, such as
@@ -193,33 +237,32 @@ func (c *Conn) ReadArrayLen() (int, error) {
 	return int(n), err
 }
 
-// ReadBulk reads a bulk-string reply; ok is false for a nil one.
-func (c *Conn) ReadBulk() (s string, ok bool, err error) {
+// AppendBulk reads a bulk-string reply and appends it to dst; ok is false
+// for a nil one. Reading into a reused dst allocates nothing. On an error
+// dst comes back as it was.
+func (c *Conn) AppendBulk(dst []byte) (_ []byte, ok bool, err error) {
 	n, err := c.number('$')
 	if err != nil || n < 0 {
-		return "", false, err
-	}
-	if n+2 <= int64(c.r.Size()) { // the usual case: no copy but the string
-		b, err := c.r.Peek(int(n + 2))
-		if err != nil {
-			return "", false, fmt.Errorf("read from redis: %w", noEOF(err))
-		}
-		s = string(b[:n])
-		_, err = c.r.Discard(int(n + 2))
-		return s, true, err
+		return dst, false, err
 	}
 	if n > maxBulk {
-		return "", false, fmt.Errorf("read from redis: bulk string of %d bytes", n)
+		return dst, false, fmt.Errorf("read from redis: bulk string of %d bytes", n)
 	}
-	// Grown as the bytes arrive: a length is no reason to allocate it all.
-	var b strings.Builder
-	if _, err := io.CopyN(&b, c.r, n); err != nil {
-		return "", false, fmt.Errorf("read from redis: %w", noEOF(err))
+	// Copied as the bytes arrive: a length is no reason to allocate it all.
+	start := len(dst)
+	for n > 0 {
+		b, err := c.r.Peek(int(min(n, int64(c.r.Size()))))
+		dst = append(dst, b...)
+		c.r.Discard(len(b))
+		n -= int64(len(b))
+		if err != nil {
+			return dst[:start], false, fmt.Errorf("read from redis: %w", noEOF(err))
+		}
 	}
 	if _, err := c.r.Discard(2); err != nil {
-		return "", false, fmt.Errorf("read from redis: %w", noEOF(err))
+		return dst[:start], false, fmt.Errorf("read from redis: %w", noEOF(err))
 	}
-	return b.String(), true, nil
+	return dst, true, nil
 }
 
 // maxBulk is Redis's own limit on a bulk string (proto-max-bulk-len).

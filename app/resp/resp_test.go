@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,12 @@ import (
 // reading returns a Conn that reads the given server output.
 func reading(out string) *Conn {
 	return &Conn{r: bufio.NewReaderSize(strings.NewReader(out), 64)}
+}
+
+// readBulk reads a bulk string into a new buffer.
+func readBulk(c *Conn) (string, bool, error) {
+	b, ok, err := c.AppendBulk(nil)
+	return string(b), ok, err
 }
 
 func TestReadReplies(t *testing.T) {
@@ -34,11 +41,11 @@ func TestReadReplies(t *testing.T) {
 		{"bad number", ":12x\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), `bad number "12x"`},
 		{"array", "*10000\r\n", func(c *Conn) (any, error) { return c.ReadArrayLen() }, 10000, ""},
 		{"nil array", "*-1\r\n", func(c *Conn) (any, error) { return c.ReadArrayLen() }, -1, ""},
-		{"bulk", "$5\r\n12345\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "12345", ""},
-		{"bulk with CRLF inside", "$4\r\na\r\nb\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "a\r\nb", ""},
-		{"nil bulk", "$-1\r\n", func(c *Conn) (any, error) { _, ok, err := c.ReadBulk(); return ok, err }, false, ""},
-		{"huge bulk", "$9999999999\r\n", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "", "bulk string of 9999999999 bytes"},
-		{"short bulk", "$5\r\n12", func(c *Conn) (any, error) { s, _, err := c.ReadBulk(); return s, err }, "", "unexpected EOF"},
+		{"bulk", "$5\r\n12345\r\n", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "12345", ""},
+		{"bulk with CRLF inside", "$4\r\na\r\nb\r\n", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "a\r\nb", ""},
+		{"nil bulk", "$-1\r\n", func(c *Conn) (any, error) { _, ok, err := readBulk(c); return ok, err }, false, ""},
+		{"huge bulk", "$9999999999\r\n", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "", "bulk string of 9999999999 bytes"},
+		{"short bulk", "$5\r\n12", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "", "unexpected EOF"},
 		{"no CRLF", ":1\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "malformed reply"},
 		{"cut off", ":1", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "EOF"},
 		{"line too long", "+" + strings.Repeat("x", 100) + "\r\n", func(c *Conn) (any, error) { return nil, c.Expect("OK") }, nil, "reply line too long"},
@@ -158,8 +165,46 @@ func TestContextEndsWrites(t *testing.T) {
 // A bulk string longer than the read buffer is read whole.
 func TestReadLongBulk(t *testing.T) {
 	long := strings.Repeat("0123456789", 20)
-	got, ok, err := reading("$200\r\n" + long + "\r\n").ReadBulk()
+	got, ok, err := readBulk(reading("$200\r\n" + long + "\r\n"))
 	if err != nil || !ok || got != long {
 		t.Errorf("got %d bytes, %v, %v", len(got), ok, err)
+	}
+}
+
+// AppendBulk appends to what the buffer holds, and a buffer reused for
+// replies that fit in it costs no allocation.
+func TestAppendBulkReusesBuffer(t *testing.T) {
+	c := reading("$3\r\nabc\r\n$2\r\nde\r\n")
+	b, ok, err := c.AppendBulk([]byte("key:"))
+	if err != nil || !ok || string(b) != "key:abc" {
+		t.Fatalf("got %q, %v, %v; want key:abc", b, ok, err)
+	}
+	if b, _, _ = c.AppendBulk(b[:0]); string(b) != "de" {
+		t.Errorf("got %q; want de", b)
+	}
+	out := strings.Repeat("$5\r\n12345\r\n", 100)
+	allocs := testing.AllocsPerRun(10, func() {
+		c := &Conn{r: bufio.NewReader(strings.NewReader(out))}
+		var buf []byte
+		for range 100 {
+			buf, _, _ = c.AppendBulk(buf[:0])
+		}
+	})
+	// The Conn, its reader and buffer, the strings.Reader, and buf's one
+	// allocation: nothing per reply.
+	if allocs > 6 {
+		t.Errorf("%v allocations for 100 replies", allocs)
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	for _, in := range []string{"0", "7", "-3", "+5", "1101", "999999999999999999", "-999999999999999999",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "", "-", "+", "12x", "--1", "1-",
+		"00012", "99999999999999999999999"} {
+		want, err := strconv.ParseInt(in, 10, 64)
+		got, ok := parseInt([]byte(in))
+		if ok != (err == nil) || ok && got != want {
+			t.Errorf("parseInt(%q) = %d, %v; strconv says %d, %v", in, got, ok, want, err)
+		}
 	}
 }

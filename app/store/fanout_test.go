@@ -108,10 +108,29 @@ func TestWidePostDuringOutage(t *testing.T) {
 	}
 }
 
-func TestCompareIDs(t *testing.T) {
-	ids := []string{"100", "9", "10", "1", "99", "1000", "2"}
-	slices.SortFunc(ids, compareIDs)
-	if want := []string{"1", "2", "9", "10", "99", "100", "1000"}; !slices.Equal(ids, want) {
-		t.Errorf("sorted %v; want %v", ids, want)
+// The follower set is Redis's to hold: members that are not plain decimal
+// ids (pytwis writes none) still get the tweet, in the timeline spelled as
+// the member is, and "007" is not taken for "7".
+func TestWidePostReachesOddMembers(t *testing.T) {
+	s, rdb, alice, bob := wideStore(t)
+	ctx := context.Background()
+	if err := s.Follow(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	odd := []string{"007", "0", "x y", "18446744073709551616"}
+	for _, m := range odd {
+		rdb.ZAdd(ctx, "follower:"+alice, redis.Z{Score: 1, Member: m})
+	}
+	id, err := s.Post(ctx, alice, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range append(odd, alice, bob) {
+		if tl := rdb.LRange(ctx, "timeline:"+m, 0, -1).Val(); !slices.Equal(tl, []string{id}) {
+			t.Errorf("timeline:%s = %v; want [%s]", m, tl, id)
+		}
+	}
+	if n := rdb.Exists(ctx, "timeline:7").Val(); n != 0 {
+		t.Error("timeline:7 was written")
 	}
 }
