@@ -42,11 +42,17 @@ type Conn struct {
 	// timeout bounds each Flush and the reads after it; 0 for none.
 	timeout time.Duration
 	stop    func() bool
+	// handshake counts the replies to Dial's AUTH and SELECT not read yet:
+	// those commands go out with the first ones sent after them, saving a
+	// round trip, and their replies are checked before any other is read.
+	handshake int
 }
 
 // Dial opens a connection to the server that opt names, with its dialer,
 // credentials and database, the way go-redis would. While ctx lasts it bounds
-// every read and write too: when ctx ends, they fail.
+// every read and write too: when ctx ends, they fail. The credentials and
+// database are sent with the first Flush, and a refusal of them is the error
+// of the first read.
 func Dial(ctx context.Context, opt *redis.Options) (*Conn, error) {
 	dialer := opt.Dialer
 	if dialer == nil {
@@ -64,26 +70,17 @@ func Dial(ctx context.Context, opt *redis.Options) (*Conn, error) {
 	}
 	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), ctx: ctx, timeout: max(0, opt.ReadTimeout) + max(0, opt.WriteTimeout)}
 	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	n := 0
 	if opt.Password != "" {
 		if opt.Username != "" {
 			c.Send("AUTH", opt.Username, opt.Password)
 		} else {
 			c.Send("AUTH", opt.Password)
 		}
-		n++
+		c.handshake++
 	}
 	if opt.DB != 0 {
 		c.Send("SELECT", strconv.Itoa(opt.DB))
-		n++
-	}
-	err = c.Flush()
-	for ; err == nil && n > 0; n-- {
-		err = c.Expect("OK")
-	}
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis handshake: %w", err)
+		c.handshake++
 	}
 	return c, nil
 }
@@ -156,7 +153,23 @@ func (c *Conn) Flush() error {
 
 // line reads one reply line: its type byte and the rest, without CRLF. An
 // error reply is returned as Error. The line is valid until the next read.
+// The handshake's replies come first.
 func (c *Conn) line() (byte, []byte, error) {
+	for c.handshake > 0 {
+		kind, rest, err := c.readLine()
+		if err == nil && (kind != '+' || string(rest) != "OK") {
+			err = fmt.Errorf("got %q, want +OK", append([]byte{kind}, rest...))
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("redis handshake: %w", err)
+		}
+		c.handshake--
+	}
+	return c.readLine()
+}
+
+// readLine is line without the handshake.
+func (c *Conn) readLine() (byte, []byte, error) {
 	l, err := c.r.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {

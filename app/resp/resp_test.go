@@ -46,6 +46,9 @@ func TestReadReplies(t *testing.T) {
 		{"nil bulk", "$-1\r\n", func(c *Conn) (any, error) { _, ok, err := readBulk(c); return ok, err }, false, ""},
 		{"huge bulk", "$9999999999\r\n", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "", "bulk string of 9999999999 bytes"},
 		{"short bulk", "$5\r\n12", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "", "unexpected EOF"},
+		{"after the handshake", "+OK\r\n+OK\r\n:5\r\n", func(c *Conn) (any, error) { c.handshake = 2; return c.ReadInt() }, int64(5), ""},
+		{"handshake refused", "+OK\r\n-ERR DB index is out of range\r\n:5\r\n", func(c *Conn) (any, error) { c.handshake = 2; return c.ReadInt() }, int64(0), "redis handshake: ERR DB index"},
+		{"handshake not OK", ":1\r\n:5\r\n", func(c *Conn) (any, error) { c.handshake = 1; return c.ReadInt() }, int64(0), `redis handshake: got ":1", want +OK`},
 		{"no CRLF", ":1\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "malformed reply"},
 		{"cut off", ":1", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "EOF"},
 		{"line too long", "+" + strings.Repeat("x", 100) + "\r\n", func(c *Conn) (any, error) { return nil, c.Expect("OK") }, nil, "reply line too long"},
@@ -113,10 +116,25 @@ func TestDialAndTransaction(t *testing.T) {
 		t.Errorf("list = %q", got)
 	}
 
+	// A wrong password is the error of the first reply, and a redis.Error;
+	// the command sent with it is not run.
 	bad := srv.Options()
 	bad.Password = "wrong"
-	if _, err := Dial(ctx, bad); err == nil || !strings.Contains(err.Error(), "handshake") {
-		t.Errorf("dial with a wrong password: %v", err)
+	c, err = Dial(ctx, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Send("LPUSH", "list", "c")
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var re redis.Error
+	if _, err := c.ReadInt(); !errors.As(err, &re) || !strings.Contains(err.Error(), "handshake") {
+		t.Errorf("first reply with a wrong password: %v", err)
+	}
+	if n := rdb.LLen(ctx, "list").Val(); n != 2 {
+		t.Errorf("list has %d items; want 2", n)
 	}
 }
 
