@@ -92,6 +92,10 @@ func (s *Server) startMini() {
 	s.t.Cleanup(m.Close)
 }
 
+// InProcess reports whether the server is the in-process stand-in, which
+// lacks some of Redis's introspection (INFO commandstats).
+func (s *Server) InProcess() bool { return s.mini != nil }
+
 // Restart starts the server again after Stop, on the same socket and
 // password: with an empty database, or for a persistent server with what its
 // append-only file holds.

@@ -27,33 +27,40 @@ const wideAttempts = 5
 // errFollowersChanging is postWide giving up after wideAttempts.
 var errFollowersChanging = &Error{Conflict, "Your followers are changing too fast to post right now. Please try again."}
 
-// postWide writes the tweet with the already reserved id and pushes it onto
-// the author's and every follower's timeline in one MULTI/EXEC, watching the
-// follower set so that a follow or unfollow in between makes the transaction
-// start over: the tweet reaches exactly the followers of one moment, as in
-// the script. If nothing is written (an error, or followers changing on
+// postWide writes the tweet and pushes it onto the author's and every
+// follower's timeline in one MULTI/EXEC, watching the follower set so that a
+// follow or unfollow in between makes the transaction start over: the tweet
+// reaches exactly the followers of one moment, as in the script. id is the
+// id the script reserved, or "" to reserve one along with the first read of
+// the followers. If nothing is written (an error, or followers changing on
 // every attempt), the id stays unused: pytwis reserves its ids the same way,
-// outside the transaction.
+// outside the transaction. It returns the tweet id.
 //
 // The commands go through a connection of their own (package resp): encoding
 // 10,000 of them with go-redis cost more than running them.
-func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64) error {
+func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64) (string, error) {
 	c, err := resp.Dial(ctx, s.rdb.Options())
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer c.Close() // also discards a transaction left open by an error
 	for range wideAttempts {
-		followers, err := watchFollowers(c, userID)
+		followers, reserved, err := watchFollowers(c, userID, id == "")
 		if err != nil {
-			return err
+			return "", err
 		}
+		if id == "" {
+			id = strconv.FormatInt(reserved, 10)
+		}
+		// Remembered for the author's next post (see Post); the current
+		// one goes on here either way, since this path suits any count.
+		s.wideAuthors.Put(userID, followers.len() > s.wideFanOut)
 		if s.afterWatch != nil {
 			s.afterWatch()
 		}
 		lengths, err := fanOut(c, userID, id, body, now, followers)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if lengths == nil {
 			continue // the followers changed: EXEC did nothing
@@ -63,9 +70,9 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 		// at most one id past the cap plus the slack, and the next post that
 		// reaches it trims it.
 		_ = trimTimelines(c, userID, followers, lengths)
-		return nil
+		return id, nil
 	}
-	return errFollowersChanging
+	return "", errFollowersChanging
 }
 
 // trimTimelines trims back to the cap the timelines that fanOut took past
@@ -144,30 +151,40 @@ func parseID(b []byte) (uint64, bool) {
 	return id, true
 }
 
-// watchFollowers watches the author's follower set and reads it.
-func watchFollowers(c *resp.Conn, userID string) (*followers, error) {
+// watchFollowers watches the author's follower set and reads it; with
+// reserve, it also reserves a tweet id in the same round trip and returns it.
+func watchFollowers(c *resp.Conn, userID string, reserve bool) (*followers, int64, error) {
 	c.Send("WATCH", followerKey(userID))
 	c.Send("ZRANGE", followerKey(userID), "0", "-1")
+	if reserve {
+		c.Send("INCR", keyNextTweetID)
+	}
 	if err := c.Flush(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := c.Expect("OK"); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	n, err := c.ReadArrayLen()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	fs := &followers{ids: make([]uint64, 0, max(n, 0))}
 	var member []byte
 	for range n {
 		if member, _, err = c.AppendBulk(member[:0]); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		fs.add(member)
 	}
 	slices.Sort(fs.ids)
-	return fs, nil
+	var id int64
+	if reserve {
+		if id, err = c.ReadInt(); err != nil {
+			return nil, 0, err
+		}
+	}
+	return fs, id, nil
 }
 
 // fanOut runs the post as one transaction and returns the new length of the

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -133,4 +136,80 @@ func TestWidePostReachesOddMembers(t *testing.T) {
 	if n := rdb.Exists(ctx, "timeline:7").Val(); n != 0 {
 		t.Error("timeline:7 was written")
 	}
+}
+
+// An author whose post went to more than wideFanOut followers has the next
+// post go straight to the transaction, reserving its id in the round trip
+// that reads the followers; once the author is back under the threshold, the
+// post after that takes the script again. Every post reaches the followers.
+func TestWideAuthorSkipsTheScript(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.InProcess() {
+		t.Skip("needs redis-server's INFO commandstats")
+	}
+	rdb := srv.Client()
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, testHasher)
+	s.wideFanOut = 1
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	bob, _ := mustRegister(t, s, "bob")
+	carol, _ := mustRegister(t, s, "carol")
+	for _, f := range []string{bob, carol} {
+		if err := s.Follow(ctx, f, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name          string
+		before        func() error
+		evalsha, exec int
+	}{
+		{"first post: the script says wide", nil, 1, 1},
+		{"known wide: no script", nil, 0, 1},
+		{"down to one follower: still wide once", func() error { return s.Unfollow(ctx, carol, "alice") }, 0, 1},
+		{"back under the threshold: the script alone", nil, 1, 0},
+	}
+	for i, step := range steps {
+		if step.before != nil {
+			if err := step.before(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rdb.ConfigResetStat(ctx)
+		id, err := s.Post(ctx, alice, "hello")
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if want := strconv.Itoa(i + 1); id != want {
+			t.Errorf("%s: tweet id %s; want %s", step.name, id, want)
+		}
+		if got := rdb.LIndex(ctx, "timeline:"+bob, 0).Val(); got != id {
+			t.Errorf("%s: bob's newest tweet %q; want %s", step.name, got, id)
+		}
+		calls := commandCalls(t, rdb)
+		if calls["evalsha"] != step.evalsha || calls["exec"] != step.exec {
+			t.Errorf("%s: %d EVALSHA and %d EXEC; want %d and %d", step.name, calls["evalsha"], calls["exec"], step.evalsha, step.exec)
+		}
+	}
+}
+
+// commandCalls counts the calls of each command since CONFIG RESETSTAT.
+func commandCalls(t *testing.T, rdb *redis.Client) map[string]int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+			var n int
+			name, stats, _ := strings.Cut(rest, ":")
+			if _, err := fmt.Sscanf(stats, "calls=%d", &n); err == nil {
+				calls[name] = n
+			}
+		}
+	}
+	return calls
 }

@@ -101,6 +101,10 @@ type Store struct {
 	// wideFanOut is WideFanOut; tests lower it to send small fan-outs down
 	// the MULTI/EXEC path too.
 	wideFanOut int
+	// wideAuthors remembers, per author, whether their last post went to
+	// more than wideFanOut followers: the next one then skips the post
+	// script, whose only work would be to say so (fanout.go).
+	wideAuthors *cache.Bounded[string, bool]
 	// afterWatch, when set, runs in postWide between reading the followers
 	// and the transaction: tests change the followers there.
 	afterWatch func()
@@ -119,7 +123,8 @@ type Store struct {
 func New(rdb *redis.Client, hasher auth.Hasher) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
-		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2))}
+		wideAuthors: cache.New[string, bool](IDCacheSize),
+		hashSlots:   make(chan struct{}, max(1, runtime.NumCPU()/2))}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {

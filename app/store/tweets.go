@@ -60,18 +60,25 @@ func (s *Store) Post(ctx context.Context, userID, body string) (string, error) {
 		return "", err
 	}
 	now := s.now().Unix()
-	id, err := postScript.Run(ctx, s.rdb, []string{keyNextTweetID, keyGeneralTimeline},
-		userID, now, body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.wideFanOut).Int64()
-	if err != nil {
-		return "", fmt.Errorf("post tweet: %w", err)
-	}
-	if id < 0 {
-		id = -id
-		if err := s.postWide(ctx, userID, strconv.FormatInt(id, 10), body, now); err != nil {
-			return "", fmt.Errorf("post tweet %d to many followers: %w", id, err)
+	reserved := ""
+	if wide, _ := s.wideAuthors.Get(userID); !wide {
+		id, err := postScript.Run(ctx, s.rdb, []string{keyNextTweetID, keyGeneralTimeline},
+			userID, now, body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.wideFanOut).Int64()
+		if err != nil {
+			return "", fmt.Errorf("post tweet: %w", err)
 		}
+		if id > 0 {
+			return strconv.FormatInt(id, 10), nil
+		}
+		reserved = strconv.FormatInt(-id, 10)
 	}
-	return strconv.FormatInt(id, 10), nil
+	// Too many followers for the script: it reserved an id, or was skipped
+	// because the author's last post had too many too.
+	id, err := s.postWide(ctx, userID, reserved, body, now)
+	if err != nil {
+		return "", fmt.Errorf("post tweet to many followers: %w", err)
+	}
+	return id, nil
 }
 
 // Feed is the list a timeline page reads.
