@@ -76,18 +76,21 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 }
 
 // trimTimelines trims back to the cap the timelines that fanOut took past
-// the cap plus the slack, given the lengths it returned: the author's, then
-// the followers'.
+// their trim point, given the lengths it returned: the author's, then the
+// followers'.
 func trimTimelines(c *resp.Conn, author string, fs *followers, lengths []int64) error {
 	n := 0
-	for i, l := range lengths {
-		if l > UserTimelineCap+UserTimelineSlack {
-			key := timelineKey(author)
-			if i > 0 {
-				key = string(fs.appendTimelineKey(nil, i-1))
-			}
-			c.Send("LTRIM", key, "0", strconv.Itoa(UserTimelineCap-1))
-			n++
+	trim := func(key string) {
+		c.Send("LTRIM", key, "0", strconv.Itoa(UserTimelineCap-1))
+		n++
+	}
+	var self followers
+	if self.add([]byte(author)); self.pastTrimPoint(0, lengths[0]) {
+		trim(timelineKey(author))
+	}
+	for i, l := range lengths[1:] {
+		if fs.pastTrimPoint(i, l) {
+			trim(string(fs.appendTimelineKey(nil, i)))
 		}
 	}
 	if n == 0 {
@@ -124,6 +127,15 @@ func (fs *followers) appendTimelineKey(b []byte, i int) []byte {
 		return strconv.AppendUint(b, fs.ids[i], 10)
 	}
 	return append(b, fs.other[i-len(fs.ids)]...)
+}
+
+// pastTrimPoint reports whether the i-th follower's timeline, l long, is
+// to be trimmed (trimPoint).
+func (fs *followers) pastTrimPoint(i int, l int64) bool {
+	if i < len(fs.ids) {
+		return l > trimPoint(fs.ids[i])
+	}
+	return l > UserTimelineCap+UserTimelineSlack
 }
 
 // add adds a member of the follower set.

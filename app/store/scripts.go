@@ -72,10 +72,11 @@ return 1
 // The follower list is read inside the script, so a follow that lands while
 // posting is either fully before or fully after it (pytwis read it outside
 // its transaction). A user timeline is trimmed back to the cap only once it
-// exceeds it by the slack: LPUSH returns the length for free, and trimming on
-// every push doubled the cost of a post to many followers. Returns the tweet
-// id; for an author with more followers than ARGV[7] it only reserves an id
-// and returns it negated, writing nothing else: postWide does that fan-out.
+// passes its trim point, as in trimPoint (keys.go) for the plain decimal ids
+// pytwis writes: LPUSH returns the length for free, and trimming on every
+// push doubled the cost of a post to many followers. Returns the tweet id; for
+// an author with more followers than ARGV[7] it only reserves an id and
+// returns it negated, writing nothing else: postWide does that fan-out.
 var postScript = script(`
 local uid = ARGV[1]
 if redis.call('ZCARD', '{follower:}' .. uid) > tonumber(ARGV[7]) then
@@ -83,16 +84,19 @@ if redis.call('ZCARD', '{follower:}' .. uid) > tonumber(ARGV[7]) then
 end
 local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{body}', ARGV[3])
-local ucap, limit = tonumber(ARGV[5]), tonumber(ARGV[5]) + tonumber(ARGV[6])
-local function push(key)
+local ucap, slack = tonumber(ARGV[5]), tonumber(ARGV[6])
+local half = math.floor(slack / 2)
+local function push(owner)
+  local key, n, limit = '{timeline:}' .. owner, tonumber(owner), ucap + slack
+  if n and n >= 0 and n < 2^53 and n == math.floor(n) then limit = ucap + half + n % (half + 1) end
   if redis.call('LPUSH', key, id) > limit then
     redis.call('LTRIM', key, 0, ucap - 1)
   end
 end
-push('{timeline:}' .. uid)
+push(uid)
 redis.call('LPUSH', '{tweets_by:}' .. uid, id)
 for _, f in ipairs(redis.call('ZRANGE', '{follower:}' .. uid, 0, -1)) do
-  push('{timeline:}' .. f)
+  push(f)
 end
 redis.call('LPUSH', KEYS[2], id)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -571,4 +572,68 @@ func TestTweetCacheFollowsTheDatabase(t *testing.T) {
 	if _, p, _ := s.Timeline(ctx, "", General, 0, 10); len(p.Tweets) != 1 {
 		t.Errorf("a dangling id was shown: %+v", p.Tweets)
 	}
+}
+
+// A timeline is trimmed by the post that takes it past its own trim point,
+// which depends on its owner's id: the followers of one author, grown in
+// step, are trimmed over fifty posts rather than all by one. The script and
+// the transaction follow the same rule (trimPoint).
+func TestTrimsAreSpread(t *testing.T) {
+	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		alice, _ := mustRegister(t, s, "alice")
+		owners := []string{alice}
+		for i := range 60 {
+			id, _ := mustRegister(t, s, fmt.Sprintf("user%d", i))
+			if err := s.Follow(ctx, id, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			owners = append(owners, id)
+		}
+		pipe := rdb.Pipeline()
+		for _, o := range owners {
+			for i := range UserTimelineCap {
+				pipe.LPush(ctx, "timeline:"+o, 100000+i)
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		trimmedBy := map[string]int{} // owner -> the post that first trimmed it
+		for post := 1; post <= UserTimelineSlack+1; post++ {
+			if _, err := s.Post(ctx, alice, "hello"); err != nil {
+				t.Fatal(err)
+			}
+			lens := make([]*redis.IntCmd, len(owners))
+			pipe := rdb.Pipeline()
+			for i, o := range owners {
+				lens[i] = pipe.LLen(ctx, "timeline:"+o)
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			trims := 0
+			for i, o := range owners {
+				n := lens[i].Val()
+				if n > UserTimelineCap+UserTimelineSlack || n < UserTimelineCap {
+					t.Fatalf("after post %d timeline:%s holds %d ids", post, o, n)
+				}
+				if n == UserTimelineCap {
+					trims++
+					if _, ok := trimmedBy[o]; !ok {
+						trimmedBy[o] = post
+					}
+				}
+			}
+			if trims > 2 {
+				t.Errorf("post %d trimmed %d timelines at once", post, trims)
+			}
+		}
+		for _, o := range owners {
+			id, _ := strconv.ParseUint(o, 10, 64)
+			if want := int(trimPoint(id)) - UserTimelineCap + 1; trimmedBy[o] != want {
+				t.Errorf("timeline:%s first trimmed by post %d; want %d", o, trimmedBy[o], want)
+			}
+		}
+	})
 }
