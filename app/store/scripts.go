@@ -87,9 +87,12 @@ redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{
 local ucap, slack = tonumber(ARGV[5]), tonumber(ARGV[6])
 local half = math.floor(slack / 2)
 local function push(owner)
-  local key, n, limit = '{timeline:}' .. owner, tonumber(owner), ucap + slack
-  if n and n >= 0 and n < 2^53 and n == math.floor(n) then limit = ucap + half + n % (half + 1) end
-  if redis.call('LPUSH', key, id) > limit then
+  local key = '{timeline:}' .. owner
+  local len = redis.call('LPUSH', key, id)
+  if len <= ucap + half then return end -- below every trim point
+  local n, limit = tonumber(owner), ucap + slack
+  if n and n >= 0 and n < 2^53 and n % 1 == 0 then limit = ucap + half + n % (half + 1) end
+  if len > limit then
     redis.call('LTRIM', key, 0, ucap - 1)
   end
 end
