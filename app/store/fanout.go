@@ -14,10 +14,9 @@ import (
 // Redis serves nobody else while either runs; but inside EXEC a push costs
 // Redis a third of what a redis.call from Lua costs, and the commands are read
 // and queued before EXEC, between other clients' requests. For 10,000
-// followers Redis is busy 11 ms instead of 32 (BenchmarkPostFanOut), or
-// about 22 ms instead of 40 on ops/bench/run's data, where pushes miss the
-// CPU cache. Below this count the script's single round trip is worth
-// more.
+// followers Redis is busy 10-12 ms instead of 35-45 (BenchmarkPostFanOut),
+// and about 16 ms on ops/bench/run's data, where pushes miss the CPU cache.
+// Below this count the script's single round trip is worth more.
 const WideFanOut = 1000
 
 // wideAttempts bounds the retries when the author's followers change between
