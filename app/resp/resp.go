@@ -157,8 +157,8 @@ func (c *Conn) Flush() error {
 func (c *Conn) line() (byte, []byte, error) {
 	for c.handshake > 0 {
 		kind, rest, err := c.readLine()
-		if err == nil && (kind != '+' || string(rest) != "OK") {
-			err = fmt.Errorf("got %q, want +OK", append([]byte{kind}, rest...))
+		if err == nil {
+			err = status(kind, rest, "OK")
 		}
 		if err != nil {
 			return 0, nil, fmt.Errorf("redis handshake: %w", err)
@@ -227,15 +227,23 @@ func parseInt(b []byte) (int64, bool) {
 	return n, true
 }
 
-// Expect reads a simple-string reply and checks that it is status, such as
+// Expect reads a simple-string reply and checks that it is want, such as
 // OK or QUEUED.
-func (c *Conn) Expect(status string) error {
+func (c *Conn) Expect(want string) error {
 	kind, rest, err := c.line()
 	if err != nil {
 		return err
 	}
-	if kind != '+' || string(rest) != status {
-		return fmt.Errorf("read from redis: got %q, want +%s", append([]byte{kind}, rest...), status)
+	if err := status(kind, rest, want); err != nil {
+		return fmt.Errorf("read from redis: %w", err)
+	}
+	return nil
+}
+
+// status checks that a reply line is the simple string want.
+func status(kind byte, rest []byte, want string) error {
+	if kind != '+' || string(rest) != want {
+		return fmt.Errorf("got %q, want +%s", append([]byte{kind}, rest...), want)
 	}
 	return nil
 }
