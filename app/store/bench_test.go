@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
@@ -79,20 +78,6 @@ func BenchmarkPostFanOut(b *testing.B) {
 // blockingUsec is the time Redis spent in EVALSHA and EXEC since the last
 // CONFIG RESETSTAT, from INFO commandstats.
 func blockingUsec(b *testing.B, s *Store) float64 {
-	info, err := s.rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var total float64
-	for line := range strings.Lines(info) {
-		for _, cmd := range []string{"cmdstat_evalsha:", "cmdstat_exec:"} {
-			if rest, ok := strings.CutPrefix(line, cmd); ok {
-				var calls, usec float64
-				if _, err := fmt.Sscanf(rest, "calls=%g,usec=%g", &calls, &usec); err == nil {
-					total += usec
-				}
-			}
-		}
-	}
-	return total
+	stats := commandStats(b, s.rdb)
+	return stats["evalsha"].usec + stats["exec"].usec
 }

@@ -187,29 +187,36 @@ func TestWideAuthorSkipsTheScript(t *testing.T) {
 		if got := rdb.LIndex(ctx, "timeline:"+bob, 0).Val(); got != id {
 			t.Errorf("%s: bob's newest tweet %q; want %s", step.name, got, id)
 		}
-		calls := commandCalls(t, rdb)
-		if calls["evalsha"] != step.evalsha || calls["exec"] != step.exec {
-			t.Errorf("%s: %d EVALSHA and %d EXEC; want %d and %d", step.name, calls["evalsha"], calls["exec"], step.evalsha, step.exec)
+		stats := commandStats(t, rdb)
+		if stats["evalsha"].calls != step.evalsha || stats["exec"].calls != step.exec {
+			t.Errorf("%s: %d EVALSHA and %d EXEC; want %d and %d", step.name, stats["evalsha"].calls, stats["exec"].calls, step.evalsha, step.exec)
 		}
 	}
 }
 
-// commandCalls counts the calls of each command since CONFIG RESETSTAT.
-func commandCalls(t *testing.T, rdb *redis.Client) map[string]int {
-	t.Helper()
+// commandStat is one command's line of INFO commandstats.
+type commandStat struct {
+	calls int
+	usec  float64
+}
+
+// commandStats reads INFO commandstats: each command's calls and time since
+// the last CONFIG RESETSTAT.
+func commandStats(tb testing.TB, rdb *redis.Client) map[string]commandStat {
+	tb.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	calls := map[string]int{}
+	stats := map[string]commandStat{}
 	for line := range strings.Lines(info) {
 		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
-			var n int
-			name, stats, _ := strings.Cut(rest, ":")
-			if _, err := fmt.Sscanf(stats, "calls=%d", &n); err == nil {
-				calls[name] = n
+			var st commandStat
+			name, fields, _ := strings.Cut(rest, ":")
+			if _, err := fmt.Sscanf(fields, "calls=%d,usec=%g", &st.calls, &st.usec); err == nil {
+				stats[name] = st
 			}
 		}
 	}
-	return calls
+	return stats
 }
