@@ -150,18 +150,20 @@ func (b *browserRun) eval(js string, res any) {
 	b.run(chromedp.Evaluate(js, res))
 }
 
-// waitText waits until the page shows text.
+// waitText waits until the page shows text. It is called right after a
+// click that navigates, so a read that finds the page between documents
+// ("Inspected target navigated or closed") is tried again, not a failure.
 func (b *browserRun) waitText(text string) {
 	b.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var body string
-		b.eval(`document.body ? document.body.innerText : ""`, &body)
-		if strings.Contains(body, text) {
+		err := chromedp.Run(b.ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &body))
+		if err == nil && strings.Contains(body, text) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("the page never showed %q; it shows:\n%s", text, body)
+			b.t.Fatalf("the page never showed %q (last read: %v); it shows:\n%s", text, err, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
