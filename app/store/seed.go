@@ -37,8 +37,8 @@ type SeedResult struct {
 
 // Seed fills the database with a realistic data set in the pytwis layout: a
 // random follow graph in which a few users are followed by many, then tweets
-// fanned out to the followers' timelines as Post would (trimmed to
-// UserTimelineCap), and the general timeline trimmed to GeneralTimelineCap.
+// fanned out to the followers' timelines as Post would (each as long as
+// Post's trimming would have left it), and the general timeline trimmed to GeneralTimelineCap.
 // It writes the same keys as Register, Follow and Post, but computes the
 // timelines in memory and sends everything in large pipelines, which is
 // hundreds of times faster than one Post per tweet.
@@ -163,6 +163,9 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 
 	// Tweets, in id order, fanned out as Post does.
 	timelines := make([]ring, o.Users)
+	for u := range timelines {
+		timelines[u] = newRing(uint64(res.FirstUserID) + uint64(u))
+	}
 	byAuthor := make([][]int32, o.Users)
 	span := o.Now.Sub(start)
 	for i := range o.Tweets {
@@ -199,7 +202,6 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		}
 		if ids := timelines[u].ordered(); len(ids) > 0 {
 			lpush(timelineKey(uid(u)), ids)
-			w.add(func(p redis.Pipeliner) { p.LTrim(ctx, timelineKey(uid(u)), 0, UserTimelineCap-1) })
 		}
 	}
 	general := make([]int32, 0, min(o.Tweets, GeneralTimelineCap))
@@ -245,24 +247,39 @@ func (w *pipeWriter) flush() error {
 	return w.err
 }
 
-// ring keeps the newest UserTimelineCap tweet indexes of one timeline.
+// ring keeps the tweet indexes that posting them would have left in one
+// timeline: the newest, as many as Post's trimming leaves (trimPoint), from
+// the cap up to the trim point. Not all at the cap: timelines of one length
+// have one layout in Redis's memory (the same list nodes, each as full), so
+// 10,000 followers' timelines seeded at the cap grew in step, and every post
+// that made their head nodes outgrow an allocation size had Redis allocate
+// and fault in ~15 MB at once: on ops/bench/run's data, about one post to
+// 10,000 followers in fifty took 15 ms longer, inside EXEC.
 type ring struct {
-	ids  []int32
-	next int
+	ids    []int32 // the newest, up to UserTimelineCap+UserTimelineSlack
+	next   int
+	len    int64 // the timeline's length
+	trimAt int64 // trimPoint of its owner
 }
 
+func newRing(owner uint64) ring { return ring{trimAt: trimPoint(owner)} }
+
 func (r *ring) push(id int32) {
-	if len(r.ids) < UserTimelineCap {
+	if r.len++; r.len > r.trimAt {
+		r.len = UserTimelineCap
+	}
+	if len(r.ids) < UserTimelineCap+UserTimelineSlack {
 		r.ids = append(r.ids, id)
 		return
 	}
 	r.ids[r.next] = id
-	r.next = (r.next + 1) % UserTimelineCap
+	r.next = (r.next + 1) % len(r.ids)
 }
 
-// ordered returns the kept ids, oldest first.
+// ordered returns the ids the timeline holds, oldest first.
 func (r *ring) ordered() []int32 {
-	return append(r.ids[r.next:len(r.ids):len(r.ids)], r.ids[:r.next]...)
+	all := append(r.ids[r.next:len(r.ids):len(r.ids)], r.ids[:r.next]...)
+	return all[len(all)-int(r.len):] // len is at most the pushes and the ids kept
 }
 
 var (

@@ -12,8 +12,9 @@ import (
 )
 
 // TestSeedMatchesFanOut: what Seed writes is what Register, Follow and Post
-// would have written: every timeline holds exactly the newest (capped) tweets
-// of the user and of whom they follow, and the follow sets mirror each other.
+// would have written: every timeline holds exactly the newest tweets of the
+// user and of whom they follow, as many as Post's trimming would have left,
+// and the follow sets mirror each other.
 func TestSeedMatchesFanOut(t *testing.T) {
 	s, rdb := newStore(t)
 	ctx := context.Background()
@@ -34,6 +35,7 @@ func TestSeedMatchesFanOut(t *testing.T) {
 		return ids
 	}
 	capped := false
+	lengths := map[int]bool{}
 	for u := 1; u <= 20; u++ {
 		uid := strconv.Itoa(u)
 		following := rdb.ZRange(ctx, "following:"+uid, 0, -1).Val()
@@ -57,9 +59,15 @@ func TestSeedMatchesFanOut(t *testing.T) {
 			}
 		}
 		want = desc(want)
-		if len(want) > UserTimelineCap {
-			want, capped = want[:UserTimelineCap], true
+		// Post pushes, and trims back to the cap past the trim point.
+		n := int64(0)
+		for range want {
+			if n++; n > trimPoint(uint64(u)) {
+				n, capped = UserTimelineCap, true
+			}
 		}
+		want = want[:n]
+		lengths[len(want)] = true
 		if got := rdb.LRange(ctx, "timeline:"+uid, 0, -1).Val(); !slices.Equal(got, want) {
 			t.Errorf("timeline:%s has %d ids; want %d", uid, len(got), len(want))
 		}
@@ -68,7 +76,10 @@ func TestSeedMatchesFanOut(t *testing.T) {
 		}
 	}
 	if !capped {
-		t.Error("no timeline reached the cap; the test data is too small")
+		t.Error("no timeline was trimmed; the test data is too small")
+	}
+	if len(lengths) < 10 {
+		t.Errorf("the 20 timelines have only %d lengths between them; want them spread", len(lengths))
 	}
 	general := rdb.LRange(ctx, "timeline", 0, -1).Val()
 	if len(general) != GeneralTimelineCap || general[0] != "3000" || general[999] != "2001" {
