@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ type Server struct {
 
 	dir     string
 	persist bool
+	args    []string // more redis-server arguments
 	cmd     *exec.Cmd
 	mini    *miniredis.Miniredis
 }
@@ -50,20 +52,25 @@ func Strict() bool {
 }
 
 // Start starts a server for t and stops it when t ends. It keeps nothing on
-// disk: after Stop, Restart brings back an empty database.
-func Start(t testing.TB) *Server { t.Helper(); return start(t, false) }
+// disk: after Stop, Restart brings back an empty database. args are added to
+// redis-server's command line; a test that gives any is skipped where the
+// in-process stand-in would run instead, which can't honour them.
+func Start(t testing.TB, args ...string) *Server { t.Helper(); return start(t, false, args) }
 
 // StartPersistent starts a server that writes every change to an append-only
 // file, fsynced before it answers, so that a write acknowledged by Redis
 // survives Kill and Restart.
-func StartPersistent(t testing.TB) *Server { t.Helper(); return start(t, true) }
+func StartPersistent(t testing.TB) *Server { t.Helper(); return start(t, true, nil) }
 
-func start(t testing.TB, persist bool) *Server {
+func start(t testing.TB, persist bool, args []string) *Server {
 	t.Helper()
-	s := &Server{t: t, Password: randomHex(16), DB: DB, persist: persist}
+	s := &Server{t: t, Password: randomHex(16), DB: DB, persist: persist, args: args}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if Strict() || persist {
 			t.Fatalf("redis-server is not installed (required in CI): %v", err)
+		}
+		if len(args) > 0 {
+			t.Skipf("redis-server is not installed, and the in-process Redis can't take %q", args)
 		}
 		s.startMini()
 		return s
@@ -120,7 +127,7 @@ func (s *Server) Restart() {
 		"--save", "",
 		"--loglevel", "warning",
 		"--logfile", filepath.Join(s.dir, "redis.log"),
-	}, appendonly...)...)
+	}, slices.Concat(appendonly, s.args)...)...)
 	// The server dies with the test process, even one that is killed or
 	// never runs its cleanups (a fuzz worker).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

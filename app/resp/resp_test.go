@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +42,23 @@ func TestReadReplies(t *testing.T) {
 		{"bad number", ":12x\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), `bad number "12x"`},
 		{"array", "*10000\r\n", func(c *Conn) (any, error) { return c.ReadArrayLen() }, 10000, ""},
 		{"nil array", "*-1\r\n", func(c *Conn) (any, error) { return c.ReadArrayLen() }, -1, ""},
+		{"null for an array", "_\r\n", func(c *Conn) (any, error) { return c.ReadArrayLen() }, -1, ""},
+		{"null for a bulk", "_\r\n", func(c *Conn) (any, error) { _, ok, err := readBulk(c); return ok, err }, false, ""},
+		{"null for an int", "_\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), `got '_' reply, want ':'`},
+		{"a map skipped", "%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nmodules\r\n*1\r\n%1\r\n+a\r\n$-1\r\n:7\r\n", func(c *Conn) (any, error) {
+			if err := c.skip(); err != nil {
+				return nil, err
+			}
+			return c.ReadInt()
+		}, int64(7), ""},
+		{"attribute skipped", "|1\r\n+ttl\r\n:3\r\n~3\r\n,1.5\r\n#t\r\n=7\r\ntxt:abc\r\n:8\r\n", func(c *Conn) (any, error) {
+			if err := c.skip(); err != nil {
+				return nil, err
+			}
+			return c.ReadInt()
+		}, int64(8), ""},
+		{"push skipped", ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n:9\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(9), ""},
+		{"bad push", ">x\r\n:9\r\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "bad push header"},
 		{"bulk", "$5\r\n12345\r\n", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "12345", ""},
 		{"bulk with CRLF inside", "$4\r\na\r\nb\r\n", func(c *Conn) (any, error) { s, _, err := readBulk(c); return s, err }, "a\r\nb", ""},
 		{"nil bulk", "$-1\r\n", func(c *Conn) (any, error) { _, ok, err := readBulk(c); return ok, err }, false, ""},
@@ -64,6 +82,118 @@ func TestReadReplies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Redis's reports that keys changed come as pushes, before the reply that
+// follows them, and reach the connection's invalidate in order.
+func TestInvalidations(t *testing.T) {
+	tests := []struct {
+		name, out string
+		want      []string // "<all>" for nil
+	}{
+		{"keys", ">2\r\n$10\r\ninvalidate\r\n*2\r\n$10\r\nfollower:1\r\n$1\r\nx\r\n:5\r\n", []string{"follower:1", "x"}},
+		{"all keys", ">2\r\n$10\r\ninvalidate\r\n_\r\n:5\r\n", []string{"<all>"}},
+		{"two pushes", ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nb\r\n:5\r\n", []string{"a", "b"}},
+		{"another kind", ">3\r\n$7\r\nmessage\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n:5\r\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := reading(tt.out)
+			var got []string
+			c.invalidate = func(key []byte) {
+				if key == nil {
+					got = append(got, "<all>")
+				} else {
+					got = append(got, string(key))
+				}
+			}
+			if n, err := c.ReadInt(); n != 5 || err != nil {
+				t.Fatalf("reply %d, %v; want 5", n, err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("invalidated %q; want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Against a real server: after Track, a change made by another client to a
+// key read through the connection, or a flush, is reported before the reply
+// to the next command; a server without RESP3 (HELLO renamed away, as on
+// Redis 5) gets no tracking, and the connection serves as before.
+func TestTrack(t *testing.T) {
+	ctx := context.Background()
+	t.Run("tracking", func(t *testing.T) {
+		srv := redistest.Start(t)
+		if srv.InProcess() {
+			t.Skip("the in-process Redis has no CLIENT TRACKING")
+		}
+		rdb := srv.Client()
+		defer rdb.Close()
+		c, err := Dial(ctx, srv.Options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var got []string
+		ok, err := c.Track(func(key []byte) {
+			if key == nil {
+				got = append(got, "<all>")
+			} else {
+				got = append(got, string(key))
+			}
+		})
+		if !ok || err != nil {
+			t.Fatalf("Track: %v, %v", ok, err)
+		}
+		exists := func() int64 {
+			t.Helper()
+			c.Send("EXISTS", "set")
+			if err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			n, err := c.ReadInt()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		c.Send("ZRANGE", "set", "0", "-1") // read, so tracked
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.ReadArrayLen(); n != 0 || err != nil {
+			t.Fatalf("ZRANGE: %d, %v", n, err)
+		}
+		rdb.ZAdd(ctx, "set", redis.Z{Score: 1, Member: "a"})
+		rdb.Set(ctx, "untracked", "1", 0)
+		if n := exists(); n != 1 || !slices.Equal(got, []string{"set"}) {
+			t.Fatalf("after ZADD elsewhere: EXISTS %d, invalidated %q; want 1, [set]", n, got)
+		}
+		exists() // a read too, so tracked again
+		rdb.FlushDB(ctx)
+		if n := exists(); n != 0 || !slices.Equal(got, []string{"set", "<all>"}) {
+			t.Errorf("after FLUSHDB: EXISTS %d, invalidated %q; want 0, [set <all>]", n, got)
+		}
+	})
+	t.Run("no RESP3", func(t *testing.T) {
+		srv := redistest.Start(t, "--rename-command", "HELLO", "")
+		c, err := Dial(ctx, srv.Options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if ok, err := c.Track(func([]byte) { t.Error("invalidated") }); ok || err != nil {
+			t.Fatalf("Track without HELLO: %v, %v; want false, nil", ok, err)
+		}
+		c.Send("INCR", "n")
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.ReadInt(); n != 1 || err != nil {
+			t.Errorf("INCR after Track: %d, %v", n, err)
+		}
+	})
 }
 
 // An error reply is a redis.Error, so that callers tell it from a broken

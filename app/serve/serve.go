@@ -58,6 +58,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	rt := &redisconn.RoundTrips{}
 	rdb.AddHook(rt)
 	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations})
+	defer st.Close()
 
 	trust := proxyTrust{}
 	for _, p := range cfg.TrustedProxies {

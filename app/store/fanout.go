@@ -35,18 +35,36 @@ var errFollowersChanging = &Error{Conflict, "Your followers are changing too fas
 // every attempt), the id stays unused: pytwis reserves its ids the same way,
 // outside the transaction. It returns the tweet id.
 //
-// The commands go through a connection of their own (package resp): encoding
-// 10,000 of them with go-redis cost more than running them.
+// The commands go through a connection of postWide's own (wideconn.go,
+// package resp): encoding 10,000 of them with go-redis cost more than
+// running them.
 func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64) (string, error) {
-	c, err := resp.Dial(ctx, s.rdb.Options())
+	c, err := s.wide.get(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer c.Close() // also discards a transaction left open by an error
-	for range wideAttempts {
-		followers, reserved, err := watchFollowers(c, userID, id == "")
-		if err != nil {
+	posted, retry, err := s.postWideOn(c, userID, id, body, now)
+	if retry && ctx.Err() == nil {
+		// The kept connection had been closed while idle (Redis restarted,
+		// say), as the post's first round trip found: nothing was written
+		// but perhaps the id. Once more, on a new connection.
+		s.wide.put(c) // closes it
+		if c, err = s.wide.dial(ctx); err != nil {
 			return "", err
+		}
+		posted, _, err = s.postWideOn(c, userID, id, body, now)
+	}
+	s.wide.put(c)
+	return posted, err
+}
+
+// postWideOn is postWide on c. retry reports an error that a new connection
+// may not have: c was kept from an earlier post and found closed.
+func (s *Store) postWideOn(c *wideConn, userID, id, body string, now int64) (_ string, retry bool, _ error) {
+	for attempt := range wideAttempts {
+		followers, reserved, err := c.watchFollowers(userID, id == "")
+		if err != nil {
+			return "", attempt == 0 && c.reused && hungUp(err), c.failed(err)
 		}
 		if id == "" {
 			id = strconv.FormatInt(reserved, 10)
@@ -57,9 +75,9 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 		if s.afterWatch != nil {
 			s.afterWatch()
 		}
-		lengths, err := fanOut(c, userID, id, body, now, followers)
+		lengths, err := fanOut(c.Conn, userID, id, body, now, followers)
 		if err != nil {
-			return "", err
+			return "", false, c.failed(err)
 		}
 		if lengths == nil {
 			continue // the followers changed: EXEC did nothing
@@ -68,10 +86,10 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 		// left untrimmed (the connection broke, the client went away) holds
 		// at most one id past the cap plus the slack, and the next post that
 		// reaches it trims it.
-		_ = trimTimelines(c, userID, followers, lengths)
-		return id, nil
+		c.failed(trimTimelines(c.Conn, userID, followers, lengths))
+		return id, false, nil
 	}
-	return "", errFollowersChanging
+	return "", false, errFollowersChanging
 }
 
 // trimTimelines trims back to the cap the timelines that fanOut took past
@@ -162,11 +180,20 @@ func parseID(b []byte) (uint64, bool) {
 	return id, true
 }
 
-// watchFollowers watches the author's follower set and reads it; with
-// reserve, it also reserves a tweet id in the same round trip and returns it.
-func watchFollowers(c *resp.Conn, userID string, reserve bool) (*followers, int64, error) {
-	c.Send("WATCH", followerKey(userID))
-	c.Send("ZRANGE", followerKey(userID), "0", "-1")
+// watchFollowers watches the author's follower set and returns it: the set
+// the connection holds, unless Redis has reported a change to it since it
+// was read, or else read in the same round trip. Reports are applied as the
+// replies are read, and Redis sends one as soon as the set changes: a change
+// made before the WATCH is known by the time its reply is read, and one made
+// after it makes EXEC fail. With reserve, it also reserves a tweet id in that
+// round trip and returns it.
+func (c *wideConn) watchFollowers(userID string, reserve bool) (*followers, int64, error) {
+	key := followerKey(userID)
+	fs := c.followers[key]
+	c.Send("WATCH", key)
+	if fs == nil {
+		c.Send("ZRANGE", key, "0", "-1")
+	}
 	if reserve {
 		c.Send("INCR", keyNextTweetID)
 	}
@@ -176,26 +203,50 @@ func watchFollowers(c *resp.Conn, userID string, reserve bool) (*followers, int6
 	if err := c.Expect("OK"); err != nil {
 		return nil, 0, err
 	}
-	n, err := c.ReadArrayLen()
-	if err != nil {
-		return nil, 0, err
-	}
-	fs := &followers{ids: make([]uint64, 0, max(n, 0))}
-	var member []byte
-	for range n {
-		if member, _, err = c.AppendBulk(member[:0]); err != nil {
+	stale := fs != nil && c.followers[key] != fs // changed before the WATCH
+	var err error
+	if fs == nil {
+		if fs, err = c.readFollowers(key); err != nil {
 			return nil, 0, err
 		}
-		fs.add(member)
 	}
-	slices.Sort(fs.ids)
 	var id int64
 	if reserve {
 		if id, err = c.ReadInt(); err != nil {
 			return nil, 0, err
 		}
 	}
+	if stale {
+		c.Send("ZRANGE", key, "0", "-1")
+		if err := c.Flush(); err != nil {
+			return nil, 0, err
+		}
+		if fs, err = c.readFollowers(key); err != nil {
+			return nil, 0, err
+		}
+	}
 	return fs, id, nil
+}
+
+// readFollowers reads the reply to ZRANGE key 0 -1, and keeps the set if
+// Redis tracks it for the connection. It is kept at once, before any other
+// reply is read: a report that it changed may come with the next one.
+func (c *wideConn) readFollowers(key string) (*followers, error) {
+	n, err := c.ReadArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	fs := &followers{ids: make([]uint64, 0, max(n, 0))}
+	var member []byte
+	for range n {
+		if member, _, err = c.AppendBulk(member[:0]); err != nil {
+			return nil, err
+		}
+		fs.add(member)
+	}
+	slices.Sort(fs.ids)
+	c.remember(key, fs)
+	return fs, nil
 }
 
 // fanOut runs the post as one transaction and returns the new length of the

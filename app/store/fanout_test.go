@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -219,4 +220,120 @@ func commandStats(tb testing.TB, rdb *redis.Client) map[string]commandStat {
 		}
 	}
 	return stats
+}
+
+// postWide keeps the follower sets it has read, and Redis reports changes to
+// them (client-side caching): a change made by another client, such as pytwis
+// or another pytwask, reaches the next post all the same, as do a flush and a
+// restart of Redis, and an unchanged set is not read again. Without RESP3
+// (HELLO renamed away, as on Redis 5) every post reads the set.
+func TestWidePostKeepsFollowersUntilTheyChange(t *testing.T) {
+	for _, server := range []struct {
+		name     string
+		args     []string
+		tracking bool
+	}{
+		{"tracking", nil, true},
+		{"no RESP3", []string{"--rename-command", "HELLO", ""}, false},
+	} {
+		t.Run(server.name, func(t *testing.T) {
+			srv := redistest.Start(t, server.args...)
+			rdb := srv.Client()
+			t.Cleanup(func() { rdb.Close() })
+			s := New(rdb, testHasher)
+			t.Cleanup(s.Close)
+			s.wideFanOut = -1
+			ctx := context.Background()
+			users := make([]string, 5)
+			for i := range users {
+				users[i], _ = mustRegister(t, s, fmt.Sprintf("user%d", i))
+			}
+			alice, bob, carol, dave, erin := users[0], users[1], users[2], users[3], users[4]
+			if err := s.Follow(ctx, bob, "user0"); err != nil {
+				t.Fatal(err)
+			}
+			follow := func(f string) { rdb.ZAdd(ctx, "follower:"+alice, redis.Z{Score: 1, Member: f}) }
+			steps := []struct {
+				name     string
+				before   func()
+				reach    []string
+				miss     []string
+				readsSet bool // with tracking
+			}{
+				{"first post", nil, []string{alice, bob}, []string{carol}, true},
+				{"followers unchanged", nil, []string{alice, bob}, []string{carol}, false},
+				{"carol follows, written elsewhere", func() { follow(carol) }, []string{bob, carol}, nil, true},
+				{"unchanged again", nil, []string{bob, carol}, nil, false},
+				{"bob leaves, written elsewhere", func() { rdb.ZRem(ctx, "follower:"+alice, bob) }, []string{carol}, []string{bob}, true},
+				{"database flushed", func() { rdb.FlushDB(ctx); follow(dave) }, []string{dave}, []string{carol}, true},
+				{"Redis restarted", func() { srv.Stop(); srv.Restart(); follow(erin) }, []string{erin}, []string{dave}, true},
+				{"after the restart", nil, []string{erin}, []string{dave}, false},
+			}
+			for _, step := range steps {
+				if step.before != nil {
+					step.before()
+				}
+				if !srv.InProcess() {
+					rdb.ConfigResetStat(ctx)
+				}
+				id, err := s.Post(ctx, alice, step.name)
+				if err != nil {
+					t.Fatalf("%s: %v", step.name, err)
+				}
+				for _, u := range step.reach {
+					if got := rdb.LIndex(ctx, "timeline:"+u, 0).Val(); got != id {
+						t.Errorf("%s: timeline:%s starts with %q; want %s", step.name, u, got, id)
+					}
+				}
+				for _, u := range step.miss {
+					if got := rdb.LIndex(ctx, "timeline:"+u, 0).Val(); got == id {
+						t.Errorf("%s: timeline:%s got tweet %s", step.name, u, id)
+					}
+				}
+				if srv.InProcess() {
+					continue // no INFO commandstats
+				}
+				want := 1
+				if server.tracking && !step.readsSet {
+					want = 0
+				}
+				if got := commandStats(t, rdb)["zrange"].calls; got != want {
+					t.Errorf("%s: %d ZRANGE; want %d", step.name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// Wide posts at the same time each get a connection (one kept, the others
+// their own) and all reach the followers.
+func TestConcurrentWidePosts(t *testing.T) {
+	s, rdb, alice, bob := wideStore(t)
+	ctx := context.Background()
+	if err := s.Follow(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	const posts = 8
+	ids := make(chan string, posts)
+	var wg sync.WaitGroup
+	for i := range posts {
+		wg.Go(func() {
+			id, err := s.Post(ctx, alice, fmt.Sprint("hello ", i))
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- id
+		})
+	}
+	wg.Wait()
+	close(ids)
+	timeline := rdb.LRange(ctx, "timeline:"+bob, 0, -1).Val()
+	for id := range ids {
+		if !slices.Contains(timeline, id) {
+			t.Errorf("tweet %s missing from bob's timeline %v", id, timeline)
+		}
+	}
+	if len(timeline) != posts {
+		t.Errorf("bob's timeline has %d tweets; want %d", len(timeline), posts)
+	}
 }

@@ -105,6 +105,9 @@ type Store struct {
 	// more than wideFanOut followers: the next one then skips the post
 	// script, whose only work would be to say so (fanout.go).
 	wideAuthors *cache.Bounded[string, bool]
+	// wide hands postWide its connections, one kept with a cache of
+	// follower sets (wideconn.go).
+	wide *wideConns
 	// afterWatch, when set, runs in postWide between reading the followers
 	// and the transaction: tests change the followers there.
 	afterWatch func()
@@ -123,8 +126,8 @@ type Store struct {
 func New(rdb *redis.Client, hasher auth.Hasher) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
-		wideAuthors: cache.New[string, bool](IDCacheSize),
-		hashSlots:   make(chan struct{}, max(1, runtime.NumCPU()/2))}
+		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
+		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2))}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {
@@ -133,6 +136,12 @@ func New(rdb *redis.Client, hasher auth.Hasher) *Store {
 		return h
 	})
 	return s
+}
+
+// Close closes the connection the store keeps for posts to many followers.
+// The Store stays usable; the Redis client is the caller's to close.
+func (s *Store) Close() {
+	s.wide.Close()
 }
 
 // withHashSlot runs f, which hashes or verifies a password, when a slot is

@@ -24,7 +24,9 @@ func newStore(t *testing.T) (*Store, *redis.Client) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	t.Cleanup(func() { rdb.Close() })
-	return New(rdb, testHasher), rdb
+	s := New(rdb, testHasher)
+	t.Cleanup(s.Close)
+	return s, rdb
 }
 
 func mustRegister(t *testing.T, s *Store, name string) (id, secret string) {

@@ -42,6 +42,7 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	rdb := rs.Client()
 	t.Cleanup(func() { rdb.Close() })
 	st := store.New(rdb, auth.Hasher{Iterations: 1000})
+	t.Cleanup(st.Close)
 	s := &site{t: t, redis: rs, rdb: rdb, store: st, now: time.Now()}
 	h, err := New(Options{
 		Store:       st,
