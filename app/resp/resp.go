@@ -182,6 +182,11 @@ func appendBulk[T string | []byte](b []byte, s T) []byte {
 	return append(b, '\r', '\n')
 }
 
+// maxKeptBuffer is the largest write buffer a connection keeps after Flush:
+// one grown for a post to 10,000 followers (half a megabyte) is let go, as a
+// connection may be kept for long between such posts.
+const maxKeptBuffer = 64 << 10
+
 // Flush writes the buffered commands. The connection's timeouts start over
 // here, for the writing and for the reading of the replies.
 func (c *Conn) Flush() error {
@@ -197,6 +202,9 @@ func (c *Conn) Flush() error {
 	}
 	_, err := c.nc.Write(c.buf)
 	c.buf = c.buf[:0]
+	if cap(c.buf) > maxKeptBuffer {
+		c.buf = nil // see maxKeptBuffer
+	}
 	if err != nil {
 		return fmt.Errorf("write to redis: %w", err)
 	}
