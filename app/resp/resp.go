@@ -119,24 +119,21 @@ func (c *Conn) Bind(ctx context.Context) {
 // before 6) or refuses tracking; the connection then serves as before.
 func (c *Conn) Track(invalidate func(key []byte)) (ok bool, err error) {
 	c.Send("HELLO", "3")
-	if err := c.Flush(); err != nil {
-		return false, err
+	err = c.Flush()
+	if err == nil {
+		err = c.skip()
 	}
-	if err := c.skip(); err != nil {
-		if _, refused := errors.AsType[Error](err); refused {
-			return false, nil
+	if err == nil {
+		// Only on RESP3: on RESP2 Redis would accept this and send nothing.
+		c.Send("CLIENT", "TRACKING", "ON")
+		if err = c.Flush(); err == nil {
+			err = c.Expect("OK")
 		}
-		return false, err
 	}
-	// Only on RESP3: on RESP2 Redis would accept this and send nothing.
-	c.Send("CLIENT", "TRACKING", "ON")
-	if err := c.Flush(); err != nil {
-		return false, err
+	if _, refused := errors.AsType[Error](err); refused {
+		return false, nil
 	}
-	if err := c.Expect("OK"); err != nil {
-		if _, refused := errors.AsType[Error](err); refused {
-			return false, nil
-		}
+	if err != nil {
 		return false, err
 	}
 	c.invalidate = invalidate

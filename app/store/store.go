@@ -77,12 +77,17 @@ func IsUnavailable(err error) bool {
 		return false
 	}
 	var netErr net.Error
-	return errors.As(err, &netErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EPIPE) ||
+	return errors.As(err, &netErr) || hungUp(err) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
 		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+// hungUp reports whether err is the server having closed the connection:
+// for a connection kept idle, most likely because Redis restarted.
+func hungUp(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // TweetCacheSize bounds the tweets kept in process: a few megabytes, enough

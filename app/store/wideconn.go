@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync"
-	"syscall"
 
 	"github.com/redis/go-redis/v9"
 
@@ -139,11 +136,4 @@ func (c *wideConn) failed(err error) error {
 		c.broken = true
 	}
 	return err
-}
-
-// hungUp reports whether err is the server having closed the connection:
-// for a kept one, most likely while it sat idle (Redis restarted).
-func hungUp(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
