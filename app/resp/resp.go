@@ -50,6 +50,8 @@ type Conn struct {
 	// invalidate, once Track has turned tracking on, is told of each key
 	// Redis says has changed (nil: every key).
 	invalidate func(key []byte)
+	// unwanted counts the replies to SendDiscard's commands not read yet.
+	unwanted int
 }
 
 // Dial opens a connection to the server that opt names, with its dialer,
@@ -159,6 +161,17 @@ func (c *Conn) SendBytes(args ...[]byte) {
 	}
 }
 
+// SendDiscard appends a command whose reply nobody waits for: it is read and
+// dropped, whatever it is, an error included, before the next reply that is
+// read. A task can so end with housekeeping that costs it no round trip: the
+// replies are read when the connection is next used, long after they came.
+// Redis runs a connection's commands in order, so a command sent after these
+// runs after them.
+func (c *Conn) SendDiscard(args ...string) {
+	c.Send(args...)
+	c.unwanted++
+}
+
 // Grow makes room in the write buffer for another n bytes of commands, so
 // that a long transaction is not copied over and over as it is built.
 func (c *Conn) Grow(n int) { c.buf = slices.Grow(c.buf, n) }
@@ -210,8 +223,8 @@ func (c *Conn) Flush() error {
 
 // line reads one reply line: its type byte and the rest, without CRLF. An
 // error reply is returned as Error. The line is valid until the next read.
-// The handshake's replies come first, and pushes (RESP3's out-of-band
-// messages) are handled on the way.
+// The handshake's replies come first, then those SendDiscard drops, and
+// pushes (RESP3's out-of-band messages) are handled on the way.
 func (c *Conn) line() (byte, []byte, error) {
 	for c.handshake > 0 {
 		kind, rest, err := c.readLine()
@@ -222,6 +235,11 @@ func (c *Conn) line() (byte, []byte, error) {
 			return 0, nil, fmt.Errorf("redis handshake: %w", err)
 		}
 		c.handshake--
+	}
+	if c.unwanted > 0 {
+		if err := c.discard(); err != nil {
+			return 0, nil, err
+		}
 	}
 	for {
 		kind, rest, err := c.readLine()
@@ -270,7 +288,30 @@ func (c *Conn) push(n []byte) error {
 	return nil
 }
 
-// skip reads one whole reply of any type, RESP3's included.
+// discard reads and drops the replies to SendDiscard's commands.
+func (c *Conn) discard() error {
+	n := c.unwanted
+	c.unwanted = 0 // the reads below are not to discard again
+	for range n {
+		if err := c.skipReply(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skipReply is skip for a reply that may be an error: that is skipped too.
+func (c *Conn) skipReply() error {
+	err := c.skip()
+	if _, isReply := errors.AsType[Error](err); isReply {
+		return nil
+	}
+	return err
+}
+
+// skip reads one whole reply of any type, RESP3's included. An error reply
+// is returned as Error; one inside an array is skipped like its other
+// elements.
 func (c *Conn) skip() error {
 	kind, rest, err := c.line()
 	if err != nil {
@@ -299,7 +340,7 @@ func (c *Conn) skip() error {
 			n++ // the reply the attributes are about
 		}
 		for range n {
-			if err := c.skip(); err != nil {
+			if err := c.skipReply(); err != nil {
 				return err
 			}
 		}

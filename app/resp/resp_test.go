@@ -67,6 +67,13 @@ func TestReadReplies(t *testing.T) {
 		{"after the handshake", "+OK\r\n+OK\r\n:5\r\n", func(c *Conn) (any, error) { c.handshake = 2; return c.ReadInt() }, int64(5), ""},
 		{"handshake refused", "+OK\r\n-ERR DB index is out of range\r\n:5\r\n", func(c *Conn) (any, error) { c.handshake = 2; return c.ReadInt() }, int64(0), "redis handshake: ERR DB index"},
 		{"handshake not OK", ":1\r\n:5\r\n", func(c *Conn) (any, error) { c.handshake = 1; return c.ReadInt() }, int64(0), `redis handshake: got ":1", want +OK`},
+		{"after discarded replies", "+OK\r\n-WRONGTYPE no list\r\n*2\r\n$1\r\na\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n$2\r\nhi\r\n:5\r\n", func(c *Conn) (any, error) {
+			c.unwanted = 4
+			return c.ReadInt()
+		}, int64(5), ""},
+		{"discarded after the handshake", "+OK\r\n+OK\r\n:5\r\n", func(c *Conn) (any, error) { c.handshake, c.unwanted = 1, 1; return c.ReadInt() }, int64(5), ""},
+		{"discarded reply cut off", "*2\r\n$1\r\na\r\n", func(c *Conn) (any, error) { c.unwanted = 1; return c.ReadInt() }, int64(0), "EOF"},
+		{"error inside a discarded reply", "*2\r\n-ERR x\r\n:1\r\n:5\r\n", func(c *Conn) (any, error) { c.unwanted = 1; return c.ReadInt() }, int64(5), ""},
 		{"no CRLF", ":1\n", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "malformed reply"},
 		{"cut off", ":1", func(c *Conn) (any, error) { return c.ReadInt() }, int64(0), "EOF"},
 		{"line too long", "+" + strings.Repeat("x", 100) + "\r\n", func(c *Conn) (any, error) { return nil, c.Expect("OK") }, nil, "reply line too long"},

