@@ -48,8 +48,7 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 		// The kept connection had been closed while idle (Redis restarted,
 		// say), as the post's first round trip found: nothing was written
 		// but perhaps the id. Once more, on a new connection.
-		s.wide.put(c) // closes it
-		if c, err = s.wide.dial(ctx); err != nil {
+		if c, err = s.wide.replace(ctx, c); err != nil {
 			return "", err
 		}
 		posted, _, err = s.postWideOn(c, userID, id, body, now)

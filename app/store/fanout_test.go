@@ -386,4 +386,10 @@ func TestConcurrentWidePosts(t *testing.T) {
 	if len(timeline) != posts {
 		t.Errorf("bob's timeline has %d tweets; want %d", len(timeline), posts)
 	}
+	// Only the connection to keep asked Redis to track for it; the others
+	// served one post each. (go-redis sends HELLO too, so that is not
+	// counted.)
+	if n := commandStats(t, rdb)["client|tracking"].calls; n != 1 {
+		t.Errorf("CLIENT TRACKING sent %d times; want once", n)
+	}
 }
