@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -26,24 +27,29 @@ const wideAttempts = 5
 // errFollowersChanging is postWide giving up after wideAttempts.
 var errFollowersChanging = &Error{Conflict, "Your followers are changing too fast to post right now. Please try again."}
 
+// errSecretNotCurrent is postWide finding that the secret it was given is
+// not, or no longer, the author's: nothing was written.
+var errSecretNotCurrent = errors.New("the secret is not the author's current one")
+
 // postWide writes the tweet and pushes it onto the author's and every
 // follower's timeline in one MULTI/EXEC, watching the follower set so that a
 // follow or unfollow in between makes the transaction start over: the tweet
 // reaches exactly the followers of one moment, as in the script. id is the
 // id the script reserved, or "" to reserve one along with the first read of
-// the followers. If nothing is written (an error, or followers changing on
+// the followers. With a secret, that first read also checks that it is the
+// author's current one, or returns errSecretNotCurrent. If nothing is written (an error, or followers changing on
 // every attempt), the id stays unused: pytwis reserves its ids the same way,
 // outside the transaction. It returns the tweet id.
 //
 // The commands go through a connection of postWide's own (wideconn.go,
 // package resp): encoding 10,000 of them with go-redis cost more than
 // running them.
-func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64) (string, error) {
+func (s *Store) postWide(ctx context.Context, userID, secret, id, body string, now int64) (string, error) {
 	c, err := s.wide.get(ctx)
 	if err != nil {
 		return "", err
 	}
-	posted, retry, err := s.postWideOn(c, userID, id, body, now)
+	posted, retry, err := s.postWideOn(c, userID, secret, id, body, now)
 	if retry && ctx.Err() == nil {
 		// The kept connection had been closed while idle (Redis restarted,
 		// say), as the post's first round trip found: nothing was written
@@ -51,7 +57,7 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 		if c, err = s.wide.replace(ctx, c); err != nil {
 			return "", err
 		}
-		posted, _, err = s.postWideOn(c, userID, id, body, now)
+		posted, _, err = s.postWideOn(c, userID, secret, id, body, now)
 	}
 	s.wide.put(c)
 	return posted, err
@@ -59,12 +65,16 @@ func (s *Store) postWide(ctx context.Context, userID, id, body string, now int64
 
 // postWideOn is postWide on c. retry reports an error that a new connection
 // may not have: c was kept from an earlier post and found closed.
-func (s *Store) postWideOn(c *wideConn, userID, id, body string, now int64) (_ string, retry bool, _ error) {
+func (s *Store) postWideOn(c *wideConn, userID, secret, id, body string, now int64) (_ string, retry bool, _ error) {
 	for attempt := range wideAttempts {
-		followers, reserved, err := c.watchFollowers(userID, id == "")
+		followers, reserved, err := c.watchFollowers(userID, secret, id == "")
+		if errors.Is(err, errSecretNotCurrent) {
+			return "", false, err
+		}
 		if err != nil {
 			return "", attempt == 0 && c.reused && hungUp(err), c.failed(err)
 		}
+		secret = "" // checked
 		if id == "" {
 			id = strconv.FormatInt(reserved, 10)
 		}
@@ -185,10 +195,16 @@ func parseID(b []byte) (uint64, bool) {
 // replies are read, and Redis sends one as soon as the set changes: a change
 // made before the WATCH is known by the time its reply is read, and one made
 // after it makes EXEC fail. With reserve, it also reserves a tweet id in that
-// round trip and returns it.
-func (c *wideConn) watchFollowers(userID string, reserve bool) (*followers, int64, error) {
+// round trip and returns it. With a secret, it first checks in that round
+// trip that the secret is the author's current one, as Authenticate would,
+// and returns errSecretNotCurrent if not; the id, if reserved, goes unused.
+func (c *wideConn) watchFollowers(userID, secret string, reserve bool) (*followers, int64, error) {
 	key := followerKey(userID)
 	fs := c.followers[key]
+	if secret != "" {
+		c.Send("HGET", keyAuths, secret)
+		c.Send("HGET", userKey(userID), fieldAuth)
+	}
 	c.Send("WATCH", key)
 	if fs == nil {
 		c.Send("ZRANGE", key, "0", "-1")
@@ -198,6 +214,18 @@ func (c *wideConn) watchFollowers(userID string, reserve bool) (*followers, int6
 	}
 	if err := c.Flush(); err != nil {
 		return nil, 0, err
+	}
+	current := true
+	if secret != "" {
+		owner, _, err := c.AppendBulk(nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		auth, _, err := c.AppendBulk(nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		current = string(owner) == userID && string(auth) == secret
 	}
 	if err := c.Expect("OK"); err != nil {
 		return nil, 0, err
@@ -214,6 +242,13 @@ func (c *wideConn) watchFollowers(userID string, reserve bool) (*followers, int6
 		if id, err = c.ReadInt(); err != nil {
 			return nil, 0, err
 		}
+	}
+	if !current {
+		c.SendDiscard("UNWATCH") // for the connection's next post
+		if err := c.Flush(); err != nil {
+			return nil, 0, err
+		}
+		return nil, 0, errSecretNotCurrent
 	}
 	if stale {
 		c.Send("ZRANGE", key, "0", "-1")

@@ -67,20 +67,27 @@ redis.call('HSET', key, '{password_hash}', ARGV[3])
 return 1
 `)
 
-// post: KEYS next_tweet_id, timeline; ARGV user id, unix time, body, general
-// cap, user-timeline cap, trim slack, the most followers to fan out to here.
+// post: KEYS next_tweet_id, timeline, auths; ARGV user id, unix time, body,
+// general cap, user-timeline cap, trim slack, the most followers to fan out
+// to here, and a secret. With a secret (PostAs) the author is the user whose
+// current secret it is (pytwis's _is_loggedin), and ARGV[1] is ignored.
 // The follower list is read inside the script, so a follow that lands while
 // posting is either fully before or fully after it (pytwis read it outside
 // its transaction). A user timeline is trimmed back to the cap only once it
 // passes its trim point, as in trimPoint (keys.go) for the plain decimal ids
 // pytwis writes: LPUSH returns the length for free, and trimming on every
-// push doubled the cost of a post to many followers. Returns the tweet id; for
-// an author with more followers than ARGV[7] it only reserves an id and
-// returns it negated, writing nothing else: postWide does that fan-out.
+// push doubled the cost of a post to many followers. Returns {tweet id,
+// author id}, or {0, ""} when the secret is not current; for an author with
+// more followers than ARGV[7] it only reserves an id and returns it negated,
+// writing nothing else: postWide does that fan-out.
 var postScript = script(`
 local uid = ARGV[1]
+if ARGV[8] ~= '' then
+  uid = redis.call('HGET', KEYS[3], ARGV[8])
+  if not uid or redis.call('HGET', '{user:}' .. uid, '{auth}') ~= ARGV[8] then return {0, ''} end
+end
 if redis.call('ZCARD', '{follower:}' .. uid) > tonumber(ARGV[7]) then
-  return -redis.call('INCR', KEYS[1])
+  return {-redis.call('INCR', KEYS[1]), uid}
 end
 local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{body}', ARGV[3])
@@ -103,7 +110,7 @@ for _, f in ipairs(redis.call('ZRANGE', '{follower:}' .. uid, 0, -1)) do
 end
 redis.call('LPUSH', KEYS[2], id)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-return id
+return {id, uid}
 `)
 
 // follow: KEYS users; ARGV follower id, followee name, unix time, 'follow' or

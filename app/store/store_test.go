@@ -487,6 +487,76 @@ func TestConcurrentPosts(t *testing.T) {
 	})
 }
 
+// PostAs posts as the user whose current secret it is, checked in the post
+// itself: the script's first steps, or the first round trip of a wide post,
+// which takes the author's id from the viewer-id cache. A secret signed out,
+// or an id remembered wrongly, posts nothing, and never as someone else.
+func TestPostAs(t *testing.T) {
+	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		alice, secret := mustRegister(t, s, "alice")
+		bob, bobSecret := mustRegister(t, s, "bob")
+		if err := s.Follow(ctx, bob, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		postAs := func(secret string) (string, error) {
+			t.Helper()
+			id, err := s.PostAs(ctx, secret, "hello")
+			if err == nil {
+				if author := rdb.HGet(ctx, "tweet:"+id, "userid").Val(); author != alice {
+					t.Errorf("tweet %s is by user %q; want alice (%s)", id, author, alice)
+				}
+				if head := rdb.LIndex(ctx, "timeline:"+bob, 0).Val(); head != id {
+					t.Errorf("bob's newest tweet is %q; want %s", head, id)
+				}
+			}
+			return id, err
+		}
+		// Twice: the second of a wide post's goes straight to postWide.
+		for range 2 {
+			if _, err := postAs(secret); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// An id remembered wrongly for the secret (say, from a database
+		// since replaced) is found out, and the post is alice's all the same.
+		s.viewerIDs.Put(secret, bob)
+		s.wideAuthors.Put(bob, true)
+		if _, err := postAs(secret); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := s.Logout(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		s.viewerIDs.Put(secret, alice) // as a page read before the sign-out left it
+		before := rdb.Keys(ctx, "tweet:*").Val()
+		for _, stale := range []string{secret, "no such secret", bobSecret + "x"} {
+			if _, err := s.PostAs(ctx, stale, "hello"); !errors.Is(err, ErrNotLoggedIn) {
+				t.Errorf("PostAs(%q): %v; want ErrNotLoggedIn", stale, err)
+			}
+		}
+		if _, err := s.PostAs(ctx, "", "hello"); !errors.Is(err, ErrNotLoggedIn) {
+			t.Errorf("PostAs without a secret: %v; want ErrNotLoggedIn", err)
+		}
+		if after := rdb.Keys(ctx, "tweet:*").Val(); len(after) != len(before) {
+			t.Errorf("signed-out posts wrote tweets: %d before, %d after", len(before), len(after))
+		}
+		if n := rdb.LLen(ctx, "timeline:"+bob).Val(); n != 3 {
+			t.Errorf("bob's timeline holds %d tweets; want the 3 posted while signed in", n)
+		}
+
+		// Signed in again, alice posts on the same kept connection.
+		newSecret, err := s.Login(ctx, "alice", "Passw0rd!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := postAs(newSecret); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestUserTimelineIsCapped(t *testing.T) {
 	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
 		ctx := context.Background()

@@ -7,15 +7,22 @@ import (
 	"pytwask/app/redisconn"
 )
 
-// TestRoundTripsPerPage: a page costs one Redis round trip when its tweets
-// are cached in process and two when some are not, whether its list holds 60
-// tweets or 1,200, and on any page of it.
-func TestRoundTripsPerPage(t *testing.T) {
+// aliceCounted returns a site whose Redis round trips are counted, and a
+// browser that signed alice up.
+func aliceCounted(t *testing.T) (*site, *redisconn.RoundTrips, *browser) {
 	s := newSite(t)
 	hook := &redisconn.RoundTrips{}
 	s.rdb.AddHook(hook)
 	b := s.browser()
 	b.signUp("alice", "Passw0rd!")
+	return s, hook, b
+}
+
+// TestRoundTripsPerPage: a page costs one Redis round trip when its tweets
+// are cached in process and two when some are not, whether its list holds 60
+// tweets or 1,200, and on any page of it.
+func TestRoundTripsPerPage(t *testing.T) {
+	s, hook, b := aliceCounted(t)
 	b.signUp("bob", "Passw0rd!")
 	b.signIn("alice", "Passw0rd!", false)
 	b.post("/tweets/follow/bob", nil)
@@ -61,4 +68,27 @@ func TestRoundTripsPerPage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A post through the form costs one Redis round trip: the post script checks
+// the session's secret itself. A session signed out elsewhere posts nothing;
+// the form sends its visitor to sign in.
+func TestPostChecksTheSession(t *testing.T) {
+	s, hook, b := aliceCounted(t)
+	b.signIn("alice", "Passw0rd!", false)
+	other := s.browser() // a second session of alice's, on another device
+	other.signIn("alice", "Passw0rd!", false)
+	b.post("/tweets/user_timeline", form("tweet", "first")) // loads the script into Redis
+	before := hook.Count()
+	b.post("/tweets/user_timeline", form("tweet", "second")).wantRedirect(t, "/tweets/user_timeline")
+	if n := hook.Count() - before; n != 1 {
+		t.Errorf("a post cost %d round trips; want 1", n)
+	}
+
+	b.post("/auth/signout", nil)
+	other.post("/tweets/user_timeline", form("tweet", "third")).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	if n := s.rdb.LLen(t.Context(), "tweets_by:1").Val(); n != 2 {
+		t.Errorf("alice has %d tweets; want the 2 posted while signed in", n)
+	}
+	other.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
 }

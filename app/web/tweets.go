@@ -66,25 +66,34 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 	})
 }
 
-// postTweet: POST /tweets/user_timeline — store.Post, which fans the tweet out
-// to every follower's timeline atomically.
+// postTweet: POST /tweets/user_timeline — store.PostAs, which checks the
+// session's secret and fans the tweet out to every follower's timeline
+// atomically. The secret is checked by the post itself, not by a round trip
+// before it (requireViewer), as nothing else here needs the viewer unless
+// the tweet is refused.
 func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 	form, err := s.readForm(w, r)
 	if err != nil {
 		return err
 	}
-	v, err := s.requireViewer(r)
+	secret, err := s.secret(r)
 	if err != nil {
 		return err
 	}
 	body := form.Get("tweet")
-	_, err = s.store.Post(r.Context(), v.ID, body)
+	_, err = s.store.PostAs(r.Context(), secret, body)
 	var refusal *store.Error
-	if errors.As(err, &refusal) {
+	switch {
+	case errors.Is(err, store.ErrNotLoggedIn):
+		s.adopt(r, secret, nil)
+		return errLoginRequired
+	case errors.As(err, &refusal):
+		if _, err := s.requireViewer(r); err != nil {
+			return err
+		}
 		r.URL.RawQuery = "" // show the first page under the form
 		return s.renderTimeline(w, r, http.StatusUnprocessableEntity, store.Own, &postForm{Body: body, Error: refusal.Msg})
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	s.addFlash(r, flashOK, "Tweet successfully posted")
