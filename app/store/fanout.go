@@ -37,9 +37,10 @@ var errSecretNotCurrent = errors.New("the secret is not the author's current one
 // reaches exactly the followers of one moment, as in the script. id is the
 // id the script reserved, or "" to reserve one along with the first read of
 // the followers. With a secret, that first read also checks that it is the
-// author's current one, or returns errSecretNotCurrent. If nothing is written (an error, or followers changing on
-// every attempt), the id stays unused: pytwis reserves its ids the same way,
-// outside the transaction. It returns the tweet id.
+// author's current one, or returns errSecretNotCurrent. If nothing is
+// written (an error, or followers changing on every attempt), the id stays
+// unused: pytwis reserves its ids the same way, outside the transaction. It
+// returns the tweet id.
 //
 // The commands go through a connection of postWide's own (wideconn.go,
 // package resp): encoding 10,000 of them with go-redis cost more than
