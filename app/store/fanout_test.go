@@ -34,6 +34,31 @@ func followAlice(t *testing.T, s *Store, users ...string) {
 	}
 }
 
+// After Close, wide posts still work, each on a connection of its own that
+// does not ask Redis to track.
+func TestWidePostAfterClose(t *testing.T) {
+	s, rdb, alice, bob := wideStore(t)
+	ctx := context.Background()
+	followAlice(t, s, bob)
+	var ids []string
+	for i := range 3 {
+		if i == 1 {
+			s.Close()
+		}
+		id, err := s.Post(ctx, alice, "hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append([]string{id}, ids...)
+	}
+	if got := rdb.LRange(ctx, "timeline:"+bob, 0, -1).Val(); !slices.Equal(got, ids) {
+		t.Errorf("bob's timeline %q; want %q", got, ids)
+	}
+	if n := commandStats(t, rdb)["client|tracking"].calls; n != 1 {
+		t.Errorf("CLIENT TRACKING sent %d times; want once, before Close", n)
+	}
+}
+
 // A wide post sends its trims and does not wait for their replies: the next
 // post on the kept connection reads them first, and both posts' trims run.
 func TestTrimRepliesAreReadByTheNextPost(t *testing.T) {

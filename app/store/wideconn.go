@@ -43,7 +43,7 @@ const maxCachedFollowers = 1 << 18
 // get returns a connection for one post, bound to ctx. put hands it back.
 func (w *wideConns) get(ctx context.Context) (*wideConn, error) {
 	w.mu.Lock()
-	c, keep := w.kept, !w.lent
+	c, keep := w.kept, !w.lent && !w.closed
 	w.kept, w.lent = nil, true
 	w.mu.Unlock()
 	if c == nil {
