@@ -283,11 +283,7 @@ func (sh *Shell) listPeople(ctx context.Context, what string, list func(context.
 }
 
 func (sh *Shell) post(ctx context.Context, args []string) error {
-	v, err := sh.store.Authenticate(ctx, sh.secret)
-	if err == nil {
-		_, err = sh.store.Post(ctx, v.ID, args[0])
-	}
-	if err != nil {
+	if _, err := sh.store.PostAs(ctx, sh.secret, args[0]); err != nil {
 		return sh.couldnt("post the tweet", err)
 	}
 	sh.say("Posted the tweet")
