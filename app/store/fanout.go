@@ -115,8 +115,7 @@ func sendTrims(c *resp.Conn, author string, fs *followers, lengths []int64) erro
 		c.SendDiscard("LTRIM", key, "0", strconv.Itoa(UserTimelineCap-1))
 		n++
 	}
-	var self followers
-	if self.add([]byte(author)); self.pastTrimPoint(0, lengths[0]) {
+	if lengths[0] > ownerTrimPoint(author) {
 		trim(timelineKey(author))
 	}
 	for i, l := range lengths[1:] {
@@ -162,7 +161,7 @@ func (fs *followers) pastTrimPoint(i int, l int64) bool {
 	if i < len(fs.ids) {
 		return l > trimPoint(fs.ids[i])
 	}
-	return l > UserTimelineCap+UserTimelineSlack
+	return l > ownerTrimPoint(fs.other[i-len(fs.ids)])
 }
 
 // add adds a member of the follower set.

@@ -56,8 +56,7 @@ const (
 
 // trimPoint is the length past which the timeline of the user with this id is
 // trimmed back to the cap: the cap plus between half the slack and the whole
-// slack, depending on the id (the cap plus the whole slack for a timeline
-// whose owner is not a plain decimal id, which pytwis never writes). The
+// slack, depending on the id. The
 // followers of one popular author, whose timelines hold mostly her tweets,
 // grow in step; with one trim point for all they would all be trimmed by the
 // same post, every hundredth: on the load benchmark's data, seeded to the
@@ -66,6 +65,16 @@ const (
 func trimPoint(id uint64) int64 {
 	const half = UserTimelineSlack / 2
 	return UserTimelineCap + half + int64(id%(half+1))
+}
+
+// ownerTrimPoint is trimPoint for the owner named in a timeline's key: the
+// cap plus the whole slack for one that is not a plain decimal id, which
+// pytwis never writes.
+func ownerTrimPoint(owner string) int64 {
+	if id, ok := parseID([]byte(owner)); ok {
+		return trimPoint(id)
+	}
+	return UserTimelineCap + UserTimelineSlack
 }
 
 func userKey(id string) string               { return prefixUser + id }

@@ -38,7 +38,8 @@ type SeedResult struct {
 // Seed fills the database with a realistic data set in the pytwis layout: a
 // random follow graph in which a few users are followed by many, then tweets
 // fanned out to the followers' timelines as Post would (each as long as
-// Post's trimming would have left it), and the general timeline trimmed to GeneralTimelineCap.
+// Post's trimming would have left it), and the general timeline trimmed to
+// GeneralTimelineCap.
 // It writes the same keys as Register, Follow and Post, but computes the
 // timelines in memory and sends everything in large pipelines, which is
 // hundreds of times faster than one Post per tweet.
