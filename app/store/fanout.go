@@ -12,12 +12,16 @@ import (
 
 // WideFanOut is the follower count above which a post's fan-out is one
 // MULTI/EXEC transaction instead of the post script. Both are atomic, and
-// Redis serves nobody else while either runs; but inside EXEC a push costs
-// Redis a third of what a redis.call from Lua costs, and the commands are read
-// and queued before EXEC, between other clients' requests. For 10,000
-// followers Redis is busy 10-12 ms instead of 35-45 (BenchmarkPostFanOut),
-// and about 16 ms on ops/bench/run's data, where pushes miss the CPU cache.
-// Below this count the script's single round trip is worth more.
+// Redis serves nobody else while either runs; the difference is how much of
+// the work that is. A transaction's pushes are read and queued between other
+// clients' requests, and only running them blocks: for 10,000 followers EXEC
+// blocks Redis about 7 ms where the script blocks it 17 (BenchmarkPostFanOut),
+// and about 15 ms on ops/bench/run's data, where pushes miss the CPU cache.
+// The whole post costs Redis about 25 ms of CPU there. A script given the
+// followers' keys costs about as much, all of it blocking; tried inside the
+// MULTI (so the WATCH still holds), it made the post a little faster under
+// load and doubled the other requests' p99 while posts ran. Below this count
+// the script's single round trip is worth more.
 const WideFanOut = 1000
 
 // wideAttempts bounds the retries when the author's followers change between
