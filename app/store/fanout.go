@@ -16,12 +16,12 @@ import (
 // the work that is. A transaction's pushes are read and queued between other
 // clients' requests, and only running them blocks: for 10,000 followers EXEC
 // blocks Redis about 7 ms where the script blocks it 17 (BenchmarkPostFanOut),
-// and about 15 ms on ops/bench/run's data, where pushes miss the CPU cache.
+// and about 16 ms on ops/bench/run's data, where pushes miss the CPU cache.
 // The whole post costs Redis about 25 ms of CPU there. A script given the
-// followers' keys costs about as much, all of it blocking; tried inside the
-// MULTI (so the WATCH still holds), it made the post a little faster under
-// load and doubled the other requests' p99 while posts ran. Below this count
-// the script's single round trip is worth more.
+// followers' keys costs a little more, all of it blocking: tried inside the
+// MULTI (so the WATCH still holds), it took a few ms off the post's p99
+// under load and nearly doubled the other requests' p99 while posts ran.
+// Below this count the script's single round trip is worth more.
 const WideFanOut = 1000
 
 // wideAttempts bounds the retries when the author's followers change between
