@@ -24,16 +24,6 @@ func wideStore(t *testing.T) (s *Store, rdb *redis.Client, alice, bob string) {
 	return s, rdb, alice, bob
 }
 
-// followAlice makes each of users follow alice.
-func followAlice(t *testing.T, s *Store, users ...string) {
-	t.Helper()
-	for _, u := range users {
-		if err := s.Follow(context.Background(), u, "alice"); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // After Close, wide posts still work, each on a connection of its own that
 // does not ask Redis to track.
 func TestWidePostAfterClose(t *testing.T) {
@@ -197,9 +187,7 @@ func TestWidePostDuringOutage(t *testing.T) {
 func TestWidePostReachesOddMembers(t *testing.T) {
 	s, rdb, alice, bob := wideStore(t)
 	ctx := context.Background()
-	if err := s.Follow(ctx, bob, "alice"); err != nil {
-		t.Fatal(err)
-	}
+	followAlice(t, s, bob)
 	odd := []string{"007", "0", "x y", "18446744073709551616"}
 	for _, m := range odd {
 		rdb.ZAdd(ctx, "follower:"+alice, redis.Z{Score: 1, Member: m})
@@ -385,9 +373,7 @@ func TestWidePostKeepsFollowersUntilTheyChange(t *testing.T) {
 func TestConcurrentWidePosts(t *testing.T) {
 	s, rdb, alice, bob := wideStore(t)
 	ctx := context.Background()
-	if err := s.Follow(ctx, bob, "alice"); err != nil {
-		t.Fatal(err)
-	}
+	followAlice(t, s, bob)
 	const posts = 8
 	ids := make(chan string, posts)
 	var wg sync.WaitGroup

@@ -29,6 +29,16 @@ func newStore(t *testing.T) (*Store, *redis.Client) {
 	return s, rdb
 }
 
+// followAlice makes each of users follow alice.
+func followAlice(t *testing.T, s *Store, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		if err := s.Follow(context.Background(), u, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func mustRegister(t *testing.T, s *Store, name string) (id, secret string) {
 	t.Helper()
 	ctx := context.Background()
@@ -254,9 +264,7 @@ func TestPostFanOutAndTimelines(t *testing.T) {
 		alice, _ := mustRegister(t, s, "alice")
 		bob, bobSecret := mustRegister(t, s, "bob")
 		carol, carolSecret := mustRegister(t, s, "carol")
-		if err := s.Follow(ctx, bob, "alice"); err != nil {
-			t.Fatal(err)
-		}
+		followAlice(t, s, bob)
 		id, err := s.Post(ctx, alice, "hello\r\nworld")
 		if err != nil {
 			t.Fatal(err)
@@ -496,9 +504,7 @@ func TestPostAs(t *testing.T) {
 		ctx := context.Background()
 		alice, secret := mustRegister(t, s, "alice")
 		bob, bobSecret := mustRegister(t, s, "bob")
-		if err := s.Follow(ctx, bob, "alice"); err != nil {
-			t.Fatal(err)
-		}
+		followAlice(t, s, bob)
 		postAs := func(secret string) (string, error) {
 			t.Helper()
 			id, err := s.PostAs(ctx, secret, "hello")
@@ -562,9 +568,7 @@ func TestUserTimelineIsCapped(t *testing.T) {
 		ctx := context.Background()
 		alice, _ := mustRegister(t, s, "alice")
 		bob, _ := mustRegister(t, s, "bob")
-		if err := s.Follow(ctx, bob, "alice"); err != nil {
-			t.Fatal(err)
-		}
+		followAlice(t, s, bob)
 		pipe := rdb.Pipeline()
 		for i := range UserTimelineCap + UserTimelineSlack {
 			pipe.LPush(ctx, "timeline:"+alice, 100000+i)
@@ -678,9 +682,7 @@ func TestTrimsAreSpread(t *testing.T) {
 		owners := []string{alice}
 		for i := range 60 {
 			id, _ := mustRegister(t, s, fmt.Sprintf("user%d", i))
-			if err := s.Follow(ctx, id, "alice"); err != nil {
-				t.Fatal(err)
-			}
+			followAlice(t, s, id)
 			owners = append(owners, id)
 		}
 		pipe := rdb.Pipeline()
