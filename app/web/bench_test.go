@@ -17,7 +17,7 @@ func benchServer(b *testing.B) *Server {
 	b.Helper()
 	s, err := New(Options{
 		Assets:      assets.FS,
-		SessionKeys: func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil },
+		SessionKeys: testKeys,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -61,6 +61,16 @@ var statusHeadings = map[int]string{
 // fail turns an error into the page the user sees, logging what the operator
 // needs: refusals at debug level, outages as warnings, bugs as errors.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client closed the connection while the handler waited (on
+		// Redis, for a password check), and the wait ended with whatever
+		// the cancellation caused: context.Canceled, or a deadline that a
+		// connection of package resp was given to stop. Nobody reads a page
+		// now, and it is neither an outage nor a bug; the access log says
+		// 499 (logRequests).
+		s.log.Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	if errors.Is(err, errLoginRequired) {
 		s.addFlash(r, flashError, "Please log in to access this page.")
 		if err := s.saveSession(w, r); err != nil {

@@ -44,16 +44,10 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	st := store.New(rdb, auth.Hasher{Iterations: 1000})
 	t.Cleanup(st.Close)
 	s := &site{t: t, redis: rs, rdb: rdb, store: st, now: time.Now()}
-	h, err := New(Options{
-		Store:       st,
-		Assets:      assets.FS,
-		SessionKeys: func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil },
-		Now:         func() time.Time { return s.now },
-		Logger:      slog.New(slog.NewTextHandler(t.Output(), nil)),
+	h := s.handler(Options{
+		Now:    func() time.Time { return s.now },
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if useTLS {
 		s.srv = httptest.NewTLSServer(h)
 	} else {
@@ -61,6 +55,21 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	}
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// testKeys are every test site's session keys.
+func testKeys(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil }
+
+// handler returns a handler on the site's store and session keys, with o's
+// other options: a logger to read, limits, a client address.
+func (s *site) handler(o Options) *Server {
+	s.t.Helper()
+	o.Store, o.Assets, o.SessionKeys = s.store, siteAssets(), testKeys
+	h, err := New(o)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return h
 }
 
 // browser is one client with its own cookies. It does not follow redirects

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -16,16 +15,10 @@ import (
 // test header, so that tests can play several clients.
 func limitedSite(t *testing.T, l Limits) *site {
 	s := newSite(t)
-	h, err := New(Options{
-		Store:       s.store,
-		Assets:      siteAssets(),
-		SessionKeys: func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil },
-		ClientAddr:  func(r *http.Request) string { return r.Header.Get("X-Test-Client") },
-		Limits:      l,
+	h := s.handler(Options{
+		ClientAddr: func(r *http.Request) string { return r.Header.Get("X-Test-Client") },
+		Limits:     l,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s.srv.Close()
 	s.srv = httptest.NewServer(h)
 	t.Cleanup(s.srv.Close)
@@ -95,16 +88,10 @@ func TestSignUpLimit(t *testing.T) {
 func TestFailedSignInLogged(t *testing.T) {
 	var logs strings.Builder
 	s := newSite(t)
-	h, err := New(Options{
-		Store:       s.store,
-		Assets:      siteAssets(),
-		SessionKeys: func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil },
-		ClientAddr:  func(*http.Request) string { return "192.0.2.55" },
-		Logger:      newTestLogger(&logs),
+	h := s.handler(Options{
+		ClientAddr: func(*http.Request) string { return "192.0.2.55" },
+		Logger:     newTestLogger(&logs),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	s.srv = srv

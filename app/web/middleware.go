@@ -51,6 +51,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// statusClientClosed is what the access log says of a request whose client
+// went away before any of the response was written: nginx's 499.
+const statusClientClosed = 499
+
 // logRequests writes one line per request. Health checks are logged at debug
 // level so that probes do not drown the log.
 func logRequests(log *slog.Logger, clientAddr func(*http.Request) string, next http.Handler) http.Handler {
@@ -62,7 +66,12 @@ func logRequests(log *slog.Logger, clientAddr func(*http.Request) string, next h
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			level = slog.LevelDebug
 		}
-		if sw.status == 0 {
+		switch {
+		case sw.status == 0 && r.Context().Err() != nil:
+			// Nothing written, because the client went away (fail): as
+			// nginx logs it, "client closed request".
+			sw.status = statusClientClosed
+		case sw.status == 0:
 			sw.status = http.StatusOK
 		}
 		log.LogAttrs(r.Context(), level, "request",

@@ -219,8 +219,7 @@ func TestStartFailsOnMissingOrBrokenTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil }
-	if _, err := New(Options{Assets: full, SessionKeys: keys}); err != nil {
+	if _, err := New(Options{Assets: full, SessionKeys: testKeys}); err != nil {
 		t.Fatalf("the real assets do not start: %v", err)
 	}
 	cases := map[string]func(fstest.MapFS){
@@ -240,7 +239,7 @@ func TestStartFailsOnMissingOrBrokenTemplate(t *testing.T) {
 				m[k] = v
 			}
 			breakIt(m)
-			if _, err := New(Options{Assets: m, SessionKeys: keys}); err == nil {
+			if _, err := New(Options{Assets: m, SessionKeys: testKeys}); err == nil {
 				t.Fatal("the server started anyway")
 			}
 		})
@@ -265,15 +264,7 @@ func TestClientHangingUpIsNotAnOutage(t *testing.T) {
 	var logs strings.Builder
 	s := newSite(t)
 	s.browser().signUp("alice", "Passw0rd!")
-	h, err := New(Options{
-		Store:       s.store,
-		Assets:      siteAssets(),
-		SessionKeys: func(context.Context) ([]string, error) { return []string{strings.Repeat("k", 32)}, nil },
-		Logger:      newTestLogger(&logs),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := s.handler(Options{Logger: newTestLogger(&logs)})
 	for _, path := range []string{"/tweets/general_timeline", "/tweets/user_history/alice", "/auth/"} {
 		w := &brokenPipe{ResponseRecorder: httptest.NewRecorder()}
 		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
@@ -283,5 +274,47 @@ func TestClientHangingUpIsNotAnOutage(t *testing.T) {
 	}
 	if got := logs.String(); strings.Contains(got, "level=WARN") || strings.Contains(got, "level=ERROR") {
 		t.Errorf("a client hanging up was logged as a problem:\n%s", got)
+	}
+}
+
+// TestClientGoneBeforeTheAnswer: a client that goes away while its request
+// waits (on Redis, for a password check) gets nothing written, changes
+// nothing, and is logged as 499: neither an outage nor a bug.
+func TestClientGoneBeforeTheAnswer(t *testing.T) {
+	var logs strings.Builder
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	session := b.cookie("pytwask_session")
+	h := s.handler(Options{Logger: newTestLogger(&logs)})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	requests := []struct{ method, path, form string }{
+		{"GET", "/tweets/general_timeline", ""},
+		{"GET", "/tweets/user_timeline", ""},
+		{"GET", "/tweets/user_history/alice", ""},
+		{"POST", "/tweets/user_timeline", "tweet=never+posted"},
+		{"POST", "/auth/", "username=alice&password=Passw0rd%21"},
+	}
+	for _, req := range requests {
+		r := httptest.NewRequestWithContext(gone, req.method, req.path, strings.NewReader(req.form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(session)
+		w := &brokenPipe{ResponseRecorder: httptest.NewRecorder()}
+		h.ServeHTTP(w, r)
+		if w.headers != 0 {
+			t.Errorf("%s %s: status %d written to a client that went away", req.method, req.path, w.Code)
+		}
+	}
+	got := logs.String()
+	if n := strings.Count(got, "status=499"); n != len(requests) {
+		t.Errorf("%d of %d requests logged with status 499:\n%s", n, len(requests), got)
+	}
+	if strings.Contains(got, "level=WARN") || strings.Contains(got, "level=ERROR") {
+		t.Errorf("a client going away was logged as a problem:\n%s", got)
+	}
+	if n, err := s.rdb.LLen(context.Background(), "timeline").Result(); err != nil || n != 0 {
+		t.Errorf("general timeline holds %d tweets (%v), want none", n, err)
 	}
 }
