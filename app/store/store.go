@@ -57,6 +57,17 @@ var (
 	ErrWeakPassword       = &Error{Invalid, auth.WeakPasswordMessage}
 )
 
+// ErrBusy is a password that waited HashWait for a free hash slot, under a
+// flood of sign-ins: nothing was checked or written, and the user may try
+// again shortly.
+var ErrBusy = errors.New("every password check is taken")
+
+// HashWait bounds how long a sign-in, sign-up or password change waits for
+// a hash slot. Past it the answer is ErrBusy, a clear "try again", rather than
+// a wait that outlasts the server's write timeout (30 s) and ends in a dropped
+// connection.
+const HashWait = 10 * time.Second
+
 // IsUnavailable reports whether err means Redis could not be reached or did
 // not answer in time, as opposed to a refusal, a server-side error reply or
 // a bug, which must not be shown to users as a passing outage.
@@ -121,6 +132,8 @@ type Store struct {
 	// that a flood of sign-ins queues up instead of taking every core from
 	// page views. Each hash is about a tenth of a second of one core.
 	hashSlots chan struct{}
+	// hashWait is HashWait; tests shorten it.
+	hashWait time.Duration
 
 	// dummyHash is verified for unknown usernames so that they cost as much
 	// time as a wrong password (no user enumeration by timing).
@@ -132,7 +145,7 @@ func New(rdb *redis.Client, hasher auth.Hasher) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
 		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
-		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2))}
+		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2)), hashWait: HashWait}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {
@@ -150,12 +163,17 @@ func (s *Store) Close() {
 }
 
 // withHashSlot runs f, which hashes or verifies a password, when a slot is
-// free, or gives up when ctx ends (the client went away).
+// free. It gives up when ctx ends (the client went away), or with ErrBusy
+// after s.hashWait.
 func (s *Store) withHashSlot(ctx context.Context, f func()) error {
+	wait := time.NewTimer(s.hashWait)
+	defer wait.Stop()
 	select {
 	case s.hashSlots <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("waiting to check a password: %w", ctx.Err())
+	case <-wait.C:
+		return fmt.Errorf("waited %v to check a password: %w", s.hashWait, ErrBusy)
 	}
 	defer func() { <-s.hashSlots }()
 	f()

@@ -733,3 +733,51 @@ func TestTrimsAreSpread(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordChecksBusy: while every hash slot stays taken (a flood of
+// sign-ins), a sign-in, a sign-up and a password change each give up with
+// ErrBusy after the wait, and Redis is left as it was; once a slot frees,
+// the same sign-in goes through.
+func TestPasswordChecksBusy(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	aliceID, secret := mustRegister(t, s, "alice")
+	before, err := rdb.Dump(ctx, userKey(aliceID)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := rdb.DBSize(ctx).Val()
+
+	s.hashWait = 20 * time.Millisecond
+	for range cap(s.hashSlots) {
+		s.hashSlots <- struct{}{}
+	}
+	attempts := map[string]func() error{
+		"sign-in":         func() error { _, err := s.Login(ctx, "alice", "Passw0rd!"); return err },
+		"unknown user":    func() error { _, err := s.Login(ctx, "nobody", "Passw0rd!"); return err },
+		"sign-up":         func() error { return s.Register(ctx, "bob", "Passw0rd!") },
+		"password change": func() error { _, err := s.ChangePassword(ctx, secret, "Passw0rd!", "N3w-passw0rd"); return err },
+	}
+	for name, attempt := range attempts {
+		start := time.Now()
+		err := attempt()
+		if !errors.Is(err, ErrBusy) {
+			t.Errorf("%s: got %v, want ErrBusy", name, err)
+		}
+		if waited := time.Since(start); waited < s.hashWait {
+			t.Errorf("%s: gave up after %v, before the wait of %v", name, waited, s.hashWait)
+		}
+	}
+	after, err := rdb.Dump(ctx, userKey(aliceID)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before || rdb.DBSize(ctx).Val() != keys || rdb.HExists(ctx, keyUsers, "bob").Val() {
+		t.Error("a busy password check changed Redis")
+	}
+
+	<-s.hashSlots
+	if got, err := s.Login(ctx, "alice", "Passw0rd!"); err != nil || got != secret {
+		t.Errorf("with a slot free: Login = %q, %v; want the current secret", got, err)
+	}
+}

@@ -105,6 +105,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn("rate limited", "what", tm.what, "client", s.client(r), "retry_after", tm.wait.Round(time.Second))
 	case errors.As(err, &refusal):
 		status, msg = refusalStatus(refusal.Kind), refusal.Msg
+	case errors.Is(err, store.ErrBusy):
+		status, msg = http.StatusServiceUnavailable, "The site is busy checking other passwords. Nothing was changed; please try again in a few seconds."
+		w.Header().Set("Retry-After", "5")
+		s.log.Warn("password checks busy", "method", r.Method, "path", r.URL.Path, "client", s.client(r))
 	case store.IsUnavailable(err):
 		status, msg = http.StatusServiceUnavailable, "The database is not answering right now. The site will be back by itself shortly; please try again in a moment."
 		w.Header().Set("Retry-After", "5")

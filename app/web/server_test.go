@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"pytwask/app/store"
 	"pytwask/assets"
 )
 
@@ -316,5 +318,28 @@ func TestClientGoneBeforeTheAnswer(t *testing.T) {
 	}
 	if n, err := s.rdb.LLen(context.Background(), "timeline").Result(); err != nil || n != 0 {
 		t.Errorf("general timeline holds %d tweets (%v), want none", n, err)
+	}
+}
+
+// TestBusyPasswordChecksPage: a password check that waited too long for a
+// slot (store.ErrBusy, under a flood of sign-ins) is a 503 page in the site's
+// look saying to try again, with Retry-After, and a warning for the operator.
+func TestBusyPasswordChecksPage(t *testing.T) {
+	var logs strings.Builder
+	h := newSite(t).handler(Options{Logger: newTestLogger(&logs)})
+	for _, path := range []string{"/auth/", "/auth/signup", "/auth/user_settings"} {
+		w := httptest.NewRecorder()
+		h.fail(w, httptest.NewRequest("POST", path, nil), fmt.Errorf("check the password: %w", store.ErrBusy))
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "5" {
+			t.Errorf("%s: status %d, Retry-After %q; want 503 and 5", path, w.Code, w.Header().Get("Retry-After"))
+		}
+		for _, want := range []string{"busy checking other passwords", "please try again in a few seconds", `<header class="site">`} {
+			if !strings.Contains(w.Body.String(), want) {
+				t.Errorf("%s: the page lacks %q", path, want)
+			}
+		}
+	}
+	if n := strings.Count(logs.String(), `level=WARN msg="password checks busy"`); n != 3 {
+		t.Errorf("%d warnings, want 3:\n%s", n, logs.String())
 	}
 }
