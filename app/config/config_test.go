@@ -2,15 +2,27 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
 
+// variables are the names of every variable Config reads.
+func variables() []string {
+	var names []string
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		if name := typ.Field(i).Tag.Get("envconfig"); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 func clearEnv(t *testing.T) {
-	for _, v := range append(redisVars, "PYTWASK_ENV", "PYTWASK_LISTEN", "PYTWASK_SECRET_KEY", "PYTWASK_LOG_LEVEL",
-		"PYTWASK_HASH_ITERATIONS", "PYTWASK_DOMAINS", "PYTWASK_DATA_DIR", "STATE_DIRECTORY", "PYTWASK_TRUSTED_PROXIES",
-		"PYTWASK_SOCKET_MODE", "PYTWASK_DEBUG_ADDR", "PYTWASK_SIGNIN_LIMIT_CLIENT", "PYTWASK_SIGNIN_LIMIT_USER", "PYTWASK_SIGNUP_LIMIT_CLIENT", "PYTWASK_HTTP_ADDR", "PYTWASK_HTTPS_ADDR", "PYTWASK_ACME_CA", "PYTWASK_ACME_CA_ROOT") {
+	for _, v := range append(variables(), "STATE_DIRECTORY") {
 		t.Setenv(v, "")
 		// t.Setenv then unset: the variable must be absent, not empty.
 		unsetenv(t, v)
@@ -165,5 +177,28 @@ func TestDataDirFromSystemd(t *testing.T) {
 	t.Setenv("PYTWASK_DATA_DIR", "/srv/certs")
 	if c, _ := Load(); c.DataDir != "/srv/certs" {
 		t.Fatalf("PYTWASK_DATA_DIR not used: %q", c.DataDir)
+	}
+}
+
+// TestEveryVariableDocumented: the README's table and the sample environment
+// file name every variable, so that an operator reading either finds all.
+func TestEveryVariableDocumented(t *testing.T) {
+	docs := []struct {
+		path   string
+		format string // how a variable is named there
+	}{
+		{"../../README.md", "`%s`"},
+		{"../../ops/pytwask.env.example", "%s="},
+	}
+	for _, doc := range docs {
+		text, err := os.ReadFile(doc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range variables() {
+			if !strings.Contains(string(text), fmt.Sprintf(doc.format, name)) {
+				t.Errorf("%s does not name %s", doc.path, name)
+			}
+		}
 	}
 }
