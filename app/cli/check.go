@@ -58,7 +58,7 @@ func Check(ctx context.Context, stdout io.Writer) int {
 		cancel()
 		switch {
 		case err == nil:
-			st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations})
+			st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, nil) // reads the layout: nothing to log
 			layout, users, err := st.CheckLayout(ctx, 10_000)
 			switch {
 			case err != nil:

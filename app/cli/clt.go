@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -73,7 +74,8 @@ any command failed). Type help at the prompt for the commands.
 		fmt.Fprintf(stderr, "pytwask cli: cannot use Redis at %s (database %d): %v\n", prompt, *db, err)
 		return 1
 	}
-	sh := NewShell(store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}), stdout, time.Local)
+	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
+	sh := NewShell(st, stdout, time.Local)
 
 	interactive := false
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -51,7 +52,7 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	network, addr := cfg.RedisAddr()
 	rdb := redisconn.Dial(network, addr, cfg.RedisPassword, *cfg.RedisDB)
 	defer rdb.Close()
-	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations})
+	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
 	r := rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15))
 	if *seed == 0 {
 		r = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

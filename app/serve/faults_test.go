@@ -63,7 +63,7 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	rdb := rs.Client()
 	defer rdb.Close()
 	ctx := context.Background()
-	st := store.New(rdb, auth.Hasher{Iterations: 1000})
+	st := store.New(rdb, auth.Hasher{Iterations: 1000}, nil)
 	authors := []string{"author0", "author1", "author2", "author3"}
 	var fans []string
 	for _, name := range authors {

@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	defer closeRedis()
 	rt := &redisconn.RoundTrips{}
 	rdb.AddHook(rt)
-	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations})
+	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, log)
 	defer st.Close()
 
 	trust := proxyTrust{}

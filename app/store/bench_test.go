@@ -15,7 +15,7 @@ func benchStore(b *testing.B, users, celebrities, tweets int) *Store {
 	srv := redistest.Start(b)
 	rdb := srv.Client()
 	b.Cleanup(func() { rdb.Close() })
-	s := New(rdb, testHasher)
+	s := New(rdb, testHasher, nil)
 	_, err := s.Seed(context.Background(), SeedOptions{Users: users, Follows: 0, Celebrities: celebrities, Tweets: tweets,
 		Password: "Passw0rd!", Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Now()})
 	if err != nil {

@@ -171,7 +171,7 @@ func TestWidePostDuringOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	t.Cleanup(func() { rdb.Close() })
-	s := New(rdb, testHasher)
+	s := New(rdb, testHasher, nil)
 	s.wideFanOut = -1
 	alice, _ := mustRegister(t, s, "alice")
 	s.afterWatch = srv.Stop
@@ -217,7 +217,7 @@ func TestWideAuthorSkipsTheScript(t *testing.T) {
 	}
 	rdb := srv.Client()
 	t.Cleanup(func() { rdb.Close() })
-	s := New(rdb, testHasher)
+	s := New(rdb, testHasher, nil)
 	s.wideFanOut = 1
 	ctx := context.Background()
 	alice, _ := mustRegister(t, s, "alice")
@@ -303,7 +303,7 @@ func TestWidePostKeepsFollowersUntilTheyChange(t *testing.T) {
 			srv := redistest.Start(t, server.args...)
 			rdb := srv.Client()
 			t.Cleanup(func() { rdb.Close() })
-			s := New(rdb, testHasher)
+			s := New(rdb, testHasher, nil)
 			t.Cleanup(s.Close)
 			s.wideFanOut = -1
 			ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -109,6 +110,7 @@ const TweetCacheSize = 20_000
 type Store struct {
 	rdb    *redis.Client
 	hasher auth.Hasher
+	log    *slog.Logger
 	now    func() time.Time
 	tweets *tweetCache
 	// viewerIDs (secret -> user id) and userIDs (username -> user id) let a
@@ -140,9 +142,15 @@ type Store struct {
 	dummyHash func() string
 }
 
-// New returns a Store on rdb that writes new password hashes with hasher.
-func New(rdb *redis.Client, hasher auth.Hasher) *Store {
-	s := &Store{rdb: rdb, hasher: hasher, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
+// New returns a Store on rdb that writes new password hashes with hasher,
+// and logs what the operator should know but the caller is not told (a
+// stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
+// log is nil.
+func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
 		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
 		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2)), hashWait: HashWait}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +25,7 @@ func newStore(t *testing.T) (*Store, *redis.Client) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	t.Cleanup(func() { rdb.Close() })
-	s := New(rdb, testHasher)
+	s := New(rdb, testHasher, nil)
 	t.Cleanup(s.Close)
 	return s, rdb
 }
@@ -200,7 +201,7 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 	rdb.HSet(ctx, "user:7", "username", "bob", "password_hash", old, "auth", "s")
 	rdb.HSet(ctx, "auths", "s", "7")
 
-	strong := New(rdb, auth.Hasher{Iterations: 60_000})
+	strong := New(rdb, auth.Hasher{Iterations: 60_000}, nil)
 	if _, err := strong.Login(ctx, "bob", "S3cret#pass"); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +220,36 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 		t.Error("a hash at policy strength was rewritten")
 	}
 	_ = s
+}
+
+// TestLoginUnreadableHash: a stored hash of a kind nobody can verify refuses
+// the sign-in as a wrong password would, leaves the hash alone, and warns the
+// operator with the user's id, never the hash.
+func TestLoginUnreadableHash(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	var logs strings.Builder
+	s := New(rdb, testHasher, slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx := context.Background()
+	const unreadable = "argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+	rdb.HSet(ctx, "users", "carol", "9")
+	rdb.HSet(ctx, "user:9", "username", "carol", "password_hash", unreadable, "auth", "s9")
+	rdb.HSet(ctx, "auths", "s9", "9")
+
+	if _, err := s.Login(ctx, "carol", "S3cret#pass"); !errors.Is(err, ErrIncorrectPassword) {
+		t.Errorf("Login = %v, want ErrIncorrectPassword", err)
+	}
+	if got := rdb.HGet(ctx, "user:9", "password_hash").Val(); got != unreadable {
+		t.Errorf("the hash became %.20s...", got)
+	}
+	log := logs.String()
+	if !strings.Contains(log, `level=WARN msg="stored password hash cannot be verified" user_id=9`) {
+		t.Errorf("no warning naming the user:\n%s", log)
+	}
+	if strings.Contains(log, "c2FsdHNhbHQ") || strings.Contains(log, "aGFzaGhhc2hoYXNo") || strings.Contains(log, "S3cret") {
+		t.Errorf("the log shows the hash or the password:\n%s", log)
+	}
 }
 
 // forEachFanOut runs test twice: with posts fanned out by the post script,
@@ -607,7 +638,7 @@ func TestIsUnavailable(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	defer rdb.Close()
-	s := New(rdb, testHasher)
+	s := New(rdb, testHasher, nil)
 	ctx := context.Background()
 	if _, _, err := s.Timeline(ctx, "", General, 0, 10); err != nil {
 		t.Fatal(err)
@@ -630,11 +661,11 @@ func TestSessionKeysSharedByInstances(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	ctx := context.Background()
-	ka, err := New(a, testHasher).SessionKeys(ctx)
+	ka, err := New(a, testHasher, nil).SessionKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb, err := New(b, testHasher).SessionKeys(ctx)
+	kb, err := New(b, testHasher, nil).SessionKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

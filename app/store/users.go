@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strconv"
 
@@ -79,7 +78,7 @@ func (s *Store) Login(ctx context.Context, username, password string) (secret st
 	}
 	if err := verifyErr; err != nil {
 		// Never log the hash: only that it is of an unknown kind.
-		slog.Warn("stored password hash cannot be verified", "user_id", id, "err", err)
+		s.log.Warn("stored password hash cannot be verified", "user_id", id, "err", err)
 	}
 	if !ok {
 		return "", ErrIncorrectPassword
@@ -106,7 +105,7 @@ func (s *Store) rehash(ctx context.Context, id, old, password string) {
 		err = rehashScript.Run(ctx, s.rdb, nil, id, old, hash).Err()
 	}
 	if err != nil {
-		slog.Warn("could not upgrade a password hash", "user_id", id, "err", err)
+		s.log.Warn("could not upgrade a password hash", "user_id", id, "err", err)
 	}
 }
 
