@@ -58,10 +58,10 @@ var (
 	ErrWeakPassword       = &Error{Invalid, auth.WeakPasswordMessage}
 )
 
-// ErrBusy is a password that waited HashWait for a free hash slot, under a
-// flood of sign-ins: nothing was checked or written, and the user may try
+// ErrBusy ends a password check that waited HashWait for a hash slot, under
+// a flood of sign-ins: nothing was checked or written, and the user may try
 // again shortly.
-var ErrBusy = errors.New("every password check is taken")
+var ErrBusy = errors.New("every password-check slot is taken")
 
 // HashWait bounds how long a sign-in, sign-up or password change waits for
 // a hash slot. Past it the answer is ErrBusy, a clear "try again", rather than
