@@ -123,3 +123,18 @@ func TestStrongPassword(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerify is one sign-in's password check at the default cost, the
+// figure to weigh PYTWASK_HASH_ITERATIONS against: each check holds one of
+// the store's hash slots (one per two cores) for this long.
+func BenchmarkVerify(b *testing.B) {
+	h, err := Hasher{Iterations: DefaultIterations}.Hash("Passw0rd!")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if ok, err := Verify(h, "Passw0rd!"); !ok || err != nil {
+			b.Fatalf("Verify = %v, %v", ok, err)
+		}
+	}
+}

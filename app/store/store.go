@@ -132,7 +132,8 @@ type Store struct {
 
 	// hashSlots bounds how many password hashes are computed at once, so
 	// that a flood of sign-ins queues up instead of taking every core from
-	// page views. Each hash is about a tenth of a second of one core.
+	// page views. Each hash holds a core for a fraction of a second at the
+	// default cost (auth.DefaultIterations).
 	hashSlots chan struct{}
 	// hashWait is HashWait; tests shorten it.
 	hashWait time.Duration
