@@ -132,8 +132,11 @@ type Store struct {
 
 	// hashSlots bounds how many password hashes are computed at once, so
 	// that a flood of sign-ins queues up instead of taking every core from
-	// page views. Each hash holds a core for a fraction of a second at the
-	// default cost (auth.DefaultIterations).
+	// page views: one per two of the cores Go runs on. That is GOMAXPROCS,
+	// which since Go 1.25 follows a CPU quota (systemd's CPUQuota=, a
+	// container's limit) where runtime.NumCPU still counts every core the
+	// process may be scheduled on. Each hash holds a core for a fraction of
+	// a second at the default cost (auth.DefaultIterations).
 	hashSlots chan struct{}
 	// hashWait is HashWait; tests shorten it.
 	hashWait time.Duration
@@ -154,7 +157,7 @@ func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
 		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
-		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()/2)), hashWait: HashWait}
+		hashSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)), hashWait: HashWait}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -810,5 +811,19 @@ func TestPasswordChecksBusy(t *testing.T) {
 	<-s.hashSlots
 	if got, err := s.Login(ctx, "alice", "Passw0rd!"); err != nil || got != secret {
 		t.Errorf("with a slot free: Login = %q, %v; want the current secret", got, err)
+	}
+}
+
+// TestHashSlotsFollowGOMAXPROCS: one password check at a time per two of the
+// cores Go runs on, and at least one.
+func TestHashSlotsFollowGOMAXPROCS(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{}) // never dialled
+	defer rdb.Close()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for procs, slots := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 8: 4} {
+		runtime.GOMAXPROCS(procs)
+		if got := cap(New(rdb, testHasher, nil).hashSlots); got != slots {
+			t.Errorf("GOMAXPROCS %d: %d hash slots, want %d", procs, got, slots)
+		}
 	}
 }
