@@ -172,14 +172,26 @@ func unixClient(path string) *http.Client {
 	}
 }
 
+// handedOut holds the ports freePort has returned in this test binary.
+var handedOut sync.Map
+
+// freePort returns a loopback port that nothing listens on, for a server
+// that a test starts, and never the same one twice: the kernel may hand a
+// port out again as soon as its listener closes, and once gave Pebble's
+// challenge server the port a test had chosen for pytwask's HTTPS.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func randomHex(n int) string {
