@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -341,5 +342,34 @@ func TestBusyPasswordChecksPage(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), `level=WARN msg="password checks busy"`); n != 3 {
 		t.Errorf("%d warnings, want 3:\n%s", n, logs.String())
+	}
+}
+
+// TestAccessLog: one info line per request, naming what an operator looks
+// for; health checks only at debug level; PYTWASK_LOG_LEVEL=warn silences it.
+func TestAccessLog(t *testing.T) {
+	s := newSite(t)
+	cases := []struct {
+		level slog.Level
+		path  string
+		want  string // "" for no line
+	}{
+		{slog.LevelInfo, "/tweets/general_timeline", `level=INFO msg=request method=GET path=/tweets/general_timeline status=200 `},
+		{slog.LevelInfo, "/no/such/page", `level=INFO msg=request method=GET path=/no/such/page status=404 `},
+		{slog.LevelInfo, "/readyz", ""},
+		{slog.LevelDebug, "/readyz", `level=DEBUG msg=request method=GET path=/readyz status=200 `},
+		{slog.LevelWarn, "/tweets/general_timeline", ""},
+	}
+	for _, c := range cases {
+		var logs strings.Builder
+		h := s.handler(Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: c.level}))})
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", c.path, nil))
+		got := logs.String()
+		switch {
+		case c.want == "" && got != "":
+			t.Errorf("%v, %s: logged\n%s", c.level, c.path, got)
+		case c.want != "" && (!strings.Contains(got, c.want) || !strings.Contains(got, " client=192.0.2.1")):
+			t.Errorf("%v, %s: want a line with %q and the client, got\n%s", c.level, c.path, c.want, got)
+		}
 	}
 }
