@@ -54,6 +54,16 @@ type Conn struct {
 	unwanted int
 }
 
+// sendBuffer is the kernel send buffer Dial asks for: room for a post to
+// tens of thousands of followers (about 48 bytes a push), so that Flush
+// hands the whole transaction to the kernel at once. With Linux's default of
+// 208 KiB, the writer waited for Redis to drain the buffer and was woken only
+// once a quarter of it was left: while wrk kept the cores busy, Go could not
+// always run it again before Redis had read that quarter, and Redis then
+// waited for the rest of the post. The kernel grants at most twice
+// net.core.wmem_max (416 KiB by default), and only uses what is written.
+const sendBuffer = 4 << 20
+
 // Dial opens a connection to the server that opt names, with its dialer,
 // credentials and database, the way go-redis would. While ctx lasts it bounds
 // every read and write too: when ctx ends, they fail. The credentials and
@@ -73,6 +83,9 @@ func Dial(ctx context.Context, opt *redis.Options) (*Conn, error) {
 	nc, err := dialer(dctx, opt.Network, opt.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial redis: %w", err)
+	}
+	if b, ok := nc.(interface{ SetWriteBuffer(int) error }); ok {
+		b.SetWriteBuffer(sendBuffer) // a wish: the kernel caps it, and a smaller one still works
 	}
 	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), ctx: ctx, timeout: max(0, opt.ReadTimeout) + max(0, opt.WriteTimeout)}
 	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -361,5 +364,43 @@ func TestParseInt(t *testing.T) {
 		if ok != (err == nil) || ok && got != want {
 			t.Errorf("parseInt(%q) = %d, %v; strconv says %d, %v", in, got, ok, want, err)
 		}
+	}
+}
+
+// A transaction bigger than Linux's default send buffer (208 KiB), such as a
+// post to 6,000 followers, goes into the kernel in one Flush while the server
+// has read none of it: the writer does not wait on Redis to be woken again
+// (sendBuffer).
+func TestFlushDoesNotWaitForTheReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "silent.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept() // and never read from
+		accepted <- nc
+	}()
+	c, err := Dial(context.Background(), &redis.Options{Network: "unix", Addr: path, WriteTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if nc := <-accepted; nc != nil {
+		defer nc.Close()
+	}
+	key, id := []byte("LPUSH"), []byte("200123")
+	for i := range 6000 {
+		c.SendBytes(key, fmt.Appendf(nil, "timeline:%d", 10000+i), id)
+	}
+	size := len(c.buf)
+	if size <= 212992 {
+		t.Fatalf("the transaction is %d bytes, not more than the default buffer", size)
+	}
+	start := time.Now()
+	if err := c.Flush(); err != nil {
+		t.Fatalf("Flush of %d bytes that nobody reads: %v after %v", size, err, time.Since(start))
 	}
 }
