@@ -227,9 +227,7 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 // the sign-in as a wrong password would, leaves the hash alone, and warns the
 // operator with the user's id, never the hash.
 func TestLoginUnreadableHash(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := srv.Client()
-	defer rdb.Close()
+	_, rdb := newStore(t)
 	var logs strings.Builder
 	s := New(rdb, testHasher, slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx := context.Background()
