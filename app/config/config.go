@@ -58,6 +58,7 @@ type Config struct {
 
 	LogLevel       string `envconfig:"PYTWASK_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	HashIterations int    `envconfig:"PYTWASK_HASH_ITERATIONS" default:"600000" desc:"PBKDF2-SHA512 iterations for new password hashes"`
+	PageSlots      int    `envconfig:"PYTWASK_PAGE_SLOTS" default:"0" desc:"timeline pages built at once; more wait in line, then get a 503 after 10 s (0: four per core)"`
 
 	// InMemory is set when dev runs with no Redis variable at all: the site
 	// then uses an in-process Redis whose data is lost at exit.
@@ -235,6 +236,9 @@ func (c *Config) validate() error {
 	if c.HashIterations < 10_000 || c.HashIterations > 10_000_000 {
 		bad("PYTWASK_HASH_ITERATIONS", "expected 10000 to 10000000, got %d", c.HashIterations)
 	}
+	if c.PageSlots < 0 || c.PageSlots > 10_000 {
+		bad("PYTWASK_PAGE_SLOTS", "expected 0 (four per core) to 10000, got %d", c.PageSlots)
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
@@ -377,5 +381,6 @@ func (c *Config) Settings() []Setting {
 		{"PYTWASK_DEBUG_ADDR", orUnset(c.DebugAddr)},
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},
+		{"PYTWASK_PAGE_SLOTS", strconv.Itoa(c.PageSlots)},
 	}
 }

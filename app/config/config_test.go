@@ -148,6 +148,8 @@ func TestServingSettings(t *testing.T) {
 		{"debug on all interfaces", map[string]string{"PYTWASK_DEBUG_ADDR": ":6060"}, "PYTWASK_DEBUG_ADDR: profiles must never be public"},
 		{"limits", map[string]string{"PYTWASK_SIGNIN_LIMIT_CLIENT": "100/1h", "PYTWASK_SIGNIN_LIMIT_USER": "0"}, ""},
 		{"bad limit", map[string]string{"PYTWASK_SIGNUP_LIMIT_CLIENT": "10 per hour"}, "PYTWASK_SIGNUP_LIMIT_CLIENT: expected COUNT/PERIOD"},
+		{"page slots", map[string]string{"PYTWASK_PAGE_SLOTS": "16"}, ""},
+		{"negative page slots", map[string]string{"PYTWASK_PAGE_SLOTS": "-1"}, "PYTWASK_PAGE_SLOTS: expected 0 (four per core) to 10000"},
 		{"http-01 without http", map[string]string{"PYTWASK_DOMAINS": "example.com", "PYTWASK_HTTP_ADDR": "", "PYTWASK_ACME_CHALLENGES": "http-01"}, "PYTWASK_HTTP_ADDR"},
 	}
 	for _, c := range cases {

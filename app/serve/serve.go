@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		IsHTTPS:      trust.IsHTTPS,
 		MaxFormBytes: MaxFormBytes,
 		Limits:       limits(cfg),
+		PageSlots:    cfg.PageSlots,
 	})
 	if err != nil {
 		return err

@@ -109,6 +109,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusServiceUnavailable, "The site is busy checking other passwords. Nothing was changed; please try again in a few seconds."
 		w.Header().Set("Retry-After", "5")
 		s.log.Warn("password checks busy", "method", r.Method, "path", r.URL.Path, "client", s.client(r))
+	case errors.Is(err, errPagesBusy):
+		status, msg = http.StatusServiceUnavailable, "The site is busy right now. Please try again in a few seconds."
+		w.Header().Set("Retry-After", "5")
+		s.log.Warn("pages busy", "method", r.Method, "path", r.URL.Path, "client", s.client(r))
 	case store.IsUnavailable(err):
 		status, msg = http.StatusServiceUnavailable, "The database is not answering right now. The site will be back by itself shortly; please try again in a moment."
 		w.Header().Set("Retry-After", "5")

@@ -72,6 +72,15 @@ func (s *site) handler(o Options) *Server {
 	return h
 }
 
+// sessionOf signs up and signs in a new user, and returns the session cookie
+// that a handler built with s.handler takes for theirs.
+func (s *site) sessionOf(name, pw string) *http.Cookie {
+	b := s.browser()
+	b.signUp(name, pw)
+	b.signIn(name, pw, false)
+	return b.cookie("pytwask_session")
+}
+
 // browser is one client with its own cookies. It does not follow redirects
 // by itself, so that tests can check where they lead.
 type browser struct {

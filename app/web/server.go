@@ -34,6 +34,9 @@ type Options struct {
 	MaxFormBytes int64
 	// Limits against brute force; a zero Limit allows everything.
 	Limits Limits
+	// PageSlots bounds how many timeline pages are built at once
+	// (pageslots.go); DefaultPageSlots if zero.
+	PageSlots int
 }
 
 // Limits bound sign-in and sign-up attempts. They are counted in Redis, so
@@ -62,6 +65,7 @@ type Server struct {
 	now      func() time.Time
 	maxForm  int64
 	limits   Limits
+	pages    *pageSlots
 	client   func(*http.Request) string
 	handler  http.Handler
 }
@@ -93,6 +97,7 @@ func New(o Options) (*Server, error) {
 		now:      o.Now,
 		maxForm:  o.MaxFormBytes,
 		limits:   o.Limits,
+		pages:    newPageSlots(o.PageSlots),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -157,10 +162,12 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /auth/user_settings", s.handle(s.settingsPage))
 	mux.Handle("POST /auth/user_settings", s.handle(s.settingsSubmit))
 
-	mux.Handle("GET /tweets/general_timeline", s.handle(s.generalTimeline))
-	mux.Handle("GET /tweets/user_timeline", s.handle(s.userTimeline))
+	// Timeline pages wait for a page slot (pageslots.go); posts, follows and
+	// the rest go straight in.
+	mux.Handle("GET /tweets/general_timeline", s.handle(s.inPageSlot(s.generalTimeline)))
+	mux.Handle("GET /tweets/user_timeline", s.handle(s.inPageSlot(s.userTimeline)))
 	mux.Handle("POST /tweets/user_timeline", s.handle(s.postTweet))
-	mux.Handle("GET /tweets/user_history/{username}", s.handle(s.userHistory))
+	mux.Handle("GET /tweets/user_history/{username}", s.handle(s.inPageSlot(s.userHistory)))
 	mux.Handle("POST /tweets/follow/{username}", s.handle(s.follow))
 	mux.Handle("POST /tweets/unfollow/{username}", s.handle(s.unfollow))
 

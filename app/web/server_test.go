@@ -286,10 +286,7 @@ func TestClientHangingUpIsNotAnOutage(t *testing.T) {
 func TestClientGoneBeforeTheAnswer(t *testing.T) {
 	var logs strings.Builder
 	s := newSite(t)
-	b := s.browser()
-	b.signUp("alice", "Passw0rd!")
-	b.signIn("alice", "Passw0rd!", false)
-	session := b.cookie("pytwask_session")
+	session := s.sessionOf("alice", "Passw0rd!")
 	h := s.handler(Options{Logger: newTestLogger(&logs)})
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
