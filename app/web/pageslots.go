@@ -29,12 +29,13 @@ func DefaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 // Why: under more page views than the cores can serve, every one of them
 // would otherwise be runnable at once, and Go's scheduler cycles through
 // all of them. A request that is not a page (a post, a follow, a sign-in)
-// then waits behind that crowd each time Redis answers it: a post to 10,000
-// followers, with three such waits, took 45-65 ms at p99 while wrk kept both
-// cores busy with the general timeline, and 34-43 ms with the pages in
-// eight slots. The pages themselves gain too: with as many built as the
-// cores can serve, p99 of the timelines fell from about 18 ms to 9 at the
-// same rate (ops/bench/run, both cases in one session).
+// then waits behind that crowd each time Redis answers it. A post to 10,000
+// followers took 46-65 ms at p99 while wrk kept both cores busy with the
+// general timeline (ops/bench/run, four runs), and 40-46 ms with the pages
+// in eight slots (seven runs). The pages gain too: in alternated runs, the
+// timelines' p99 fell from 15-18 ms to 8-10 ms at the same rate. Four slots
+// on two cores made the post faster still, but cost the pages a sixth of
+// their rate: a page holds its slot while it waits for Redis.
 type pageSlots struct {
 	c    chan struct{}
 	wait time.Duration // PageWait; tests shorten it
