@@ -21,6 +21,7 @@ import (
 
 	"pytwask/app/auth"
 	"pytwask/app/cache"
+	"pytwask/app/slots"
 )
 
 // Kind says what sort of refusal an Error is, so callers can pick a status
@@ -137,9 +138,7 @@ type Store struct {
 	// container's limit) where runtime.NumCPU still counts every core the
 	// process may be scheduled on. Each hash holds a core for a fraction of
 	// a second at the default cost (auth.DefaultIterations).
-	hashSlots chan struct{}
-	// hashWait is HashWait; tests shorten it.
-	hashWait time.Duration
+	hashSlots *slots.Slots
 
 	// dummyHash is verified for unknown usernames so that they cost as much
 	// time as a wrong password (no user enumeration by timing).
@@ -157,7 +156,7 @@ func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
 		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
-		hashSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)), hashWait: HashWait}
+		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {
@@ -176,18 +175,12 @@ func (s *Store) Close() {
 
 // withHashSlot runs f, which hashes or verifies a password, when a slot is
 // free. It gives up when ctx ends (the client went away), or with ErrBusy
-// after s.hashWait.
+// after HashWait.
 func (s *Store) withHashSlot(ctx context.Context, f func()) error {
-	wait := time.NewTimer(s.hashWait)
-	defer wait.Stop()
-	select {
-	case s.hashSlots <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting to check a password: %w", ctx.Err())
-	case <-wait.C:
-		return fmt.Errorf("waited %v to check a password: %w", s.hashWait, ErrBusy)
+	if err := s.hashSlots.Acquire(ctx); err != nil {
+		return fmt.Errorf("waiting to check a password: %w", err)
 	}
-	defer func() { <-s.hashSlots }()
+	defer s.hashSlots.Release()
 	f()
 	return nil
 }

@@ -778,9 +778,11 @@ func TestPasswordChecksBusy(t *testing.T) {
 	}
 	keys := rdb.DBSize(ctx).Val()
 
-	s.hashWait = 20 * time.Millisecond
-	for range cap(s.hashSlots) {
-		s.hashSlots <- struct{}{}
+	s.hashSlots.Wait = 20 * time.Millisecond
+	for range s.hashSlots.Cap() {
+		if err := s.hashSlots.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	attempts := map[string]func() error{
 		"sign-in":         func() error { _, err := s.Login(ctx, "alice", "Passw0rd!"); return err },
@@ -794,8 +796,8 @@ func TestPasswordChecksBusy(t *testing.T) {
 		if !errors.Is(err, ErrBusy) {
 			t.Errorf("%s: got %v, want ErrBusy", name, err)
 		}
-		if waited := time.Since(start); waited < s.hashWait {
-			t.Errorf("%s: gave up after %v, before the wait of %v", name, waited, s.hashWait)
+		if waited := time.Since(start); waited < s.hashSlots.Wait {
+			t.Errorf("%s: gave up after %v, before the wait of %v", name, waited, s.hashSlots.Wait)
 		}
 	}
 	after, err := rdb.Dump(ctx, userKey(aliceID)).Result()
@@ -806,7 +808,7 @@ func TestPasswordChecksBusy(t *testing.T) {
 		t.Error("a busy password check changed Redis")
 	}
 
-	<-s.hashSlots
+	s.hashSlots.Release()
 	if got, err := s.Login(ctx, "alice", "Passw0rd!"); err != nil || got != secret {
 		t.Errorf("with a slot free: Login = %q, %v; want the current secret", got, err)
 	}
@@ -820,7 +822,7 @@ func TestHashSlotsFollowGOMAXPROCS(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for procs, slots := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 8: 4} {
 		runtime.GOMAXPROCS(procs)
-		if got := cap(New(rdb, testHasher, nil).hashSlots); got != slots {
+		if got := New(rdb, testHasher, nil).hashSlots.Cap(); got != slots {
 			t.Errorf("GOMAXPROCS %d: %d hash slots, want %d", procs, got, slots)
 		}
 	}

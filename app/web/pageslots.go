@@ -1,12 +1,13 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
 	"time"
+
+	"pytwask/app/slots"
 )
 
 // PageWait bounds how long a page view waits for a page slot. Past it the
@@ -23,8 +24,8 @@ var errPagesBusy = errors.New("every page slot is taken")
 // on Redis.
 func DefaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 
-// pageSlots bound how many timeline pages are being built at once. Further
-// page views wait in line, parked, in the order they came.
+// newPageSlots returns the slots timeline pages are built in: n, or
+// DefaultPageSlots if n is 0 or less. Further page views wait in line.
 //
 // Why: under more page views than the cores can serve, every one of them
 // would otherwise be runnable at once, and Go's scheduler cycles through
@@ -36,49 +37,21 @@ func DefaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 // timelines' p99 fell from 15-18 ms to 8-10 ms at the same rate. Four slots
 // on two cores made the post faster still, but cost the pages a sixth of
 // their rate: a page holds its slot while it waits for Redis.
-type pageSlots struct {
-	c    chan struct{}
-	wait time.Duration // PageWait; tests shorten it
-}
-
-// newPageSlots returns n slots, or DefaultPageSlots if n is 0 or less.
-func newPageSlots(n int) *pageSlots {
+func newPageSlots(n int) *slots.Slots {
 	if n <= 0 {
 		n = DefaultPageSlots()
 	}
-	return &pageSlots{c: make(chan struct{}, n), wait: PageWait}
+	return slots.New(n, PageWait, errPagesBusy)
 }
-
-// acquire takes a slot once one is free. It gives up when ctx ends (the
-// client went away), or with errPagesBusy after p.wait.
-func (p *pageSlots) acquire(ctx context.Context) error {
-	select {
-	case p.c <- struct{}{}:
-		return nil // the common case, without a timer
-	default:
-	}
-	wait := time.NewTimer(p.wait)
-	defer wait.Stop()
-	select {
-	case p.c <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for a page slot: %w", ctx.Err())
-	case <-wait.C:
-		return fmt.Errorf("waited %v for a page slot: %w", p.wait, errPagesBusy)
-	}
-}
-
-func (p *pageSlots) release() { <-p.c }
 
 // inPageSlot is h run in a page slot. The error page for what h returns is
 // written after the slot is given back (handle).
 func (s *Server) inPageSlot(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.pages.acquire(r.Context()); err != nil {
-			return err
+		if err := s.pages.Acquire(r.Context()); err != nil {
+			return fmt.Errorf("waiting for a page slot: %w", err)
 		}
-		defer s.pages.release()
+		defer s.pages.Release()
 		return h(w, r)
 	}
 }

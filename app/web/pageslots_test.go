@@ -20,9 +20,12 @@ func TestPageSlots(t *testing.T) {
 	s := newSite(t)
 	session := s.sessionOf("alice", "Passw0rd!")
 	h := s.handler(Options{Logger: newTestLogger(&logs), PageSlots: 2})
-	h.pages.wait = 50 * time.Millisecond
-	h.pages.c <- struct{}{}
-	h.pages.c <- struct{}{} // every slot is taken
+	h.pages.Wait = 50 * time.Millisecond
+	for range 2 { // every slot is taken
+		if err := h.pages.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	do := func(ctx context.Context, w http.ResponseWriter, method, path, form string) {
 		r := httptest.NewRequestWithContext(ctx, method, path, strings.NewReader(form))
@@ -60,7 +63,7 @@ func TestPageSlots(t *testing.T) {
 		t.Errorf("tweet:%s body %q", ids[0], body)
 	}
 
-	h.pages.wait = time.Minute
+	h.pages.Wait = time.Minute
 	logs.Reset()
 	gone, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -81,12 +84,12 @@ func TestPageSlots(t *testing.T) {
 		t.Fatalf("a page was served (status %d) with every slot taken", w.Code)
 	case <-time.After(50 * time.Millisecond):
 	}
-	<-h.pages.c // one slot frees
+	h.pages.Release() // one slot frees
 	w = <-served
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "posted while pages wait") {
 		t.Errorf("the page that waited: status %d, want 200 with the tweet", w.Code)
 	}
-	if n := len(h.pages.c); n != 1 {
+	if n := h.pages.Taken(); n != 1 {
 		t.Errorf("%d slots taken after the pages ended, want 1 (the test's own)", n)
 	}
 }
@@ -102,7 +105,7 @@ func TestPageSlotsFollowGOMAXPROCS(t *testing.T) {
 		{2, 3, 3},
 	} {
 		runtime.GOMAXPROCS(c.procs)
-		if got := cap(newPageSlots(c.configured).c); got != c.want {
+		if got := newPageSlots(c.configured).Cap(); got != c.want {
 			t.Errorf("GOMAXPROCS %d, PYTWASK_PAGE_SLOTS %d: %d slots, want %d", c.procs, c.configured, got, c.want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"pytwask/app/slots"
 	"pytwask/app/store"
 )
 
@@ -65,7 +66,7 @@ type Server struct {
 	now      func() time.Time
 	maxForm  int64
 	limits   Limits
-	pages    *pageSlots
+	pages    *slots.Slots
 	client   func(*http.Request) string
 	handler  http.Handler
 }
