@@ -399,3 +399,28 @@ func TestDebugListener(t *testing.T) {
 	}
 	p.stop()
 }
+
+// TestPageSlotsFromEnvironment: PYTWASK_PAGE_SLOTS reaches the site, and
+// without it the site builds four pages per core Go runs on. The ready line
+// tells an operator the number in effect.
+func TestPageSlotsFromEnvironment(t *testing.T) {
+	rs := redistest.Start(t)
+	for _, tc := range []struct {
+		env  []string
+		want int
+	}{
+		{[]string{"PYTWASK_PAGE_SLOTS=3"}, 3},
+		{[]string{"GOMAXPROCS=2"}, 8},
+		{[]string{"GOMAXPROCS=1", "PYTWASK_PAGE_SLOTS=0"}, 4},
+	} {
+		t.Run(strings.Join(tc.env, ","), func(t *testing.T) {
+			sock := filepath.Join(socketDir(t), "p.sock")
+			p := start(t, append(append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock), tc.env...))
+			ready := p.lines(`"msg":"pytwask is ready"`)
+			if want := fmt.Sprintf(`"page_slots":%d`, tc.want); len(ready) != 1 || !strings.Contains(ready[0], want) {
+				t.Errorf("ready line %q; want it to hold %s", ready, want)
+			}
+			p.stop()
+		})
+	}
+}

@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		log.Info("listening", "role", s.Role.String(), "addr", describe(addrs[i]), "systemd", s.Activated >= 0)
 		go func(srv *http.Server, ln net.Listener) { errc <- srv.Serve(ln) }(servers[i], listeners[i])
 	}
-	log.Info("pytwask is ready", "env", cfg.Env, "redis", network+":"+addr)
+	log.Info("pytwask is ready", "env", cfg.Env, "redis", network+":"+addr, "page_slots", site.PageSlots())
 	notify(log, daemon.SdNotifyReady)
 	notify(log, "STATUS=serving "+strings.Join(where, ", "))
 	if ready != nil {

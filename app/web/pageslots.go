@@ -55,3 +55,7 @@ func (s *Server) inPageSlot(h handlerFunc) handlerFunc {
 		return h(w, r)
 	}
 }
+
+// PageSlots is how many timeline pages the site builds at once: the
+// configured number, or the default it resolved to.
+func (s *Server) PageSlots() int { return s.pages.Cap() }
