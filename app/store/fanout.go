@@ -17,7 +17,7 @@ import (
 // clients' requests, and only running them blocks: for 10,000 followers EXEC
 // blocks Redis about 7 ms where the script blocks it 17 (BenchmarkPostFanOut),
 // and about 16 ms on ops/bench/run's data, where pushes miss the CPU cache.
-// The whole post costs Redis 20-27 ms of CPU there. A script given the
+// The whole post costs Redis 20-32 ms of CPU there. A script given the
 // followers' keys costs a little more, all of it blocking: tried inside the
 // MULTI (so the WATCH still holds), it took a few ms off the post's p99
 // under load and nearly doubled the other requests' p99 while posts ran.

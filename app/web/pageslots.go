@@ -32,8 +32,9 @@ func DefaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 // all of them. A request that is not a page (a post, a follow, a sign-in)
 // then waits behind that crowd each time Redis answers it. A post to 10,000
 // followers took 46-65 ms at p99 while wrk kept both cores busy with the
-// general timeline (ops/bench/run, four runs), and 40-46 ms with the pages
-// in eight slots (seven runs). The pages gain too: in alternated runs, the
+// general timeline (ops/bench/run with 15 s post phases, four runs), and
+// 40-46 ms with the pages in eight slots (seven runs); over the 60 s phases
+// it runs now, 47-52 ms. The pages gain too: in alternated runs, the
 // timelines' p99 fell from 15-18 ms to 8-10 ms at the same rate. Four slots
 // on two cores made the post faster still, but cost the pages a sixth of
 // their rate: a page holds its slot while it waits for Redis.
