@@ -43,7 +43,7 @@ func TestSeedThenCheck(t *testing.T) {
 		t.Fatalf("check after seed: exit %d\n%s", code, report)
 	}
 	flat := strings.Join(strings.Fields(report), " ")
-	for _, want := range []string{"REDIS_DB_PASSWORD (set, hidden)", "REDIS_DB_INDEX 3", "PYTWASK_ENV prod"} {
+	for _, want := range []string{"REDIS_DB_PASSWORD (set, hidden)", "REDIS_DB_INDEX 3", "PYTWASK_ENV prod", "PYTWASK_PAGE_SLOTS 0 (four per core)"} {
 		if !strings.Contains(flat, want) {
 			t.Errorf("settings lack %q:\n%s", want, report)
 		}

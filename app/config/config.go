@@ -351,6 +351,13 @@ func (c *Config) Settings() []Setting {
 		}
 		return strings.Join(v, ",")
 	}
+	// 0 is resolved where the site starts, from the cores it may use there
+	// (GOMAXPROCS, which a service's environment can set); the ready line
+	// logs the number.
+	pageSlots := strconv.Itoa(c.PageSlots)
+	if c.PageSlots == 0 {
+		pageSlots = "0 (four per core)"
+	}
 	keys := "(not set: generated once and kept in Redis)"
 	if len(c.SecretKeys) > 0 {
 		keys = fmt.Sprintf("(%d keys, hidden)", len(c.SecretKeys))
@@ -381,6 +388,6 @@ func (c *Config) Settings() []Setting {
 		{"PYTWASK_DEBUG_ADDR", orUnset(c.DebugAddr)},
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},
-		{"PYTWASK_PAGE_SLOTS", strconv.Itoa(c.PageSlots)},
+		{"PYTWASK_PAGE_SLOTS", pageSlots},
 	}
 }
