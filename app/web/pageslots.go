@@ -18,14 +18,14 @@ const PageWait = 10 * time.Second
 // errPagesBusy ends a page view that waited PageWait for a slot.
 var errPagesBusy = errors.New("every page slot is taken")
 
-// DefaultPageSlots is how many timeline pages are built at once when the
+// defaultPageSlots is how many timeline pages are built at once when the
 // configuration does not say: four per core Go runs on (GOMAXPROCS, which
 // follows a CPU quota), enough to keep the cores busy while some pages wait
 // on Redis.
-func DefaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
+func defaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // newPageSlots returns the slots timeline pages are built in: n, or
-// DefaultPageSlots if n is 0 or less. Further page views wait in line.
+// defaultPageSlots if n is 0 or less. Further page views wait in line.
 //
 // Why: under more page views than the cores can serve, every one of them
 // would otherwise be runnable at once, and Go's scheduler cycles through
@@ -40,7 +40,7 @@ func DefaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 // their rate: a page holds its slot while it waits for Redis.
 func newPageSlots(n int) *slots.Slots {
 	if n <= 0 {
-		n = DefaultPageSlots()
+		n = defaultPageSlots()
 	}
 	return slots.New(n, PageWait, errPagesBusy)
 }

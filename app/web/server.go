@@ -36,7 +36,7 @@ type Options struct {
 	// Limits against brute force; a zero Limit allows everything.
 	Limits Limits
 	// PageSlots bounds how many timeline pages are built at once
-	// (pageslots.go); DefaultPageSlots if zero.
+	// (pageslots.go); four per core if zero.
 	PageSlots int
 }
 
