@@ -34,7 +34,7 @@ func defaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 // followers took 46-65 ms at p99 while wrk kept both cores busy with the
 // general timeline (ops/bench/run with 15 s post phases, four runs), and
 // 40-46 ms with the pages in eight slots (seven runs); over the 60 s phases
-// it runs now, 47-52 ms. The pages gain too: in alternated runs, the
+// it runs now, 45-52 ms. The pages gain too: in alternated runs, the
 // timelines' p99 fell from 15-18 ms to 8-10 ms at the same rate. Four slots
 // on two cores made the post faster still, but cost the pages a sixth of
 // their rate: a page holds its slot while it waits for Redis.
