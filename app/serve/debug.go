@@ -8,13 +8,12 @@ import (
 	"strings"
 
 	"pytwask/app/config"
-	"pytwask/app/redisconn"
 )
 
 // debugHandler serves the profiles and the round-trip counter. It is only
 // ever served on PYTWASK_DEBUG_ADDR, which config allows on loopback or a
 // unix socket only, never next to the site.
-func debugHandler(rt *redisconn.RoundTrips) http.Handler {
+func debugHandler(roundTrips func() int64) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -23,7 +22,7 @@ func debugHandler(rt *redisconn.RoundTrips) http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /debug/redis", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]int64{"round_trips": rt.Count()})
+		json.NewEncoder(w).Encode(map[string]int64{"round_trips": roundTrips()})
 	})
 	return mux
 }

@@ -55,8 +55,6 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		return err
 	}
 	defer closeRedis()
-	rt := &redisconn.RoundTrips{}
-	rdb.AddHook(rt)
 	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, log)
 	defer st.Close()
 
@@ -142,7 +140,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		}
 		specs = append(specs, Spec{Role: roleDebug, Network: ln.Addr().Network(), Addr: ln.Addr().String(), Activated: -1})
 		listeners = append(listeners, ln)
-		handlers = append(handlers, debugHandler(rt))
+		handlers = append(handlers, debugHandler(st.RoundTrips))
 	}
 	servers := make([]*http.Server, len(specs))
 	errc := make(chan error, len(specs))

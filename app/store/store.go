@@ -127,6 +127,10 @@ type Store struct {
 	// wide hands postWide its connections, one kept with a cache of
 	// follower sets (wideconn.go).
 	wide *wideConns
+	// pages hands the page reads their connections (pageconn.go).
+	pages *pageConns
+	// trips counts the round trips to Redis, for /debug/redis.
+	trips *RoundTrips
 	// afterWatch, when set, runs in postWide between reading the followers
 	// and the transaction: tests change the followers there.
 	afterWatch func()
@@ -148,7 +152,7 @@ type Store struct {
 // New returns a Store on rdb that writes new password hashes with hasher,
 // and logs what the operator should know but the caller is not told (a
 // stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
-// log is nil.
+// log is nil. It adds a hook to rdb that counts round trips (RoundTrips).
 func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -156,7 +160,9 @@ func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
 		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
-		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
+		trips: &RoundTrips{}, hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
+	s.pages = newPageConns(rdb.Options(), s.trips)
+	rdb.AddHook(s.trips)
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {
@@ -167,11 +173,17 @@ func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	return s
 }
 
-// Close closes the connection the store keeps for posts to many followers.
-// The Store stays usable; the Redis client is the caller's to close.
+// Close closes the connections the store keeps for pages and for posts to
+// many followers. The Store stays usable; the Redis client is the caller's
+// to close.
 func (s *Store) Close() {
 	s.wide.Close()
+	s.pages.Close()
 }
+
+// RoundTrips returns the round trips to Redis so far (see RoundTrips), the
+// requests of every other user of the store's Redis client included.
+func (s *Store) RoundTrips() int64 { return s.trips.Count() }
 
 // withHashSlot runs f, which hashes or verifies a password, when a slot is
 // free. It gives up when ctx ends (the client went away), or with ErrBusy

@@ -3,26 +3,22 @@ package web
 import (
 	"fmt"
 	"testing"
-
-	"pytwask/app/redisconn"
 )
 
-// aliceCounted returns a site whose Redis round trips are counted, and a
-// browser that signed alice up.
-func aliceCounted(t *testing.T) (*site, *redisconn.RoundTrips, *browser) {
+// aliceSignedUp returns a site, whose store counts its Redis round trips,
+// and a browser that signed alice up.
+func aliceSignedUp(t *testing.T) (*site, *browser) {
 	s := newSite(t)
-	hook := &redisconn.RoundTrips{}
-	s.rdb.AddHook(hook)
 	b := s.browser()
 	b.signUp("alice", "Passw0rd!")
-	return s, hook, b
+	return s, b
 }
 
 // TestRoundTripsPerPage: a page costs one Redis round trip when its tweets
 // are cached in process and two when some are not, whether its list holds 60
 // tweets or 1,200, and on any page of it.
 func TestRoundTripsPerPage(t *testing.T) {
-	s, hook, b := aliceCounted(t)
+	s, b := aliceSignedUp(t)
 	b.signUp("bob", "Passw0rd!")
 	b.signIn("alice", "Passw0rd!", false)
 	b.post("/tweets/follow/bob", nil)
@@ -36,9 +32,9 @@ func TestRoundTripsPerPage(t *testing.T) {
 		}
 	}
 	cost := func(br *browser, path string) int64 {
-		before := hook.Count()
+		before := s.store.RoundTrips()
 		br.get(path).want(t, 200)
-		return hook.Count() - before
+		return s.store.RoundTrips() - before
 	}
 	pages := []struct {
 		br   *browser
@@ -74,14 +70,14 @@ func TestRoundTripsPerPage(t *testing.T) {
 // the session's secret itself. A session signed out elsewhere posts nothing;
 // the form sends its visitor to sign in.
 func TestPostChecksTheSession(t *testing.T) {
-	s, hook, b := aliceCounted(t)
+	s, b := aliceSignedUp(t)
 	b.signIn("alice", "Passw0rd!", false)
 	other := s.browser() // a second session of alice's, on another device
 	other.signIn("alice", "Passw0rd!", false)
 	b.post("/tweets/user_timeline", form("tweet", "first")) // loads the script into Redis
-	before := hook.Count()
+	before := s.store.RoundTrips()
 	b.post("/tweets/user_timeline", form("tweet", "second")).wantRedirect(t, "/tweets/user_timeline")
-	if n := hook.Count() - before; n != 1 {
+	if n := s.store.RoundTrips() - before; n != 1 {
 		t.Errorf("a post cost %d round trips; want 1", n)
 	}
 

@@ -1,4 +1,4 @@
-package redisconn
+package store
 
 import (
 	"context"
@@ -7,10 +7,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RoundTrips is a go-redis hook that counts the requests sent to Redis: one
-// per command, one per pipeline. Redis's own counters include the commands
-// run inside scripts, which cost no round trip, so this is how pytwask shows
-// that a page costs a constant number of them.
+// RoundTrips counts the requests a Store sends to Redis: one per command,
+// one per pipeline, through go-redis (as its hook) and through the store's
+// own page connections. Redis's own counters include the commands run
+// inside scripts, which cost no round trip, so this is how pytwask shows
+// that a page costs a constant number of them. The posts to many followers
+// (postWide) are not counted: their size is what the benchmark shows.
 type RoundTrips struct{ n atomic.Int64 }
 
 // Count returns the round trips so far.
