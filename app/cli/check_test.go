@@ -90,6 +90,9 @@ func TestCheckReportsEachProblem(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.name == "no such database" && rs.InProcess() {
+				t.Skip("the in-process Redis has every database index: install redis-server to run this")
+			}
 			rdb := rs.Client()
 			rdb.FlushDB(context.Background())
 			rdb.Close()

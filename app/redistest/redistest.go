@@ -66,8 +66,11 @@ func start(t testing.TB, persist bool, args []string) *Server {
 	t.Helper()
 	s := &Server{t: t, Password: randomHex(16), DB: DB, persist: persist, args: args}
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if Strict() || persist {
+		if Strict() {
 			t.Fatalf("redis-server is not installed (required in CI): %v", err)
+		}
+		if persist {
+			t.Skip("redis-server is not installed (apt-get install redis-server), and the in-process Redis keeps nothing across a kill")
 		}
 		if len(args) > 0 {
 			t.Skipf("redis-server is not installed, and the in-process Redis can't take %q", args)
@@ -112,6 +115,7 @@ func (s *Server) Restart() {
 		if err := s.mini.Restart(); err != nil {
 			s.t.Fatal(err)
 		}
+		s.mini.FlushAll() // as redis-server, which keeps nothing on disk here
 		return
 	}
 	appendonly := []string{"--appendonly", "no"}

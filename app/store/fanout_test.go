@@ -269,6 +269,9 @@ type commandStat struct {
 func commandStats(tb testing.TB, rdb *redis.Client) map[string]commandStat {
 	tb.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil && strings.Contains(err.Error(), "not supported") && !redistest.Strict() {
+		tb.Skip("the in-process Redis has no INFO commandstats: install redis-server to run the rest")
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
