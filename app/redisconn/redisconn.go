@@ -49,7 +49,12 @@ func Options(network, addr, password string, db int) *redis.Options {
 		DialerRetries: 1,
 		ReadTimeout:   2 * time.Second,
 		WriteTimeout:  2 * time.Second,
-		MaxRetries:    1,
+		// No retries: go-redis sends a command again when its reply came too
+		// late, but Redis ran it, and a post script run twice posts the tweet
+		// twice. A connection Redis closed while idle (a restart) is found by
+		// the pool's health check before use, and a failed request is a 503
+		// that the next one recovers from.
+		MaxRetries: -1,
 		// CLIENT SETINFO is not understood by older servers or the in-process
 		// one, and identifies nothing useful here.
 		DisableIdentity: true,

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -524,6 +527,69 @@ func TestConcurrentPosts(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A post whose reply outlasts the read timeout (Redis slow, or pytwask
+// starved of CPU) is never sent again: Redis ran the first, so a second would
+// post the tweet twice. The client sees an error (a 503), and the tweet is
+// in once.
+func TestSlowPostIsNotRepeated(t *testing.T) {
+	srv := redistest.Start(t)
+	opt := srv.Options()
+	opt.ReadTimeout = 200 * time.Millisecond
+	var slow atomic.Bool
+	opt.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return slowReplies(ctx, network, addr, &slow, 2*opt.ReadTimeout)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, testHasher, nil)
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	if _, err := s.Post(ctx, alice, "the first"); err != nil { // loads the post script
+		t.Fatal(err)
+	}
+
+	slow.Store(true)
+	_, err := s.Post(ctx, alice, "only once")
+	if !IsUnavailable(err) {
+		t.Errorf("a post whose reply came too late: %v; want an unavailable error", err)
+	}
+	time.Sleep(4 * opt.ReadTimeout) // any retry's reply
+	if got := rdb.LRange(ctx, tweetsByKey(alice), 0, -1).Val(); len(got) != 2 {
+		t.Errorf("alice's tweets after two posts, one timed out: %q; want two", got)
+	}
+}
+
+// slowReplies dials Redis through a pipe that hands Redis the commands at
+// once but, when slow is set, holds the next reply back for delay, and clears
+// slow.
+func slowReplies(ctx context.Context, network, addr string, slow *atomic.Bool, delay time.Duration) (net.Conn, error) {
+	var d net.Dialer
+	up, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	client, proxy := net.Pipe()
+	go func() {
+		io.Copy(up, proxy)
+		up.Close()
+	}()
+	go func() {
+		defer proxy.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := up.Read(buf)
+			if n > 0 && slow.CompareAndSwap(true, false) {
+				time.Sleep(delay)
+			}
+			if _, werr := proxy.Write(buf[:n]); werr != nil || err != nil {
+				return
+			}
+		}
+	}()
+	return client, nil
 }
 
 // PostAs posts as the user whose current secret it is, checked in the post
