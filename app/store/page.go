@@ -121,7 +121,8 @@ func readPageOn(p *pageConns, c *pageConn, secret, feed, username, viewerID, tar
 	// The replies, in the order sent. A missing key or field (nil) is an
 	// answer here; an error reply, such as for a key of the wrong type, is
 	// an error, and leaves the rest unread: the connection is then closed.
-	// Every reply is read before any is judged, for the same reason.
+	// Stale ids are judged once every reply is read, so that the connection
+	// is left clean for the next page.
 	stale := false
 	if r.gen, _, err = c.str(); err != nil {
 		return r, false, err
