@@ -21,7 +21,7 @@ import (
 // (redis.ErrPoolTimeout), as with go-redis.
 type pageConns struct {
 	opt   *redis.Options
-	trips *RoundTrips
+	trips *roundTrips
 	open  *slots.Slots // one per connection, idle or lent
 
 	mu     sync.Mutex
@@ -36,7 +36,7 @@ type pageConn struct {
 	reused bool // kept from an earlier page: it may have been closed meanwhile
 }
 
-func newPageConns(opt *redis.Options, trips *RoundTrips) *pageConns {
+func newPageConns(opt *redis.Options, trips *roundTrips) *pageConns {
 	return &pageConns{opt: opt, trips: trips, open: slots.New(opt.PoolSize, opt.PoolTimeout, redis.ErrPoolTimeout)}
 }
 
@@ -78,7 +78,7 @@ func (p *pageConns) replace(ctx context.Context, c *pageConn) (*pageConn, error)
 
 // flush sends the commands buffered on c, counted as one round trip.
 func (p *pageConns) flush(c *pageConn) error {
-	p.trips.n.Add(1)
+	p.trips.add()
 	return c.Flush()
 }
 

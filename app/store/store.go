@@ -130,7 +130,7 @@ type Store struct {
 	// pages hands the page reads their connections (pageconn.go).
 	pages *pageConns
 	// trips counts the round trips to Redis, for /debug/redis.
-	trips *RoundTrips
+	trips *roundTrips
 	// afterWatch, when set, runs in postWide between reading the followers
 	// and the transaction: tests change the followers there.
 	afterWatch func()
@@ -152,7 +152,7 @@ type Store struct {
 // New returns a Store on rdb that writes new password hashes with hasher,
 // and logs what the operator should know but the caller is not told (a
 // stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
-// log is nil. It adds a hook to rdb that counts round trips (RoundTrips).
+// log is nil. It adds a hook to rdb that counts round trips (roundtrips.go).
 func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -160,7 +160,7 @@ func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
 		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
 		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
-		trips: &RoundTrips{}, hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
+		trips: &roundTrips{}, hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
 	s.pages = newPageConns(rdb.Options(), s.trips)
 	rdb.AddHook(s.trips)
 	s.dummyHash = sync.OnceValue(func() string {
@@ -181,9 +181,9 @@ func (s *Store) Close() {
 	s.pages.Close()
 }
 
-// RoundTrips returns the round trips to Redis so far (see RoundTrips), the
+// RoundTrips returns the round trips to Redis so far (roundtrips.go), the
 // requests of every other user of the store's Redis client included.
-func (s *Store) RoundTrips() int64 { return s.trips.Count() }
+func (s *Store) RoundTrips() int64 { return s.trips.count() }
 
 // withHashSlot runs f, which hashes or verifies a password, when a slot is
 // free. It gives up when ctx ends (the client went away), or with ErrBusy
