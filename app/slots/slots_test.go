@@ -3,6 +3,8 @@ package slots
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,5 +55,144 @@ func TestSlots(t *testing.T) {
 func TestAtLeastOneSlot(t *testing.T) {
 	if n := New(0, time.Second, errors.New("full")).Cap(); n != 1 {
 		t.Errorf("New(0): %d slots, want 1", n)
+	}
+}
+
+// TestNarrow: while narrowed, a slot is given only once fewer than the
+// narrowed count are taken, in the order the waits began; widening gives
+// the rest at once, and overlapping narrowings hold the narrowest.
+func TestNarrow(t *testing.T) {
+	s := New(4, time.Minute, errors.New("full"))
+	for range 3 {
+		if err := s.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	widen := s.Narrow(2)
+	got := make(chan int, 2)
+	for i := range 2 {
+		go func() {
+			if err := s.Acquire(context.Background()); err != nil {
+				t.Error(err)
+			}
+			got <- i
+		}()
+		waitFor(t, func() bool { return s.waiting() == i+1 })
+	}
+	expectNone := func(when string) {
+		t.Helper()
+		select {
+		case i := <-got:
+			t.Fatalf("%s: waiter %d was given a slot", when, i)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	expectNone("3 taken, narrowed to 2")
+	s.Release()
+	expectNone("2 taken, narrowed to 2")
+	s.Release()
+	if i := <-got; i != 0 {
+		t.Errorf("waiter %d was given the slot before waiter 0", i)
+	}
+	expectNone("2 taken again")
+
+	narrower := s.Narrow(1)
+	widen()
+	widen() // once is all it does
+	expectNone("narrowed to 1 within 2")
+	narrower()
+	if i := <-got; i != 1 {
+		t.Errorf("after widening, waiter %d; want 1", i)
+	}
+	if n := s.Taken(); n != 3 {
+		t.Errorf("%d taken; want 3", n)
+	}
+	if err := s.Acquire(context.Background()); err != nil || s.Taken() != 4 {
+		t.Errorf("the fourth slot: %v, %d taken", err, s.Taken())
+	}
+}
+
+// TestWaitEndsInLine: a wait that ends leaves the line, and the slot it
+// would have had goes to the next in line.
+func TestWaitEndsInLine(t *testing.T) {
+	s := New(1, time.Minute, errors.New("full"))
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error)
+	go func() { first <- s.Acquire(ctx) }()
+	waitFor(t, func() bool { return s.waiting() == 1 })
+	second := make(chan error)
+	go func() { second <- s.Acquire(context.Background()) }()
+	waitFor(t, func() bool { return s.waiting() == 2 })
+
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Errorf("the cancelled wait: %v", err)
+	}
+	s.Release()
+	if err := <-second; err != nil {
+		t.Errorf("the next in line: %v", err)
+	}
+	if n, w := s.Taken(), s.waiting(); n != 1 || w != 0 {
+		t.Errorf("%d taken, %d waiting; want 1 and 0", n, w)
+	}
+}
+
+// waitFor polls cond until it holds, or fails the test after a few seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}
+
+// waiting is how many wait in line.
+func (s *Slots) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiters.Len()
+}
+
+// TestSlotsUnderChurn: with waits ending as slots are given, and narrowings
+// coming and going, no more work runs at once than there are slots, and at
+// the end every slot is free and nobody waits.
+func TestSlotsUnderChurn(t *testing.T) {
+	s := New(3, time.Millisecond, errors.New("full"))
+	var running, most atomic.Int32
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			widen := func() {}
+			defer func() { widen() }()
+			for i := range 300 {
+				if g == 0 && i%10 == 0 {
+					widen()
+					widen = s.Narrow(1 + i%3)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%3)*100*time.Microsecond)
+				err := s.Acquire(ctx)
+				cancel()
+				if err != nil {
+					continue
+				}
+				n := running.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(50 * time.Microsecond)
+				running.Add(-1)
+				s.Release()
+			}
+		})
+	}
+	wg.Wait()
+	if m := most.Load(); m > 3 {
+		t.Errorf("%d ran at once in 3 slots", m)
+	}
+	if n, w := s.Taken(), s.waiting(); n != 0 || w != 0 {
+		t.Errorf("%d taken, %d waiting at the end; want none", n, w)
 	}
 }

@@ -35,6 +35,17 @@ var errFollowersChanging = &Error{Conflict, "Your followers are changing too fas
 // not, or no longer, the author's: nothing was written.
 var errSecretNotCurrent = errors.New("the secret is not the author's current one")
 
+// widePostKey is the context key of WithWidePost's hook.
+type widePostKey struct{}
+
+// WithWidePost returns ctx with a hook for a post made with it: if the post
+// goes to more than WideFanOut followers, it calls start as it begins and
+// the function start returned once it is done. The site runs fewer pages at
+// once meanwhile (web's pageslots.go).
+func WithWidePost(ctx context.Context, start func() (done func())) context.Context {
+	return context.WithValue(ctx, widePostKey{}, start)
+}
+
 // postWide writes the tweet and pushes it onto the author's and every
 // follower's timeline in one MULTI/EXEC, watching the follower set so that a
 // follow or unfollow in between makes the transaction start over: the tweet
@@ -50,6 +61,9 @@ var errSecretNotCurrent = errors.New("the secret is not the author's current one
 // package resp): encoding 10,000 of them with go-redis cost more than
 // running them.
 func (s *Store) postWide(ctx context.Context, userID, secret, id, body string, now int64) (string, error) {
+	if start, _ := ctx.Value(widePostKey{}).(func() func()); start != nil {
+		defer start()()
+	}
 	c, err := s.wide.get(ctx)
 	if err != nil {
 		return "", err

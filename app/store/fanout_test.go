@@ -407,3 +407,43 @@ func TestConcurrentWidePosts(t *testing.T) {
 		t.Errorf("CLIENT TRACKING sent %d times; want once", n)
 	}
 }
+
+// A post made with WithWidePost calls the hook as a post to more than
+// wideFanOut followers begins, and what the hook returned once the post is
+// over; a post to fewer calls neither.
+func TestWidePostHook(t *testing.T) {
+	s, rdb := newStore(t)
+	s.wideFanOut = 1
+	alice, _ := mustRegister(t, s, "alice")
+	bob, _ := mustRegister(t, s, "bob")
+	carol, _ := mustRegister(t, s, "carol")
+	var events []string
+	ctx := WithWidePost(context.Background(), func() func() {
+		events = append(events, "start")
+		return func() { events = append(events, "done") }
+	})
+	s.afterWatch = func() { events = append(events, "fan-out") }
+	steps := []struct {
+		name      string
+		followers []string
+		want      []string
+	}{
+		{"one follower", []string{bob}, nil},
+		{"two followers, as the script finds", []string{carol}, []string{"start", "fan-out", "done"}},
+		{"two followers, known", nil, []string{"start", "fan-out", "done"}},
+	}
+	for _, step := range steps {
+		followAlice(t, s, step.followers...)
+		events = nil
+		id, err := s.Post(ctx, alice, "hello")
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if !slices.Equal(events, step.want) {
+			t.Errorf("%s: %q; want %q", step.name, events, step.want)
+		}
+		if got := rdb.LIndex(ctx, "timeline:"+bob, 0).Val(); got != id {
+			t.Errorf("%s: bob's newest tweet %q; want %s", step.name, got, id)
+		}
+	}
+}

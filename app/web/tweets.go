@@ -81,7 +81,7 @@ func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	body := form.Get("tweet")
-	_, err = s.store.PostAs(r.Context(), secret, body)
+	_, err = s.store.PostAs(store.WithWidePost(r.Context(), s.narrowPages), secret, body)
 	var refusal *store.Error
 	switch {
 	case errors.Is(err, store.ErrNotLoggedIn):
