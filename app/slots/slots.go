@@ -62,10 +62,11 @@ func (s *Slots) Acquire(ctx context.Context) error {
 	select {
 	case <-given:
 		s.taken-- // given just as the wait ended: it goes to the next
+		s.give()
 	default:
+		// Leaving the line frees no slot: those free were given already.
 		s.waiters.Remove(inLine)
 	}
-	s.give()
 	s.mu.Unlock()
 	return err
 }
