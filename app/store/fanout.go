@@ -39,7 +39,8 @@ var errSecretNotCurrent = errors.New("the secret is not the author's current one
 type widePostKey struct{}
 
 // WithWidePost returns ctx with a hook for a post made with it: if the post
-// goes to more than WideFanOut followers, it calls start as it begins and
+// goes out as a transaction (postWide: its author had more than WideFanOut
+// followers, now or at their last post), it calls start as it begins and
 // the function start returned once it is done. The site runs fewer pages at
 // once meanwhile (web's pageslots.go).
 func WithWidePost(ctx context.Context, start func() (done func())) context.Context {
