@@ -41,7 +41,7 @@ func BenchmarkRenderTimelinePage(b *testing.B) {
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{viewer: viewer, viewerDone: true}))
 		w := httptest.NewRecorder()
 		page := &timelinePage{layout: layout{Title: "Your Timeline"}, Heading: "Your Timeline", PostForm: &postForm{},
-			Tweets: cache.render(tweets, now), Pager: newPager("/tweets/user_timeline", 1, true)}
+			Tweets: cache.list(tweets, now), Pager: newPager("/tweets/user_timeline", 1, true)}
 		if err := s.render(w, r, http.StatusOK, "timeline", page); err != nil {
 			b.Fatal(err)
 		}

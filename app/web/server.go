@@ -198,13 +198,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // selfTest renders every page once with empty data, so that a template that
 // parses but cannot execute (a wrong field name) stops the start.
 func (s *Server) selfTest() error {
+	tweets := newTweetHTML(1).list([]store.Tweet{{ID: "1", UserID: "1", Username: "x", Body: "x"}}, time.Time{})
 	samples := map[string]page{
 		"index":         &signInPage{},
 		"signup":        &signUpPage{},
 		"signout":       &layout{},
 		"user_settings": &settingsPage{},
-		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: "<li></li>"},
-		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true},
+		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: tweets},
+		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true, Tweets: tweets},
 		"error":         &errorPage{},
 	}
 	for _, name := range pageNames {

@@ -1,9 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"html/template"
 	"net/url"
-	"strings"
 	"time"
 
 	"pytwask/app/cache"
@@ -59,24 +59,49 @@ func buildFragment(t *store.Tweet) *fragment {
 	}
 }
 
-// render writes the tweets' list items; "ago" is relative to now.
-func (c *tweetHTML) render(tweets []store.Tweet, now time.Time) template.HTML {
-	if len(tweets) == 0 {
+// list returns tweets as a page's list, their relative times taken at now.
+func (c *tweetHTML) list(tweets []store.Tweet, now time.Time) *tweetList {
+	return &tweetList{c: c, tweets: tweets, now: now}
+}
+
+// tweetList is a page's tweets. A page kept as a frame (framed, render.go)
+// has them written straight into its buffer; the template renders them
+// (HTML) only on a page that is not.
+type tweetList struct {
+	c      *tweetHTML
+	tweets []store.Tweet
+	now    time.Time
+	mark   bool // HTML returns tweetsMark: renderFrame is rendering the frame
+}
+
+// HTML renders the list for the template.
+func (l *tweetList) HTML() template.HTML {
+	switch {
+	case l.empty():
 		return ""
+	case l.mark:
+		return tweetsMark
 	}
-	frags := make([]*fragment, len(tweets))
+	var b bytes.Buffer
+	l.writeTo(&b)
+	// The parts were escaped piece by piece (buildFragment).
+	return template.HTML(b.String())
+}
+
+func (l *tweetList) empty() bool { return l == nil || len(l.tweets) == 0 }
+
+// writeTo writes the tweets' list items to buf.
+func (l *tweetList) writeTo(buf *bytes.Buffer) {
+	frags := make([]*fragment, len(l.tweets))
 	size := 0
-	for i := range tweets {
-		frags[i] = c.get(&tweets[i])
+	for i := range l.tweets {
+		frags[i] = l.c.get(&l.tweets[i])
 		size += len(frags[i].head) + len(frags[i].tail) + 20
 	}
-	var b strings.Builder // one allocation of the right size, no copy at the end
-	b.Grow(size)
+	buf.Grow(size)
 	for i, f := range frags {
-		b.WriteString(f.head)
-		b.WriteString(timeAgo(tweets[i].Time, now))
-		b.WriteString(f.tail)
+		buf.WriteString(f.head)
+		buf.Write(appendTimeAgo(buf.AvailableBuffer(), l.tweets[i].Time, l.now))
+		buf.WriteString(f.tail)
 	}
-	// The parts were escaped above, piece by piece.
-	return template.HTML(b.String())
 }

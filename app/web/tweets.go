@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 
@@ -18,9 +17,18 @@ type timelinePage struct {
 	layout
 	Heading  string
 	PostForm *postForm // nil: no post form on this page
-	Tweets   template.HTML
+	Tweets   *tweetList
 	Pager    pager
 }
+
+func (p *timelinePage) frame() (frameKey, bool) {
+	if p.Tweets.empty() || len(p.Flashes) > 0 || p.PostForm != nil && *p.PostForm != (postForm{}) {
+		return frameKey{}, false
+	}
+	return frameKey{top: p.topKey(), heading: p.Heading, postForm: p.PostForm != nil, pager: p.Pager}, true
+}
+
+func (p *timelinePage) list() *tweetList { return p.Tweets }
 
 // generalTimeline: GET /tweets/general_timeline — everybody's newest tweets
 // (store.Timeline, General: the "timeline" list), for anyone.
@@ -61,7 +69,7 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 		layout:   layout{Title: title},
 		Heading:  title,
 		PostForm: f,
-		Tweets:   s.tweets.render(p.Tweets, s.now()),
+		Tweets:   s.tweets.list(p.Tweets, s.now()),
 		Pager:    newPager(r.URL.Path, n, p.More),
 	})
 }
@@ -104,9 +112,19 @@ type userHistoryPage struct {
 	layout
 	User      *store.UserPage
 	CanFollow bool
-	Tweets    template.HTML
+	Tweets    *tweetList
 	Pager     pager
 }
+
+func (p *userHistoryPage) frame() (frameKey, bool) {
+	if p.Tweets.empty() || len(p.Flashes) > 0 {
+		return frameKey{}, false
+	}
+	u := profile{p.User.Username, p.User.Followers, p.User.Following, p.User.ViewerFollows}
+	return frameKey{top: p.topKey(), user: u, canFollow: p.CanFollow, pager: p.Pager}, true
+}
+
+func (p *userHistoryPage) list() *tweetList { return p.Tweets }
 
 // userHistory: GET /tweets/user_history/{username} — the tweets the user
 // posted (store.UserTweets: "tweets_by:<id>"), with Follow or Unfollow for
@@ -129,7 +147,7 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 		layout:    layout{Title: up.Username},
 		User:      &up,
 		CanFollow: v != nil && v.ID != up.ID,
-		Tweets:    s.tweets.render(up.Tweets, s.now()),
+		Tweets:    s.tweets.list(up.Tweets, s.now()),
 		Pager:     newPager(r.URL.Path, n, up.More),
 	})
 }
