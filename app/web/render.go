@@ -74,13 +74,23 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 // execute renders page into a buffer from the pool; the caller writes it and
 // gives it back with release.
 func (rd *renderer) execute(name string, data page) (*bytes.Buffer, error) {
-	if p, ok := data.(framed); ok {
-		if k, ok := p.frame(); ok {
-			k.page = name
-			return rd.executeFramed(k, p)
-		}
+	if p, k, ok := frameOf(name, data); ok {
+		return rd.executeFramed(k, p)
 	}
 	return rd.executeWhole(name, data)
+}
+
+// frameOf returns data as a framed page and its frame's key, or false if
+// it is rendered whole: it is not framed, has no tweets (the template says
+// so instead), has flashes, or its frame says no.
+func frameOf(name string, data page) (framed, frameKey, bool) {
+	p, ok := data.(framed)
+	if !ok || p.list().empty() || len(data.base().Flashes) > 0 {
+		return nil, frameKey{}, false
+	}
+	k, ok := p.frame()
+	k.page = name
+	return p, k, ok
 }
 
 // executeWhole renders page by executing its template.
@@ -150,10 +160,10 @@ const tweetsMark = "<!--tweets-->"
 // halves around its tweets.
 type framed interface {
 	page
-	// frame returns every value that the page shows but its tweets, or
-	// false if the page is not to be kept: it has no tweets (the template
-	// says so instead), flashes, or a form with input. A field added to
-	// the page must be added here too (TestFramesMatchTemplates).
+	// frame returns every value that the page shows but its tweets and
+	// flashes, or false if the page is not to be kept (a form with input).
+	// A field added to the page must be added here too
+	// (TestFramesMatchTemplates).
 	frame() (frameKey, bool)
 	// list is the page's tweets.
 	list() *tweetList

@@ -104,7 +104,7 @@ func TestFramesMatchTemplates(t *testing.T) {
 				t.Errorf("round %d, %s: the page from its frame differs from the template's:\n%s\nwant:\n%s", round+1, c.name, got, want)
 			}
 			rd.release(whole)
-			if _, ok := c.data.frame(); ok != (c.frame != "") {
+			if _, _, ok := frameOf(c.page, c.data); ok != (c.frame != "") {
 				t.Errorf("%s: framed = %v; want %v", c.name, ok, !ok)
 			}
 			want := 0

@@ -22,7 +22,7 @@ type timelinePage struct {
 }
 
 func (p *timelinePage) frame() (frameKey, bool) {
-	if p.Tweets.empty() || len(p.Flashes) > 0 || p.PostForm != nil && *p.PostForm != (postForm{}) {
+	if p.PostForm != nil && *p.PostForm != (postForm{}) {
 		return frameKey{}, false
 	}
 	return frameKey{top: p.topKey(), heading: p.Heading, postForm: p.PostForm != nil, pager: p.Pager}, true
@@ -117,9 +117,6 @@ type userHistoryPage struct {
 }
 
 func (p *userHistoryPage) frame() (frameKey, bool) {
-	if p.Tweets.empty() || len(p.Flashes) > 0 {
-		return frameKey{}, false
-	}
 	u := profile{p.User.Username, p.User.Followers, p.User.Following, p.User.ViewerFollows}
 	return frameKey{top: p.topKey(), user: u, canFollow: p.CanFollow, pager: p.Pager}, true
 }
