@@ -18,21 +18,21 @@ type roundTrips struct{ n atomic.Int64 }
 // count returns the round trips so far.
 func (c *roundTrips) count() int64 { return c.n.Load() }
 
-// add counts one round trip made outside go-redis.
+// add counts one round trip.
 func (c *roundTrips) add() { c.n.Add(1) }
 
 func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
+		c.add()
 		return next(ctx, cmd)
 	}
 }
 
 func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(1)
+		c.add()
 		return next(ctx, cmds)
 	}
 }
