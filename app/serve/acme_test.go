@@ -35,6 +35,7 @@ type pebble struct {
 	tlsPort    int    // where Pebble validates TLS-ALPN-01
 	mgmt       string
 	issuerRoot *x509.CertPool
+	rootFile   string // PEM file: the root Pebble issues under, for curl and Chromium
 	stop       func() // stops the CA
 }
 
@@ -117,6 +118,10 @@ func startPebble(t *testing.T) *pebble {
 	if !p.issuerRoot.AppendCertsFromPEM([]byte(root)) {
 		t.Fatal("pebble root is not PEM")
 	}
+	p.rootFile = filepath.Join(bin, "issuer-root.pem")
+	if err := os.WriteFile(p.rootFile, []byte(root), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 
@@ -185,6 +190,7 @@ func TestAutomaticHTTPS(t *testing.T) {
 	t.Run("http-01 on its own listeners, then a restart reuses the certificate", func(t *testing.T) {
 		p := start(t, env)
 		serial = peb.waitCertificate(t, peb.tlsPort, 60*time.Second)
+		checkHTTPSClients(t, peb, rs, peb.tlsPort, "carol")
 
 		c := peb.httpsClient(peb.tlsPort)
 		res, err := c.Get("https://" + testDomain + "/auth/")
@@ -252,6 +258,7 @@ func TestAutomaticHTTPS(t *testing.T) {
 		p := activate(t, peb.env(rs, data, "tls-alpn-01"), []string{"127.0.0.1:" + strconv.Itoa(peb.tlsPort)}, "https")
 		waitListening(t, "tcp", "127.0.0.1:"+strconv.Itoa(peb.tlsPort)) // starts pytwask
 		peb.waitCertificate(t, peb.tlsPort, 60*time.Second)
+		checkHTTPSClients(t, peb, rs, peb.tlsPort, "dave")
 		if logs := p.logs.String(); !strings.Contains(logs, `"role":"https"`) || !strings.Contains(logs, `"systemd":true`) {
 			t.Errorf("not served on the activated https socket:\n%s", logs)
 		}

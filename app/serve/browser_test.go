@@ -31,6 +31,7 @@ type browserRun struct {
 	t       *testing.T
 	ctx     context.Context
 	base    string
+	host    string // requests to any other host are foreign
 	rs      *redistest.Server
 	shots   string
 	mu      sync.Mutex
@@ -42,7 +43,18 @@ type browserRun struct {
 	documents map[network.RequestID]bool
 }
 
+// startBrowser runs pytwask on plain HTTP on a Redis of its own, and Chromium
+// on it.
 func startBrowser(t *testing.T) *browserRun {
+	t.Helper()
+	needChromium(t)
+	rs := redistest.Start(t)
+	port := strconv.Itoa(freePort(t))
+	start(t, append(baseEnv(rs), "PYTWASK_LISTEN=127.0.0.1:"+port))
+	return newBrowser(t, "http://127.0.0.1:"+port, rs)
+}
+
+func needChromium(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if redistest.Strict() {
@@ -50,10 +62,18 @@ func startBrowser(t *testing.T) *browserRun {
 		}
 		t.Skipf("Chromium is not installed at %s: apt-get install chromium chromium-driver", chromiumPath)
 	}
-	rs := redistest.Start(t)
-	port := strconv.Itoa(freePort(t))
-	start(t, append(baseEnv(rs), "PYTWASK_LISTEN=127.0.0.1:"+port))
-	b := &browserRun{t: t, base: "http://127.0.0.1:" + port, rs: rs, documents: map[network.RequestID]bool{}}
+}
+
+// newBrowser starts headless Chromium, with a fresh profile, on the site at
+// base, whose data is in rs. Requests to any host but base's count as
+// foreign. extra adds to Chromium's options (its environment, flags).
+func newBrowser(t *testing.T, base string, rs *redistest.Server, extra ...chromedp.ExecAllocatorOption) *browserRun {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browserRun{t: t, base: base, host: u.Hostname(), rs: rs, documents: map[network.RequestID]bool{}}
 
 	b.shots = os.Getenv("PYTWASK_SCREENSHOTS")
 	if b.shots == "" {
@@ -86,6 +106,7 @@ func startBrowser(t *testing.T) *browserRun {
 		chromedp.NoFirstRun,
 		chromedp.WindowSize(1280, 800),
 	)
+	opts = append(opts, extra...)
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
@@ -123,7 +144,7 @@ func startBrowser(t *testing.T) *browserRun {
 			if e.Type == network.ResourceTypeDocument {
 				b.documents[e.RequestID] = true
 			}
-			if u, err := url.Parse(e.Request.URL); err == nil && u.Scheme != "data" && u.Hostname() != "127.0.0.1" {
+			if u, err := url.Parse(e.Request.URL); err == nil && u.Scheme != "data" && u.Hostname() != b.host {
 				b.foreign = append(b.foreign, e.Request.URL)
 			}
 		}
@@ -201,7 +222,7 @@ func (b *browserRun) signIn(name, pw string, remember bool) {
 	b.t.Helper()
 	b.open("/auth/")
 	if remember {
-		b.run(chromedp.Click(`input[name=remember]`, chromedp.ByQuery))
+		b.run(chromedp.Click(`input[name=remember_me]`, chromedp.ByQuery))
 	}
 	b.fill([][2]string{{"#username", name}, {"#password", pw}}, `main form[action="/auth/"] button`)
 	b.waitText("Logged in successfully.")
@@ -221,7 +242,7 @@ func (b *browserRun) checkClean() {
 		b.t.Errorf("browser console: %s", e)
 	}
 	for _, u := range b.foreign {
-		b.t.Errorf("a request left 127.0.0.1: %s", u)
+		b.t.Errorf("a request left %s: %s", b.host, u)
 	}
 }
 
@@ -232,7 +253,7 @@ func TestBrowserJourney(t *testing.T) {
 	// Sign-up, with the messages for a weak password and a taken name.
 	signUp := func(name, pw string) {
 		b.open("/auth/signup")
-		b.fill([][2]string{{"#username", name}, {"#password", pw}, {"#confirm", pw}}, `main form button`)
+		b.fill([][2]string{{"#username", name}, {"#password", pw}, {"#password2", pw}}, `main form button`)
 	}
 	signUp("alice", "weak")
 	b.waitText("Weak password.")
@@ -296,7 +317,7 @@ func TestBrowserJourney(t *testing.T) {
 
 	// Change the password, sign out, and sign in again, kept logged in.
 	b.open("/auth/user_settings")
-	b.fill([][2]string{{"#old_password", "Passw0rd!"}, {"#new_password", "N3w-Passw0rd"}, {"#confirm", "N3w-Passw0rd"}}, `main form button`)
+	b.fill([][2]string{{"#old_password", "Passw0rd!"}, {"#new_password", "N3w-Passw0rd"}, {"#new_password2", "N3w-Passw0rd"}}, `main form button`)
 	b.waitText("Password successfully changed")
 	b.signOut()
 	b.signIn("alice", "N3w-Passw0rd", true)
@@ -341,7 +362,7 @@ func TestBrowserPages(t *testing.T) {
 	}{
 		{"welcome", "/auth/", false, nil},
 		{"signup-errors", "/auth/signup", false, func() {
-			b.fill([][2]string{{"#username", "1x"}, {"#password", "weak"}, {"#confirm", "weak"}}, `main form button`)
+			b.fill([][2]string{{"#username", "1x"}, {"#password", "weak"}, {"#password2", "weak"}}, `main form button`)
 			b.waitText("Invalid username.")
 		}},
 		{"general-timeline", "/tweets/general_timeline", false, nil},

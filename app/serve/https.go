@@ -110,9 +110,14 @@ func (m *certManager) manage(ctx context.Context, domains []string) error {
 	return nil
 }
 
+// tlsConfig serves the managed certificates. certmagic's own config offers
+// only "acme-tls/1" (the TLS-ALPN-01 challenge); the site's protocols come
+// first, so that browsers and curl, which offer h2 and http/1.1, get one of
+// them, and the CA's validator still gets its challenge.
 func (m *certManager) tlsConfig() *tls.Config {
 	tc := m.magic.TLSConfig()
 	tc.MinVersion = tls.VersionTLS12
+	tc.NextProtos = append([]string{"h2", "http/1.1"}, tc.NextProtos...)
 	return tc
 }
 

@@ -6,7 +6,6 @@ package serve
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,11 +111,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	}
 	for i, s := range specs {
 		switch s.Role {
-		case RoleSite:
+		case RoleSite, RoleHTTPS:
 			handlers[i] = site
-		case RoleHTTPS:
-			handlers[i] = site
-			listeners[i] = tls.NewListener(listeners[i], certs.tlsConfig())
 		case RoleRedirect:
 			handlers[i] = certs.redirectHandler(cfg.Domains, listenerAddr(specs, listeners, RoleHTTPS))
 		}
@@ -147,11 +143,19 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	addrs := make([]net.Addr, len(specs))
 	var where []string
 	for i, s := range specs {
-		servers[i] = newHTTPServer(handlers[i], log)
+		srv := newHTTPServer(handlers[i], log)
+		serve := srv.Serve
+		if s.Role == RoleHTTPS {
+			// ServeTLS, not a tls.NewListener around Serve: it is what serves
+			// HTTP/2 on the connections that negotiate it.
+			srv.TLSConfig = certs.tlsConfig()
+			serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+		}
+		servers[i] = srv
 		addrs[i] = listeners[i].Addr()
 		where = append(where, fmt.Sprintf("%s %s", s.Role, describe(addrs[i])))
 		log.Info("listening", "role", s.Role.String(), "addr", describe(addrs[i]), "systemd", s.Activated >= 0)
-		go func(srv *http.Server, ln net.Listener) { errc <- srv.Serve(ln) }(servers[i], listeners[i])
+		go func(ln net.Listener) { errc <- serve(ln) }(listeners[i])
 	}
 	log.Info("pytwask is ready", "env", cfg.Env, "redis", network+":"+addr, "page_slots", site.PageSlots())
 	notify(log, daemon.SdNotifyReady)
@@ -202,8 +206,14 @@ func limits(cfg *config.Config) web.Limits {
 	}
 }
 
+// newHTTPServer serves HTTP/1.1 everywhere and HTTP/2 on TLS connections
+// that negotiate it; never HTTP/2 in clear text, which no browser speaks.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
 	return &http.Server{
+		Protocols:         &protocols,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
