@@ -236,7 +236,7 @@ func TestGracefulShutdown(t *testing.T) {
 	// Each request sends its headers and half its body, then waits: it is
 	// in flight when SIGTERM arrives.
 	const n = 10
-	body := "username=alice&password=Passw0rd!&confirm=Passw0rd!"
+	body := "username=alice&password=Passw0rd!&password2=Passw0rd!"
 	conns := make([]net.Conn, n)
 	for i := range conns {
 		c, err := net.Dial("unix", sock)

@@ -49,7 +49,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return string(b)
 	}
-	post("/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "confirm": {"Passw0rd!"}})
+	post("/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}})
 	post("/auth/", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}})
 	page := post("/tweets/user_timeline", url.Values{"tweet": {"hello from memory"}})
 	if !strings.Contains(page, "Tweet successfully posted") || !strings.Contains(page, "hello from memory") {

@@ -233,7 +233,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	sock := filepath.Join(socketDir(t), "p.sock")
 	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
 	c := loadClient(t, sock)
-	res, err := c.PostForm("http://x/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "confirm": {"Passw0rd!"}})
+	res, err := c.PostForm("http://x/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestSigtermUnderLoad(t *testing.T) {
 		go func() {
 			io.WriteString(pw, "username=slow"+fmt.Sprint(i))
 			time.Sleep(800 * time.Millisecond)
-			io.WriteString(pw, "&password=Passw0rd!&confirm=Passw0rd!")
+			io.WriteString(pw, "&password=Passw0rd!&password2=Passw0rd!")
 			pw.Close()
 		}()
 	}

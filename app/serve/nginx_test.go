@@ -129,8 +129,8 @@ http {
 			t.Fatalf("POST %s: %d, want a page with %q:\n%s", path, res.StatusCode, want, b)
 		}
 	}
-	post("/auth/signup", url.Values{"username": {"bob"}, "password": {"Passw0rd!"}, "confirm": {"Passw0rd!"}}, "Welcome, bob! Please login")
-	post("/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "confirm": {"Passw0rd!"}}, "Welcome, alice! Please login")
+	post("/auth/signup", url.Values{"username": {"bob"}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}}, "Welcome, bob! Please login")
+	post("/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}}, "Welcome, alice! Please login")
 	post("/auth/", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}}, "Logged in successfully.")
 	post("/tweets/user_timeline", url.Values{"tweet": {"hello through nginx"}}, "Tweet successfully posted")
 	post("/tweets/follow/bob", nil, "Followed bob")

@@ -22,10 +22,7 @@ type signInPage struct {
 
 // signInPage: GET /auth/ — the welcome page with the sign-in form.
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) error {
-	next, ok := safeNext(r.URL.Query().Get("next"))
-	if !ok {
-		return errBadNext
-	}
+	next, _ := safeNext(r.URL.Query().Get("next"))
 	v, err := s.viewer(r)
 	if err != nil {
 		return err
@@ -46,11 +43,8 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	next, ok := safeNext(firstOf(form.Get("next"), r.URL.Query().Get("next")))
-	if !ok {
-		return errBadNext
-	}
-	f := signInForm{Username: form.Get("username"), Next: next, Remember: form.Get("remember") != ""}
+	next, _ := safeNext(firstOf(form.Get("next"), r.URL.Query().Get("next")))
+	f := signInForm{Username: form.Get("username"), Next: next, Remember: checked(form.Get("remember_me"))}
 	if f.Username == "" || form.Get("password") == "" {
 		f.Error = "Please enter your username and password."
 		return s.render(w, r, http.StatusUnprocessableEntity, "index", &signInPage{layout: layout{Title: "Welcome"}, Form: f})
@@ -110,8 +104,8 @@ func (s *Server) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
 		f.Errors["username"] = "This field is required."
 	case password == "":
 		f.Errors["password"] = "This field is required."
-	case password != form.Get("confirm"):
-		f.Errors["confirm"] = "Passwords must match"
+	case password != form.Get("password2"):
+		f.Errors["password2"] = "Passwords must match"
 	default:
 		if err := s.limitSignUp(r); err != nil {
 			return err
@@ -228,8 +222,8 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 		f.Errors["old_password"] = "This field is required."
 	case newPW == "":
 		f.Errors["new_password"] = "This field is required."
-	case newPW != form.Get("confirm"):
-		f.Errors["confirm"] = "New passwords must match"
+	case newPW != form.Get("new_password2"):
+		f.Errors["new_password2"] = "New passwords must match"
 	default:
 		sess, err := s.session(r)
 		if err != nil {

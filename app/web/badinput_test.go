@@ -22,7 +22,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	before := snapshot(t, s.rdb)
 
 	signup := func(user, pw, confirm string) string {
-		return form("username", user, "password", pw, "confirm", confirm).Encode()
+		return form("username", user, "password", pw, "password2", confirm).Encode()
 	}
 	raw := func(kv ...string) string { // keeps bytes that url.Values would escape the same way anyway
 		var parts []string
@@ -40,9 +40,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		// Sizes and encodings.
 		{"body over the limit", "POST", "/tweets/user_timeline", "tweet=" + strings.Repeat("x", 70<<10), nil, 413, "larger than 64 KiB"},
 		{"invalid UTF-8 tweet", "POST", "/tweets/user_timeline", raw("tweet", "%ff%fe"), nil, 400, "not valid UTF-8"},
-		{"invalid UTF-8 username", "POST", "/auth/signup", raw("username", "%c3%28", "password", "Passw0rd!", "confirm", "Passw0rd!"), nil, 400, "not valid UTF-8"},
+		{"invalid UTF-8 username", "POST", "/auth/signup", raw("username", "%c3%28", "password", "Passw0rd!", "password2", "Passw0rd!"), nil, 400, "not valid UTF-8"},
 		{"invalid UTF-8 field name", "POST", "/auth/", raw("user%ffname", "x"), nil, 400, "not valid UTF-8"},
-		{"duplicate fields", "POST", "/auth/signup", raw("username", "carol", "username", "dave", "password", "Passw0rd!", "confirm", "Passw0rd!"), nil, 400, "more than once"},
+		{"duplicate fields", "POST", "/auth/signup", raw("username", "carol", "username", "dave", "password", "Passw0rd!", "password2", "Passw0rd!"), nil, 400, "more than once"},
 		{"malformed body", "POST", "/tweets/user_timeline", "tweet=%zz", nil, 400, "could not be read"},
 		// Tweets.
 		{"NUL in a tweet", "POST", "/tweets/user_timeline", raw("tweet", "a%00b"), nil, 422, "control character"},
@@ -63,13 +63,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"taken name", "POST", "/auth/signup", signup("alice", "Passw0rd!", "Passw0rd!"), nil, 422, "already exists"},
 		// Passwords (never echoed).
 		{"script as a password", "POST", "/auth/signup", signup("carol", "<script>x</script>", "<script>x</script>"), nil, 422, "Weak password."},
-		{"settings with script", "POST", "/auth/user_settings", form("old_password", "<b>", "new_password", "<i>x", "confirm", "<i>x").Encode(), nil, 422, "Incorrect old password"},
-		// Where to go after signing in.
-		{"next //evil", "GET", "/auth/?next=" + url.QueryEscape("//evil.example"), "", nil, 400, "must be a page on this site"},
-		{"next https://evil", "GET", "/auth/?next=" + url.QueryEscape("https://evil.example"), "", nil, 400, "must be a page on this site"},
-		{`next /\evil`, "GET", "/auth/?next=" + url.QueryEscape(`/\evil.example`), "", nil, 400, "must be a page on this site"},
-		{"next javascript:", "GET", "/auth/?next=" + url.QueryEscape("javascript:alert(1)"), "", nil, 400, "must be a page on this site"},
-		{"next in the form", "POST", "/auth/", form("username", "alice", "password", "Passw0rd!", "next", "https://evil.example").Encode(), nil, 400, "must be a page on this site"},
+		{"settings with script", "POST", "/auth/user_settings", form("old_password", "<b>", "new_password", "<i>x", "new_password2", "<i>x").Encode(), nil, 422, "Incorrect old password"},
 		// Follow targets.
 		{"follow with script", "POST", "/tweets/follow/" + url.PathEscape("<script>"), "", nil, 404, "Followee &lt;script&gt; doesn&#39;t exist"},
 		{"unfollow nobody", "POST", "/tweets/unfollow/nobody", "", nil, 404, "Followee nobody doesn&#39;t exist"},

@@ -34,7 +34,9 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 
 // safeNext accepts a ?next= target only if it is a path on this site. Values
 // like "//evil.example", "/\evil.example" or "https://evil.example" would send
-// the user elsewhere after signing in.
+// the user elsewhere after signing in. The sign-in page drops a refused
+// value ("", false) and goes on: a link with a bad next still signs in, to
+// the default page.
 func safeNext(raw string) (string, bool) {
 	if raw == "" {
 		return "", true
@@ -50,7 +52,9 @@ func safeNext(raw string) (string, bool) {
 	return raw, true
 }
 
-var errBadNext = errorf(http.StatusBadRequest, "The address to go to after signing in must be a page on this site.")
+// checked reads a checkbox as WTForms' BooleanField did in the original's
+// forms: absent, empty or "false" is unchecked, any other value checked.
+func checked(value string) bool { return value != "" && value != "false" }
 
 // pageSize is how many tweets a timeline page shows.
 const pageSize = 50

@@ -38,8 +38,8 @@ func FuzzSafeNext(f *testing.F) {
 // every answer a page of the site.
 func FuzzForms(f *testing.F) {
 	seeds := []string{
-		"username=alice&password=Passw0rd!", "username=bob&password=Passw0rd!&confirm=Passw0rd!",
-		"tweet=hello", "tweet=%00", "old_password=Passw0rd!&new_password=x&confirm=x", "next=//evil",
+		"username=alice&password=Passw0rd!", "username=bob&password=Passw0rd!&password2=Passw0rd!",
+		"tweet=hello", "tweet=%00", "old_password=Passw0rd!&new_password=x&new_password2=x", "next=//evil",
 		"username=%ff", "a=1&a=2", "tweet=" + strings.Repeat("x", 300), "%", "==&&",
 	}
 	for i, s := range seeds {

@@ -189,7 +189,7 @@ func (p *resp) wantRedirect(t testing.TB, to string) {
 // signUp registers through the sign-up form.
 func (b *browser) signUp(name, pw string) {
 	b.t.Helper()
-	p := b.post("/auth/signup", form("username", name, "password", pw, "confirm", pw))
+	p := b.post("/auth/signup", form("username", name, "password", pw, "password2", pw))
 	p.wantRedirect(b.t, "/auth/")
 }
 
@@ -198,7 +198,7 @@ func (b *browser) signIn(name, pw string, remember bool) *resp {
 	b.t.Helper()
 	f := form("username", name, "password", pw)
 	if remember {
-		f.Set("remember", "y")
+		f.Set("remember_me", "y")
 	}
 	p := b.post("/auth/", f)
 	p.wantRedirect(b.t, "/tweets/user_timeline")

@@ -75,9 +75,9 @@ func TestSignUpLimit(t *testing.T) {
 	s := limitedSite(t, Limits{SignUpPerClient: store.Limit{Max: 2, Window: time.Hour}})
 	b := s.browser()
 	b.header.Set("X-Test-Client", "198.51.100.9")
-	b.post("/auth/signup", form("username", "user1", "password", "Passw0rd!", "confirm", "Passw0rd!")).wantRedirect(t, "/auth/")
-	b.post("/auth/signup", form("username", "user2", "password", "Passw0rd!", "confirm", "Passw0rd!")).wantRedirect(t, "/auth/")
-	b.post("/auth/signup", form("username", "user3", "password", "Passw0rd!", "confirm", "Passw0rd!")).want(t, http.StatusTooManyRequests, "too many sign-ups from your address", "60 minutes")
+	b.post("/auth/signup", form("username", "user1", "password", "Passw0rd!", "password2", "Passw0rd!")).wantRedirect(t, "/auth/")
+	b.post("/auth/signup", form("username", "user2", "password", "Passw0rd!", "password2", "Passw0rd!")).wantRedirect(t, "/auth/")
+	b.post("/auth/signup", form("username", "user3", "password", "Passw0rd!", "password2", "Passw0rd!")).want(t, http.StatusTooManyRequests, "too many sign-ups from your address", "60 minutes")
 	if s.rdb.HExists(t.Context(), "users", "user3").Val() {
 		t.Error("a refused sign-up created the user")
 	}

@@ -132,7 +132,7 @@ func TestNoSessionFixation(t *testing.T) {
 	attacker.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
 
 	// After a password change, the cookie from before it is worthless too.
-	b.post("/auth/user_settings", form("old_password", "Passw0rd!", "new_password", "N3w-Passw0rd", "confirm", "N3w-Passw0rd"))
+	b.post("/auth/user_settings", form("old_password", "Passw0rd!", "new_password", "N3w-Passw0rd", "new_password2", "N3w-Passw0rd"))
 	if b.cookie(cookieName).Value == signedIn.Value {
 		t.Fatal("the session cookie was not renewed at the password change")
 	}
