@@ -4,8 +4,11 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/md5"
 	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -19,8 +22,9 @@ import (
 	"golang.org/x/crypto/scrypt"
 )
 
-// ErrUnknownFormat reports a stored hash that is not one of Werkzeug's
-// pbkdf2 or scrypt formats. The hash itself is never put in the error.
+// ErrUnknownFormat reports a stored hash that is not one of the formats
+// Werkzeug wrote (pbkdf2, scrypt, or an old salted digest). The hash itself
+// is never put in the error.
 var ErrUnknownFormat = errors.New("unsupported password hash format")
 
 // Hasher writes new password hashes and decides when a stored one is too weak.
@@ -67,7 +71,8 @@ func (h Hasher) Hash(password string) (string, error) {
 }
 
 // NeedsRehash reports whether a stored hash is weaker than new ones would be.
-// scrypt hashes at Werkzeug's own default cost or above are left alone.
+// scrypt hashes at Werkzeug's own default cost or above are left alone; a
+// salted digest is always replaced.
 func (h Hasher) NeedsRehash(stored string) bool {
 	p, err := parse(stored)
 	if err != nil {
@@ -76,8 +81,10 @@ func (h Hasher) NeedsRehash(stored string) bool {
 	switch p.kind {
 	case "pbkdf2":
 		return p.digest != "sha512" || p.iterations < h.Iterations
-	default: // scrypt
+	case "scrypt":
 		return p.n < 1<<15
+	default: // salted digest
+		return true
 	}
 }
 
@@ -97,8 +104,12 @@ func Verify(stored, password string) (bool, error) {
 	switch p.kind {
 	case "pbkdf2":
 		got, err = pbkdf2.Key(p.newHash, password, []byte(p.salt), p.iterations, p.keyLen)
-	default:
+	case "scrypt":
 		got, err = scrypt.Key([]byte(password), []byte(p.salt), p.n, p.r, p.p, 64)
+	default: // old Werkzeug's salted digest: HMAC of the password, keyed with the salt
+		mac := hmac.New(p.newHash, []byte(p.salt))
+		mac.Write([]byte(password))
+		got = mac.Sum(nil)
 	}
 	if err != nil {
 		return false, fmt.Errorf("verify password: %w", err)
@@ -107,7 +118,7 @@ func Verify(stored, password string) (bool, error) {
 }
 
 type parsed struct {
-	kind       string // "pbkdf2" or "scrypt"
+	kind       string // "pbkdf2", "scrypt" or "digest"
 	digest     string
 	newHash    func() hash.Hash
 	keyLen     int
@@ -137,14 +148,10 @@ func parse(stored string) (parsed, error) {
 	switch {
 	case fields[0] == "pbkdf2" && len(fields) == 3:
 		p.kind, p.digest = "pbkdf2", fields[1]
-		switch p.digest {
-		case "sha256":
-			p.newHash, p.keyLen = sha256.New, sha256.Size
-		case "sha512":
-			p.newHash, p.keyLen = sha512.New, sha512.Size
-		default:
+		if p.newHash = digests[p.digest]; p.newHash == nil || p.digest == "md5" {
 			return parsed{}, ErrUnknownFormat
 		}
+		p.keyLen = p.newHash().Size()
 		it, err := strconv.Atoi(fields[2])
 		if err != nil || it < 1 || it > maxIterations {
 			return parsed{}, ErrUnknownFormat
@@ -164,8 +171,23 @@ func parse(stored string) (parsed, error) {
 		if p.n > maxScryptN || p.n&(p.n-1) != 0 || p.r*p.p >= 1<<30 || p.r > 64 || p.p > 64 {
 			return parsed{}, ErrUnknownFormat
 		}
+	case len(fields) == 1 && digests[method] != nil && salt != "":
+		// Werkzeug before 2.3 wrote these for method="sha1" and the like;
+		// it always drew a salt, so an empty one is not its own.
+		p.kind, p.digest, p.newHash = "digest", method, digests[method]
 	default:
 		return parsed{}, ErrUnknownFormat
 	}
 	return p, nil
+}
+
+// digests are the hashlib names Werkzeug's hashes use; md5 only ever in an
+// old salted digest, never under pbkdf2.
+var digests = map[string]func() hash.Hash{
+	"md5":    md5.New,
+	"sha1":   sha1.New,
+	"sha224": sha256.New224,
+	"sha256": sha256.New,
+	"sha384": sha512.New384,
+	"sha512": sha512.New,
 }

@@ -3,38 +3,72 @@ package auth
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"pytwask/app/redistest"
 )
 
-// TestVerifyWerkzeugVectors checks every hash that Werkzeug itself wrote.
-func TestVerifyWerkzeugVectors(t *testing.T) {
-	raw, err := os.ReadFile("testdata/werkzeug-hashes.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Vectors []struct{ Password, Hash string }
-	}
+type vector struct{ Password, Hash string }
+
+// readVectors reads a file of Werkzeug's own hashes, as
+// testdata/werkzeug_vectors.py writes it.
+func readVectors(t *testing.T, raw []byte) []vector {
+	t.Helper()
+	var file struct{ Vectors []vector }
 	if err := json.Unmarshal(raw, &file); err != nil {
 		t.Fatal(err)
 	}
 	if len(file.Vectors) == 0 {
-		t.Fatal("no vectors in testdata")
+		t.Fatal("no vectors")
 	}
-	for _, v := range file.Vectors {
-		method, _, _ := strings.Cut(v.Hash, "$")
-		t.Run(method, func(t *testing.T) {
-			ok, err := Verify(v.Hash, v.Password)
-			if err != nil || !ok {
-				t.Fatalf("Verify(right password) = %v, %v; want true", ok, err)
-			}
-			for _, wrong := range []string{"", v.Password + "x", strings.ToUpper(v.Password), v.Password[:len(v.Password)-1]} {
-				if ok, _ := Verify(v.Hash, wrong); ok {
-					t.Errorf("Verify(%q) = true; want false", wrong)
+	return file.Vectors
+}
+
+// TestWerkzeugVectors checks hashes that Werkzeug itself wrote: the ones
+// pytwis stored (werkzeug-hashes.json, the shared fixture), old Werkzeug's
+// other PBKDF2 digests and salted digests (werkzeug-old-hashes.json, made by
+// werkzeug_vectors.py), and a fresh set from Werkzeug itself where Debian's
+// python3-werkzeug is installed (in CI it must be).
+func TestWerkzeugVectors(t *testing.T) {
+	sets := map[string][]vector{}
+	for _, name := range []string{"werkzeug-hashes.json", "werkzeug-old-hashes.json"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets[name] = readVectors(t, raw)
+	}
+	if testing.Short() {
+		t.Log("-short: no fresh vectors from Werkzeug")
+	} else if out, err := exec.Command("/usr/bin/python3", "testdata/werkzeug_vectors.py").Output(); err == nil {
+		sets["fresh from Werkzeug"] = readVectors(t, out)
+	} else if redistest.Strict() {
+		t.Fatalf("Werkzeug did not make vectors (apt-get install python3-werkzeug): %v", err)
+	} else {
+		t.Logf("no fresh vectors, Werkzeug is not installed (apt-get install python3-werkzeug): %v", err)
+	}
+	h := Hasher{Iterations: DefaultIterations}
+	for set, vectors := range sets {
+		for _, v := range vectors {
+			method, _, _ := strings.Cut(v.Hash, "$")
+			t.Run(set+"/"+method, func(t *testing.T) {
+				ok, err := Verify(v.Hash, v.Password)
+				if err != nil || !ok {
+					t.Fatalf("Verify(right password) = %v, %v; want true", ok, err)
 				}
-			}
-		})
+				for _, wrong := range []string{"", v.Password + "x", strings.ToUpper(v.Password), v.Password[:len(v.Password)-1]} {
+					if ok, _ := Verify(v.Hash, wrong); ok {
+						t.Errorf("Verify(%q) = true; want false", wrong)
+					}
+				}
+				if !strings.HasPrefix(method, "scrypt:") && !h.NeedsRehash(v.Hash) {
+					t.Errorf("NeedsRehash = false; want an upgrade to pbkdf2:sha512:%d", h.Iterations)
+				}
+			})
+		}
 	}
 }
 
@@ -75,6 +109,8 @@ func TestNeedsRehash(t *testing.T) {
 		{"scrypt:32768:8:1$abcdefgh$00", false},
 		{"scrypt:16384:8:1$abcdefgh$00", true},
 		{"md5$abc$00", true},
+		{"sha512$abc$00", true},
+		{"pbkdf2:sha1:1000$abc$00", true},
 	}
 	for _, c := range cases {
 		if got := h.NeedsRehash(c.stored); got != c.want {
@@ -89,6 +125,7 @@ func TestVerifyRejectsMalformed(t *testing.T) {
 		"pbkdf2:sha512:0$salt$00", "pbkdf2:sha512:99999999999$salt$00", "pbkdf2:sha512:1000$salt$zz",
 		"pbkdf2:sha512:1000$salt$", "scrypt:32768:8$salt$00", "scrypt:1000:8:1$salt$00",
 		"scrypt:4194304:8:1$salt$00", "pbkdf2:sha512:1000$a$b$c",
+		"sha1$$00", "sha3_256$salt$00", "pbkdf2:sha1$salt$00", "md5:1$salt$00",
 	} {
 		ok, err := Verify(stored, "Passw0rd!")
 		if ok || err == nil {

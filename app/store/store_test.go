@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -197,34 +199,52 @@ func TestChangePassword(t *testing.T) {
 	}
 }
 
+// TestLoginRehashesWeakHash: hashes that Werkzeug wrote (as pytwis stored
+// them, and old Werkzeug's other forms) sign in and are upgraded to the
+// current policy at that sign-in, then left alone.
 func TestLoginRehashesWeakHash(t *testing.T) {
-	s, rdb := newStore(t)
-	ctx := context.Background()
-	// A hash as Werkzeug 0.14 wrote it for pytwis (fixture vector).
-	const old = "pbkdf2:sha512:50000$Ptlk0hiX$c58b1ac73d3c658a84283dd7b114a5ccf5001c696bc02cd9b476e6615dd52b1b4da6249473fdb7aae6da8725255c57af3bb41d54e0d67cc76625a0a9467df027"
-	rdb.HSet(ctx, "users", "bob", "7")
-	rdb.HSet(ctx, "user:7", "username", "bob", "password_hash", old, "auth", "s")
-	rdb.HSet(ctx, "auths", "s", "7")
+	raw, err := os.ReadFile("../auth/testdata/werkzeug-old-hashes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old struct {
+		Vectors []struct{ Password, Hash string }
+	}
+	if err := json.Unmarshal(raw, &old); err != nil {
+		t.Fatal(err)
+	}
+	// A hash as Werkzeug 0.14 wrote it for pytwis (the shared fixture's).
+	vectors := append(old.Vectors, struct{ Password, Hash string }{"S3cret#pass", "pbkdf2:sha512:50000$Ptlk0hiX$c58b1ac73d3c658a84283dd7b114a5ccf5001c696bc02cd9b476e6615dd52b1b4da6249473fdb7aae6da8725255c57af3bb41d54e0d67cc76625a0a9467df027"})
+	_, rdb := newStore(t)
+	strong := New(rdb, auth.Hasher{Iterations: 200_000}, nil)
+	for i, v := range vectors {
+		method, _, _ := strings.Cut(v.Hash, "$")
+		t.Run(method, func(t *testing.T) {
+			ctx := context.Background()
+			id, name := strconv.Itoa(100+i), "user"+strconv.Itoa(i)
+			rdb.HSet(ctx, "users", name, id)
+			rdb.HSet(ctx, "user:"+id, "username", name, "password_hash", v.Hash, "auth", "s"+id)
+			rdb.HSet(ctx, "auths", "s"+id, id)
 
-	strong := New(rdb, auth.Hasher{Iterations: 60_000}, nil)
-	if _, err := strong.Login(ctx, "bob", "S3cret#pass"); err != nil {
-		t.Fatal(err)
+			if _, err := strong.Login(ctx, name, v.Password); err != nil {
+				t.Fatal(err)
+			}
+			got := rdb.HGet(ctx, "user:"+id, "password_hash").Val()
+			if !strings.HasPrefix(got, "pbkdf2:sha512:200000$") {
+				t.Fatalf("hash after sign-in is %.22s...; want pbkdf2:sha512:200000", got)
+			}
+			if ok, _ := auth.Verify(got, v.Password); !ok {
+				t.Fatal("upgraded hash does not verify")
+			}
+			// A hash at the policy is left alone.
+			if _, err := strong.Login(ctx, name, v.Password); err != nil {
+				t.Fatal(err)
+			}
+			if again := rdb.HGet(ctx, "user:"+id, "password_hash").Val(); again != got {
+				t.Error("a hash at policy strength was rewritten")
+			}
+		})
 	}
-	got := rdb.HGet(ctx, "user:7", "password_hash").Val()
-	if !strings.HasPrefix(got, "pbkdf2:sha512:60000$") {
-		t.Fatalf("hash after sign-in is %.22s...; want pbkdf2:sha512:60000", got)
-	}
-	if ok, _ := auth.Verify(got, "S3cret#pass"); !ok {
-		t.Fatal("upgraded hash does not verify")
-	}
-	// A hash at the policy is left alone.
-	if _, err := strong.Login(ctx, "bob", "S3cret#pass"); err != nil {
-		t.Fatal(err)
-	}
-	if again := rdb.HGet(ctx, "user:7", "password_hash").Val(); again != got {
-		t.Error("a hash at policy strength was rewritten")
-	}
-	_ = s
 }
 
 // TestLoginUnreadableHash: a stored hash of a kind nobody can verify refuses
