@@ -180,6 +180,7 @@ func (p *pebble) waitCertificate(t *testing.T, port int, within time.Duration) s
 func TestAutomaticHTTPS(t *testing.T) {
 	peb := startPebble(t)
 	rs := redistest.Start(t)
+	seedLongTimeline(t, rs)
 
 	data := filepath.Join(socketDir(t), "data")
 	env := append(peb.env(rs, data, "http-01"),

@@ -1,8 +1,10 @@
 package serve_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,8 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"pytwask/app/redistest"
 )
@@ -67,6 +72,31 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 		}
 	})
 
+	t.Run("slow HTTP/2 readers", func(t *testing.T) {
+		// 8 connections, each asking for 16 pages on streams with a flow
+		// control window of 0: the server can send none of them. No page
+		// slot may stay taken by them.
+		cfg := &tls.Config{RootCAs: peb.issuerRoot, ServerName: testDomain, NextProtos: []string{"h2"}}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		for range 8 {
+			slowH2Reader(t, addr, cfg, "/tweets/general_timeline", 16)
+		}
+		time.Sleep(500 * time.Millisecond)
+		tr := &http.Transport{TLSClientConfig: cfg.Clone(), ForceAttemptHTTP2: true}
+		tr.TLSClientConfig.NextProtos = nil
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		defer tr.CloseIdleConnections()
+		took := visitor(t, &http.Client{Transport: tr, Timeout: 3 * time.Second}, origin+"/tweets/general_timeline", 200)
+		p99 := percentile(took, 99)
+		t.Logf("slow HTTP/2 readers: 8 connections × 16 streams with no window; a visitor's 200 timeline pages over HTTP/2: 200 × 200, p50 %v, p99 %v, max %v",
+			percentile(took, 50), p99, percentile(took, 100))
+		if p99 >= 50*time.Millisecond {
+			t.Errorf("a visitor's timeline p99 is %v with slow HTTP/2 readers; want under 50 ms", p99)
+		}
+	})
+
 	t.Run("Chromium", func(t *testing.T) {
 		needChromium(t)
 		certutil := need(t, "certutil")
@@ -111,6 +141,40 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 		}
 		b.checkClean()
 	})
+}
+
+// slowH2Reader opens an HTTP/2 connection whose streams have a flow control
+// window of 0, asks for path on streams of them, and reads nothing.
+func slowH2Reader(t *testing.T, addr string, cfg *tls.Config, path string, streams int) {
+	t.Helper()
+	tc := slowReader(t, addr, "", func(c net.Conn) (net.Conn, error) {
+		tc := tls.Client(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return nil, err
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			return nil, fmt.Errorf("negotiated %q; want h2", p)
+		}
+		return tc, nil
+	})
+	if _, err := io.WriteString(tc, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(tc, tc)
+	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+		t.Fatal(err)
+	}
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for i := range streams {
+		block.Reset()
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", testDomain}, {":path", path}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // cutLast splits s around the last sep.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,16 +46,53 @@ func newPageSlots(n int) *slots.Slots {
 	return slots.New(n, PageWait, errPagesBusy)
 }
 
-// inPageSlot is h run in a page slot. The error page for what h returns is
-// written after the slot is given back (handle).
+// inPageSlot is h run in a page slot. The page h writes is held in memory
+// and sent after the slot is given back, so a client that reads slowly
+// holds only its own connection, never a slot that other visitors wait for.
+// The error page for what h returns is written after the slot is given back
+// too (handle).
 func (s *Server) inPageSlot(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.pages.Acquire(r.Context()); err != nil {
 			return fmt.Errorf("waiting for a page slot: %w", err)
 		}
-		defer s.pages.Release()
-		return h(w, r)
+		page := &heldResponse{header: w.Header()}
+		err := h(page, r)
+		s.pages.Release()
+		page.send(w)
+		return err
 	}
+}
+
+// heldResponse keeps what a handler writes until send. Its header is the
+// real response's, which nothing sends before send.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(b)
+}
+
+// send writes the held response, if the handler wrote one. A client that
+// stopped reading is not an error: the page is written as far as it goes.
+func (h *heldResponse) send(w http.ResponseWriter) {
+	if h.status == 0 {
+		return
+	}
+	w.WriteHeader(h.status)
+	h.body.WriteTo(w)
 }
 
 // narrowPages halves the page slots until widen is called: postTweet has the
