@@ -60,6 +60,9 @@ type Config struct {
 	HashIterations int    `envconfig:"PYTWASK_HASH_ITERATIONS" default:"600000" desc:"PBKDF2-SHA512 iterations for new password hashes"`
 	PageSlots      int    `envconfig:"PYTWASK_PAGE_SLOTS" default:"0" desc:"timeline pages built at once; more wait in line, then get a 503 after 10 s (0: four per core)"`
 
+	MaxConns          int `envconfig:"PYTWASK_MAX_CONNS" default:"4096" desc:"open connections allowed on each listener; more are closed at once (0: no limit)"`
+	MaxConnsPerClient int `envconfig:"PYTWASK_MAX_CONNS_PER_CLIENT" default:"100" desc:"open connections allowed from one client address (IPv6 per /64) on each TCP listener; not on unix sockets, where nginx speaks for everyone (0: no limit)"`
+
 	// InMemory is set when dev runs with no Redis variable at all: the site
 	// then uses an in-process Redis whose data is lost at exit.
 	InMemory bool `ignored:"true"`
@@ -239,6 +242,12 @@ func (c *Config) validate() error {
 	if c.PageSlots < 0 || c.PageSlots > 10_000 {
 		bad("PYTWASK_PAGE_SLOTS", "expected 0 (four per core) to 10000, got %d", c.PageSlots)
 	}
+	if c.MaxConns < 0 {
+		bad("PYTWASK_MAX_CONNS", "expected 0 (no limit) or more, got %d", c.MaxConns)
+	}
+	if c.MaxConnsPerClient < 0 {
+		bad("PYTWASK_MAX_CONNS_PER_CLIENT", "expected 0 (no limit) or more, got %d", c.MaxConnsPerClient)
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
@@ -389,5 +398,7 @@ func (c *Config) Settings() []Setting {
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},
 		{"PYTWASK_PAGE_SLOTS", pageSlots},
+		{"PYTWASK_MAX_CONNS", strconv.Itoa(c.MaxConns)},
+		{"PYTWASK_MAX_CONNS_PER_CLIENT", strconv.Itoa(c.MaxConnsPerClient)},
 	}
 }

@@ -1,10 +1,15 @@
 package serve_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,6 +129,113 @@ func TestSlowReaders(t *testing.T) {
 	}
 	for _, c := range conns {
 		c.Close()
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// floodEnv, when set, makes the test binary an attacker (flood) instead of a
+// test run: one process can't hold 20,000 sockets within this machine's
+// limit of open files, so TestConnectionFlood starts two.
+const floodEnv = "PYTWASK_TEST_FLOOD"
+
+// flood opens as many connections as PYTWASK_TEST_FLOOD_COUNT says to the
+// address in PYTWASK_TEST_FLOOD, sends one request on each and reads no
+// answer, reports on stdout how many it opened and how many of those the
+// server closed, and keeps the rest open until its standard input closes.
+func flood(addr string) {
+	n, _ := strconv.Atoi(os.Getenv(floodEnv + "_COUNT"))
+	var conns []net.Conn
+	failed := 0
+	start := time.Now()
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err == nil {
+			// One request, then idle on a kept-alive connection: what the
+			// idle timeout lets a connection hold longest.
+			_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+		if err != nil {
+			failed++
+			continue
+		}
+		conns = append(conns, c)
+	}
+	took := time.Since(start)
+	// Count the connections the server closed, until the count holds still
+	// for a second: the last ones may still wait in its accept queue.
+	isClosed := make([]bool, len(conns))
+	closed, last := 0, -1
+	for closed != last {
+		last = closed
+		time.Sleep(time.Second)
+		for i, c := range conns {
+			if isClosed[i] {
+				continue
+			}
+			c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if _, err := c.Read(make([]byte, 4096)); err == io.EOF || errors.Is(err, syscall.ECONNRESET) {
+				isClosed[i] = true
+				closed++
+			}
+		}
+	}
+	fmt.Printf("opened %d failed %d closed %d in %v\n", len(conns), failed, closed, took.Round(time.Millisecond))
+	io.Copy(io.Discard, os.Stdin)
+}
+
+// TestConnectionFlood: one address opens 20,000 connections, sends a request
+// on each and then nothing more. A visitor from another address still gets pages, and the
+// server keeps no more of the flood's connections than one address may have.
+func TestConnectionFlood(t *testing.T) {
+	rs := redistest.Start(t)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
+
+	var opened, failed, closed int
+	var attackers []string
+	floodStart := time.Now()
+	for range 2 {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), floodEnv+"="+addr, floodEnv+"_COUNT=10000")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			t.Fatalf("attacker: %v", err)
+		}
+		var o, f, c int
+		if _, err := fmt.Sscanf(line, "opened %d failed %d closed %d", &o, &f, &c); err != nil {
+			t.Fatalf("attacker said %q: %v", line, err)
+		}
+		t.Logf("attacker %d: %s", len(attackers)+1, strings.TrimSpace(line))
+		attackers = append(attackers, line)
+		opened, failed, closed = opened+o, failed+f, closed+c
+	}
+
+	// The visitor comes from 127.0.0.2, another address on loopback.
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 3 * time.Second}
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	took := visitor(t, c, "http://"+addr+"/tweets/general_timeline", 50)
+	kept := opened - closed
+	t.Logf("connection flood from one address: 20000 connections, %d opened, %d failed to connect, %d closed by the server at once, %d kept open (the per-address cap is 100); a visitor from another address: 50 × 200, p50 %v, p99 %v",
+		opened, failed, closed, kept, percentile(took, 50), percentile(took, 99))
+	if kept > 100 {
+		t.Errorf("the server kept %d of one address's connections open; want at most 100", kept)
+	}
+	if warns, most := len(p.lines("connection refused")), int(time.Since(floodStart)/time.Second)+1; warns > most {
+		t.Errorf("%d log lines about refused connections in %v; want at most one a second", warns, time.Since(floodStart))
 	}
 	if code := p.stop(); code != 0 {
 		t.Errorf("exit %d", code)

@@ -31,6 +31,10 @@ var binary string
 const releaseVersion = "v0.0.0-test"
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(floodEnv); addr != "" {
+		flood(addr) // this process is a test's attacker, not a test run
+		return
+	}
 	dir, err := os.MkdirTemp("", "pytwask-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

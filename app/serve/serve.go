@@ -143,6 +143,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	addrs := make([]net.Addr, len(specs))
 	var where []string
 	for i, s := range specs {
+		if s.Role != roleDebug {
+			listeners[i] = limitConns(listeners[i], cfg.MaxConns, cfg.MaxConnsPerClient, log)
+		}
 		srv := newHTTPServer(handlers[i], log)
 		serve := srv.Serve
 		if s.Role == RoleHTTPS {
@@ -218,7 +221,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
