@@ -147,4 +147,40 @@ http {
 	if len(logged) == 0 || !strings.Contains(logged[0], `"client":"127.0.0.7"`) {
 		t.Errorf("pytwask did not log the forwarded client address 127.0.0.7:\n%s", strings.Join(logged, "\n"))
 	}
+
+	// A client's own X-Forwarded-For is not believed, whatever the location.
+	for _, path := range []string{"/", "/auth/", "/tweets/user_timeline", "/static/no-such-file.css", "/healthz"} {
+		req, _ := http.NewRequest("GET", base+path+"?spoof", nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.66")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if server := res.Header.Get("Server"); server != "nginx" {
+			t.Errorf("GET %s: Server %q; want nginx without its version (server_tokens off)", path, server)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the access log line follows the answer
+	for _, line := range p.lines(`?spoof`) {
+		if !strings.Contains(line, `"client":"127.0.0.7"`) {
+			t.Errorf("pytwask believed a client's own X-Forwarded-For: %s", line)
+		}
+	}
+
+	// nginx's first line: 20 sign-in POSTs a minute from one address, and a
+	// burst of 10, then 429 from nginx itself.
+	statuses := map[int]int{}
+	for range 40 {
+		res, err := c.PostForm(base+"/auth/", url.Values{"username": {"nobody"}, "password": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		statuses[res.StatusCode]++
+	}
+	if statuses[http.StatusTooManyRequests] == 0 {
+		t.Errorf("40 sign-in POSTs in a row through nginx: %v; want some refused with 429 by limit_req", statuses)
+	}
+	t.Logf("40 sign-in POSTs in a row through nginx: %v", statuses)
 }
