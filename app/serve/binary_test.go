@@ -401,6 +401,22 @@ func TestDebugListener(t *testing.T) {
 	if a.RoundTrips-b.RoundTrips != 1 {
 		t.Errorf("the general timeline cost %d round trips; want 1", a.RoundTrips-b.RoundTrips)
 	}
+
+	// DNS rebinding: a page from attacker.example whose name now points at
+	// 127.0.0.1 sends its own Host. Only loopback names are answered.
+	for host, want := range map[string]int{"attacker.example": 421, "attacker.example:" + debug[strings.LastIndex(debug, ":")+1:]: 421,
+		"127.0.0.1.nip.io": 421, "localhost": 200, "localhost:6060": 200, "127.0.0.1": 200, "[::1]:6060": 200} {
+		req, _ := http.NewRequest("GET", "http://"+debug+"/debug/pprof/cmdline", nil)
+		req.Host = host
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("Host %s: %d; want %d", host, res.StatusCode, want)
+		}
+	}
 	p.stop()
 }
 
