@@ -281,6 +281,12 @@ func TestBrowserJourney(t *testing.T) {
 	if len(bodies) != 2 || bodies[0] != "line one\nline two\n\nline four" || bodies[1] != `<script>alert("x")</script>` {
 		t.Errorf("tweets shown as %q", bodies)
 	}
+	// A tweet's bidi controls stay inside it: each body is isolated.
+	var isolated bool
+	b.eval(`[...document.querySelectorAll('.tweet .body')].every(e => getComputedStyle(e).unicodeBidi === 'isolate' && e.dir === 'auto')`, &isolated)
+	if !isolated {
+		t.Error("tweet bodies are not bidi-isolated (dir=auto, unicode-bidi: isolate)")
+	}
 
 	// Follow and unfollow from bob's page.
 	b.open("/tweets/user_history/bob")

@@ -380,6 +380,15 @@ func TestPostRefusalsWriteNothing(t *testing.T) {
 		"nul":         "a\x00b",
 		"control":     "bell\a",
 		"invalid utf": "\xff\xfe",
+		// Nothing that shows.
+		"zero-width spaces":     "\u200b\u200b",
+		"braille blank":         "\u2800",
+		"hangul fillers":        "\u3164\u115f\u1160\uffa0",
+		"bidi overrides":        "\u202e\u202d\u2066\u2069",
+		"bom and joiners":       "\ufeff\u200d\u200c\u2060",
+		"variation selectors":   "\ufe0f\ufe0e",
+		"tag characters":        "\U000E0041\U000E007F",
+		"mixed with whitespace": " \u200b\n\u3000\u2800\u202e ",
 	} {
 		if _, err := s.Post(ctx, alice, body); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -387,6 +396,11 @@ func TestPostRefusalsWriteNothing(t *testing.T) {
 	}
 	if after := rdb.DBSize(ctx).Val(); after != before {
 		t.Errorf("refused posts changed the key count from %d to %d", before, after)
+	}
+	for _, body := range []string{"\u202eevil", "a\u200bb", "\u2800x", "👍\ufe0f"} {
+		if _, err := s.Post(ctx, alice, body); err != nil {
+			t.Errorf("%q, which shows something, was refused: %v", body, err)
+		}
 	}
 	if _, err := s.Post(ctx, alice, strings.Repeat("日", MaxTweetLen)); err != nil {
 		t.Errorf("a tweet of exactly %d code points was refused: %v", MaxTweetLen, err)

@@ -43,13 +43,24 @@ func NormalizeTweet(body string) (string, error) {
 			return "", &Error{Invalid, "The tweet contains a control character."}
 		}
 	}
-	if strings.TrimSpace(body) == "" {
+	if !strings.ContainsFunc(body, visible) {
 		return "", &Error{Invalid, "The tweet is empty."}
 	}
 	if n := utf8.RuneCountInString(body); n > MaxTweetLen {
 		return "", refuse(Invalid, "The tweet is %d characters long; the limit is %d.", n, MaxTweetLen)
 	}
 	return body, nil
+}
+
+// visible reports whether r shows as something: not white space, not a
+// format character (zero-width spaces and joiners, bidi controls), not one
+// of Unicode's other default-ignorable code points (the Hangul fillers
+// among them) or a variation selector, and not the blank Braille pattern. A
+// tweet of only such characters shows as nothing, and is empty.
+func visible(r rune) bool {
+	return !unicode.IsSpace(r) && !unicode.Is(unicode.Cf, r) &&
+		!unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) &&
+		!unicode.Is(unicode.Variation_Selector, r) && r != '\u2800'
 }
 
 // Post stores a tweet by the user and fans it out to the timelines of every

@@ -49,6 +49,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"escape sequence in a tweet", "POST", "/tweets/user_timeline", raw("tweet", "%1b%5b31mred"), nil, 422, "control character"},
 		{"whitespace-only tweet", "POST", "/tweets/user_timeline", raw("tweet", "%20%0d%0a%09%20"), nil, 422, "The tweet is empty."},
 		{"empty tweet", "POST", "/tweets/user_timeline", raw("tweet", ""), nil, 422, "The tweet is empty."},
+		{"invisible tweet", "POST", "/tweets/user_timeline", raw("tweet", "%E2%80%8B%E2%A0%80%E3%85%A4%E2%80%AE"), nil, 422, "The tweet is empty."},
 		{"10,000-character tweet", "POST", "/tweets/user_timeline", form("tweet", strings.Repeat("a", 10000)).Encode(), nil, 422, "10000 characters long; the limit is 280"},
 		{"no tweet field", "POST", "/tweets/user_timeline", "", nil, 422, "The tweet is empty."},
 		// Usernames.

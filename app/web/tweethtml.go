@@ -54,7 +54,7 @@ func buildFragment(t *store.Tweet) *fragment {
 			`    <header><a class="author" href="/tweets/user_history/` + esc(url.PathEscape(t.Username)) + `">` + name + `</a>` + "\n" +
 			`      <time datetime="` + utc.Format(time.RFC3339) + `" title="` + utc.Format("Mon 2 Jan 2006 15:04 UTC") + `">`,
 		tail: `</time></header>` + "\n" +
-			`    <p class="body">` + esc(t.Body) + `</p>` + "\n" +
+			`    <p class="body" dir="auto">` + esc(t.Body) + `</p>` + "\n" +
 			`  </article></li>` + "\n",
 	}
 }

@@ -16,7 +16,7 @@ func TestTweetHTML(t *testing.T) {
 	for _, want := range []string{
 		`<a class="author" href="/tweets/user_history/a%22b%3Cc%3E">a&#34;b&lt;c&gt;</a>`,
 		`<time datetime="2026-11-20T11:57:00Z" title="Fri 20 Nov 2026 11:57 UTC">3 minutes ago</time>`,
-		`<p class="body">&lt;script&gt;alert(1)&lt;/script&gt;` + "\n" + `&amp; more</p>`,
+		`<p class="body" dir="auto">&lt;script&gt;alert(1)&lt;/script&gt;` + "\n" + `&amp; more</p>`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("markup lacks %s:\n%s", want, got)
