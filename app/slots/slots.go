@@ -1,7 +1,13 @@
 // Package slots bounds how many of one kind of costly work run at once. The
-// rest wait in line, parked, in the order they came, and give up after a
-// bounded wait, so that an overload ends in a clear "busy" answer rather
-// than in a wait that outlasts the server's write timeout.
+// rest wait in line, parked, and give up after a bounded wait, so that an
+// overload ends in a clear "busy" answer rather than in a wait that outlasts
+// the server's write timeout.
+//
+// Waiters may name whose work it is (AcquireFor): each named party then has
+// a line of its own, and the lines take turns, one slot each, so that a party
+// with many requests waiting gets no more slots than one with a single
+// request. golang.org/x/sync/semaphore hands out in one first-come order,
+// which lets a flood from one client starve everyone behind it.
 package slots
 
 import (
@@ -23,28 +29,51 @@ type Slots struct {
 
 	mu      sync.Mutex
 	taken   int
-	narrows []int     // the counts of the narrowings in effect
+	narrows []int // the counts of the narrowings in effect
+	waiting int   // in all the lines
+	// turns holds a *line for each party with work waiting, in the order
+	// they are served: the front one gets the next slot, then goes to the
+	// back if it still has work waiting.
+	turns list.List
+	lines map[string]*line
+}
+
+// line is one party's waiting work, in the order it came.
+type line struct {
+	party   string
 	waiters list.List // of chan struct{}, closed when its slot is given
+	turn    *list.Element
 }
 
 // New returns n slots (at least one) whose Acquire gives up after wait with
 // an error that wraps busy.
 func New(n int, wait time.Duration, busy error) *Slots {
-	return &Slots{n: max(1, n), busy: busy, Wait: wait}
+	return &Slots{n: max(1, n), busy: busy, Wait: wait, lines: map[string]*line{}}
 }
 
-// Acquire takes a slot once one is free. It gives up when ctx ends (the
-// client went away), returning ctx's error, or after s.Wait with the busy
-// error.
-func (s *Slots) Acquire(ctx context.Context) error {
+// Acquire takes a slot once one is free, after the work that came before it
+// (all of it in one line). It gives up when ctx ends (the client went
+// away), returning ctx's error, or after s.Wait with the busy error.
+func (s *Slots) Acquire(ctx context.Context) error { return s.AcquireFor(ctx, "") }
+
+// AcquireFor is Acquire for work of party: it waits behind party's own
+// earlier work, and takes turns with other parties' lines.
+func (s *Slots) AcquireFor(ctx context.Context, party string) error {
 	s.mu.Lock()
-	if s.taken < s.limit() && s.waiters.Len() == 0 {
+	if s.taken < s.limit() && s.waiting == 0 {
 		s.taken++
 		s.mu.Unlock()
 		return nil // the common case, without a timer
 	}
 	given := make(chan struct{})
-	inLine := s.waiters.PushBack(given)
+	l := s.lines[party]
+	if l == nil {
+		l = &line{party: party}
+		l.turn = s.turns.PushBack(l)
+		s.lines[party] = l
+	}
+	inLine := l.waiters.PushBack(given)
+	s.waiting++
 	s.mu.Unlock()
 
 	wait := time.NewTimer(s.Wait)
@@ -65,10 +94,20 @@ func (s *Slots) Acquire(ctx context.Context) error {
 		s.give()
 	default:
 		// Leaving the line frees no slot: those free were given already.
-		s.waiters.Remove(inLine)
+		l.waiters.Remove(inLine)
+		s.waiting--
+		if l.waiters.Len() == 0 {
+			s.drop(l)
+		}
 	}
 	s.mu.Unlock()
 	return err
+}
+
+// drop forgets a line with nothing waiting. s.mu is held.
+func (s *Slots) drop(l *line) {
+	s.turns.Remove(l.turn)
+	delete(s.lines, l.party)
 }
 
 // Release gives back a slot that Acquire took.
@@ -106,12 +145,19 @@ func (s *Slots) limit() int {
 	return l
 }
 
-// give hands free slots to the waiters at the head of the line. s.mu is
-// held.
+// give hands free slots to the lines in turn, the first waiter of each.
+// s.mu is held.
 func (s *Slots) give() {
-	for s.taken < s.limit() && s.waiters.Len() > 0 {
-		close(s.waiters.Remove(s.waiters.Front()).(chan struct{}))
+	for s.taken < s.limit() && s.waiting > 0 {
+		l := s.turns.Front().Value.(*line)
+		close(l.waiters.Remove(l.waiters.Front()).(chan struct{}))
+		s.waiting--
 		s.taken++
+		if l.waiters.Len() == 0 {
+			s.drop(l)
+		} else {
+			s.turns.MoveToBack(l.turn)
+		}
 	}
 }
 

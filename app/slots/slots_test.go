@@ -3,6 +3,8 @@ package slots
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -77,7 +79,7 @@ func TestNarrow(t *testing.T) {
 			}
 			got <- i
 		}()
-		waitFor(t, func() bool { return s.waiting() == i+1 })
+		waitFor(t, func() bool { return s.inLine() == i+1 })
 	}
 	expectNone := func(when string) {
 		t.Helper()
@@ -122,10 +124,10 @@ func TestWaitEndsInLine(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error)
 	go func() { first <- s.Acquire(ctx) }()
-	waitFor(t, func() bool { return s.waiting() == 1 })
+	waitFor(t, func() bool { return s.inLine() == 1 })
 	second := make(chan error)
 	go func() { second <- s.Acquire(context.Background()) }()
-	waitFor(t, func() bool { return s.waiting() == 2 })
+	waitFor(t, func() bool { return s.inLine() == 2 })
 
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) {
@@ -135,8 +137,47 @@ func TestWaitEndsInLine(t *testing.T) {
 	if err := <-second; err != nil {
 		t.Errorf("the next in line: %v", err)
 	}
-	if n, w := s.Taken(), s.waiting(); n != 1 || w != 0 {
+	if n, w := s.Taken(), s.inLine(); n != 1 || w != 0 {
 		t.Errorf("%d taken, %d waiting; want 1 and 0", n, w)
+	}
+}
+
+// TestPartiesTakeTurns: with one slot, a party with ten requests waiting
+// and two parties with one each get slots in turn: the flood's first, then
+// each of the others, then the rest of the flood.
+func TestPartiesTakeTurns(t *testing.T) {
+	s := New(1, time.Minute, errors.New("full"))
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 12)
+	enqueue := func(party string) {
+		n := s.inLine()
+		go func() {
+			if err := s.AcquireFor(context.Background(), party); err != nil {
+				t.Error(err)
+				return
+			}
+			order <- party
+		}()
+		waitFor(t, func() bool { return s.inLine() == n+1 })
+	}
+	for range 10 {
+		enqueue("flood")
+	}
+	enqueue("alice")
+	enqueue("bob")
+	var got []string
+	for range 12 {
+		s.Release()
+		got = append(got, <-order)
+	}
+	want := []string{"flood", "alice", "bob", "flood", "flood", "flood", "flood", "flood", "flood", "flood", "flood", "flood"}
+	if !slices.Equal(got, want) {
+		t.Errorf("slots went to %v; want %v", got, want)
+	}
+	if n := len(s.lines); n != 0 || s.turns.Len() != 0 {
+		t.Errorf("%d lines kept after all were served", n)
 	}
 }
 
@@ -150,11 +191,11 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// waiting is how many wait in line.
-func (s *Slots) waiting() int {
+// inLine is how many wait in the lines.
+func (s *Slots) inLine() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.waiters.Len()
+	return s.waiting
 }
 
 // TestSlotsUnderChurn: with waits ending as slots are given, and narrowings
@@ -174,7 +215,7 @@ func TestSlotsUnderChurn(t *testing.T) {
 					widen = s.Narrow(1 + i%3)
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%3)*100*time.Microsecond)
-				err := s.Acquire(ctx)
+				err := s.AcquireFor(ctx, strconv.Itoa(g%4))
 				cancel()
 				if err != nil {
 					continue
@@ -192,7 +233,7 @@ func TestSlotsUnderChurn(t *testing.T) {
 	if m := most.Load(); m > 3 {
 		t.Errorf("%d ran at once in 3 slots", m)
 	}
-	if n, w := s.Taken(), s.waiting(); n != 0 || w != 0 {
-		t.Errorf("%d taken, %d waiting at the end; want none", n, w)
+	if n, w := s.Taken(), s.inLine(); n != 0 || w != 0 || len(s.lines) != 0 || s.turns.Len() != 0 {
+		t.Errorf("%d taken, %d waiting, %d lines at the end; want none", n, w, len(s.lines))
 	}
 }
