@@ -88,6 +88,22 @@ func (h Hasher) NeedsRehash(stored string) bool {
 	}
 }
 
+// Padding returns a hash for a caller to verify after a refused check
+// against stored, so that the refusal costs what one against a hash of the
+// current policy would: the iterations a weaker pbkdf2:sha512 hash lacks,
+// the whole policy after any other weaker kind, and "" (nothing to add)
+// after a hash at the policy or stronger. It never matches a password.
+func (h Hasher) Padding(stored string) string {
+	if !h.NeedsRehash(stored) {
+		return ""
+	}
+	n := h.Iterations
+	if p, err := parse(stored); err == nil && p.kind == "pbkdf2" && p.digest == "sha512" {
+		n -= p.iterations
+	}
+	return "pbkdf2:sha512:" + strconv.Itoa(max(n, 1)) + "$padding$" + strings.Repeat("00", sha512.Size)
+}
+
 // Verify reports whether password matches a stored Werkzeug hash. The digest
 // comparison is constant-time. ErrUnknownFormat is returned for hashes of
 // another kind, which never match.

@@ -119,6 +119,34 @@ func TestNeedsRehash(t *testing.T) {
 	}
 }
 
+func TestPadding(t *testing.T) {
+	h := Hasher{Iterations: 600_000}
+	cases := []struct{ stored, want string }{
+		{"pbkdf2:sha512:50000$abcdefgh$00", "pbkdf2:sha512:550000$"},
+		{"pbkdf2:sha512:599999$abcdefgh$00", "pbkdf2:sha512:1$"},
+		{"pbkdf2:sha512:600000$abcdefgh$00", ""},
+		{"pbkdf2:sha512:900000$abcdefgh$00", ""},
+		{"pbkdf2:sha256:600000$abcdefgh$00", "pbkdf2:sha512:600000$"},
+		{"pbkdf2:sha1:1000$abcdefgh$00", "pbkdf2:sha512:600000$"},
+		{"md5$abcdefgh$00", "pbkdf2:sha512:600000$"},
+		{"scrypt:16384:8:1$abcdefgh$00", "pbkdf2:sha512:600000$"},
+		{"scrypt:32768:8:1$abcdefgh$00", ""},
+		{"garbage", "pbkdf2:sha512:600000$"},
+	}
+	for _, c := range cases {
+		pad := h.Padding(c.stored)
+		if !strings.HasPrefix(pad, c.want) || (c.want == "") != (pad == "") {
+			t.Errorf("Padding(%q) = %.30q; want %q...", c.stored, pad, c.want)
+		}
+		if pad == "" {
+			continue
+		}
+		if ok, err := Verify(pad, "Passw0rd!"); ok || err != nil {
+			t.Errorf("Verify(Padding(%q)) = %v, %v; want false and no error", c.stored, ok, err)
+		}
+	}
+}
+
 func TestVerifyRejectsMalformed(t *testing.T) {
 	for _, stored := range []string{
 		"", "plain", "plain$$secret", "pbkdf2:sha512$salt$00", "pbkdf2:md5:1000$salt$00",

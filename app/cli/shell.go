@@ -184,7 +184,7 @@ func (sh *Shell) register(ctx context.Context, args []string) error {
 }
 
 func (sh *Shell) login(ctx context.Context, args []string) error {
-	secret, err := sh.store.Login(ctx, args[0], args[1])
+	secret, err := sh.store.Login(ctx, "cli", args[0], args[1])
 	if err != nil {
 		return sh.couldnt("log into username "+args[0], err)
 	}
@@ -210,7 +210,7 @@ func (sh *Shell) changePassword(ctx context.Context, args []string) error {
 	if args[1] != args[2] {
 		return sh.fail("change the password", "The confirmed new password is different from the new password")
 	}
-	secret, err := sh.store.ChangePassword(ctx, sh.secret, args[0], args[1])
+	secret, err := sh.store.ChangePassword(ctx, "cli", sh.secret, args[0], args[1])
 	if err != nil {
 		return sh.couldnt("change the password", err)
 	}

@@ -80,7 +80,7 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 		if err := st.Register(ctx, name, "Passw0rd!"); err != nil {
 			t.Fatal(err)
 		}
-		secret, _ := st.Login(ctx, name, "Passw0rd!")
+		secret, _ := st.Login(ctx, "", name, "Passw0rd!")
 		v, _ := st.Authenticate(ctx, secret)
 		fans = append(fans, v.ID)
 		for _, a := range authors {

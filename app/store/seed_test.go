@@ -89,7 +89,7 @@ func TestSeedMatchesFanOut(t *testing.T) {
 		t.Error("counters not advanced")
 	}
 	// Seeded users sign in, and posting on top works as usual.
-	secret, err := s.Login(ctx, res.Names[0], "Passw0rd!")
+	secret, err := s.Login(ctx, "", res.Names[0], "Passw0rd!")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,10 +186,12 @@ func (s *Store) Close() {
 func (s *Store) RoundTrips() int64 { return s.trips.count() }
 
 // withHashSlot runs f, which hashes or verifies a password, when a slot is
-// free. It gives up when ctx ends (the client went away), or with ErrBusy
-// after HashWait.
-func (s *Store) withHashSlot(ctx context.Context, f func()) error {
-	if err := s.hashSlots.Acquire(ctx); err != nil {
+// free. Work waits in its client's line, and the lines take turns (package
+// slots), so that a flood of checks from a few clients takes no more than
+// their share: "" is one line for all work that names no client. It gives
+// up when ctx ends (the client went away), or with ErrBusy after HashWait.
+func (s *Store) withHashSlot(ctx context.Context, client string, f func()) error {
+	if err := s.hashSlots.AcquireFor(ctx, client); err != nil {
 		return fmt.Errorf("waiting to check a password: %w", err)
 	}
 	defer s.hashSlots.Release()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ func mustRegister(t *testing.T, s *Store, name string) (id, secret string) {
 	if err := s.Register(ctx, name, "Passw0rd!"); err != nil {
 		t.Fatalf("register %s: %v", name, err)
 	}
-	secret, err := s.Login(ctx, name, "Passw0rd!")
+	secret, err := s.Login(ctx, "", name, "Passw0rd!")
 	if err != nil {
 		t.Fatalf("login %s: %v", name, err)
 	}
@@ -126,13 +127,13 @@ func TestLoginLogoutAndSecretRotation(t *testing.T) {
 	ctx := context.Background()
 	id, secret := mustRegister(t, s, "alice")
 
-	_, err := s.Login(ctx, "alice", "Wrong0rd!")
+	_, err := s.Login(ctx, "", "alice", "Wrong0rd!")
 	wantRefusal(t, err, Unauthorized, "Incorrect password")
-	_, err = s.Login(ctx, "nobody", "Passw0rd!")
+	_, err = s.Login(ctx, "", "nobody", "Passw0rd!")
 	wantRefusal(t, err, NotFound, "username nobody doesn't exist")
 
 	// One secret per user: a second sign-in shares it.
-	again, err := s.Login(ctx, "alice", "Passw0rd!")
+	again, err := s.Login(ctx, "", "alice", "Passw0rd!")
 	if err != nil || again != secret {
 		t.Fatalf("second login = %q, %v; want the same secret", again, err)
 	}
@@ -167,18 +168,18 @@ func TestChangePassword(t *testing.T) {
 		{"same", "Passw0rd!", "Passw0rd!", ErrSamePassword},
 	}
 	for _, c := range cases {
-		if _, err := s.ChangePassword(ctx, secret, c.old, c.new); !errors.Is(err, c.want) {
+		if _, err := s.ChangePassword(ctx, "", secret, c.old, c.new); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v; want %v", c.name, err, c.want)
 		}
 	}
-	_, err := s.ChangePassword(ctx, secret, "Passw0rd!", "weak")
+	_, err := s.ChangePassword(ctx, "", secret, "Passw0rd!", "weak")
 	wantRefusal(t, err, Invalid, "Weak password.")
 	hashBefore := rdb.HGet(ctx, "user:"+id, "password_hash").Val()
 	if rdb.HGet(ctx, "user:"+id, "auth").Val() != secret {
 		t.Fatal("a refused change rotated the secret")
 	}
 
-	newSecret, err := s.ChangePassword(ctx, secret, "Passw0rd!", "N3w-Passw0rd")
+	newSecret, err := s.ChangePassword(ctx, "", secret, "Passw0rd!", "N3w-Passw0rd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +192,10 @@ func TestChangePassword(t *testing.T) {
 	if rdb.HGet(ctx, "user:"+id, "password_hash").Val() == hashBefore {
 		t.Error("hash unchanged")
 	}
-	if _, err := s.Login(ctx, "alice", "N3w-Passw0rd"); err != nil {
+	if _, err := s.Login(ctx, "", "alice", "N3w-Passw0rd"); err != nil {
 		t.Errorf("new password: %v", err)
 	}
-	if _, err := s.ChangePassword(ctx, secret, "N3w-Passw0rd", "An0ther-pass"); !errors.Is(err, ErrNotLoggedIn) {
+	if _, err := s.ChangePassword(ctx, "", secret, "N3w-Passw0rd", "An0ther-pass"); !errors.Is(err, ErrNotLoggedIn) {
 		t.Errorf("change with a stale secret: %v; want ErrNotLoggedIn", err)
 	}
 }
@@ -226,7 +227,7 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 			rdb.HSet(ctx, "user:"+id, "username", name, "password_hash", v.Hash, "auth", "s"+id)
 			rdb.HSet(ctx, "auths", "s"+id, id)
 
-			if _, err := strong.Login(ctx, name, v.Password); err != nil {
+			if _, err := strong.Login(ctx, "", name, v.Password); err != nil {
 				t.Fatal(err)
 			}
 			got := rdb.HGet(ctx, "user:"+id, "password_hash").Val()
@@ -237,13 +238,56 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 				t.Fatal("upgraded hash does not verify")
 			}
 			// A hash at the policy is left alone.
-			if _, err := strong.Login(ctx, name, v.Password); err != nil {
+			if _, err := strong.Login(ctx, "", name, v.Password); err != nil {
 				t.Fatal(err)
 			}
 			if again := rdb.HGet(ctx, "user:"+id, "password_hash").Val(); again != got {
 				t.Error("a hash at policy strength was rewritten")
 			}
 		})
+	}
+}
+
+// TestRefusalTimeIndependentOfHash: a wrong password for a user with a
+// cheap old hash takes as long as one for a user with a hash at the policy,
+// and as an unknown name; a right one is not padded.
+func TestRefusalTimeIndependentOfHash(t *testing.T) {
+	_, rdb := newStore(t)
+	ctx := context.Background()
+	policy := auth.Hasher{Iterations: 100_000}
+	s := New(rdb, policy, nil)
+	for name, hasher := range map[string]auth.Hasher{"cheap": {Iterations: 1000}, "strong": policy} {
+		h, err := hasher.Hash("Passw0rd!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := map[string]string{"cheap": "41", "strong": "42"}[name]
+		rdb.HSet(ctx, "users", name, id)
+		rdb.HSet(ctx, "user:"+id, "username", name, "password_hash", h, "auth", "s"+id)
+		rdb.HSet(ctx, "auths", "s"+id, id)
+	}
+	// In turns, so that the machine's drift from one moment to the next
+	// falls on all three alike.
+	took := map[string][]time.Duration{}
+	for range 9 {
+		for _, name := range []string{"cheap", "strong", "nobody"} {
+			start := time.Now()
+			if _, err := s.Login(ctx, "", name, "Wr0ng-pass"); err == nil {
+				t.Fatal("a wrong password signed in")
+			}
+			took[name] = append(took[name], time.Since(start))
+		}
+	}
+	median := func(name string) time.Duration {
+		slices.Sort(took[name])
+		return took[name][len(took[name])/2]
+	}
+	cheap, strong, unknown := median("cheap"), median("strong"), median("nobody")
+	t.Logf("refusal medians: cheap hash %v, hash at policy %v, unknown name %v", cheap, strong, unknown)
+	for name, d := range map[string]time.Duration{"cheap hash": cheap, "unknown name": unknown} {
+		if r := float64(d) / float64(strong); r < 0.7 || r > 1.4 {
+			t.Errorf("a refusal for a %s takes %.2f times one for a hash at policy; want about the same", name, r)
+		}
 	}
 }
 
@@ -260,7 +304,7 @@ func TestLoginUnreadableHash(t *testing.T) {
 	rdb.HSet(ctx, "user:9", "username", "carol", "password_hash", unreadable, "auth", "s9")
 	rdb.HSet(ctx, "auths", "s9", "9")
 
-	if _, err := s.Login(ctx, "carol", "S3cret#pass"); !errors.Is(err, ErrIncorrectPassword) {
+	if _, err := s.Login(ctx, "", "carol", "S3cret#pass"); !errors.Is(err, ErrIncorrectPassword) {
 		t.Errorf("Login = %v, want ErrIncorrectPassword", err)
 	}
 	if got := rdb.HGet(ctx, "user:9", "password_hash").Val(); got != unreadable {
@@ -684,7 +728,7 @@ func TestPostAs(t *testing.T) {
 		}
 
 		// Signed in again, alice posts on the same kept connection.
-		newSecret, err := s.Login(ctx, "alice", "Passw0rd!")
+		newSecret, err := s.Login(ctx, "", "alice", "Passw0rd!")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -886,10 +930,10 @@ func TestPasswordChecksBusy(t *testing.T) {
 		}
 	}
 	attempts := map[string]func() error{
-		"sign-in":         func() error { _, err := s.Login(ctx, "alice", "Passw0rd!"); return err },
-		"unknown user":    func() error { _, err := s.Login(ctx, "nobody", "Passw0rd!"); return err },
+		"sign-in":         func() error { _, err := s.Login(ctx, "", "alice", "Passw0rd!"); return err },
+		"unknown user":    func() error { _, err := s.Login(ctx, "", "nobody", "Passw0rd!"); return err },
 		"sign-up":         func() error { return s.Register(ctx, "bob", "Passw0rd!") },
-		"password change": func() error { _, err := s.ChangePassword(ctx, secret, "Passw0rd!", "N3w-passw0rd"); return err },
+		"password change": func() error { _, err := s.ChangePassword(ctx, "", secret, "Passw0rd!", "N3w-passw0rd"); return err },
 	}
 	for name, attempt := range attempts {
 		start := time.Now()
@@ -910,7 +954,7 @@ func TestPasswordChecksBusy(t *testing.T) {
 	}
 
 	s.hashSlots.Release()
-	if got, err := s.Login(ctx, "alice", "Passw0rd!"); err != nil || got != secret {
+	if got, err := s.Login(ctx, "", "alice", "Passw0rd!"); err != nil || got != secret {
 		t.Errorf("with a slot free: Login = %q, %v; want the current secret", got, err)
 	}
 }

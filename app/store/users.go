@@ -39,7 +39,7 @@ func (s *Store) Register(ctx context.Context, username, password string) error {
 	}
 	var hash string
 	var hashErr error
-	if err := s.withHashSlot(ctx, func() { hash, hashErr = s.hasher.Hash(password) }); err != nil {
+	if err := s.withHashSlot(ctx, "", func() { hash, hashErr = s.hasher.Hash(password) }); err != nil {
 		return err
 	}
 	if hashErr != nil {
@@ -58,11 +58,13 @@ func (s *Store) Register(ctx context.Context, username, password string) error {
 
 // Login checks a password and returns the user's authentication secret
 // (pytwis login). A hash weaker than the current policy is replaced by a new
-// one on success. Unknown names cost the same time as wrong passwords.
-func (s *Store) Login(ctx context.Context, username, password string) (secret string, err error) {
+// one on success. A refusal costs the same time whatever the stored hash
+// cost, and unknown names cost the same as wrong passwords: the time tells
+// nothing. client names whose line the check waits in (withHashSlot).
+func (s *Store) Login(ctx context.Context, client, username, password string) (secret string, err error) {
 	res, err := credentialsScript.Run(ctx, s.rdb, []string{keyUsers}, username).StringSlice()
 	if errors.Is(err, redis.Nil) {
-		if err := s.withHashSlot(ctx, func() { _, _ = auth.Verify(s.dummyHash(), password) }); err != nil {
+		if err := s.withHashSlot(ctx, client, func() { _, _ = auth.Verify(s.dummyHash(), password) }); err != nil {
 			return "", err
 		}
 		return "", refuse(NotFound, "username %s doesn't exist", username)
@@ -73,7 +75,11 @@ func (s *Store) Login(ctx context.Context, username, password string) (secret st
 	id, stored := res[0], res[1]
 	var ok bool
 	var verifyErr error
-	if err := s.withHashSlot(ctx, func() { ok, verifyErr = auth.Verify(stored, password) }); err != nil {
+	if err := s.withHashSlot(ctx, client, func() {
+		if ok, verifyErr = auth.Verify(stored, password); !ok {
+			s.padRefusal(stored, password)
+		}
+	}); err != nil {
 		return "", err
 	}
 	if err := verifyErr; err != nil {
@@ -93,12 +99,21 @@ func (s *Store) Login(ctx context.Context, username, password string) (secret st
 	return secret, nil
 }
 
+// padRefusal spends, after a refused check against a hash cheaper than the
+// current policy, what the policy would have cost on top, so that a refusal
+// does not tell an old account (or an old hash) by its speed.
+func (s *Store) padRefusal(stored, password string) {
+	if pad := s.hasher.Padding(stored); pad != "" {
+		_, _ = auth.Verify(pad, password)
+	}
+}
+
 // rehash upgrades a weak stored hash. A failure only costs the upgrade, so it
 // is logged and sign-in goes on.
 func (s *Store) rehash(ctx context.Context, id, old, password string) {
 	var hash string
 	var err error
-	if slotErr := s.withHashSlot(ctx, func() { hash, err = s.hasher.Hash(password) }); slotErr != nil {
+	if slotErr := s.withHashSlot(ctx, "", func() { hash, err = s.hasher.Hash(password) }); slotErr != nil {
 		err = slotErr // the client went away: upgrade next time
 	}
 	if err == nil {
@@ -156,7 +171,9 @@ func (s *Store) Logout(ctx context.Context, secret string) error {
 // ChangePassword verifies the old password, stores a hash of the new one and
 // rotates the secret in one atomic step, returning the new secret so that the
 // caller's own session survives while every other session ends.
-func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPassword string) (string, error) {
+//
+// client names whose line the checks wait in, as for Login.
+func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword, newPassword string) (string, error) {
 	v, err := s.Authenticate(ctx, secret)
 	if err != nil {
 		return "", err
@@ -166,7 +183,11 @@ func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPass
 		return "", fmt.Errorf("change password: %w", err)
 	}
 	var ok bool
-	if err := s.withHashSlot(ctx, func() { ok, _ = auth.Verify(stored, oldPassword) }); err != nil {
+	if err := s.withHashSlot(ctx, client, func() {
+		if ok, _ = auth.Verify(stored, oldPassword); !ok {
+			s.padRefusal(stored, oldPassword)
+		}
+	}); err != nil {
 		return "", err
 	}
 	if !ok {
@@ -180,7 +201,7 @@ func (s *Store) ChangePassword(ctx context.Context, secret, oldPassword, newPass
 	}
 	var hash string
 	var hashErr error
-	if err := s.withHashSlot(ctx, func() { hash, hashErr = s.hasher.Hash(newPassword) }); err != nil {
+	if err := s.withHashSlot(ctx, client, func() { hash, hashErr = s.hasher.Hash(newPassword) }); err != nil {
 		return "", err
 	}
 	if hashErr != nil {

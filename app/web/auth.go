@@ -52,7 +52,7 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.limitSignIn(r, f.Username); err != nil {
 		return err
 	}
-	secret, err := s.store.Login(r.Context(), f.Username, form.Get("password"))
+	secret, err := s.store.Login(r.Context(), s.clientSubject(r), f.Username, form.Get("password"))
 	var refusal *store.Error
 	if errors.As(err, &refusal) {
 		if err := s.failedSignIn(r, f.Username, refusal.Msg); err != nil {
@@ -230,7 +230,7 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		secret, _ := sess.Values[valAuth].(string)
-		newSecret, err := s.store.ChangePassword(r.Context(), secret, oldPW, newPW)
+		newSecret, err := s.store.ChangePassword(r.Context(), s.clientSubject(r), secret, oldPW, newPW)
 		var refusal *store.Error
 		switch {
 		case errors.Is(err, store.ErrNotLoggedIn):
