@@ -51,8 +51,13 @@ type Config struct {
 	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" desc:"Redis password"`
 
 	SignInLimitClient string `envconfig:"PYTWASK_SIGNIN_LIMIT_CLIENT" default:"30/10m" desc:"sign-in attempts allowed per client address (IPv6 per /64), as COUNT/PERIOD; 0 for no limit"`
-	SignInLimitUser   string `envconfig:"PYTWASK_SIGNIN_LIMIT_USER" default:"10/15m" desc:"failed sign-ins allowed per username, as COUNT/PERIOD; 0 for no limit"`
+	SignInLimitUser   string `envconfig:"PYTWASK_SIGNIN_LIMIT_USER" default:"10/15m" desc:"failed sign-ins allowed per username from one client network (IPv4 /24, IPv6 /48), and per username in a browser it signed in with before, as COUNT/PERIOD; 0 for no limit"`
+	SignInLimitAll    string `envconfig:"PYTWASK_SIGNIN_LIMIT_USER_ALL" default:"100/1h" desc:"failed sign-ins allowed per username from all networks together, for browsers it never signed in with, as COUNT/PERIOD; 0 for no limit"`
 	SignUpLimitClient string `envconfig:"PYTWASK_SIGNUP_LIMIT_CLIENT" default:"10/1h" desc:"sign-ups allowed per client address, as COUNT/PERIOD; 0 for no limit"`
+	PostLimitUser     string `envconfig:"PYTWASK_POST_LIMIT_USER" default:"300/1h" desc:"tweets allowed per account, as COUNT/PERIOD; 0 for no limit"`
+	PostLimitClient   string `envconfig:"PYTWASK_POST_LIMIT_CLIENT" default:"600/1h" desc:"tweets allowed per client address, as COUNT/PERIOD; 0 for no limit"`
+	FollowLimitUser   string `envconfig:"PYTWASK_FOLLOW_LIMIT_USER" default:"300/1h" desc:"follows and unfollows allowed per account, as COUNT/PERIOD; 0 for no limit"`
+	FollowLimitClient string `envconfig:"PYTWASK_FOLLOW_LIMIT_CLIENT" default:"600/1h" desc:"follows and unfollows allowed per client address, as COUNT/PERIOD; 0 for no limit"`
 
 	DebugAddr string `envconfig:"PYTWASK_DEBUG_ADDR" desc:"serve /debug/pprof/ and /debug/redis here: a loopback host:port or unix:/path (unset: nowhere)"`
 
@@ -199,7 +204,10 @@ func (c *Config) validate() error {
 		}
 	}
 	for name, v := range map[string]string{"PYTWASK_SIGNIN_LIMIT_CLIENT": c.SignInLimitClient,
-		"PYTWASK_SIGNIN_LIMIT_USER": c.SignInLimitUser, "PYTWASK_SIGNUP_LIMIT_CLIENT": c.SignUpLimitClient} {
+		"PYTWASK_SIGNIN_LIMIT_USER": c.SignInLimitUser, "PYTWASK_SIGNIN_LIMIT_USER_ALL": c.SignInLimitAll,
+		"PYTWASK_SIGNUP_LIMIT_CLIENT": c.SignUpLimitClient,
+		"PYTWASK_POST_LIMIT_USER":     c.PostLimitUser, "PYTWASK_POST_LIMIT_CLIENT": c.PostLimitClient,
+		"PYTWASK_FOLLOW_LIMIT_USER": c.FollowLimitUser, "PYTWASK_FOLLOW_LIMIT_CLIENT": c.FollowLimitClient} {
 		if _, _, err := ParseLimit(v); err != nil {
 			bad(name, "expected COUNT/PERIOD such as 30/10m, or 0, got %q", v)
 		}
@@ -393,7 +401,12 @@ func (c *Config) Settings() []Setting {
 		{"REDIS_DB_PASSWORD", mask(c.RedisPassword)},
 		{"PYTWASK_SIGNIN_LIMIT_CLIENT", c.SignInLimitClient},
 		{"PYTWASK_SIGNIN_LIMIT_USER", c.SignInLimitUser},
+		{"PYTWASK_SIGNIN_LIMIT_USER_ALL", c.SignInLimitAll},
 		{"PYTWASK_SIGNUP_LIMIT_CLIENT", c.SignUpLimitClient},
+		{"PYTWASK_POST_LIMIT_USER", c.PostLimitUser},
+		{"PYTWASK_POST_LIMIT_CLIENT", c.PostLimitClient},
+		{"PYTWASK_FOLLOW_LIMIT_USER", c.FollowLimitUser},
+		{"PYTWASK_FOLLOW_LIMIT_CLIENT", c.FollowLimitClient},
 		{"PYTWASK_DEBUG_ADDR", orUnset(c.DebugAddr)},
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},

@@ -8,11 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -240,4 +243,193 @@ func TestConnectionFlood(t *testing.T) {
 	if code := p.stop(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
+}
+
+// from returns a client whose connections come from the loopback address
+// ip, with a cookie jar of its own, that does not follow redirects.
+func from(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar: jar, Timeout: 20 * time.Second,
+		Transport:     &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// signIn posts the sign-in form and returns the status.
+func signIn(t *testing.T, c *http.Client, base, name, password string) int {
+	t.Helper()
+	res, err := c.PostForm(base+"/auth/", url.Values{"username": {name}, "password": {password}})
+	if err != nil {
+		t.Errorf("sign-in: %v", err)
+		return 0
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// registerUsers registers names with the password Passw0rd! in rs.
+func registerUsers(t *testing.T, rs *redistest.Server, names ...string) {
+	t.Helper()
+	rdb := rs.Client()
+	defer rdb.Close()
+	st := store.New(rdb, auth.Hasher{Iterations: 10_000}, nil)
+	for _, name := range names {
+		if err := st.Register(context.Background(), name, "Passw0rd!"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTargetedLockout: an attacker makes 1,000 sign-in attempts against
+// alice from 50 networks. She still signs in from her usual browser, while
+// a browser she never used is held back.
+func TestTargetedLockout(t *testing.T) {
+	rs := redistest.Start(t)
+	registerUsers(t, rs, "alice")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	base := "http://" + addr
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
+
+	own := from("127.0.0.1")
+	if st := signIn(t, own, base, "alice", "Passw0rd!"); st != http.StatusSeeOther {
+		t.Fatalf("alice's first sign-in: %d", st)
+	}
+
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for n := range 50 {
+		wg.Go(func() {
+			c := from("127.0." + strconv.Itoa(10+n) + ".1")
+			for i := range 20 {
+				st := signIn(t, c, base, "alice", "Guess-"+strconv.Itoa(n)+"-"+strconv.Itoa(i))
+				mu.Lock()
+				statuses[st]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+
+	start := time.Now()
+	ownStatus := signIn(t, own, base, "alice", "Passw0rd!")
+	took := time.Since(start)
+	stranger := signIn(t, from("127.0.200.1"), base, "alice", "Passw0rd!")
+	t.Logf("targeted lockout: 1000 attempts on alice from 50 networks: %d checked and refused (422), %d refused unchecked (429), %d other; alice from her usual browser: %d in %v; from a browser she never used: %d",
+		statuses[422], statuses[429], 1000-statuses[422]-statuses[429], ownStatus, took.Round(time.Millisecond), stranger)
+	if ownStatus != http.StatusSeeOther {
+		t.Errorf("alice's sign-in from her usual browser after the attack: %d; want 303", ownStatus)
+	}
+	if stranger != http.StatusTooManyRequests {
+		t.Errorf("a sign-in as alice from a browser she never used, after 1000 failures: %d; want 429", stranger)
+	}
+	if statuses[422] > 100 {
+		t.Errorf("%d passwords checked for the attacker; want at most the ceiling, 100", statuses[422])
+	}
+	p.stop()
+}
+
+// TestSignInFlood: 30 addresses send sign-ins 8 at a time, as fast as they
+// are answered. Password checks take turns by address, so a real user's
+// sign-in waits for one check of each, not for every one in line.
+func TestSignInFlood(t *testing.T) {
+	rs := redistest.Start(t)
+	registerUsers(t, rs, "alice")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	base := "http://" + addr
+	// A costlier hash, so that the line of checks is long.
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr, "PYTWASK_HASH_ITERATIONS=50000"))
+
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for n := range 30 {
+		c := from("127.0." + strconv.Itoa(100+n) + ".1")
+		for g := range 8 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					st := signIn(t, c, base, "nobody"+strconv.Itoa(n*100+g), "Guess-"+strconv.Itoa(i))
+					mu.Lock()
+					statuses[st]++
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	time.Sleep(time.Second) // the line fills
+	start := time.Now()
+	st := signIn(t, from("127.0.0.1"), base, "alice", "Passw0rd!")
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+	t.Logf("sign-in flood: 30 addresses × 8 at once: %d refused after a check (422), %d refused by the per-address limit (429), %d busy (503), %d other; alice's sign-in meanwhile: %d in %v",
+		statuses[422], statuses[429], statuses[503], statuses[0], st, took.Round(time.Millisecond))
+	if st != http.StatusSeeOther || took > 3*time.Second {
+		t.Errorf("alice's sign-in during the flood: %d in %v; want 303 within 3 s", st, took)
+	}
+	p.stop()
+}
+
+// TestPostFlood: one account posts as fast as it can from 8 connections;
+// the per-account limit stops it, and a visitor's general timeline stays
+// fast meanwhile.
+func TestPostFlood(t *testing.T) {
+	rs := redistest.Start(t)
+	registerUsers(t, rs, "mallory")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	base := "http://" + addr
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
+	c := from("127.0.0.9")
+	if st := signIn(t, c, base, "mallory", "Passw0rd!"); st != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", st)
+	}
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := c.PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {fmt.Sprintf("flood %d-%d", g, i)}})
+				st := 0
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					st = res.StatusCode
+				}
+				mu.Lock()
+				statuses[st]++
+				mu.Unlock()
+			}
+		})
+	}
+	took := visitor(t, from("127.0.0.2"), base+"/tweets/general_timeline", 300)
+	close(stop)
+	wg.Wait()
+	rdb := rs.Client()
+	defer rdb.Close()
+	posted := rdb.LLen(context.Background(), "tweets_by:1").Val()
+	t.Logf("post flood: one account, 8 at once: %d posted (303), %d refused (429), %d other; Redis holds %d of its tweets; a visitor's 300 general timelines meanwhile: p50 %v, p99 %v",
+		statuses[303], statuses[429], len(statuses)-2, posted, percentile(took, 50), percentile(took, 99))
+	if posted > 300 {
+		t.Errorf("one account posted %d tweets within the run; want at most the hourly limit, 300", posted)
+	}
+	if p99 := percentile(took, 99); p99 >= 50*time.Millisecond {
+		t.Errorf("a visitor's timeline p99 %v during the flood; want under 50 ms", p99)
+	}
+	p.stop()
 }

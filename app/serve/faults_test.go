@@ -90,7 +90,8 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 		}
 	}
 	sock := filepath.Join(socketDir(t), "p.sock")
-	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock, "PYTWASK_SIGNIN_LIMIT_CLIENT=0"))
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock, "PYTWASK_SIGNIN_LIMIT_CLIENT=0",
+		"PYTWASK_POST_LIMIT_USER=0", "PYTWASK_POST_LIMIT_CLIENT=0"))
 
 	posters := make([]*http.Client, len(authors))
 	for i, a := range authors {

@@ -203,9 +203,14 @@ func limits(cfg *config.Config) web.Limits {
 		return store.Limit{Max: n, Window: d}
 	}
 	return web.Limits{
-		SignInPerClient: l(cfg.SignInLimitClient),
-		SignInPerUser:   l(cfg.SignInLimitUser),
-		SignUpPerClient: l(cfg.SignUpLimitClient),
+		SignInPerClient:  l(cfg.SignInLimitClient),
+		SignInPerUser:    l(cfg.SignInLimitUser),
+		SignInPerUserAll: l(cfg.SignInLimitAll),
+		SignUpPerClient:  l(cfg.SignUpLimitClient),
+		PostPerUser:      l(cfg.PostLimitUser),
+		PostPerClient:    l(cfg.PostLimitClient),
+		FollowPerUser:    l(cfg.FollowLimitUser),
+		FollowPerClient:  l(cfg.FollowLimitClient),
 	}
 }
 

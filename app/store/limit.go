@@ -24,17 +24,6 @@ end
 return 0
 `)
 
-// peekScript: KEYS counter; ARGV limit. Like hitScript without counting.
-var peekScript = script(`
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl < 0 then return 1 end
-  return ttl
-end
-return 0
-`)
-
 // Limit is at most Max events per Window.
 type Limit struct {
 	Max    int
@@ -54,15 +43,23 @@ func (s *Store) Hit(ctx context.Context, bucket, subject string, l Limit) (time.
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
-// Exceeded reports how long to wait if subject has already reached the limit
-// in bucket, without counting an event.
-func (s *Store) Exceeded(ctx context.Context, bucket, subject string, l Limit) (time.Duration, error) {
+// refundScript: KEYS counter. Takes back one hit, if the window still
+// holds any.
+var refundScript = script(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+`)
+
+// Refund takes back one event that Hit counted for subject in bucket: an
+// attempt reserved before its outcome was known, which turned out not to
+// count (a sign-in that succeeded). A zero limit counted nothing.
+func (s *Store) Refund(ctx context.Context, bucket, subject string, l Limit) error {
 	if l.Max <= 0 {
-		return 0, nil
+		return nil
 	}
-	ms, err := peekScript.Run(ctx, s.rdb, []string{limitKey(bucket, subject)}, l.Max).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("rate limit %s: %w", bucket, err)
+	if err := refundScript.Run(ctx, s.rdb, []string{limitKey(bucket, subject)}).Err(); err != nil {
+		return fmt.Errorf("rate limit %s: refund: %w", bucket, err)
 	}
-	return time.Duration(ms) * time.Millisecond, nil
+	return nil
 }

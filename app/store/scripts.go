@@ -194,6 +194,18 @@ return out
 `)
 
 // names: ARGV a sorted-set key. Returns the usernames of its member ids.
+// namesPage: KEYS follower or following set; ARGV start, stop. Returns the
+// set's size, then the usernames of its members from start to stop, newest
+// follow first (users that are gone are skipped).
+var namesPageScript = script(`
+local out = {redis.call('ZCARD', KEYS[1])}
+for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2])) do
+  local n = redis.call('HGET', '{user:}' .. id, '{username}')
+  if n then out[#out + 1] = n end
+end
+return out
+`)
+
 var namesScript = script(`
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do

@@ -73,11 +73,18 @@ func (s *Store) Login(ctx context.Context, client, username, password string) (s
 		return "", fmt.Errorf("login %s: %w", username, err)
 	}
 	id, stored := res[0], res[1]
+	// The check, and the upgrade of a weak hash after a right password, in
+	// one turn of the client's line.
 	var ok bool
-	var verifyErr error
+	var verifyErr, hashErr error
+	var upgraded string
 	if err := s.withHashSlot(ctx, client, func() {
-		if ok, verifyErr = auth.Verify(stored, password); !ok {
+		ok, verifyErr = auth.Verify(stored, password)
+		switch {
+		case !ok:
 			s.padRefusal(stored, password)
+		case s.hasher.NeedsRehash(stored):
+			upgraded, hashErr = s.hasher.Hash(password)
 		}
 	}); err != nil {
 		return "", err
@@ -89,8 +96,8 @@ func (s *Store) Login(ctx context.Context, client, username, password string) (s
 	if !ok {
 		return "", ErrIncorrectPassword
 	}
-	if s.hasher.NeedsRehash(stored) {
-		s.rehash(ctx, id, stored, password)
+	if upgraded != "" || hashErr != nil {
+		s.rehash(ctx, id, stored, upgraded, hashErr)
 	}
 	secret, err = s.rdb.HGet(ctx, userKey(id), fieldAuth).Result()
 	if err != nil {
@@ -108,14 +115,11 @@ func (s *Store) padRefusal(stored, password string) {
 	}
 }
 
-// rehash upgrades a weak stored hash. A failure only costs the upgrade, so it
-// is logged and sign-in goes on.
-func (s *Store) rehash(ctx context.Context, id, old, password string) {
-	var hash string
-	var err error
-	if slotErr := s.withHashSlot(ctx, "", func() { hash, err = s.hasher.Hash(password) }); slotErr != nil {
-		err = slotErr // the client went away: upgrade next time
-	}
+// rehash stores hash, of the password the old hash verified, in its place.
+// A failure (hashErr, or Redis's) only costs the upgrade, so it is logged
+// and sign-in goes on.
+func (s *Store) rehash(ctx context.Context, id, old, hash string, hashErr error) {
+	err := hashErr
 	if err == nil {
 		err = rehashScript.Run(ctx, s.rdb, nil, id, old, hash).Err()
 	}
@@ -236,14 +240,56 @@ func (s *Store) UserProfile(ctx context.Context, secret string) (Profile, error)
 	return Profile{ID: v.ID, Username: v.Username}, nil
 }
 
-// Followers returns the usernames of who follows the user, sorted.
+// Followers returns the usernames of who follows the user, sorted: all of
+// them, for pytwis_clt's followers command; pages use FollowersPage.
 func (s *Store) Followers(ctx context.Context, userID string) ([]string, error) {
 	return s.names(ctx, followerKey(userID))
 }
 
-// Following returns the usernames the user follows, sorted.
+// Following returns the usernames the user follows, sorted, all of them;
+// pages use FollowingPage.
 func (s *Store) Following(ctx context.Context, userID string) ([]string, error) {
 	return s.names(ctx, followingKey(userID))
+}
+
+// People is one page of a follower or following list.
+type People struct {
+	Names []string // newest follow first
+	Total int      // in the whole list
+}
+
+// PeoplePageSize is how many names a page of People holds.
+const PeoplePageSize = 100
+
+// FollowersPage returns page (from 1) of who follows the user, newest first.
+func (s *Store) FollowersPage(ctx context.Context, userID string, page int) (People, error) {
+	return s.namesPage(ctx, followerKey(userID), page)
+}
+
+// FollowingPage returns page (from 1) of whom the user follows, newest
+// first.
+func (s *Store) FollowingPage(ctx context.Context, userID string, page int) (People, error) {
+	return s.namesPage(ctx, followingKey(userID), page)
+}
+
+func (s *Store) namesPage(ctx context.Context, key string, page int) (People, error) {
+	start := (page - 1) * PeoplePageSize
+	res, err := namesPageScript.Run(ctx, s.rdb, []string{key}, start, start+PeoplePageSize-1).Slice()
+	if err != nil {
+		return People{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	var p People
+	for i, v := range res {
+		switch v := v.(type) {
+		case int64:
+			if i == 0 {
+				p.Total = int(v)
+			}
+		case string:
+			p.Names = append(p.Names, v)
+		}
+	}
+	return p, nil
 }
 
 func (s *Store) names(ctx context.Context, key string) ([]string, error) {

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"pytwask/app/store"
 )
@@ -49,21 +51,30 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 		f.Error = "Please enter your username and password."
 		return s.render(w, r, http.StatusUnprocessableEntity, "index", &signInPage{layout: layout{Title: "Welcome"}, Form: f})
 	}
-	if err := s.limitSignIn(r, f.Username); err != nil {
+	reserved, err := s.limitPasswordCheck(r, f.Username, s.device(r))
+	if err != nil {
 		return err
 	}
 	secret, err := s.store.Login(r.Context(), s.clientSubject(r), f.Username, form.Get("password"))
 	var refusal *store.Error
-	if errors.As(err, &refusal) {
-		if err := s.failedSignIn(r, f.Username, refusal.Msg); err != nil {
+	if !errors.As(err, &refusal) {
+		// A right password, or no answer (Redis, a full line of checks):
+		// only a refusal counts as a failure.
+		if err := reserved.refund(r); err != nil {
 			return err
 		}
+	}
+	if refusal != nil {
+		s.failedSignIn(r, f.Username, refusal.Msg)
 		// One message for unknown names and wrong passwords, so the page does
 		// not tell which usernames exist.
 		f.Error = "Invalid username or password"
 		return s.render(w, r, http.StatusUnprocessableEntity, "index", &signInPage{layout: layout{Title: "Welcome"}, Form: f})
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.trustDevice(w, r, f.Username); err != nil {
 		return err
 	}
 	if err := s.signIn(r, secret, f.Remember); err != nil {
@@ -174,12 +185,20 @@ type passwordForm struct {
 
 type settingsPage struct {
 	layout
-	Following, Followers []string
+	Following, Followers peopleList
 	Form                 passwordForm
 }
 
+// peopleList is a page of a follower or following list, with links to the
+// neighbouring pages.
+type peopleList struct {
+	store.People
+	Pager pager
+}
+
 // settingsPage: GET /auth/user_settings — who the user follows and who
-// follows them (store.Following, store.Followers), and the password form.
+// follows them, a page of each (store.FollowingPage, store.FollowersPage,
+// ?following=N and ?followers=N), and the password form.
 func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) error {
 	return s.renderSettings(w, r, http.StatusOK, passwordForm{})
 }
@@ -189,20 +208,48 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
-	following, err := s.store.Following(r.Context(), v.ID)
-	if err != nil {
-		return err
+	page := &settingsPage{layout: layout{Title: "Settings"}, Form: f}
+	for _, l := range []struct {
+		param string
+		read  func(context.Context, string, int) (store.People, error)
+		list  *peopleList
+	}{
+		{"following", s.store.FollowingPage, &page.Following},
+		{"followers", s.store.FollowersPage, &page.Followers},
+	} {
+		n, err := numberParam(r, l.param)
+		if err != nil {
+			return err
+		}
+		people, err := l.read(r.Context(), v.ID, n)
+		if err != nil {
+			return err
+		}
+		*l.list = peopleList{People: people, Pager: settingsPager(r, l.param, n, n*store.PeoplePageSize < people.Total)}
 	}
-	followers, err := s.store.Followers(r.Context(), v.ID)
-	if err != nil {
-		return err
+	return s.render(w, r, status, "user_settings", page)
+}
+
+// settingsPager links to the neighbouring pages of one list on the
+// settings page, keeping the other list's page.
+func settingsPager(r *http.Request, param string, page int, more bool) pager {
+	link := func(n int) string {
+		q := r.URL.Query()
+		q.Del(param)
+		if n > 1 {
+			q.Set(param, strconv.Itoa(n))
+		}
+		u := url.URL{Path: "/auth/user_settings", RawQuery: q.Encode(), Fragment: param}
+		return u.String()
 	}
-	return s.render(w, r, status, "user_settings", &settingsPage{
-		layout:    layout{Title: "Settings"},
-		Following: following,
-		Followers: followers,
-		Form:      f,
-	})
+	var p pager
+	if page > 1 {
+		p.Newer = link(page - 1)
+	}
+	if more {
+		p.Older = link(page + 1)
+	}
+	return p
 }
 
 // settingsSubmit: POST /auth/user_settings — store.ChangePassword. The new
@@ -212,7 +259,8 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.requireViewer(r); err != nil {
+	v, err := s.requireViewer(r)
+	if err != nil {
 		return err
 	}
 	f := passwordForm{Errors: map[string]string{}}
@@ -230,12 +278,25 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		secret, _ := sess.Values[valAuth].(string)
+		// The old password is checked as a sign-in's is, and counts against
+		// the same limits: a stolen session must not guess it freely.
+		reserved, err := s.limitPasswordCheck(r, v.Username, nil)
+		if err != nil {
+			return err
+		}
 		newSecret, err := s.store.ChangePassword(r.Context(), s.clientSubject(r), secret, oldPW, newPW)
+		if err == nil || !errors.Is(err, store.ErrIncorrectOld) {
+			// Only a wrong old password counts.
+			if err := reserved.refund(r); err != nil {
+				return err
+			}
+		}
 		var refusal *store.Error
 		switch {
 		case errors.Is(err, store.ErrNotLoggedIn):
 			return errLoginRequired
 		case errors.Is(err, store.ErrIncorrectOld):
+			s.failedSignIn(r, v.Username, "incorrect old password on the settings page")
 			f.Errors["old_password"] = err.Error()
 		case errors.As(err, &refusal):
 			f.Errors["new_password"] = refusal.Msg

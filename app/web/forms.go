@@ -64,8 +64,11 @@ const pageSize = 50
 const maxPage = 10_000
 
 // pageParam reads ?page=N (1 when absent).
-func pageParam(r *http.Request) (int, error) {
-	raw := r.URL.Query().Get("page")
+func pageParam(r *http.Request) (int, error) { return numberParam(r, "page") }
+
+// numberParam reads a page number from ?name=N (1 when absent).
+func numberParam(r *http.Request, name string) (int, error) {
+	raw := r.URL.Query().Get(name)
 	if raw == "" {
 		return 1, nil
 	}

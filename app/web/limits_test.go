@@ -3,10 +3,14 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/store"
 )
@@ -27,8 +31,9 @@ func limitedSite(t *testing.T, l Limits) *site {
 
 func TestSignInLimits(t *testing.T) {
 	s := limitedSite(t, Limits{
-		SignInPerClient: store.Limit{Max: 5, Window: time.Minute},
-		SignInPerUser:   store.Limit{Max: 3, Window: 10 * time.Minute},
+		SignInPerClient:  store.Limit{Max: 5, Window: time.Minute},
+		SignInPerUser:    store.Limit{Max: 3, Window: 10 * time.Minute},
+		SignInPerUserAll: store.Limit{Max: 6, Window: time.Hour},
 	})
 	ctx := t.Context()
 	if err := s.store.Register(ctx, "alice", "Passw0rd!"); err != nil {
@@ -40,19 +45,48 @@ func TestSignInLimits(t *testing.T) {
 		return b
 	}
 
-	// Per username: three failures from three addresses lock the name,
-	// even for the right password, with a page that says when to retry.
+	// alice's own browser, where she signed in before.
+	own := client("198.51.100.7")
+	own.post("/auth/", form("username", "alice", "password", "Passw0rd!")).wantRedirect(t, "/tweets/user_timeline")
+	own.post("/auth/signout", nil)
+
+	// Per username and network: three failures from one /24 lock the name
+	// there, even for the right password, with a page that says when to
+	// retry.
 	for i, addr := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
 		p := client(addr).post("/auth/", form("username", "alice", "password", "Wrong0rd!"+strconv.Itoa(i)))
 		p.want(t, http.StatusUnprocessableEntity, "Invalid username or password")
 	}
 	p := client("203.0.113.4").post("/auth/", form("username", "alice", "password", "Passw0rd!"))
-	p.want(t, http.StatusTooManyRequests, "too many failed sign-ins for this username", "Please try again in 10 minutes")
+	p.want(t, http.StatusTooManyRequests, "too many failed sign-ins for this username from your network", "Please try again in 10 minutes")
 	if ra, _ := strconv.Atoi(p.header.Get("Retry-After")); ra < 590 || ra > 600 {
 		t.Errorf("Retry-After %q; want about 600", p.header.Get("Retry-After"))
 	}
-	// Other names are not affected.
+	// Other names are not affected, nor other networks.
 	client("203.0.113.4").post("/auth/", form("username", "bob", "password", "x")).want(t, http.StatusUnprocessableEntity)
+	client("192.0.2.50").post("/auth/", form("username", "alice", "password", "Wrong0rd!")).want(t, http.StatusUnprocessableEntity)
+
+	// The ceiling: failures from many networks (six so far: three above,
+	// one, and two more here) lock the name for browsers it was never used
+	// in ...
+	client("192.0.2.60").post("/auth/", form("username", "alice", "password", "Wrong0rd!")).want(t, http.StatusUnprocessableEntity)
+	client("192.0.3.60").post("/auth/", form("username", "alice", "password", "Wrong0rd!")).want(t, http.StatusUnprocessableEntity)
+	client("192.0.4.60").post("/auth/", form("username", "alice", "password", "Passw0rd!")).want(t, http.StatusTooManyRequests, "too many failed sign-ins for this username.")
+	// ... but not for alice's own browser, even from the attacker's network.
+	own.header.Set("X-Test-Client", "203.0.113.9")
+	own.post("/auth/", form("username", "alice", "password", "Passw0rd!")).wantRedirect(t, "/tweets/user_timeline")
+	own.post("/auth/signout", nil)
+	// Her browser's own failures count against it alone.
+	for range 3 {
+		own.post("/auth/", form("username", "alice", "password", "Wrong0rd!")).want(t, http.StatusUnprocessableEntity)
+	}
+	own.post("/auth/", form("username", "alice", "password", "Passw0rd!")).want(t, http.StatusTooManyRequests, "too many failed sign-ins in this browser")
+
+	// A device cookie made with other keys is no device cookie.
+	forged := client("198.51.100.8")
+	authURL, _ := url.Parse(s.srv.URL + "/auth/")
+	forged.c.Jar.SetCookies(authURL, []*http.Cookie{{Name: deviceCookie, Value: "forged", Path: "/auth/"}})
+	forged.post("/auth/", form("username", "alice", "password", "Passw0rd!")).want(t, http.StatusTooManyRequests, "too many failed sign-ins for this username.")
 
 	// Per address: the sixth attempt from one address is refused whatever
 	// the name; IPv6 addresses count by their /64.
@@ -69,6 +103,54 @@ func TestSignInLimits(t *testing.T) {
 			t.Errorf("unexpected key %s", k)
 		}
 	}
+}
+
+// TestSignInLimitRace: 30 wrong passwords at once for one username, with a
+// limit of 10, check at most 10 passwords: the attempt is counted before
+// the check, atomically.
+func TestSignInLimitRace(t *testing.T) {
+	s := limitedSite(t, Limits{SignInPerUser: store.Limit{Max: 10, Window: time.Minute}})
+	if err := s.store.Register(t.Context(), "alice", "Passw0rd!"); err != nil {
+		t.Fatal(err)
+	}
+	statuses := make(chan int, 30)
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			b := s.browser()
+			b.header.Set("X-Test-Client", "203.0.113."+strconv.Itoa(i+1))
+			statuses <- b.post("/auth/", form("username", "alice", "password", "Wrong0rd!")).status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	got := map[int]int{}
+	for st := range statuses {
+		got[st]++
+	}
+	if got[http.StatusUnprocessableEntity] > 10 || got[http.StatusUnprocessableEntity]+got[http.StatusTooManyRequests] != 30 {
+		t.Errorf("30 wrong passwords at once: %v; want at most 10 checked (422), the rest 429", got)
+	}
+}
+
+// TestChangePasswordLimits: the settings form's old-password check counts
+// against the sign-in limits; a right one does not.
+func TestChangePasswordLimits(t *testing.T) {
+	s := limitedSite(t, Limits{SignInPerUser: store.Limit{Max: 3, Window: time.Minute}})
+	b := s.browser()
+	b.header.Set("X-Test-Client", "203.0.113.1")
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	change := func(old string) *resp {
+		return b.post("/auth/user_settings", form("old_password", old, "new_password", "N3w-Passw0rd", "new_password2", "N3w-Passw0rd"))
+	}
+	for range 3 {
+		change("Wrong0rd!").want(t, http.StatusUnprocessableEntity, "Incorrect old password")
+	}
+	change("Passw0rd!").want(t, http.StatusTooManyRequests, "too many failed sign-ins for this username")
+	// From another network, the right old password changes it.
+	b.header.Set("X-Test-Client", "198.51.100.1")
+	change("Passw0rd!").wantRedirect(t, "/auth/user_settings")
 }
 
 func TestSignUpLimit(t *testing.T) {
@@ -103,4 +185,76 @@ func TestFailedSignInLogged(t *testing.T) {
 	if strings.Contains(got, "Secr3t!guess") {
 		t.Error("the password was logged")
 	}
+}
+
+// TestPostAndFollowLimits: posts and follows are limited per account and
+// per client address, with the 429 page; what was refused is not stored.
+func TestPostAndFollowLimits(t *testing.T) {
+	s := limitedSite(t, Limits{
+		PostPerUser: store.Limit{Max: 3, Window: time.Hour}, PostPerClient: store.Limit{Max: 5, Window: time.Hour},
+		FollowPerUser: store.Limit{Max: 2, Window: time.Hour}, FollowPerClient: store.Limit{Max: 100, Window: time.Hour},
+	})
+	ctx := t.Context()
+	for _, name := range []string{"bob", "carol", "dave"} {
+		if err := s.store.Register(ctx, name, "Passw0rd!"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := s.browser()
+	alice.header.Set("X-Test-Client", "203.0.113.1")
+	alice.signUp("alice", "Passw0rd!")
+	alice.signIn("alice", "Passw0rd!", false)
+	for i := range 3 {
+		alice.post("/tweets/user_timeline", form("tweet", "post "+strconv.Itoa(i))).wantRedirect(t, "/tweets/user_timeline")
+	}
+	p := alice.post("/tweets/user_timeline", form("tweet", "one too many"))
+	p.want(t, http.StatusTooManyRequests, "too many tweets from your account", "Please try again in")
+	if n := s.rdb.LLen(ctx, "timeline").Val(); n != 3 {
+		t.Errorf("the general timeline holds %d tweets; want the 3 allowed", n)
+	}
+
+	// Another account from the same address has one post left there (the
+	// refused one counted against the address too).
+	bob := s.browser()
+	bob.header.Set("X-Test-Client", "203.0.113.1")
+	bob.signIn("bob", "Passw0rd!", false)
+	bob.post("/tweets/user_timeline", form("tweet", "bob's")).wantRedirect(t, "/tweets/user_timeline")
+	bob.post("/tweets/user_timeline", form("tweet", "bob's second")).want(t, http.StatusTooManyRequests, "too many tweets from your address")
+
+	alice.post("/tweets/follow/bob", nil).wantRedirect(t, "/tweets/user_history/bob")
+	alice.post("/tweets/follow/carol", nil).wantRedirect(t, "/tweets/user_history/carol")
+	alice.post("/tweets/follow/dave", nil).want(t, http.StatusTooManyRequests, "too many follows from your account")
+	if n := s.rdb.ZCard(ctx, "following:4").Val(); n != 2 {
+		t.Errorf("alice follows %d users; want the 2 allowed", n)
+	}
+}
+
+// TestSettingsPagesFollowLists: the settings page shows 100 names of each
+// list at a time, newest follow first, with the whole count and links to
+// the other pages of each list.
+func TestSettingsPagesFollowLists(t *testing.T) {
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("alice", "Passw0rd!")
+	b.signIn("alice", "Passw0rd!", false)
+	ctx := t.Context()
+	aliceID := s.rdb.HGet(ctx, "users", "alice").Val()
+	// 250 users who follow alice, the way pytwis stores them.
+	for i := range 250 {
+		id := strconv.Itoa(100 + i)
+		s.rdb.HSet(ctx, "users", "fan"+id, id)
+		s.rdb.HSet(ctx, "user:"+id, "username", "fan"+id)
+		s.rdb.ZAdd(ctx, "follower:"+aliceID, redis.Z{Score: float64(1000 + i), Member: id})
+	}
+	p := b.get("/auth/user_settings")
+	p.want(t, 200, "Followed by <span class=\"count\">(250)</span>", "fan349", "fan250", `href="/auth/user_settings?followers=2#followers"`)
+	if strings.Contains(p.body, "fan249<") || strings.Count(p.body, `href="/tweets/user_history/fan`) != 100 {
+		t.Errorf("the first page of followers is not the 100 newest")
+	}
+	p = b.get("/auth/user_settings?followers=3")
+	p.want(t, 200, "fan149", "fan100", `href="/auth/user_settings?followers=2#followers"`)
+	if strings.Count(p.body, `href="/tweets/user_history/fan`) != 50 || strings.Contains(p.body, "followers=4") {
+		t.Errorf("the last page of followers holds the 50 oldest, with no link further")
+	}
+	b.get("/auth/user_settings?following=x").want(t, http.StatusBadRequest, "The page number must be")
 }

@@ -40,12 +40,18 @@ type Options struct {
 	PageSlots int
 }
 
-// Limits bound sign-in and sign-up attempts. They are counted in Redis, so
-// they hold across every instance of the site.
+// Limits bound what a client or an account can repeat: sign-ins, sign-ups,
+// posts and follows. They are counted in Redis, so they hold across every
+// instance of the site (limits.go).
 type Limits struct {
-	SignInPerClient store.Limit // every attempt, per client address (IPv6 per /64)
-	SignInPerUser   store.Limit // failed attempts, per username
-	SignUpPerClient store.Limit // every attempt, per client address
+	SignInPerClient  store.Limit // every attempt, per client address (IPv6 per /64)
+	SignInPerUser    store.Limit // failures per username from one network, or in one known browser
+	SignInPerUserAll store.Limit // failures per username from browsers it was never used in
+	SignUpPerClient  store.Limit // every attempt, per client address
+	PostPerUser      store.Limit // tweets, per account
+	PostPerClient    store.Limit // tweets, per client address
+	FollowPerUser    store.Limit // follows and unfollows, per account
+	FollowPerClient  store.Limit // follows and unfollows, per client address
 }
 
 // tweetCacheSize bounds the pre-rendered tweets kept in memory: about 4 MB,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -28,22 +29,46 @@ const (
 	valFlashes  = "_flash"
 )
 
-// cookieSessions builds the gorilla cookie store on first use, because its
-// keys may live in Redis, which may not answer at start.
+// cookieSessions builds the gorilla cookie store, and the codecs of the
+// device cookie, on first use, because their keys may live in Redis, which
+// may not answer at start.
 type cookieSessions struct {
 	keys  func(context.Context) ([]string, error)
 	mu    sync.Mutex
-	store atomic.Pointer[sessions.CookieStore]
+	built atomic.Pointer[cookieCodecs]
+}
+
+type cookieCodecs struct {
+	store  *sessions.CookieStore
+	device []securecookie.Codec
 }
 
 func (c *cookieSessions) get(ctx context.Context) (*sessions.CookieStore, error) {
-	if st := c.store.Load(); st != nil {
-		return st, nil
+	b, err := c.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.store, nil
+}
+
+// deviceCodecs sign and encrypt the device cookie, which lives longer than
+// a session (deviceFor).
+func (c *cookieSessions) deviceCodecs(ctx context.Context) ([]securecookie.Codec, error) {
+	b, err := c.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.device, nil
+}
+
+func (c *cookieSessions) build(ctx context.Context) (*cookieCodecs, error) {
+	if b := c.built.Load(); b != nil {
+		return b, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st := c.store.Load(); st != nil {
-		return st, nil
+	if b := c.built.Load(); b != nil {
+		return b, nil
 	}
 	keys, err := c.keys(ctx)
 	if err != nil {
@@ -53,15 +78,23 @@ func (c *cookieSessions) get(ctx context.Context) (*sessions.CookieStore, error)
 	if err != nil {
 		return nil, err
 	}
-	c.store.Store(st)
-	return st, nil
+	pairs, err := cookieKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	b := &cookieCodecs{store: st, device: securecookie.CodecsFromPairs(pairs...)}
+	for _, codec := range b.device {
+		codec.(*securecookie.SecureCookie).MaxAge(int(deviceFor / time.Second))
+	}
+	c.built.Store(b)
+	return b, nil
 }
 
-// newCookieStore derives an authentication and an encryption key from each
+// cookieKeys derives an authentication and an encryption key from each
 // secret. The first secret signs new cookies; the others are still accepted,
-// so keys can be rotated without signing everybody out. The cookie is
-// encrypted because it carries the user's authentication secret.
-func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
+// so keys can be rotated without signing everybody out. Cookies are
+// encrypted because the session carries the user's authentication secret.
+func cookieKeys(secrets []string) ([][]byte, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("no session keys")
 	}
@@ -76,6 +109,15 @@ func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
 			return nil, err
 		}
 		pairs = append(pairs, hashKey, blockKey)
+	}
+	return pairs, nil
+}
+
+// newCookieStore is the session cookie's store, on the keys of cookieKeys.
+func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
+	pairs, err := cookieKeys(secrets)
+	if err != nil {
+		return nil, err
 	}
 	st := sessions.NewCookieStore(pairs...)
 	st.MaxAge(rememberFor) // also bounds how old a cookie the codecs accept

@@ -88,6 +88,9 @@ func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.limitPost(r); err != nil {
+		return err
+	}
 	body := form.Get("tweet")
 	_, err = s.store.PostAs(store.WithWidePost(r.Context(), s.narrowPages), secret, body)
 	var refusal *store.Error
@@ -165,6 +168,9 @@ func (s *Server) changeFollow(w http.ResponseWriter, r *http.Request, op func(ct
 	}
 	v, err := s.requireViewer(r)
 	if err != nil {
+		return err
+	}
+	if err := s.limitAction(r, bucketFollow, "follows", v.ID, s.limits.FollowPerClient, s.limits.FollowPerUser); err != nil {
 		return err
 	}
 	name := r.PathValue("username")
