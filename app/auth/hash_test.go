@@ -203,3 +203,23 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestFoldUsername(t *testing.T) {
+	same := [][]string{
+		{"jone_1", "JONE_1", "Jone_1", "jOnE_1"},
+		{"kelvin", "KELVIN", "\u212aelvin"}, // KELVIN SIGN folds with k
+		{"sos", "SOS", "\u017fos"},          // LONG S folds with s
+	}
+	for _, names := range same {
+		for _, n := range names[1:] {
+			if FoldUsername(n) != FoldUsername(names[0]) {
+				t.Errorf("FoldUsername(%q) = %q; want %q, as for %q", n, FoldUsername(n), FoldUsername(names[0]), names[0])
+			}
+		}
+	}
+	for _, pair := range [][2]string{{"alice", "alicf"}, {"ab-c", "ab_c"}, {"user1", "userl"}} {
+		if FoldUsername(pair[0]) == FoldUsername(pair[1]) {
+			t.Errorf("%q and %q fold alike", pair[0], pair[1])
+		}
+	}
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"regexp"
+	"strings"
 	"unicode"
 )
 
@@ -50,4 +51,18 @@ func StrongPassword(pw string) bool {
 		}
 	}
 	return digit && upper && lower && symbol
+}
+
+// FoldUsername is a username under Unicode simple case folding: two names
+// that differ only in upper and lower case fold to the same string, so that
+// a new account cannot pose as an existing one (jone_1, JONE_1, Jone_1).
+// Each character becomes the smallest of those it folds together with.
+func FoldUsername(name string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
 }

@@ -9,14 +9,21 @@ import "github.com/redis/go-redis/v9"
 
 func script(src string) *redis.Script { return redis.NewScript(luaKeys.Replace(src)) }
 
-// register: KEYS users, next_user_id, auths; ARGV username, hash, secret.
-// Returns the new id, or 0 when the name is taken.
+// register: KEYS users, next_user_id, auths, folded names, folded count;
+// ARGV username, hash, secret, folded username. Returns the new id; 0 when
+// the name is taken; -1 when the folded names do not cover every user yet
+// (fill them in, and try again); -2 when a name differing only in case is
+// taken.
 var registerScript = script(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if tonumber(redis.call('GET', KEYS[5]) or '0') ~= redis.call('HLEN', KEYS[1]) then return -1 end
+if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return -2 end
 local id = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], id)
 redis.call('HSET', '{user:}' .. id, '{username}', ARGV[1], '{password_hash}', ARGV[2], '{auth}', ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[3], id)
+redis.call('HSET', KEYS[4], ARGV[4], id)
+redis.call('INCR', KEYS[5])
 return id
 `)
 

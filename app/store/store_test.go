@@ -412,6 +412,55 @@ func TestPostFanOutAndTimelines(t *testing.T) {
 	})
 }
 
+// TestCaseTwinNames: a sign-up is refused when a name differing only in
+// case exists, including names pytwis registered without pytwask's folded
+// index; twins already in pytwis's data both keep signing in.
+func TestCaseTwinNames(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	// pytwis's own data: a pair of case twins, and a user added after.
+	for id, name := range map[string]string{"1": "alice", "2": "ALICE", "3": "jone_1"} {
+		h, _ := auth.Hasher{Iterations: 1000}.Hash("Passw0rd!")
+		rdb.HSet(ctx, "users", name, id)
+		rdb.HSet(ctx, "user:"+id, "username", name, "password_hash", h, "auth", "s"+id)
+		rdb.HSet(ctx, "auths", "s"+id, id)
+	}
+	rdb.Set(ctx, "next_user_id", 3, 0)
+	for _, name := range []string{"JONE_1", "Jone_1", "Alice", "aLiCe"} {
+		if err := s.Register(ctx, name, "Passw0rd!"); !isConflict(err) || !strings.Contains(err.Error(), "differ only in case") {
+			t.Errorf("Register(%q) = %v; want a refusal naming the case", name, err)
+		}
+	}
+	if err := s.Register(ctx, "alice", "Passw0rd!"); err == nil || !strings.Contains(err.Error(), "username alice already exists") {
+		t.Errorf("Register(alice) = %v; want pytwis's message", err)
+	}
+	for _, name := range []string{"alice", "ALICE"} {
+		if _, err := s.Login(ctx, "", name, "Passw0rd!"); err != nil {
+			t.Errorf("the existing twin %s cannot sign in: %v", name, err)
+		}
+	}
+	// pytwis registers one more after pytwask indexed the names.
+	rdb.HSet(ctx, "users", "Bob", "4")
+	rdb.HSet(ctx, "user:4", "username", "Bob")
+	if err := s.Register(ctx, "bob", "Passw0rd!"); !isConflict(err) {
+		t.Errorf("Register(bob) after pytwis added Bob = %v; want refused", err)
+	}
+	if err := s.Register(ctx, "carol", "Passw0rd!"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Register(ctx, "CAROL", "Passw0rd!"); !isConflict(err) {
+		t.Errorf("Register(CAROL) = %v; want refused", err)
+	}
+	if n := rdb.HLen(ctx, "users").Val(); n != 5 {
+		t.Errorf("users holds %d names; want 5", n)
+	}
+}
+
+func isConflict(err error) bool {
+	var refusal *Error
+	return errors.As(err, &refusal) && refusal.Kind == Conflict
+}
+
 func TestPostRefusalsWriteNothing(t *testing.T) {
 	s, rdb := newStore(t)
 	ctx := context.Background()

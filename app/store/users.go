@@ -45,15 +45,58 @@ func (s *Store) Register(ctx context.Context, username, password string) error {
 	if hashErr != nil {
 		return hashErr
 	}
-	id, err := registerScript.Run(ctx, s.rdb, []string{keyUsers, keyNextUserID, keyAuths},
-		username, hash, newSecret()).Int64()
+	secret, folded := newSecret(), auth.FoldUsername(username)
+	for range 3 {
+		id, err := registerScript.Run(ctx, s.rdb, []string{keyUsers, keyNextUserID, keyAuths, keyFoldedNames, keyFoldedCount},
+			username, hash, secret, folded).Int64()
+		switch {
+		case err != nil:
+			return fmt.Errorf("register %s: %w", username, err)
+		case id == 0:
+			return refuse(Conflict, "username %s already exists", username)
+		case id == -2:
+			return refuse(Conflict, "username %s already exists in other upper and lower case; usernames that differ only in case are the same", username)
+		case id > 0:
+			return nil
+		}
+		if err := s.foldNames(ctx); err != nil {
+			return fmt.Errorf("register %s: %w", username, err)
+		}
+	}
+	return fmt.Errorf("register %s: users keep being added elsewhere while their names are indexed; try again", username)
+}
+
+// foldNames takes every name in users into the folded names (registerScript)
+// and records how many users there were before it began: a user added
+// meanwhile (by pytwis) may be missed by the scan, and the count then
+// tells the next sign-up to fill them in again. Of existing names that
+// differ only in case (pytwis allowed them), the folded name keeps one;
+// both users still sign in with their own names.
+func (s *Store) foldNames(ctx context.Context) error {
+	count, err := s.rdb.HLen(ctx, keyUsers).Result()
 	if err != nil {
-		return fmt.Errorf("register %s: %w", username, err)
+		return err
 	}
-	if id == 0 {
-		return refuse(Conflict, "username %s already exists", username)
+	iter := s.rdb.HScan(ctx, keyUsers, 0, "", 1000).Iterator()
+	pipe := s.rdb.Pipeline()
+	for iter.Next(ctx) {
+		name := iter.Val()
+		if !iter.Next(ctx) {
+			break
+		}
+		pipe.HSetNX(ctx, keyFoldedNames, auth.FoldUsername(name), iter.Val())
+		if pipe.Len() >= 1000 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	pipe.Set(ctx, keyFoldedCount, count, 0)
+	_, err = pipe.Exec(ctx)
+	return err
 }
 
 // Login checks a password and returns the user's authentication secret
