@@ -65,6 +65,9 @@ type Config struct {
 	HashIterations int    `envconfig:"PYTWASK_HASH_ITERATIONS" default:"600000" desc:"PBKDF2-SHA512 iterations for new password hashes"`
 	PageSlots      int    `envconfig:"PYTWASK_PAGE_SLOTS" default:"0" desc:"timeline pages built at once; more wait in line, then get a 503 after 10 s (0: four per core)"`
 
+	SessionIdle time.Duration `envconfig:"PYTWASK_SESSION_IDLE" default:"12h" desc:"a sign-in without \"Keep me logged in\" ends after this long without a request"`
+	SessionMax  time.Duration `envconfig:"PYTWASK_SESSION_MAX" default:"24h" desc:"a sign-in without \"Keep me logged in\" ends this long after it began, whatever its use"`
+
 	MaxConns          int `envconfig:"PYTWASK_MAX_CONNS" default:"4096" desc:"open connections allowed on each listener; more are closed at once (0: no limit)"`
 	MaxConnsPerClient int `envconfig:"PYTWASK_MAX_CONNS_PER_CLIENT" default:"100" desc:"open connections allowed from one client address (IPv6 per /64) on each TCP listener; not on unix sockets, where nginx speaks for everyone (0: no limit)"`
 
@@ -250,6 +253,12 @@ func (c *Config) validate() error {
 	if c.PageSlots < 0 || c.PageSlots > 10_000 {
 		bad("PYTWASK_PAGE_SLOTS", "expected 0 (four per core) to 10000, got %d", c.PageSlots)
 	}
+	if c.SessionIdle < time.Minute {
+		bad("PYTWASK_SESSION_IDLE", "expected a duration of a minute or more, such as 12h, got %v", c.SessionIdle)
+	}
+	if c.SessionMax < time.Minute {
+		bad("PYTWASK_SESSION_MAX", "expected a duration of a minute or more, such as 24h, got %v", c.SessionMax)
+	}
 	if c.MaxConns < 0 {
 		bad("PYTWASK_MAX_CONNS", "expected 0 (no limit) or more, got %d", c.MaxConns)
 	}
@@ -411,6 +420,8 @@ func (c *Config) Settings() []Setting {
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},
 		{"PYTWASK_PAGE_SLOTS", pageSlots},
+		{"PYTWASK_SESSION_IDLE", c.SessionIdle.String()},
+		{"PYTWASK_SESSION_MAX", c.SessionMax.String()},
 		{"PYTWASK_MAX_CONNS", strconv.Itoa(c.MaxConns)},
 		{"PYTWASK_MAX_CONNS_PER_CLIENT", strconv.Itoa(c.MaxConnsPerClient)},
 	}

@@ -334,6 +334,9 @@ func TestBrowserJourney(t *testing.T) {
 	if left := time.Until(time.Unix(int64(c.Expires), 0)); left < 7*24*time.Hour-time.Hour || left > 7*24*time.Hour+time.Minute {
 		t.Errorf("persistent cookie lives %v; want 7 days", left)
 	}
+	// The sign-in offers to end every other session.
+	b.run(chromedp.Click(`form.flash.others button`, chromedp.ByQuery))
+	b.waitText("Signed out of every other session.")
 	b.checkClean()
 }
 

@@ -77,6 +77,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		IsHTTPS:      trust.IsHTTPS,
 		MaxFormBytes: MaxFormBytes,
 		Limits:       limits(cfg),
+		SessionIdle:  cfg.SessionIdle,
+		SessionMax:   cfg.SessionMax,
 		PageSlots:    cfg.PageSlots,
 	})
 	if err != nil {

@@ -205,14 +205,23 @@ func parseViewer(res []any) *Viewer {
 // Logout replaces the user's secret (pytwis logout), which ends every session
 // of that user at once.
 func (s *Store) Logout(ctx context.Context, secret string) error {
-	n, err := rotateScript.Run(ctx, s.rdb, []string{keyAuths}, secret, newSecret(), "", "").Int()
+	_, err := s.RenewSecret(ctx, secret)
+	return err
+}
+
+// RenewSecret replaces the user's secret as Logout does, ending every
+// session that holds it, and returns the new one, for the session that
+// asked to keep ("sign out everywhere else").
+func (s *Store) RenewSecret(ctx context.Context, secret string) (string, error) {
+	renewed := newSecret()
+	n, err := rotateScript.Run(ctx, s.rdb, []string{keyAuths}, secret, renewed, "", "").Int()
 	if err != nil {
-		return fmt.Errorf("logout: %w", err)
+		return "", fmt.Errorf("renew secret: %w", err)
 	}
 	if n != 1 {
-		return ErrNotLoggedIn
+		return "", ErrNotLoggedIn
 	}
-	return nil
+	return renewed, nil
 }
 
 // ChangePassword verifies the old password, stores a hash of the new one and

@@ -81,6 +81,7 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.addFlash(r, flashOK, "Logged in successfully.")
+	s.addFlash(r, flashSignOutOthers, "Signed in somewhere you no longer use?")
 	return s.redirect(w, r, firstOf(next, "/tweets/user_timeline"))
 }
 
@@ -176,6 +177,35 @@ func (s *Server) signOutSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.addFlash(r, flashOK, "Logged out successfully.")
 	return s.redirect(w, r, "/auth/")
+}
+
+// signOutOthersSubmit: POST /auth/signout_others — store.RenewSecret: every
+// other session of the user ends, and this one goes on with the new secret
+// (and its own lifetime). Offered after each sign-in and on the settings
+// page.
+func (s *Server) signOutOthersSubmit(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.readForm(w, r); err != nil {
+		return err
+	}
+	if _, err := s.requireViewer(r); err != nil {
+		return err
+	}
+	sess, err := s.session(r)
+	if err != nil {
+		return err
+	}
+	secret, _ := sess.Values[valAuth].(string)
+	renewed, err := s.store.RenewSecret(r.Context(), secret)
+	if errors.Is(err, store.ErrNotLoggedIn) {
+		return errLoginRequired
+	}
+	if err != nil {
+		return err
+	}
+	sess.Values[valAuth] = renewed
+	state(r).dirty = true
+	s.addFlash(r, flashOK, "Signed out of every other session.")
+	return s.redirect(w, r, "/auth/user_settings")
 }
 
 type passwordForm struct {

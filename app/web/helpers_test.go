@@ -31,7 +31,22 @@ type site struct {
 	redis *redistest.Server
 	rdb   *redis.Client
 	store *store.Store
-	now   time.Time
+
+	mu  sync.Mutex
+	now time.Time // the site's clock: setNow, and the handler reads it
+}
+
+// setNow sets the site's clock.
+func (s *site) setNow(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = t
+}
+
+func (s *site) clock() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now
 }
 
 func newSite(t testing.TB) *site { return newSiteTLS(t, false) }
@@ -45,7 +60,7 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	t.Cleanup(st.Close)
 	s := &site{t: t, redis: rs, rdb: rdb, store: st, now: time.Now()}
 	h := s.handler(Options{
-		Now:    func() time.Time { return s.now },
+		Now:    s.clock,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
 	if useTLS {

@@ -4,6 +4,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -38,6 +39,10 @@ type Options struct {
 	// PageSlots bounds how many timeline pages are built at once
 	// (pageslots.go); four per core if zero.
 	PageSlots int
+	// SessionIdle and SessionMax end a sign-in without "Keep me logged in"
+	// after so long unused, and so long after it began (session.go); 12
+	// and 24 hours if zero.
+	SessionIdle, SessionMax time.Duration
 }
 
 // Limits bound what a client or an account can repeat: sign-ins, sign-ups,
@@ -72,9 +77,11 @@ type Server struct {
 	now      func() time.Time
 	maxForm  int64
 	limits   Limits
-	pages    *slots.Slots
-	client   func(*http.Request) string
-	handler  http.Handler
+	// sessionIdle and sessionMax bound a browser-session sign-in.
+	sessionIdle, sessionMax time.Duration
+	pages                   *slots.Slots
+	client                  func(*http.Request) string
+	handler                 http.Handler
 }
 
 // New parses every template and hashes every static file; a missing or
@@ -105,6 +112,9 @@ func New(o Options) (*Server, error) {
 		maxForm:  o.MaxFormBytes,
 		limits:   o.Limits,
 		pages:    newPageSlots(o.PageSlots),
+
+		sessionIdle: cmp.Or(o.SessionIdle, 12*time.Hour),
+		sessionMax:  cmp.Or(o.SessionMax, 24*time.Hour),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -166,6 +176,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /auth/signup", s.handle(s.signUpSubmit))
 	mux.Handle("GET /auth/signout", s.handle(s.signOutPage))
 	mux.Handle("POST /auth/signout", s.handle(s.signOutSubmit))
+	mux.Handle("POST /auth/signout_others", s.handle(s.signOutOthersSubmit))
 	mux.Handle("GET /auth/user_settings", s.handle(s.settingsPage))
 	mux.Handle("POST /auth/user_settings", s.handle(s.settingsSubmit))
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,16 @@ const (
 
 	valAuth     = "auth"     // the user's pytwis authentication secret
 	valRemember = "remember" // true: persistent cookie
+	valIssued   = "iat"      // when the sign-in began, unix seconds as a string
+	valSeen     = "seen"     // its last request, to seenEvery, likewise
 	valFlashes  = "_flash"
+
+	// seenEvery is how stale valSeen may grow before a request writes it
+	// anew: the cookie is written again at most this often.
+	seenEvery = 5 * time.Minute
+	// clockSkew is how far in the future a session's times may lie before
+	// it is refused as not ours.
+	clockSkew = time.Minute
 )
 
 // cookieSessions builds the gorilla cookie store, and the codecs of the
@@ -198,7 +208,53 @@ func (s *Server) secret(r *http.Request) (string, error) {
 		return "", err
 	}
 	secret, _ := sess.Values[valAuth].(string)
+	if secret != "" && !s.sessionCurrent(r, sess) {
+		delete(sess.Values, valAuth)
+		state(r).dirty = true
+		return "", nil
+	}
 	return secret, nil
+}
+
+// sessionCurrent enforces the server's own bounds on a sign-in, whatever the
+// browser keeps: a sign-in without "Keep me logged in" ends SessionIdle after
+// its last request and SessionMax after it began; one with it, a week after
+// it began. A session whose times lie in the future was not made here, and
+// is refused. A session from before these times were kept starts counting
+// now.
+func (s *Server) sessionCurrent(r *http.Request, sess *sessions.Session) bool {
+	now := s.now()
+	unix := func(key string) (time.Time, bool) {
+		v, _ := sess.Values[key].(string)
+		n, err := strconv.ParseInt(v, 10, 64)
+		return time.Unix(n, 0), err == nil
+	}
+	issued, ok1 := unix(valIssued)
+	seen, ok2 := unix(valSeen)
+	if !ok1 || !ok2 {
+		stamp(sess, valIssued, now)
+		stamp(sess, valSeen, now)
+		state(r).dirty = true
+		return true
+	}
+	if issued.After(now.Add(clockSkew)) || seen.After(now.Add(clockSkew)) {
+		return false
+	}
+	if remember, _ := sess.Values[valRemember].(bool); remember {
+		return now.Sub(issued) <= rememberFor*time.Second
+	}
+	if now.Sub(issued) > s.sessionMax || now.Sub(seen) > s.sessionIdle {
+		return false
+	}
+	if now.Sub(seen) >= seenEvery {
+		stamp(sess, valSeen, now)
+		state(r).dirty = true
+	}
+	return true
+}
+
+func stamp(sess *sessions.Session, key string, t time.Time) {
+	sess.Values[key] = strconv.FormatInt(t.Unix(), 10)
 }
 
 // adopt records who the secret belongs to, as a store read found out; a
@@ -258,6 +314,8 @@ func (s *Server) signIn(r *http.Request, secret string, remember bool) error {
 	}
 	sess.Values[valAuth] = secret
 	sess.Values[valRemember] = remember
+	stamp(sess, valIssued, s.now())
+	stamp(sess, valSeen, s.now())
 	st := state(r)
 	st.dirty, st.viewerDone, st.viewer = true, false, nil
 	return nil
@@ -272,6 +330,8 @@ func (s *Server) signOut(r *http.Request) error {
 	}
 	delete(sess.Values, valAuth)
 	delete(sess.Values, valRemember)
+	delete(sess.Values, valIssued)
+	delete(sess.Values, valSeen)
 	st := state(r)
 	st.dirty, st.viewer, st.viewerDone = true, nil, true
 	return nil
@@ -306,6 +366,9 @@ type flash struct{ Kind, Msg string }
 const (
 	flashOK    = "ok"
 	flashError = "error"
+	// flashSignOutOthers shows its message with a button that signs the
+	// user's other sessions out (signOutOthersSubmit).
+	flashSignOutOthers = "others"
 )
 
 // maxFlashes bounds the messages kept for the next page: a client that

@@ -149,3 +149,64 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// TestSessionLifetime: the server ends sign-ins by its own clock, whatever
+// the browser keeps: without "Keep me logged in", after 12 hours unused or
+// 24 hours in all; with it, a week after signing in. A session dated in the
+// future is not one the server made.
+func TestSessionLifetime(t *testing.T) {
+	start := time.Now()
+	cases := []struct {
+		name     string
+		remember bool
+		steps    []time.Duration // since the sign-in, each with a page view
+		signedIn []bool
+	}{
+		{"used every 11 hours, until 24 hours", false,
+			[]time.Duration{11 * time.Hour, 22 * time.Hour, 24*time.Hour + time.Minute},
+			[]bool{true, true, false}},
+		{"unused for 12 hours", false,
+			[]time.Duration{12*time.Hour + time.Minute},
+			[]bool{false}},
+		{"kept logged in, for a week", true,
+			[]time.Duration{13 * time.Hour, 6 * 24 * time.Hour, 7*24*time.Hour + time.Minute},
+			[]bool{true, true, false}},
+		{"dated two hours ahead", false,
+			[]time.Duration{-2 * time.Hour},
+			[]bool{false}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSite(t)
+			b := s.browser()
+			b.signUp("alice", "Passw0rd!")
+			s.setNow(start)
+			b.signIn("alice", "Passw0rd!", c.remember)
+			for i, step := range c.steps {
+				s.setNow(start.Add(step))
+				p := b.get("/tweets/user_timeline")
+				if got := p.status == http.StatusOK; got != c.signedIn[i] {
+					t.Errorf("%v after signing in: signed in %v (status %d); want %v", step, got, p.status, c.signedIn[i])
+				}
+			}
+		})
+	}
+}
+
+// TestSignOutOthers: the action offered after signing in ends every other
+// session of the user, and keeps this one.
+func TestSignOutOthers(t *testing.T) {
+	s := newSite(t)
+	here, there := s.browser(), s.browser()
+	here.signUp("alice", "Passw0rd!")
+	there.signIn("alice", "Passw0rd!", true)
+	p := here.signIn("alice", "Passw0rd!", false)
+	p.want(t, 200, "Logged in successfully.", `<form class="flash others" method="post" action="/auth/signout_others">`, "Sign out everywhere else")
+	here.get("/auth/user_settings").want(t, 200, `action="/auth/signout_others"`)
+	here.post("/auth/signout_others", nil).wantRedirect(t, "/auth/user_settings")
+	here.get("/auth/user_settings").want(t, 200, "Signed out of every other session.")
+	there.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	here.get("/tweets/user_timeline").want(t, 200, "Signed in as")
+	// Without a session there is nothing to keep.
+	s.browser().post("/auth/signout_others", nil).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+}

@@ -24,7 +24,7 @@ func TestPostTweet(t *testing.T) {
 	}
 
 	b.post("/tweets/user_timeline", form("tweet", "line one\r\nline two\r\n\r\nline four")).wantRedirect(t, "/tweets/user_timeline")
-	s.now = time.Now().Add(3 * time.Minute)
+	s.setNow(time.Now().Add(3 * time.Minute))
 	tweets := b.get("/tweets/user_timeline").tweets(t)
 	if len(tweets) != 2 {
 		t.Fatalf("timeline shows %d tweets; want 2", len(tweets))
