@@ -17,6 +17,7 @@ import (
 	"pytwask/app/buildinfo"
 	"pytwask/app/cli"
 	"pytwask/app/config"
+	"pytwask/app/logs"
 	"pytwask/app/redisconn"
 	"pytwask/app/serve"
 )
@@ -108,7 +109,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	if cfg.Env == "dev" {
 		h = slog.NewTextHandler(w, opts)
 	}
-	log := slog.New(h)
+	log := slog.New(logs.New(h, logs.DefaultRate(), nil))
 	slog.SetDefault(log)
 	return log
 }

@@ -433,3 +433,60 @@ func TestPostFlood(t *testing.T) {
 	}
 	p.stop()
 }
+
+// TestLogFlood: one client sends 1,000 bad requests with long paths as fast
+// as it can. The log holds a bounded number of short lines about it, and
+// says how many it left out; another client's requests are all logged.
+func TestLogFlood(t *testing.T) {
+	rs := redistest.Start(t)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
+	flooder := from("127.0.0.66")
+	long := "/" + strings.Repeat("a", 4000)
+	begin := time.Now()
+	for i := range 1000 {
+		res, err := flooder.Get("http://" + addr + long + strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	took := time.Since(begin)
+	for range 5 {
+		res, err := from("127.0.0.67").Get("http://" + addr + "/tweets/general_timeline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	time.Sleep(100 * time.Millisecond)
+	lines := p.lines(`"client":"127.0.0.66"`)
+	most := 50 + int(took.Seconds()*10) + 1
+	longest := 0
+	for _, l := range lines {
+		longest = max(longest, len(l))
+	}
+	t.Logf("log flood: 1000 requests with 4 KB paths in %v from one client: %d log lines about it (at most %d allowed), the longest %d bytes; the other client's 5 requests: %d lines",
+		took.Round(time.Millisecond), len(lines), most, longest, len(p.lines(`"client":"127.0.0.67"`)))
+	if len(lines) > most {
+		t.Errorf("%d log lines about one client in %v; want at most %d", len(lines), took, most)
+	}
+	if longest > 1024 {
+		t.Errorf("a log line of %d bytes; want client values cut to 256", longest)
+	}
+	if n := len(p.lines(`"client":"127.0.0.67"`)); n != 5 {
+		t.Errorf("another client's 5 requests were logged %d times", n)
+	}
+	// Its next line, once the rate allows, says how many were left out.
+	time.Sleep(200 * time.Millisecond)
+	res, err := flooder.Get("http://" + addr + "/no-such-page-after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	time.Sleep(100 * time.Millisecond)
+	if after := p.lines(`/no-such-page-after`); len(after) != 1 || !strings.Contains(after[0], `"log_lines_dropped":`) {
+		t.Errorf("the flooder's next line does not say how many were left out: %q", after)
+	}
+	p.stop()
+}

@@ -193,6 +193,18 @@ func TestAutomaticHTTPS(t *testing.T) {
 		serial = peb.waitCertificate(t, peb.tlsPort, 60*time.Second)
 		checkHTTPSClients(t, peb, rs, peb.tlsPort, "carol")
 
+		// A handshake for a TLS-ALPN-01 challenge that is not pending (a
+		// scanner, a CA's late retry) fails, and is no error for the log.
+		stray, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(peb.tlsPort), &tls.Config{ServerName: testDomain, NextProtos: []string{"acme-tls/1"}, InsecureSkipVerify: true})
+		if err == nil {
+			stray.Close()
+			t.Error("a stray acme-tls/1 handshake succeeded")
+		}
+		time.Sleep(100 * time.Millisecond)
+		if errs := p.lines(`"level":"ERROR"`); len(errs) > 0 {
+			t.Errorf("errors in the log after a stray acme-tls/1 handshake:\n%s", strings.Join(errs, "\n"))
+		}
+
 		c := peb.httpsClient(peb.tlsPort)
 		res, err := c.Get("https://" + testDomain + "/auth/")
 		if err != nil {

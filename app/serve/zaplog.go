@@ -2,7 +2,9 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -46,6 +48,10 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	}
 	level := slog.LevelInfo
 	switch {
+	case e.Message == "tls-alpn challenge" && strings.Contains(fmt.Sprint(enc.Fields["error"]), "no information found to solve challenge"):
+		// A TLS handshake offering acme-tls/1 with no challenge of ours
+		// pending: a scanner, or a CA's late retry. Nothing to mend.
+		level = slog.LevelDebug
 	case e.Level >= zapcore.ErrorLevel:
 		level = slog.LevelError
 	case e.Level == zapcore.WarnLevel:
