@@ -65,7 +65,12 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if refusal != nil {
-		s.failedSignIn(r, f.Username, refusal.Msg)
+		// The reason without the name, which the line gives once.
+		reason := "wrong password"
+		if refusal.Kind == store.NotFound {
+			reason = "no such user"
+		}
+		s.failedSignIn(r, f.Username, reason)
 		// One message for unknown names and wrong passwords, so the page does
 		// not tell which usernames exist.
 		f.Error = "Invalid username or password"
@@ -326,7 +331,7 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 		case errors.Is(err, store.ErrNotLoggedIn):
 			return errLoginRequired
 		case errors.Is(err, store.ErrIncorrectOld):
-			s.failedSignIn(r, v.Username, "incorrect old password on the settings page")
+			s.failedSignIn(r, v.Username, "wrong old password on the settings page")
 			f.Errors["old_password"] = err.Error()
 		case errors.As(err, &refusal):
 			f.Errors["new_password"] = refusal.Msg
