@@ -7,10 +7,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 
-	"pytwask/app/cache"
 	"pytwask/app/store"
 )
 
@@ -23,38 +21,14 @@ var pageNames = []string{"index", "signup", "signout", "user_settings", "timelin
 type renderer struct {
 	pages map[string]*template.Template
 	bufs  sync.Pool
-	// base holds "top", everything above <main>, and tops keeps it rendered
-	// for each title and viewer: executing it took a quarter of a timeline
-	// page's CPU, mostly html/template calling its escapers by reflection.
-	base *template.Template
-	tops *cache.Bounded[topKey, template.HTML]
-	// frames keeps the pages with a list of tweets rendered around it
-	// (framed): executing their templates took a fifth of the CPU of a
-	// user's page under load.
-	frames *cache.Bounded[frameKey, frame]
 }
-
-// topKey is all that the "top" template reads but the asset URLs, which are
-// fixed for the life of the process.
-type topKey struct {
-	title    string
-	signedIn bool
-	viewer   store.Viewer
-}
-
-// TopCacheSize bounds the kept page tops: about 1.3 KB each.
-const TopCacheSize = 1024
-
-// FrameCacheSize bounds the kept frames: about 1.7 KB each.
-const FrameCacheSize = 1024
 
 func newRenderer(fsys fs.FS) (*renderer, error) {
 	base, err := template.New("base").ParseFS(fsys, "templates/base.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse templates/base.html: %w", err)
 	}
-	rd := &renderer{pages: map[string]*template.Template{}, tops: cache.New[topKey, template.HTML](TopCacheSize),
-		frames: cache.New[frameKey, frame](FrameCacheSize)}
+	rd := &renderer{pages: map[string]*template.Template{}}
 	rd.bufs.New = func() any { return new(bytes.Buffer) }
 	for _, name := range pageNames {
 		t, err := template.Must(base.Clone()).ParseFS(fsys, "templates/"+name+".html")
@@ -66,45 +40,16 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 		}
 		rd.pages[name] = t
 	}
-	// Cloning is done: base may be executed from now on.
-	rd.base = base
 	return rd, nil
 }
 
 // execute renders page into a buffer from the pool; the caller writes it and
 // gives it back with release.
 func (rd *renderer) execute(name string, data page) (*bytes.Buffer, error) {
-	if p, k, ok := frameOf(name, data); ok {
-		return rd.executeFramed(k, p)
-	}
-	return rd.executeWhole(name, data)
-}
-
-// frameOf returns data as a framed page and its frame's key, or false if
-// it is rendered whole: it is not framed, has no tweets (the template says
-// so instead), has flashes, or its frame says no.
-func frameOf(name string, data page) (framed, frameKey, bool) {
-	p, ok := data.(framed)
-	if !ok || p.list().empty() || len(data.base().Flashes) > 0 {
-		return nil, frameKey{}, false
-	}
-	k, ok := p.frame()
-	k.page = name
-	return p, k, ok
-}
-
-// executeWhole renders page by executing its template.
-func (rd *renderer) executeWhole(name string, data page) (*bytes.Buffer, error) {
 	t, ok := rd.pages[name]
 	if !ok {
 		return nil, fmt.Errorf("no page template %q", name)
 	}
-	l := data.base()
-	top, err := rd.top(l)
-	if err != nil {
-		return nil, err
-	}
-	l.Top = top
 	buf := rd.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	if err := t.ExecuteTemplate(buf, "base", data); err != nil {
@@ -112,107 +57,6 @@ func (rd *renderer) executeWhole(name string, data page) (*bytes.Buffer, error) 
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	return buf, nil
-}
-
-// executeFramed renders p from its frame, rendering the frame first unless
-// it is kept.
-func (rd *renderer) executeFramed(k frameKey, p framed) (*bytes.Buffer, error) {
-	f, ok := rd.frames.Get(k)
-	if !ok {
-		var err error
-		if f, err = rd.renderFrame(k.page, p); err != nil {
-			return nil, err
-		}
-		rd.frames.Put(k, f)
-	}
-	buf := rd.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	buf.WriteString(f.before)
-	p.list().writeTo(buf)
-	buf.WriteString(f.after)
-	return buf, nil
-}
-
-// renderFrame renders p with tweetsMark for its tweets and cuts it there.
-func (rd *renderer) renderFrame(name string, p framed) (frame, error) {
-	l := p.list()
-	l.mark = true
-	buf, err := rd.executeWhole(name, p)
-	l.mark = false
-	if err != nil {
-		return frame{}, err
-	}
-	defer rd.release(buf)
-	before, after, ok := strings.Cut(buf.String(), tweetsMark)
-	if !ok || strings.Contains(after, tweetsMark) {
-		return frame{}, fmt.Errorf("render %s: the tweets are not in the page once", name)
-	}
-	return frame{before, after}, nil
-}
-
-// tweetsMark stands for the tweets in a frame as it is rendered. Nothing
-// escaped can contain it, as it begins with '<'.
-const tweetsMark = "<!--tweets-->"
-
-// framed is a page whose content is mostly a list of tweets. All else on
-// it (its frame) is the same for every page with the same frameKey, so it
-// is rendered once for each and kept, and a request writes the frame's two
-// halves around its tweets.
-type framed interface {
-	page
-	// frame returns every value that the page shows but its tweets and
-	// flashes, or false if the page is not to be kept (a form with input).
-	// A field added to the page must be added here too
-	// (TestFramesMatchTemplates).
-	frame() (frameKey, bool)
-	// list is the page's tweets.
-	list() *tweetList
-}
-
-// frameKey is all that a framed page shows but its tweets and the asset
-// URLs, which are fixed for the life of the process.
-type frameKey struct {
-	page      string // the template
-	top       topKey
-	heading   string
-	postForm  bool // an empty post form
-	user      profile
-	canFollow bool
-	pager     pager
-}
-
-// profile is what a user's page shows of the user.
-type profile struct {
-	username             string
-	followers, following int64
-	viewerFollows        bool
-}
-
-// frame is a framed page's markup before and after its tweets.
-type frame struct{ before, after string }
-
-// topKey returns the key of the page's top (renderer.top).
-func (l *layout) topKey() topKey {
-	k := topKey{title: l.Title, signedIn: l.Viewer != nil}
-	if l.Viewer != nil {
-		k.viewer = *l.Viewer
-	}
-	return k
-}
-
-// top returns the page's top for its title and viewer, rendered once.
-func (rd *renderer) top(l *layout) (template.HTML, error) {
-	k := l.topKey()
-	if top, ok := rd.tops.Get(k); ok {
-		return top, nil
-	}
-	var b strings.Builder
-	if err := rd.base.ExecuteTemplate(&b, "top", l); err != nil {
-		return "", fmt.Errorf("render the top of %q: %w", l.Title, err)
-	}
-	top := template.HTML(b.String()) // escaped by html/template above
-	rd.tops.Put(k, top)
-	return top, nil
 }
 
 func (rd *renderer) release(buf *bytes.Buffer) {
@@ -227,8 +71,6 @@ type layout struct {
 	Viewer  *store.Viewer
 	Flashes []flash
 	Assets  *assetURLs
-	// Top is set by renderer.execute from the fields above.
-	Top template.HTML
 }
 
 // assetURLs are the hashed URLs of the files every page links to, looked up

@@ -59,17 +59,12 @@ type Limits struct {
 	FollowPerClient  store.Limit // follows and unfollows, per client address
 }
 
-// tweetCacheSize bounds the pre-rendered tweets kept in memory: about 4 MB,
-// enough for every tweet on the general timeline and the busiest timelines.
-const tweetCacheSize = 10_000
-
 // Server is the pytwask site as an http.Handler.
 type Server struct {
 	store    *store.Store
 	rd       *renderer
 	static   *staticFiles
 	sessions *cookieSessions
-	tweets   *tweetHTML
 	verified *verifiedCookies
 	assets   *assetURLs
 	log      *slog.Logger
@@ -104,7 +99,6 @@ func New(o Options) (*Server, error) {
 		rd:       rd,
 		static:   static,
 		sessions: &cookieSessions{keys: o.SessionKeys},
-		tweets:   newTweetHTML(tweetCacheSize),
 		verified: newVerifiedCookies(10_000),
 		log:      o.Logger,
 		isHTTPS:  o.IsHTTPS,
@@ -215,7 +209,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // selfTest renders every page once with empty data, so that a template that
 // parses but cannot execute (a wrong field name) stops the start.
 func (s *Server) selfTest() error {
-	tweets := newTweetHTML(1).list([]store.Tweet{{ID: "1", UserID: "1", Username: "x", Body: "x"}}, time.Time{})
+	tweets := []tweetView{{Tweet: store.Tweet{ID: "1", UserID: "1", Username: "x", Body: "x"}, Ago: "a few seconds ago"}}
 	samples := map[string]page{
 		"index":         &signInPage{},
 		"signup":        &signUpPage{},

@@ -27,8 +27,8 @@ func TestTimeAgo(t *testing.T) {
 		{8 * 365 * 24 * time.Hour, "8 years ago"},
 	}
 	for _, c := range cases {
-		if got := string(appendTimeAgo(nil, now.Add(-c.ago), now)); got != c.want {
-			t.Errorf("appendTimeAgo(now-%v) = %q; want %q", c.ago, got, c.want)
+		if got := timeAgo(now.Add(-c.ago), now); got != c.want {
+			t.Errorf("timeAgo(now-%v) = %q; want %q", c.ago, got, c.want)
 		}
 	}
 }

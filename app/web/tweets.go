@@ -17,18 +17,25 @@ type timelinePage struct {
 	layout
 	Heading  string
 	PostForm *postForm // nil: no post form on this page
-	Tweets   *tweetList
+	Tweets   []tweetView
 	Pager    pager
 }
 
-func (p *timelinePage) frame() (frameKey, bool) {
-	if p.PostForm != nil && *p.PostForm != (postForm{}) {
-		return frameKey{}, false
-	}
-	return frameKey{top: p.topKey(), heading: p.Heading, postForm: p.PostForm != nil, pager: p.Pager}, true
+// tweetView is a tweet as a page shows it: with how long ago it was posted,
+// as of the request.
+type tweetView struct {
+	store.Tweet
+	Ago string
 }
 
-func (p *timelinePage) list() *tweetList { return p.Tweets }
+func (s *Server) tweetViews(tweets []store.Tweet) []tweetView {
+	now := s.now()
+	views := make([]tweetView, len(tweets))
+	for i, t := range tweets {
+		views[i] = tweetView{Tweet: t, Ago: timeAgo(t.Time, now)}
+	}
+	return views
+}
 
 // generalTimeline: GET /tweets/general_timeline — everybody's newest tweets
 // (store.Timeline, General: the "timeline" list), for anyone.
@@ -69,7 +76,7 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 		layout:   layout{Title: title},
 		Heading:  title,
 		PostForm: f,
-		Tweets:   s.tweets.list(p.Tweets, s.now()),
+		Tweets:   s.tweetViews(p.Tweets),
 		Pager:    newPager(r.URL.Path, n, p.More),
 	})
 }
@@ -115,16 +122,9 @@ type userHistoryPage struct {
 	layout
 	User      *store.UserPage
 	CanFollow bool
-	Tweets    *tweetList
+	Tweets    []tweetView
 	Pager     pager
 }
-
-func (p *userHistoryPage) frame() (frameKey, bool) {
-	u := profile{p.User.Username, p.User.Followers, p.User.Following, p.User.ViewerFollows}
-	return frameKey{top: p.topKey(), user: u, canFollow: p.CanFollow, pager: p.Pager}, true
-}
-
-func (p *userHistoryPage) list() *tweetList { return p.Tweets }
 
 // userHistory: GET /tweets/user_history/{username} — the tweets the user
 // posted (store.UserTweets: "tweets_by:<id>"), with Follow or Unfollow for
@@ -147,7 +147,7 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 		layout:    layout{Title: up.Username},
 		User:      &up,
 		CanFollow: v != nil && v.ID != up.ID,
-		Tweets:    s.tweets.list(up.Tweets, s.now()),
+		Tweets:    s.tweetViews(up.Tweets),
 		Pager:     newPager(r.URL.Path, n, up.More),
 	})
 }
