@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 
-	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -79,25 +77,11 @@ func runServe(ctx context.Context, stderr io.Writer) int {
 	}
 	log := newLogger(cfg, stderr)
 	redisconn.RouteLibraryLog(log)
-	tuneGC()
 	if err := serve.Run(ctx, cfg, log, nil); err != nil {
 		log.Error("pytwask stopped", "err", err)
 		return 1
 	}
 	return 0
-}
-
-// tuneGC trades memory the server does not need for fewer collections, unless
-// the operator chose with GOGC or GOMEMLIMIT. Measured with ops/bench/run: a
-// timeline page is 10-15% faster at GOGC=400 than at 100. Once pages got
-// twice as fast, peak RSS under load at 400 reached 51-56 MB; at 300 it is
-// 45 MB at the same page rates (alternated runs). The soft limit makes the
-// collector work harder rather than let the heap pass 48 MiB.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(300)
-		debug.SetMemoryLimit(48 << 20)
-	}
 }
 
 // newLogger logs text for people in dev and JSON for log collectors elsewhere.
