@@ -65,6 +65,14 @@ func StartPersistent(t testing.TB) *Server { t.Helper(); return start(t, true, n
 func start(t testing.TB, persist bool, args []string) *Server {
 	t.Helper()
 	s := &Server{t: t, Password: randomHex(16), DB: DB, persist: persist, args: args}
+	if testing.Short() {
+		// The fast tier runs no external tool.
+		if persist || len(args) > 0 {
+			t.Skip("-short: this test needs redis-server itself (the full tier runs it)")
+		}
+		s.startMini()
+		return s
+	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if Strict() {
 			t.Fatalf("redis-server is not installed (required in CI): %v", err)

@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"bufio"
+	"flag"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -35,6 +36,10 @@ func TestMain(m *testing.M) {
 		flood(addr) // this process is a test's attacker, not a test run
 		return
 	}
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // the fast tier: no binary (start skips the tests that run it)
+	}
 	dir, err := os.MkdirTemp("", "pytwask-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -52,6 +57,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// needBinary skips the test in the fast tier, which builds no binary.
+func needBinary(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: this test runs the binary (the full tier runs it)")
+	}
 }
 
 // proc is a running pytwask binary.
@@ -102,6 +115,7 @@ func start(t *testing.T, env []string) *proc {
 // and kills it, if still running, when the test ends.
 func launch(t *testing.T, env []string, argv ...string) *proc {
 	t.Helper()
+	needBinary(t)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	p := &proc{t: t, cmd: cmd, logs: &lockedBuffer{}, done: make(chan error, 1)}
@@ -333,6 +347,7 @@ func TestRedisOutage(t *testing.T) {
 
 // TestReleaseBuild: the release build is static and says its version.
 func TestReleaseBuild(t *testing.T) {
+	needBinary(t)
 	out, err := exec.Command(binary, "version").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "pytwask "+releaseVersion {
 		t.Fatalf("version: %q %v", out, err)

@@ -22,6 +22,9 @@ import (
 // missing tool fails the test, elsewhere it skips it.
 func need(t *testing.T, tool string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: this test needs %s (the full tier runs it)", tool)
+	}
 	path, err := exec.LookPath(tool)
 	if err == nil {
 		return path
