@@ -2,13 +2,13 @@ package serve_test
 
 import (
 	"bufio"
-	"flag"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"

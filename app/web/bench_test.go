@@ -40,8 +40,12 @@ func BenchmarkRenderTimelinePage(b *testing.B) {
 		r := httptest.NewRequest("GET", "/tweets/user_timeline", nil)
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{viewer: viewer, viewerDone: true}))
 		w := httptest.NewRecorder()
+		list, err := s.tweetList(tweets)
+		if err != nil {
+			b.Fatal(err)
+		}
 		page := &timelinePage{layout: layout{Title: "Your Timeline"}, Heading: "Your Timeline", PostForm: &postForm{},
-			Tweets: s.tweetViews(tweets), Pager: newPager("/tweets/user_timeline", 1, true)}
+			Tweets: list, Pager: newPager("/tweets/user_timeline", 1, true)}
 		if err := s.render(w, r, http.StatusOK, "timeline", page); err != nil {
 			b.Fatal(err)
 		}

@@ -19,8 +19,13 @@ func TestTweetMarkup(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	tw := store.Tweet{ID: "1", UserID: "2", Username: `a"b<c>`, Time: now.Add(-3 * time.Minute), Body: "<script>alert(1)</script>\n& more"}
+	s := &Server{rd: rd, now: func() time.Time { return now }}
+	list, err := s.tweetList([]store.Tweet{tw})
+	if err != nil {
+		t.Fatal(err)
+	}
 	page := &timelinePage{layout: layout{Title: "Recent Timeline", Assets: &assetURLs{CSS: "/s.css", Icon: "/i.svg"}},
-		Heading: "Recent Timeline", Tweets: []tweetView{{Tweet: tw, Ago: timeAgo(tw.Time, now)}}}
+		Heading: "Recent Timeline", Tweets: list}
 	buf, err := rd.execute("timeline", page)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +40,19 @@ func TestTweetMarkup(t *testing.T) {
 			t.Errorf("markup lacks %s:\n%s", want, got)
 		}
 	}
-	page.Tweets = nil
+	// The same tweet a while later: its markup kept, but for its age.
+	s.now = func() time.Time { return now.Add(2 * time.Hour) }
+	if later, _ := s.tweetList([]store.Tweet{tw}); !strings.Contains(string(later), ">2 hours ago</time>") {
+		t.Errorf("the markup two hours later: %q", later)
+	}
+	// Another tweet with the same id (a replaced database, an edit) shows
+	// its own text: the kept markup is keyed by all it shows.
+	other := tw
+	other.Body = "different text"
+	if got, _ := s.tweetList([]store.Tweet{other}); !strings.Contains(string(got), ">different text</p>") {
+		t.Errorf("an edited tweet shows as %q", got)
+	}
+	page.Tweets = ""
 	if buf, err = rd.execute("timeline", page); err != nil || !strings.Contains(buf.String(), "No tweets here yet.") {
 		t.Errorf("an empty timeline: %v\n%s", err, buf)
 	}

@@ -209,7 +209,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // selfTest renders every page once with empty data, so that a template that
 // parses but cannot execute (a wrong field name) stops the start.
 func (s *Server) selfTest() error {
-	tweets := []tweetView{{Tweet: store.Tweet{ID: "1", UserID: "1", Username: "x", Body: "x"}, Ago: "a few seconds ago"}}
+	tweets, err := s.rd.tweetList([]tweetView{{Username: "x", Body: "x", Ago: "a few seconds ago"}})
+	if err != nil {
+		return err
+	}
 	samples := map[string]page{
 		"index":         &signInPage{},
 		"signup":        &signUpPage{},

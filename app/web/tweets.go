@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
+	"time"
 
 	"pytwask/app/store"
 )
@@ -16,25 +18,40 @@ type postForm struct{ Body, Error string }
 type timelinePage struct {
 	layout
 	Heading  string
-	PostForm *postForm // nil: no post form on this page
-	Tweets   []tweetView
+	PostForm *postForm       // nil: no post form on this page
+	Tweets   template.HTML // tweetList
 	Pager    pager
 }
 
-// tweetView is a tweet as a page shows it: with how long ago it was posted,
-// as of the request.
+// tweetView is a tweet as a page shows it: its author, its body, when it
+// was posted, and how long ago that was at the request. Its fields are all
+// the "tweet" template shows (renderer.tweetList keeps the markup by them).
 type tweetView struct {
-	store.Tweet
-	Ago string
+	Username, Body string
+	Posted         int64 // unix seconds
+	Ago            string
+}
+
+// Datetime is when the tweet was posted, for machines.
+func (v tweetView) Datetime() string { return time.Unix(v.Posted, 0).UTC().Format(time.RFC3339) }
+
+// Title is when the tweet was posted, for people.
+func (v tweetView) Title() string {
+	return time.Unix(v.Posted, 0).UTC().Format("Mon 2 Jan 2006 15:04 UTC")
 }
 
 func (s *Server) tweetViews(tweets []store.Tweet) []tweetView {
 	now := s.now()
 	views := make([]tweetView, len(tweets))
 	for i, t := range tweets {
-		views[i] = tweetView{Tweet: t, Ago: timeAgo(t.Time, now)}
+		views[i] = tweetView{Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now)}
 	}
 	return views
+}
+
+// tweetList is the markup of tweets as a page lists them (renderer.tweetList).
+func (s *Server) tweetList(tweets []store.Tweet) (template.HTML, error) {
+	return s.rd.tweetList(s.tweetViews(tweets))
 }
 
 // generalTimeline: GET /tweets/general_timeline — everybody's newest tweets
@@ -72,11 +89,15 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 	if feed == store.Own {
 		title = "Your Timeline"
 	}
+	tweets, err := s.tweetList(p.Tweets)
+	if err != nil {
+		return err
+	}
 	return s.render(w, r, status, "timeline", &timelinePage{
 		layout:   layout{Title: title},
 		Heading:  title,
 		PostForm: f,
-		Tweets:   s.tweetViews(p.Tweets),
+		Tweets:   tweets,
 		Pager:    newPager(r.URL.Path, n, p.More),
 	})
 }
@@ -122,7 +143,7 @@ type userHistoryPage struct {
 	layout
 	User      *store.UserPage
 	CanFollow bool
-	Tweets    []tweetView
+	Tweets    template.HTML // tweetList
 	Pager     pager
 }
 
@@ -143,11 +164,15 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	tweets, err := s.tweetList(up.Tweets)
+	if err != nil {
+		return err
+	}
 	return s.render(w, r, http.StatusOK, "user_history", &userHistoryPage{
 		layout:    layout{Title: up.Username},
 		User:      &up,
 		CanFollow: v != nil && v.ID != up.ID,
-		Tweets:    s.tweetViews(up.Tweets),
+		Tweets:    tweets,
 		Pager:     newPager(r.URL.Path, n, up.More),
 	})
 }
