@@ -23,6 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"pytwask/app/redistest"
 )
 
@@ -415,6 +418,55 @@ func TestDebugListener(t *testing.T) {
 	json.Unmarshal([]byte(after), &a)
 	if a.RoundTrips-b.RoundTrips != 1 {
 		t.Errorf("the general timeline cost %d round trips; want 1", a.RoundTrips-b.RoundTrips)
+	}
+
+	// The metrics, read with the parser Prometheus itself uses. (A page's
+	// reads go out on the store's own connections, not through go-redis and
+	// its hook; /readyz's PING does.)
+	get(t, site, "http://x/readyz")
+	res, err := c.Get("http://" + debug + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	value := func(family string, labels map[string]string) float64 {
+		for _, m := range families[family].GetMetric() {
+			match := true
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					match = false
+				}
+			}
+			if match {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+		return -1
+	}
+	for _, c := range []struct {
+		family string
+		labels map[string]string
+		least  float64
+	}{
+		{"pytwask_http_requests_total", map[string]string{"route": "GET /tweets/general_timeline", "status": "200"}, 2},
+		{"pytwask_http_request_duration_seconds", map[string]string{"route": "GET /tweets/general_timeline"}, 2},
+		{"pytwask_redis_commands_total", map[string]string{"command": "ping"}, 2},
+		{"pytwask_password_checks_waiting", nil, 0},
+		{"pytwask_pages_waiting", nil, 0},
+		{"go_goroutines", nil, 1},
+		{"process_resident_memory_bytes", nil, 1},
+	} {
+		if v := value(c.family, c.labels); v < c.least {
+			t.Errorf("metric %s%v = %v; want at least %v", c.family, c.labels, v, c.least)
+		}
+	}
+	if st, _ := get(t, site, "http://x/metrics"); st != 404 {
+		t.Errorf("/metrics on the site: %d; want 404", st)
 	}
 
 	// DNS rebinding: a page from attacker.example whose name now points at

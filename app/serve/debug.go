@@ -11,14 +11,16 @@ import (
 	"pytwask/app/config"
 )
 
-// debugHandler serves the profiles and the round-trip counter. It is only
+// debugHandler serves the profiles, the round-trip counter and the metrics
+// (/metrics, in the Prometheus format). It is only
 // ever served on PYTWASK_DEBUG_ADDR, which config allows on loopback or a
 // unix socket only, never next to the site. It answers only requests whose
 // Host is a loopback name: a page in a browser on the server could
 // otherwise reach it through DNS rebinding (a name of the page's own that
 // turns into 127.0.0.1) and read the profiles.
-func debugHandler(roundTrips func() int64) http.Handler {
+func debugHandler(roundTrips func() int64, metrics http.Handler) http.Handler {
 	mux := debugMux(roundTrips)
+	mux.Handle("GET /metrics", metrics)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
 			http.Error(w, "the debug listener answers only to localhost, 127.0.0.1 or [::1]", http.StatusMisdirectedRequest)

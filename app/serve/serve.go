@@ -22,6 +22,7 @@ import (
 
 	"pytwask/app/auth"
 	"pytwask/app/config"
+	"pytwask/app/metrics"
 	"pytwask/app/redisconn"
 	"pytwask/app/store"
 	"pytwask/app/web"
@@ -54,8 +55,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		return err
 	}
 	defer closeRedis()
+	m := metrics.New()
+	rdb.AddHook(m.RedisHook())
 	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, log)
 	defer st.Close()
+	m.Waiting("pytwask_password_checks_waiting", "Password checks waiting for a slot (sign-ins, sign-ups, password changes).", st.PasswordChecksWaiting)
 
 	trust := proxyTrust{}
 	for _, p := range cfg.TrustedProxies {
@@ -80,10 +84,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		SessionIdle:  cfg.SessionIdle,
 		SessionMax:   cfg.SessionMax,
 		PageSlots:    cfg.PageSlots,
+		Metrics:      m,
 	})
 	if err != nil {
 		return err
 	}
+	m.Waiting("pytwask_pages_waiting", "Timeline pages waiting for a page slot.", site.PagesWaiting)
 
 	listeners, err := openListeners(cfg, specs, activated)
 	if err != nil {
@@ -138,7 +144,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		}
 		specs = append(specs, Spec{Role: roleDebug, Network: ln.Addr().Network(), Addr: ln.Addr().String(), Activated: -1})
 		listeners = append(listeners, ln)
-		handlers = append(handlers, debugHandler(st.RoundTrips))
+		handlers = append(handlers, debugHandler(st.RoundTrips, m.Handler()))
 	}
 	servers := make([]*http.Server, len(specs))
 	errc := make(chan error, len(specs))

@@ -161,6 +161,13 @@ func (s *Slots) give() {
 	}
 }
 
+// Waiting is how much work waits for a slot now.
+func (s *Slots) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
+
 // Cap is how many slots there are.
 func (s *Slots) Cap() int { return s.n }
 

@@ -192,11 +192,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // inLine is how many wait in the lines.
-func (s *Slots) inLine() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.waiting
-}
+func (s *Slots) inLine() int { return s.Waiting() }
 
 // TestSlotsUnderChurn: with waits ending as slots are given, and narrowings
 // coming and going, no more work runs at once than there are slots, and at

@@ -199,6 +199,9 @@ func (s *Store) withHashSlot(ctx context.Context, client string, f func()) error
 	return nil
 }
 
+// PasswordChecksWaiting is how many password checks wait for a hash slot.
+func (s *Store) PasswordChecksWaiting() int { return s.hashSlots.Waiting() }
+
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {

@@ -53,6 +53,9 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	reserved, err := s.limitPasswordCheck(r, f.Username, s.device(r))
 	if err != nil {
+		if _, limited := errors.AsType[*tooManyError](err); limited {
+			s.metrics.SignIn("limited")
+		}
 		return err
 	}
 	secret, err := s.store.Login(r.Context(), s.clientSubject(r), f.Username, form.Get("password"))
@@ -71,6 +74,7 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 			reason = "no such user"
 		}
 		s.failedSignIn(r, f.Username, reason)
+		s.metrics.SignIn("refused")
 		// One message for unknown names and wrong passwords, so the page does
 		// not tell which usernames exist.
 		f.Error = "Invalid username or password"
@@ -85,6 +89,7 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.signIn(r, secret, f.Remember); err != nil {
 		return err
 	}
+	s.metrics.SignIn("ok")
 	s.addFlash(r, flashOK, "Logged in successfully.")
 	s.addFlash(r, flashSignOutOthers, "Signed in somewhere you no longer use?")
 	return s.redirect(w, r, firstOf(next, "/tweets/user_timeline"))

@@ -55,9 +55,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // went away before any of the response was written: nginx's 499.
 const statusClientClosed = 499
 
-// logRequests writes one line per request. Health checks are logged at debug
-// level so that probes do not drown the log.
-func logRequests(log *slog.Logger, clientAddr func(*http.Request) string, next http.Handler) http.Handler {
+// logRequests writes one line per request, and tells observe (the
+// metrics) of it. Health checks are logged at debug level so that probes do
+// not drown the log.
+func logRequests(log *slog.Logger, clientAddr func(*http.Request) string, next http.Handler,
+	observe func(r *http.Request, status int, took time.Duration)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -74,11 +76,13 @@ func logRequests(log *slog.Logger, clientAddr func(*http.Request) string, next h
 		case sw.status == 0:
 			sw.status = http.StatusOK
 		}
+		took := time.Since(start)
+		observe(r, sw.status, took)
 		log.LogAttrs(r.Context(), level, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.Int("bytes", sw.bytes),
 			slog.String("client", clientAddr(r)),
 		)

@@ -106,6 +106,9 @@ func (h *heldResponse) send(w http.ResponseWriter) {
 // the timeline's rate did not move, and its p99 was 17-26 ms against 17-24.
 func (s *Server) narrowPages() (widen func()) { return s.pages.Narrow(s.pages.Cap() / 2) }
 
+// PagesWaiting is how many timeline pages wait for a slot now.
+func (s *Server) PagesWaiting() int { return s.pages.Waiting() }
+
 // PageSlots is how many timeline pages the site builds at once: the
 // configured number, or the default it resolved to.
 func (s *Server) PageSlots() int { return s.pages.Cap() }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"pytwask/app/metrics"
 	"pytwask/app/slots"
 	"pytwask/app/store"
 )
@@ -39,6 +40,8 @@ type Options struct {
 	// PageSlots bounds how many timeline pages are built at once
 	// (pageslots.go); four per core if zero.
 	PageSlots int
+	// Metrics counts requests, sign-ins and posts; nil for none.
+	Metrics *metrics.Metrics
 	// SessionIdle and SessionMax end a sign-in without "Keep me logged in"
 	// after so long unused, and so long after it began (session.go); 12
 	// and 24 hours if zero.
@@ -72,6 +75,7 @@ type Server struct {
 	now      func() time.Time
 	maxForm  int64
 	limits   Limits
+	metrics  *metrics.Metrics
 	// sessionIdle and sessionMax bound a browser-session sign-in.
 	sessionIdle, sessionMax time.Duration
 	pages                   *slots.Slots
@@ -105,6 +109,7 @@ func New(o Options) (*Server, error) {
 		now:      o.Now,
 		maxForm:  o.MaxFormBytes,
 		limits:   o.Limits,
+		metrics:  o.Metrics,
 		pages:    newPageSlots(o.PageSlots),
 
 		sessionIdle: cmp.Or(o.SessionIdle, 12*time.Hour),
@@ -146,12 +151,16 @@ func New(o Options) (*Server, error) {
 			"origin", r.Header.Get("Origin"), "client", clientAddr(r))
 		s.errorPage(w, r, http.StatusForbidden, "This form was sent from another site, so it was refused. Please use the form on this site.")
 	}))
-	var h http.Handler = s.routeErrors(s.routes())
+	mux := s.routes()
+	var h http.Handler = s.routeErrors(mux)
 	h = cop.Handler(h)
 	h = withState(h)
 	h = s.recoverPanics(h)
 	h = securityHeaders(h)
-	s.handler = logRequests(s.log, clientAddr, h)
+	s.handler = logRequests(s.log, clientAddr, h, func(r *http.Request, status int, took time.Duration) {
+		_, route := mux.Handler(r)
+		s.metrics.Request(route, r.Method, status, took)
+	})
 	return s, nil
 }
 

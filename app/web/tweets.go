@@ -18,7 +18,7 @@ type postForm struct{ Body, Error string }
 type timelinePage struct {
 	layout
 	Heading  string
-	PostForm *postForm       // nil: no post form on this page
+	PostForm *postForm     // nil: no post form on this page
 	Tweets   template.HTML // tweetList
 	Pager    pager
 }
@@ -135,6 +135,7 @@ func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	s.metrics.Posted()
 	s.addFlash(r, flashOK, "Tweet successfully posted")
 	return s.redirect(w, r, "/tweets/user_timeline")
 }
