@@ -286,6 +286,12 @@ func (sh *Shell) post(ctx context.Context, args []string) error {
 	if _, err := sh.store.PostAs(ctx, sh.secret, args[0]); err != nil {
 		return sh.couldnt("post the tweet", err)
 	}
+	// A post to many followers leaves them a fan-out job; run it here, as
+	// no server may be running to, so that they have the tweet when the
+	// command returns, as with pytwis_clt.
+	if err := sh.store.DrainFanOut(ctx, "pytwask-cli"); err != nil {
+		return sh.couldnt("post the tweet to every follower", err)
+	}
 	sh.say("Posted the tweet")
 	return nil
 }

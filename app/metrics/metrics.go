@@ -2,7 +2,8 @@
 // requests by route and status with their latency, Redis commands and
 // errors (a go-redis hook), sign-ins, posts, how much work waits for a
 // password-check or page slot, and Go's runtime. The debug listener serves
-// them at /metrics (never the site's listeners).
+// them at /metrics (never the site's listeners). Counts kept elsewhere (the
+// fan-out jobs, the slots) are read at each scrape (Gauge, Counter).
 //
 // It uses the Prometheus project's own client, which keeps the exposition
 // format, the histograms and the runtime collectors right; each Metrics has
@@ -102,14 +103,19 @@ func (m *Metrics) Posted() {
 	}
 }
 
-// Waiting reports, as the gauge name, how much work waits now: waiting is
-// asked at each scrape.
-func (m *Metrics) Waiting(name, help string, waiting func() int) {
-	if m == nil {
-		return
+// Gauge reports value, asked at each scrape, as the gauge name.
+func (m *Metrics) Gauge(name, help string, value func() float64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, value))
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
-		func() float64 { return float64(waiting()) }))
+}
+
+// Counter reports value, asked at each scrape, as the counter name: a
+// count kept elsewhere that only grows.
+func (m *Metrics) Counter(name, help string, value func() float64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, value))
+	}
 }
 
 // RedisHook counts every command a go-redis client sends, and the failed

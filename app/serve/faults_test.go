@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -403,4 +404,103 @@ func TestSigtermUnderLoad(t *testing.T) {
 	}
 	t.Logf("SIGTERM under load: %d requests before the signal, %d failed; 8 slow uploads in flight, all completed; %d requests after it, %d refused; exit 0",
 		before, failedBefore, after, refusedAfter)
+}
+
+// TestFanOutWorkerKilled: the process is killed (SIGKILL) in the middle of a
+// post's fan-out to 100,000 followers. Started again, it takes the job up
+// where it was, and every follower ends up with the tweet exactly once.
+func TestFanOutWorkerKilled(t *testing.T) {
+	rs := redistest.Start(t)
+	registerUsers(t, rs, "author")
+	rdb := rs.Client()
+	defer rdb.Close()
+	ctx := context.Background()
+	const n = 100_000
+	pipe := rdb.Pipeline()
+	for i := range n {
+		id := strconv.Itoa(i + 10)
+		pipe.ZAdd(ctx, "follower:1", redis.Z{Score: 1000, Member: id})
+		if pipe.Len() == 10_000 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(socketDir(t), "p.sock")
+	env := append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock)
+	p := start(t, env)
+	c := unixClient(sock)
+	jar, _ := cookiejar.New(nil)
+	c.Jar = jar
+	signInOver(t, c, "author")
+	res, err := c.PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {"to everybody"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	tweet := rdb.LIndex(ctx, "tweets_by:1", 0).Val()
+	if tweet == "" {
+		t.Fatalf("the post was not acknowledged: %d", res.StatusCode)
+	}
+	// Kill it once the job has pushed to some of the followers.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		jobs := rdb.Keys(ctx, "pytwask:fanout:job:*").Val()
+		if len(jobs) == 1 && rdb.HGet(ctx, jobs[0], "phase").Val() == "push" &&
+			rdb.SCard(ctx, strings.Replace(jobs[0], ":job:", ":todo:", 1)).Val() < n-5000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job never reached its push phase")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+	reached := func() (once, more int) {
+		for i := range n {
+			if i%10 != 0 { // a tenth of them, every tenth
+				continue
+			}
+			k := 0
+			for _, id := range rdb.LRange(ctx, "timeline:"+strconv.Itoa(i+10), 0, -1).Val() {
+				if id == tweet {
+					k++
+				}
+			}
+			switch {
+			case k == 1:
+				once++
+			case k > 1:
+				more++
+			}
+		}
+		return once, more
+	}
+	onceAtKill, _ := reached()
+	if onceAtKill == n/10 {
+		t.Fatal("the job was done before the kill: nothing to take up")
+	}
+
+	p = start(t, env) // the same workers' names: it takes its jobs up at once
+	deadline = time.Now().Add(30 * time.Second)
+	for rdb.XLen(ctx, "pytwask:fanout").Val() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the job was not finished after the restart")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	once, more := reached()
+	t.Logf("fan-out to %d followers, the process killed mid-job: %d of the sampled %d had the tweet at the kill; after the restart %d once, %d more than once",
+		n, onceAtKill, n/10, once, more)
+	if once != n/10 || more != 0 {
+		t.Errorf("after the restart, %d of %d sampled followers have the tweet once and %d more than once; want all once", once, n/10, more)
+	}
+	if keys := rdb.Keys(ctx, "pytwask:fanout:*").Val(); len(keys) != 0 {
+		t.Errorf("job state left: %v", keys)
+	}
+	p.stop()
 }

@@ -58,8 +58,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	m := metrics.New()
 	rdb.AddHook(m.RedisHook())
 	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, log)
-	defer st.Close()
-	m.Waiting("pytwask_password_checks_waiting", "Password checks waiting for a slot (sign-ins, sign-ups, password changes).", st.PasswordChecksWaiting)
+	m.Gauge("pytwask_password_checks_waiting", "Password checks waiting for a slot (sign-ins, sign-ups, password changes).",
+		func() float64 { return float64(st.PasswordChecksWaiting()) })
+	fanOutMetrics(m, st)
 
 	trust := proxyTrust{}
 	for _, p := range cfg.TrustedProxies {
@@ -89,7 +90,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	if err != nil {
 		return err
 	}
-	m.Waiting("pytwask_pages_waiting", "Timeline pages waiting for a page slot.", site.PagesWaiting)
+	m.Gauge("pytwask_pages_waiting", "Timeline pages waiting for a page slot.", func() float64 { return float64(site.PagesWaiting()) })
 
 	listeners, err := openListeners(cfg, specs, activated)
 	if err != nil {
@@ -178,6 +179,21 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	defer stopWatchdog()
 	go watchdog(wdCtx, log, st.Ping)
 
+	// The fan-out workers stop with the servers; a job under way stops
+	// between two of its steps and is taken up again by the next start
+	// (same names) or by another instance.
+	fanOutCtx, stopFanOut := context.WithCancel(context.Background())
+	var fanOut sync.WaitGroup
+	for i := range FanOutWorkers {
+		name := fanOutName(specs, i)
+		fanOut.Go(func() {
+			if err := st.RunFanOut(fanOutCtx, name); err != nil {
+				log.Error("fan-out worker stopped", "worker", name, "err", err)
+			}
+		})
+	}
+	defer func() { stopFanOut(); fanOut.Wait() }()
+
 	var serveErr error
 	select {
 	case err := <-errc:
@@ -202,6 +218,53 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	wg.Wait()
 	log.Info("stopped")
 	return serveErr
+}
+
+// fanOutMetrics reports the fan-out jobs: queued and in progress in Redis
+// (all instances'), and done, taken over, timelines reached and the last
+// job's lag in this process.
+func fanOutMetrics(m *metrics.Metrics, st *store.Store) {
+	m.Gauge("pytwask_fanout_jobs_queued", "Fan-out jobs in the stream, waiting or under way, of every instance.", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := st.FanOutQueued(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	m.Gauge("pytwask_fanout_jobs_in_progress", "Fan-out jobs a worker of any instance has taken and not finished.", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := st.FanOutInProgress(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	m.Counter("pytwask_fanout_jobs_done_total", "Fan-out jobs this process finished.", func() float64 { return float64(st.FanOutStats().Done) })
+	m.Counter("pytwask_fanout_jobs_retried_total", "Fan-out jobs this process took over from a worker that went quiet.",
+		func() float64 { return float64(st.FanOutStats().Retried) })
+	m.Counter("pytwask_fanout_timelines_total", "Timelines the fan-out workers of this process pushed tweets onto.",
+		func() float64 { return float64(st.FanOutStats().Followers) })
+	m.Gauge("pytwask_fanout_lag_seconds", "From a post to the end of its fan-out, for the last job this process finished.",
+		func() float64 { return st.FanOutStats().LastLag.Seconds() })
+}
+
+// FanOutWorkers is how many fan-out workers each process runs: enough that
+// one post to very many followers does not hold up the next.
+const FanOutWorkers = 4
+
+// fanOutName names a fan-out worker after this host and the first
+// listener, which a restart of the same service keeps, so that a restarted
+// process takes up at once the jobs its predecessor had under way.
+func fanOutName(specs []Spec, i int) string {
+	host, _ := os.Hostname()
+	where := ""
+	if len(specs) > 0 {
+		where = specs[0].Addr
+	}
+	return fmt.Sprintf("%s/%s/%d", host, where, i)
 }
 
 // limits reads the rate limits from the configuration (validated by Load).

@@ -14,13 +14,11 @@ import (
 	"container/list"
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
 
-// Slots are n places for work to run in. For a while, fewer of them may be
-// handed out (Narrow).
+// Slots are n places for work to run in.
 type Slots struct {
 	n    int
 	busy error
@@ -29,8 +27,7 @@ type Slots struct {
 
 	mu      sync.Mutex
 	taken   int
-	narrows []int // the counts of the narrowings in effect
-	waiting int   // in all the lines
+	waiting int // in all the lines
 	// turns holds a *line for each party with work waiting, in the order
 	// they are served: the front one gets the next slot, then goes to the
 	// back if it still has work waiting.
@@ -118,32 +115,8 @@ func (s *Slots) Release() {
 	s.mu.Unlock()
 }
 
-// Narrow hands out at most n of the slots (at least one) until widen is
-// called: work already in its slot goes on, and the next waits until fewer
-// than n are taken. Of overlapping narrowings, the narrowest holds.
-func (s *Slots) Narrow(n int) (widen func()) {
-	n = max(1, n)
-	s.mu.Lock()
-	s.narrows = append(s.narrows, n)
-	s.mu.Unlock()
-	return sync.OnceFunc(func() {
-		s.mu.Lock()
-		if i := slices.Index(s.narrows, n); i >= 0 {
-			s.narrows = slices.Delete(s.narrows, i, i+1)
-		}
-		s.give()
-		s.mu.Unlock()
-	})
-}
-
-// limit is how many slots may be taken now. s.mu is held.
-func (s *Slots) limit() int {
-	l := s.n
-	for _, m := range s.narrows {
-		l = min(l, m)
-	}
-	return l
-}
+// limit is how many slots may be taken. s.mu is held.
+func (s *Slots) limit() int { return s.n }
 
 // give hands free slots to the lines in turn, the first waiter of each.
 // s.mu is held.

@@ -60,60 +60,6 @@ func TestAtLeastOneSlot(t *testing.T) {
 	}
 }
 
-// TestNarrow: while narrowed, a slot is given only once fewer than the
-// narrowed count are taken, in the order the waits began; widening gives
-// the rest at once, and overlapping narrowings hold the narrowest.
-func TestNarrow(t *testing.T) {
-	s := New(4, time.Minute, errors.New("full"))
-	for range 3 {
-		if err := s.Acquire(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	widen := s.Narrow(2)
-	got := make(chan int, 2)
-	for i := range 2 {
-		go func() {
-			if err := s.Acquire(context.Background()); err != nil {
-				t.Error(err)
-			}
-			got <- i
-		}()
-		waitFor(t, func() bool { return s.inLine() == i+1 })
-	}
-	expectNone := func(when string) {
-		t.Helper()
-		select {
-		case i := <-got:
-			t.Fatalf("%s: waiter %d was given a slot", when, i)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	expectNone("3 taken, narrowed to 2")
-	s.Release()
-	expectNone("2 taken, narrowed to 2")
-	s.Release()
-	if i := <-got; i != 0 {
-		t.Errorf("waiter %d was given the slot before waiter 0", i)
-	}
-	expectNone("2 taken again")
-
-	narrower := s.Narrow(1)
-	widen()
-	widen() // once is all it does
-	expectNone("narrowed to 1 within 2")
-	narrower()
-	if i := <-got; i != 1 {
-		t.Errorf("after widening, waiter %d; want 1", i)
-	}
-	if n := s.Taken(); n != 3 {
-		t.Errorf("%d taken; want 3", n)
-	}
-	if err := s.Acquire(context.Background()); err != nil || s.Taken() != 4 {
-		t.Errorf("the fourth slot: %v, %d taken", err, s.Taken())
-	}
-}
-
 // TestWaitEndsInLine: a wait that ends leaves the line, and the slot it
 // would have had goes to the next in line.
 func TestWaitEndsInLine(t *testing.T) {
@@ -194,22 +140,16 @@ func waitFor(t *testing.T, cond func() bool) {
 // inLine is how many wait in the lines.
 func (s *Slots) inLine() int { return s.Waiting() }
 
-// TestSlotsUnderChurn: with waits ending as slots are given, and narrowings
-// coming and going, no more work runs at once than there are slots, and at
-// the end every slot is free and nobody waits.
+// TestSlotsUnderChurn: with waits ending as slots are given, no more work
+// runs at once than there are slots, and at the end every slot is free and
+// nobody waits.
 func TestSlotsUnderChurn(t *testing.T) {
 	s := New(3, time.Millisecond, errors.New("full"))
 	var running, most atomic.Int32
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Go(func() {
-			widen := func() {}
-			defer func() { widen() }()
 			for i := range 300 {
-				if g == 0 && i%10 == 0 {
-					widen()
-					widen = s.Narrow(1 + i%3)
-				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%3)*100*time.Microsecond)
 				err := s.AcquireFor(ctx, strconv.Itoa(g%4))
 				cancel()

@@ -4,361 +4,363 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
+	"time"
 
-	"pytwask/app/resp"
+	"github.com/redis/go-redis/v9"
 )
 
-// WideFanOut is the follower count above which a post's fan-out is one
-// MULTI/EXEC transaction instead of the post script. Both are atomic, and
-// Redis serves nobody else while either runs; the difference is how much of
-// the work that is. A transaction's pushes are read and queued between other
-// clients' requests, and only running them blocks: for 10,000 followers EXEC
-// blocks Redis about 7 ms where the script blocks it 17 (BenchmarkPostFanOut),
-// and about 16 ms on ops/bench/run's data, where pushes miss the CPU cache.
-// The whole post costs Redis 20-32 ms of CPU there. A script given the
-// followers' keys costs a little more, all of it blocking: tried inside the
-// MULTI (so the WATCH still holds), it took a few ms off the post's p99
-// under load and nearly doubled the other requests' p99 while posts ran.
-// Below this count the script's single round trip is worth more.
-const WideFanOut = 1000
-
-// wideAttempts bounds the retries when the author's followers change between
-// reading them and EXEC.
-const wideAttempts = 5
-
-// errFollowersChanging is postWide giving up after wideAttempts.
-var errFollowersChanging = &Error{Conflict, "Your followers are changing too fast to post right now. Please try again."}
-
-// errSecretNotCurrent is postWide finding that the secret it was given is
-// not, or no longer, the author's: nothing was written.
-var errSecretNotCurrent = errors.New("the secret is not the author's current one")
-
-// widePostKey is the context key of WithWidePost's hook.
-type widePostKey struct{}
-
-// WithWidePost returns ctx with a hook for a post made with it: if the post
-// goes out as a transaction (postWide: its author had more than WideFanOut
-// followers, now or at their last post), it calls start as it begins and
-// the function start returned once it is done. The site runs fewer pages at
-// once meanwhile (web's pageslots.go).
-func WithWidePost(ctx context.Context, start func() (done func())) context.Context {
-	return context.WithValue(ctx, widePostKey{}, start)
-}
-
-// postWide writes the tweet and pushes it onto the author's and every
-// follower's timeline in one MULTI/EXEC, watching the follower set so that a
-// follow or unfollow in between makes the transaction start over: the tweet
-// reaches exactly the followers of one moment, as in the script. id is the
-// id the script reserved, or "" to reserve one along with the first read of
-// the followers. With a secret, that first read also checks that it is the
-// author's current one, or returns errSecretNotCurrent. If nothing is
-// written (an error, or followers changing on every attempt), the id stays
-// unused: pytwis reserves its ids the same way, outside the transaction. It
-// returns the tweet id.
+// A post to more than InlineFanOut followers leaves the pushes onto their
+// timelines to fan-out workers: the post script adds a job to a Redis
+// stream (keyFanOut), and every pytwask process runs workers that read the
+// stream as one consumer group, so each job goes to one worker at a time.
 //
-// The commands go through a connection of postWide's own (wideconn.go,
-// package resp): encoding 10,000 of them with go-redis cost more than
-// running them.
-func (s *Store) postWide(ctx context.Context, userID, secret, id, body string, now int64) (string, error) {
-	if start, _ := ctx.Value(widePostKey{}).(func() func()); start != nil {
-		defer start()()
-	}
-	c, err := s.wide.get(ctx)
-	if err != nil {
-		return "", err
-	}
-	posted, retry, err := s.postWideOn(c, userID, secret, id, body, now)
-	if retry && ctx.Err() == nil {
-		// The kept connection had been closed while idle (Redis restarted,
-		// say), as the post's first round trip found: nothing was written
-		// but perhaps the id. Once more, on a new connection.
-		if c, err = s.wide.replace(ctx, c); err != nil {
-			return "", err
-		}
-		posted, _, err = s.postWideOn(c, userID, secret, id, body, now)
-	}
-	s.wide.put(c)
-	return posted, err
+// A job runs in steps, each one script, so that no call holds Redis for
+// long and a worker killed at any point leaves a job that another worker
+// (or the restarted one) finishes, with every follower getting the tweet
+// exactly once:
+//
+//  1. copy: the followers who followed the author by the time of the post
+//     go into the job's to-do set, a ZSCAN page at a time. A set, so that a
+//     page copied twice (a worker that died before recording its cursor)
+//     adds nobody twice. The last page moves the job on to push.
+//  2. push: SPOP a chunk of the to-do set and push the tweet onto those
+//     followers' timelines, in the same script: what was popped was pushed.
+//  3. done: XACK and XDEL the job, and delete its state, in one script.
+//
+// A job's state (a hash: phase, cursor, and the post) is keyed by its
+// stream id. Steps check the phase, so a worker that lost the job to
+// another (XAUTOCLAIM, after JobIdle without word from it) and wakes up late
+// changes nothing that was settled. A follower who follows or unfollows
+// while the job runs may or may not get the tweet; one who followed after
+// the post never does.
+const (
+	// InlineFanOut is the most followers the post script pushes to itself:
+	// about a millisecond of Redis's time.
+	InlineFanOut = 1000
+	// fanOutChunk is how many followers one push step serves, and the
+	// COUNT hint of one copy step's ZSCAN.
+	fanOutChunk = 500
+	// JobIdle is how long a job may go without a step before another
+	// worker takes it over: far longer than a step takes.
+	JobIdle = 30 * time.Second
+	// fanOutGroup is the stream's consumer group.
+	fanOutGroup = "fanout"
+)
+
+// FanOutStats are the counts of the fan-out jobs this process ran.
+type FanOutStats struct {
+	Done      int64         // jobs finished here
+	Retried   int64         // jobs taken over from a worker that went quiet
+	LastLag   time.Duration // from the post to the end of the last job done
+	Followers int64         // timelines pushed to
 }
 
-// postWideOn is postWide on c. retry reports an error that a new connection
-// may not have: c was kept from an earlier post and found closed.
-func (s *Store) postWideOn(c *wideConn, userID, secret, id, body string, now int64) (_ string, retry bool, _ error) {
-	for attempt := range wideAttempts {
-		followers, reserved, err := c.watchFollowers(userID, secret, id == "")
-		if errors.Is(err, errSecretNotCurrent) {
-			return "", false, err
-		}
-		if err != nil {
-			return "", attempt == 0 && c.reused && hungUp(err), c.failed(err)
-		}
-		secret = "" // checked
-		if id == "" {
-			id = strconv.FormatInt(reserved, 10)
-		}
-		// Remembered for the author's next post (see Post); the current
-		// one goes on here either way, since this path suits any count.
-		s.wideAuthors.Put(userID, followers.len() > s.wideFanOut)
-		if s.afterWatch != nil {
-			s.afterWatch()
-		}
-		lengths, err := fanOut(c.Conn, userID, id, body, now, followers)
-		if err != nil {
-			return "", false, c.failed(err)
-		}
-		if lengths == nil {
-			continue // the followers changed: EXEC did nothing
-		}
-		// The tweet is in, so what follows can't fail the post: a timeline
-		// left untrimmed (the connection broke, the client went away) holds
-		// at most one id past the cap plus the slack, and the next post that
-		// reaches it trims it.
-		c.failed(sendTrims(c.Conn, userID, followers, lengths))
-		return id, false, nil
-	}
-	return "", false, errFollowersChanging
+// jobStart: KEYS job state; ARGV tweet, author, time. Creates the state of a
+// job seen for the first time; a job taken over keeps its own.
+var jobStartScript = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'phase', 'copy', 'cursor', '0', 'tweet', ARGV[1], 'author', ARGV[2], 'time', ARGV[3])
+end
+return redis.call('HGET', KEYS[1], 'phase')
+`)
+
+// copyStep: KEYS job state, to-do set, the author's follower set; ARGV
+// count. One ZSCAN page of followers, those who followed by the post's time,
+// into the to-do set. Returns the phase after it.
+var copyStepScript = script(`
+local job = redis.call('HMGET', KEYS[1], 'phase', 'cursor', 'time')
+if job[1] ~= 'copy' then return job[1] or 'gone' end
+local page = redis.call('ZSCAN', KEYS[3], job[2], 'COUNT', ARGV[1])
+local items, posted = page[2], tonumber(job[3])
+for i = 1, #items, 2 do
+  if tonumber(items[i + 1]) <= posted then redis.call('SADD', KEYS[2], items[i]) end
+end
+if page[1] == '0' then
+  redis.call('HSET', KEYS[1], 'phase', 'push')
+  return 'push'
+end
+redis.call('HSET', KEYS[1], 'cursor', page[1])
+return 'copy'
+`)
+
+// pushStep: KEYS job state, to-do set; ARGV count, user timeline cap, slack.
+// Pops up to count followers and pushes the tweet onto their timelines.
+// Returns how many it pushed to, or -1 when the job is not in its push phase.
+var pushStepScript = script(`
+local job = redis.call('HMGET', KEYS[1], 'phase', 'tweet')
+if job[1] ~= 'push' then return -1 end
+` + pushLua + `
+local todo = redis.call('SPOP', KEYS[2], ARGV[1])
+for _, f in ipairs(todo) do push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3])) end
+return #todo
+`)
+
+// jobDone: KEYS stream, job state, to-do set; ARGV group, stream id. Ends a
+// job whose to-do set is empty. Returns 1, or 0 if it was not in its push
+// phase or has followers left.
+var jobDoneScript = script(`
+if redis.call('HGET', KEYS[2], 'phase') ~= 'push' or redis.call('SCARD', KEYS[3]) > 0 then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+`)
+
+// fanOutHooks lets tests stop a job between its steps, as a worker killed
+// there would: a hook that returns an error ends the job's run.
+type fanOutHooks struct {
+	afterStep func(phase string) error
 }
 
-// sendTrims sends the trims back to the cap of the timelines that fanOut
-// took past their trim point, given the lengths it returned: the author's,
-// then the followers'. Their replies are left for the connection's next use
-// to drop (resp.SendDiscard), so the post does not wait a round trip for
-// them. That round trip is short alone, but not while the site is busy: in
-// three alternated runs of a post to 10,000 followers while wrk loaded the
-// general timeline, p99 went from 52-70 ms to 38-44.
-func sendTrims(c *resp.Conn, author string, fs *followers, lengths []int64) error {
-	n := 0
-	trim := func(key string) {
-		c.SendDiscard("LTRIM", key, "0", strconv.Itoa(UserTimelineCap-1))
-		n++
+// RunFanOut runs a fan-out worker named consumer until ctx ends: it takes
+// new jobs, and jobs another worker left for JobIdle. Every pytwask
+// process runs a few; names must differ between them (host and pid).
+func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
+	if err := s.ensureFanOutGroup(ctx); err != nil {
+		return err
 	}
-	if lengths[0] > ownerTrimPoint(author) {
-		trim(timelineKey(author))
+	// First the jobs this worker had taken before it was restarted.
+	if err := s.runPending(ctx, consumer); err != nil {
+		s.fanOutFailed(ctx, err)
 	}
-	for i, l := range lengths[1:] {
-		if fs.pastTrimPoint(i, l) {
-			trim(string(fs.appendTimelineKey(nil, i)))
+	claimEvery := time.NewTicker(max(s.jobIdle/3, 10*time.Millisecond))
+	defer claimEvery.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-claimEvery.C:
+			if err := s.claimIdleJobs(ctx, consumer); err != nil {
+				s.fanOutFailed(ctx, err)
+			}
+		default:
 		}
-	}
-	if n == 0 {
-		return nil
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("trim timelines: %w", err)
+		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: fanOutGroup, Consumer: consumer, Streams: []string{keyFanOut, ">"}, Count: 8, Block: 2 * time.Second,
+		}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if isNoGroup(err) {
+				err = s.ensureFanOutGroup(ctx) // the database was wiped
+			}
+			s.fanOutFailed(ctx, err)
+			continue
+		}
+		for _, st := range streams {
+			for _, msg := range st.Messages {
+				if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
+					s.fanOutFailed(ctx, err)
+				}
+			}
+		}
 	}
 	return nil
 }
 
-// followers is an author's follower set, as read for one post: the ids in
-// ascending order, then any member that is not a plain decimal number
-// (pytwis writes none, but the set is Redis's to hold). Ascending rather than
-// in the order of following because ids are handed out in order, so their
-// timelines tend to sit in Redis's memory in that order too, and the pushes
-// miss the CPU cache less: on the load benchmark's data a push cost 1.3 µs
-// instead of 2.1. The order is for speed only; any order is correct.
-type followers struct {
-	ids   []uint64
-	other []string
-}
-
-func (fs *followers) len() int { return len(fs.ids) + len(fs.other) }
-
-// appendTimelineKey appends the i-th follower's timeline key to b.
-func (fs *followers) appendTimelineKey(b []byte, i int) []byte {
-	b = append(b, prefixTimeline...)
-	if i < len(fs.ids) {
-		return strconv.AppendUint(b, fs.ids[i], 10)
+// DrainFanOut runs every fan-out job waiting in the stream, new ones and
+// ones left idle by a worker that stopped, and returns when there are none
+// left: for pytwask cli, whose posts would otherwise wait for a server's
+// workers.
+func (s *Store) DrainFanOut(ctx context.Context, consumer string) error {
+	if err := s.ensureFanOutGroup(ctx); err != nil {
+		return err
 	}
-	return append(b, fs.other[i-len(fs.ids)]...)
-}
-
-// pastTrimPoint reports whether the i-th follower's timeline, l long, is
-// to be trimmed (trimPoint).
-func (fs *followers) pastTrimPoint(i int, l int64) bool {
-	if i < len(fs.ids) {
-		return l > trimPoint(fs.ids[i])
+	if err := s.claimIdleJobs(ctx, consumer); err != nil {
+		return err
 	}
-	return l > ownerTrimPoint(fs.other[i-len(fs.ids)])
-}
-
-// add adds a member of the follower set.
-func (fs *followers) add(member []byte) {
-	if id, ok := parseID(member); ok {
-		fs.ids = append(fs.ids, id)
-	} else {
-		fs.other = append(fs.other, string(member))
-	}
-}
-
-// parseID reads a decimal id that formats back to the same bytes: no sign,
-// no leading zero, at most 19 digits.
-func parseID(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 19 || b[0] == '0' {
-		return 0, false
-	}
-	var id uint64
-	for _, d := range b {
-		if d < '0' || d > '9' {
-			return 0, false
+	for {
+		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: fanOutGroup, Consumer: consumer, Streams: []string{keyFanOut, ">"}, Count: 8, Block: -1,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("fan-out: %w", err)
 		}
-		id = id*10 + uint64(d-'0')
+		n := 0
+		for _, st := range streams {
+			for _, msg := range st.Messages {
+				n++
+				if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
+					return err
+				}
+			}
+		}
+		if n == 0 {
+			return nil
+		}
 	}
-	return id, true
 }
 
-// watchFollowers watches the author's follower set and returns it: the set
-// the connection holds, unless Redis has reported a change to it since it
-// was read, or else read in the same round trip. Reports are applied as the
-// replies are read, and Redis sends one as soon as the set changes: a change
-// made before the WATCH is known by the time its reply is read, and one made
-// after it makes EXEC fail. With reserve, it also reserves a tweet id in that
-// round trip and returns it. With a secret, it first checks in that round
-// trip that the secret is the author's current one, as Authenticate would,
-// and returns errSecretNotCurrent if not; the id, if reserved, goes unused.
-func (c *wideConn) watchFollowers(userID, secret string, reserve bool) (*followers, int64, error) {
-	key := followerKey(userID)
-	fs := c.followers[key]
-	if secret != "" {
-		c.Send("HGET", keyAuths, secret)
-		c.Send("HGET", userKey(userID), fieldAuth)
+func (s *Store) ensureFanOutGroup(ctx context.Context) error {
+	// From the stream's start: jobs posted before the first worker ran.
+	err := s.rdb.XGroupCreateMkStream(ctx, keyFanOut, fanOutGroup, "0").Err()
+	if err != nil && !isBusyGroup(err) {
+		return fmt.Errorf("fan-out: create the consumer group: %w", err)
 	}
-	c.Send("WATCH", key)
-	if fs == nil {
-		c.Send("ZRANGE", key, "0", "-1")
-	}
-	if reserve {
-		c.Send("INCR", keyNextTweetID)
-	}
-	if err := c.Flush(); err != nil {
-		return nil, 0, err
-	}
-	current := true
-	if secret != "" {
-		owner, _, err := c.AppendBulk(nil)
+	return nil
+}
+
+func isBusyGroup(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && len(re.Error()) >= 9 && re.Error()[:9] == "BUSYGROUP"
+}
+
+func isNoGroup(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && len(re.Error()) >= 7 && re.Error()[:7] == "NOGROUP"
+}
+
+// runPending runs the jobs delivered to consumer and not finished: a worker
+// of the same name that was stopped or killed had them.
+func (s *Store) runPending(ctx context.Context, consumer string) error {
+	for {
+		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: fanOutGroup, Consumer: consumer, Streams: []string{keyFanOut, "0"}, Count: 8,
+		}).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
 		if err != nil {
-			return nil, 0, err
+			return fmt.Errorf("fan-out: read pending jobs: %w", err)
 		}
-		auth, _, err := c.AppendBulk(nil)
-		if err != nil {
-			return nil, 0, err
+		n := 0
+		for _, st := range streams {
+			for _, msg := range st.Messages {
+				n++
+				if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
+					return err
+				}
+			}
 		}
-		current = string(owner) == userID && string(auth) == secret
-	}
-	if err := c.Expect("OK"); err != nil {
-		return nil, 0, err
-	}
-	stale := fs != nil && c.followers[key] != fs // changed before the WATCH
-	var err error
-	if fs == nil {
-		if fs, err = c.readFollowers(key); err != nil {
-			return nil, 0, err
+		if n == 0 {
+			return nil
 		}
 	}
-	var id int64
-	if reserve {
-		if id, err = c.ReadInt(); err != nil {
-			return nil, 0, err
-		}
-	}
-	if !current {
-		c.SendDiscard("UNWATCH") // for the connection's next post
-		if err := c.Flush(); err != nil {
-			return nil, 0, err
-		}
-		return nil, 0, errSecretNotCurrent
-	}
-	if stale {
-		c.Send("ZRANGE", key, "0", "-1")
-		if err := c.Flush(); err != nil {
-			return nil, 0, err
-		}
-		if fs, err = c.readFollowers(key); err != nil {
-			return nil, 0, err
-		}
-	}
-	return fs, id, nil
 }
 
-// readFollowers reads the reply to ZRANGE key 0 -1, and keeps the set if
-// Redis tracks it for the connection. It is kept at once, before any other
-// reply is read: a report that it changed may come with the next one.
-func (c *wideConn) readFollowers(key string) (*followers, error) {
-	n, err := c.ReadArrayLen()
+// claimIdleJobs takes over the jobs whose worker has said nothing for
+// jobIdle (killed, or cut off from Redis), and runs them.
+func (s *Store) claimIdleJobs(ctx context.Context, consumer string) error {
+	start := "0-0"
+	for {
+		msgs, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: keyFanOut, Group: fanOutGroup, Consumer: consumer, MinIdle: s.jobIdle, Start: start, Count: 8,
+		}).Result()
+		if err != nil {
+			return fmt.Errorf("fan-out: claim idle jobs: %w", err)
+		}
+		for _, msg := range msgs {
+			s.fanOut.retried.Add(1)
+			if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
+				return err
+			}
+		}
+		if next == "0-0" || len(msgs) == 0 {
+			return nil
+		}
+		start = next
+	}
+}
+
+// runJob runs a job from wherever its state says it is.
+func (s *Store) runJob(ctx context.Context, consumer string, msg redis.XMessage, hooks fanOutHooks) error {
+	tweet, _ := msg.Values["tweet"].(string)
+	author, _ := msg.Values["author"].(string)
+	posted, _ := msg.Values["time"].(string)
+	state, todo := fanOutJobKey(msg.ID), fanOutTodoKey(msg.ID)
+	step := func(phase string) error {
+		if hooks.afterStep != nil {
+			return hooks.afterStep(phase)
+		}
+		return nil
+	}
+	phase, err := jobStartScript.Run(ctx, s.rdb, []string{state}, tweet, author, posted).Text()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("fan-out of tweet %s: start: %w", tweet, err)
 	}
-	fs := &followers{ids: make([]uint64, 0, max(n, 0))}
-	var member []byte
-	for range n {
-		if member, _, err = c.AppendBulk(member[:0]); err != nil {
-			return nil, err
+	for phase == "copy" {
+		if phase, err = copyStepScript.Run(ctx, s.rdb, []string{state, todo, followerKey(author)}, fanOutChunk).Text(); err != nil {
+			return fmt.Errorf("fan-out of tweet %s: copy the followers: %w", tweet, err)
 		}
-		fs.add(member)
+		if err := s.touchJob(ctx, consumer, msg.ID); err != nil {
+			return err
+		}
+		if err := step("copy"); err != nil {
+			return err
+		}
 	}
-	slices.Sort(fs.ids)
-	c.remember(key, fs)
-	return fs, nil
+	for {
+		n, err := pushStepScript.Run(ctx, s.rdb, []string{state, todo}, fanOutChunk, UserTimelineCap, UserTimelineSlack).Int64()
+		if err != nil {
+			return fmt.Errorf("fan-out of tweet %s: push: %w", tweet, err)
+		}
+		if n <= 0 {
+			break
+		}
+		s.fanOut.followers.Add(n)
+		if err := s.touchJob(ctx, consumer, msg.ID); err != nil {
+			return err
+		}
+		if err := step("push"); err != nil {
+			return err
+		}
+	}
+	done, err := jobDoneScript.Run(ctx, s.rdb, []string{keyFanOut, state, todo}, fanOutGroup, msg.ID).Int64()
+	if err != nil {
+		return fmt.Errorf("fan-out of tweet %s: finish: %w", tweet, err)
+	}
+	if done == 1 {
+		s.fanOut.done.Add(1)
+		if sec, err := strconv.ParseInt(posted, 10, 64); err == nil {
+			s.fanOut.lastLag.Store(int64(s.now().Sub(time.Unix(sec, 0))))
+		}
+	}
+	return nil
 }
 
-// fanOut runs the post as one transaction and returns the new length of the
-// author's timeline and then of each follower's, or nil when a watched key
-// changed and nothing was written.
-func fanOut(c *resp.Conn, userID, id, body string, now int64, fs *followers) ([]int64, error) {
-	// A push is the key and the tweet id in 35 bytes of framing, and a
-	// follower's id is rarely longer than a tweet's.
-	c.Grow((fs.len() + 1) * (35 + len(prefixTimeline) + 2*len(id)))
-	c.Send("MULTI")
-	c.Send("HSET", prefixTweet+id, fieldTweetUserID, userID, fieldTweetTime, strconv.FormatInt(now, 10), fieldTweetBody, body)
-	c.Send("LPUSH", tweetsByKey(userID), id)
-	c.Send("LPUSH", keyGeneralTimeline, id)
-	c.Send("LTRIM", keyGeneralTimeline, "0", strconv.Itoa(GeneralTimelineCap-1))
-	const before = 4 // the commands above, before the timelines
-	c.Send("LPUSH", timelineKey(userID), id)
-	lpush, tweet, key := []byte("LPUSH"), []byte(id), make([]byte, 0, 32)
-	for i := range fs.len() {
-		key = fs.appendTimelineKey(key[:0], i)
-		c.SendBytes(lpush, key, tweet)
+// touchJob tells the group that the job's worker is alive (XCLAIM to itself
+// resets the job's idle time), so that no other worker takes it over while
+// it runs.
+func (s *Store) touchJob(ctx context.Context, consumer, id string) error {
+	if err := s.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+		Stream: keyFanOut, Group: fanOutGroup, Consumer: consumer, MinIdle: 0, Messages: []string{id},
+	}).Err(); err != nil {
+		return fmt.Errorf("fan-out: keep job %s: %w", id, err)
 	}
-	c.Send("EXEC")
-	if err := c.Flush(); err != nil {
-		return nil, err
+	return nil
+}
+
+// fanOutFailed logs a failed step, and waits a moment before the next, so
+// that a Redis that is down is not asked in a tight loop.
+func (s *Store) fanOutFailed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
 	}
-	queued := before + 1 + fs.len()
-	if err := c.Expect("OK"); err != nil {
-		return nil, err
+	s.log.Warn("fan-out", "err", err)
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
 	}
-	for range queued {
-		if err := c.Expect("QUEUED"); err != nil {
-			return nil, err
-		}
+}
+
+// FanOutStats returns this process's fan-out counts.
+func (s *Store) FanOutStats() FanOutStats {
+	return FanOutStats{Done: s.fanOut.done.Load(), Retried: s.fanOut.retried.Load(),
+		LastLag: time.Duration(s.fanOut.lastLag.Load()), Followers: s.fanOut.followers.Load()}
+}
+
+// FanOutQueued is how many fan-out jobs are in the stream: waiting, or
+// under way.
+func (s *Store) FanOutQueued(ctx context.Context) (int64, error) {
+	return s.rdb.XLen(ctx, keyFanOut).Result()
+}
+
+// FanOutInProgress is how many fan-out jobs a worker has taken and not
+// finished, in every instance.
+func (s *Store) FanOutInProgress(ctx context.Context) (int64, error) {
+	p, err := s.rdb.XPending(ctx, keyFanOut, fanOutGroup).Result()
+	if err != nil {
+		return 0, err
 	}
-	n, err := c.ReadArrayLen()
-	switch {
-	case err != nil:
-		return nil, err
-	case n < 0:
-		return nil, nil
-	case n != queued:
-		return nil, fmt.Errorf("EXEC returned %d replies for %d commands", n, queued)
-	}
-	if _, err := c.ReadInt(); err != nil { // HSET
-		return nil, err
-	}
-	for range 2 { // LPUSH tweets_by, LPUSH timeline
-		if _, err := c.ReadInt(); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.Expect("OK"); err != nil { // LTRIM
-		return nil, err
-	}
-	lengths := make([]int64, 1+fs.len())
-	for i := range lengths {
-		if lengths[i], err = c.ReadInt(); err != nil {
-			return nil, err
-		}
-	}
-	return lengths, nil
+	return p.Count, nil
 }

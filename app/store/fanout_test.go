@@ -2,448 +2,352 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/redistest"
 )
 
-// wideStore is a store whose every post goes through postWide, with two
-// users, alice and bob.
-func wideStore(t *testing.T) (s *Store, rdb *redis.Client, alice, bob string) {
+// fanOutStore is a store whose posts to more than 10 followers go through a
+// fan-out job, with an author followed by n users (ids 2 to n+1) that
+// followed at the given unix times (time t0 unless noted), and one user who
+// follows nobody.
+func fanOutStore(t *testing.T, n int) (s *Store, rdb *redis.Client, author string, followers []string) {
+	t.Helper()
 	s, rdb = newStore(t)
-	s.wideFanOut = -1
-	alice, _ = mustRegister(t, s, "alice")
-	bob, _ = mustRegister(t, s, "bob")
-	return s, rdb, alice, bob
+	s.inlineFanOut = 10
+	s.jobIdle = 50 * time.Millisecond
+	ctx := context.Background()
+	author, _ = mustRegister(t, s, "author")
+	pipe := rdb.Pipeline()
+	for i := range n {
+		id := strconv.Itoa(i + 2)
+		followers = append(followers, id)
+		pipe.HSet(ctx, "users", "fan"+id, id)
+		pipe.HSet(ctx, "user:"+id, "username", "fan"+id)
+		// Several followers share each score, as bulk follows do.
+		pipe.ZAdd(ctx, "follower:"+author, redis.Z{Score: float64(1000 + i/7), Member: id})
+		pipe.ZAdd(ctx, "following:"+id, redis.Z{Score: float64(1000 + i/7), Member: author})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Set(ctx, "next_user_id", n+1, 0)
+	return s, rdb, author, followers
 }
 
-// After Close, wide posts still work, each on a connection of its own that
-// does not ask Redis to track.
-func TestWidePostAfterClose(t *testing.T) {
-	s, rdb, alice, bob := wideStore(t)
-	ctx := context.Background()
-	followAlice(t, s, bob)
-	var ids []string
-	for i := range 3 {
-		if i == 1 {
-			s.Close()
-		}
-		id, err := s.Post(ctx, alice, "hello")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append([]string{id}, ids...)
-	}
-	if got := rdb.LRange(ctx, "timeline:"+bob, 0, -1).Val(); !slices.Equal(got, ids) {
-		t.Errorf("bob's timeline %q; want %q", got, ids)
-	}
-	if n := commandStats(t, rdb)["client|tracking"].calls; n != 1 {
-		t.Errorf("CLIENT TRACKING sent %d times; want once, before Close", n)
-	}
-}
-
-// A wide post sends its trims and does not wait for their replies: the next
-// post on the kept connection reads them first, and both posts' trims run.
-func TestTrimRepliesAreReadByTheNextPost(t *testing.T) {
-	s, rdb, alice, bob := wideStore(t)
-	ctx := context.Background()
-	carol, _ := mustRegister(t, s, "carol")
-	followAlice(t, s, bob, carol)
-	// fill takes a timeline to the cap plus the slack, past every trim
-	// point, so that the next post trims it.
-	fill := func(user string) {
-		t.Helper()
-		key := "timeline:" + user
-		pipe := rdb.Pipeline()
-		for i := rdb.LLen(ctx, key).Val(); i < UserTimelineCap+UserTimelineSlack; i++ {
-			pipe.RPush(ctx, key, 100000+i)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	post := func() string {
-		t.Helper()
-		id, err := s.Post(ctx, alice, "hello")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	fill(bob)
-	first := post() // trims bob's timeline
-	fill(carol)     // not a key the pending trim touches
-	second := post()
-	settle(t, s)
-	for user, want := range map[string][]string{
-		bob:   {second, first},
-		carol: {second},
-	} {
-		key := "timeline:" + user
-		wantLen := int64(UserTimelineCap + len(want) - 1)
-		if n := rdb.LLen(ctx, key).Val(); n != wantLen {
-			t.Errorf("%s holds %d ids; want %d", key, n, wantLen)
-		}
-		if head := rdb.LRange(ctx, key, 0, int64(len(want)-1)).Val(); !slices.Equal(head, want) {
-			t.Errorf("%s starts with %q; want %q", key, head, want)
-		}
-	}
-}
-
-// The transaction reads the followers, then writes: a follow or an unfollow
-// in between must make it start over, so that the tweet reaches exactly the
-// followers of one moment.
-func TestWidePostStartsOverWhenFollowersChange(t *testing.T) {
-	s, rdb, alice, bob := wideStore(t)
-	ctx := context.Background()
-	carol, _ := mustRegister(t, s, "carol")
-	followAlice(t, s, bob, carol)
-	dave, _ := mustRegister(t, s, "dave")
-	attempts := 0
-	s.afterWatch = func() {
-		attempts++
-		if attempts == 1 { // dave follows and carol leaves mid-post
-			if err := s.Follow(ctx, dave, "alice"); err != nil {
-				t.Error(err)
-			}
-			if err := s.Unfollow(ctx, carol, "alice"); err != nil {
-				t.Error(err)
+// timelineCounts returns how often tweet is on each of the owners'
+// timelines.
+func timelineCounts(t *testing.T, rdb *redis.Client, tweet string, owners []string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, o := range owners {
+		for _, id := range rdb.LRange(context.Background(), "timeline:"+o, 0, -1).Val() {
+			if id == tweet {
+				counts[o]++
 			}
 		}
 	}
-	id, err := s.Post(ctx, alice, "hello")
+	return counts
+}
+
+// exactlyOnce fails the test unless every owner's timeline holds tweet
+// once.
+func exactlyOnce(t *testing.T, rdb *redis.Client, tweet string, owners []string) {
+	t.Helper()
+	counts := timelineCounts(t, rdb, tweet, owners)
+	wrong := 0
+	for _, o := range owners {
+		if counts[o] != 1 {
+			if wrong < 5 {
+				t.Errorf("timeline:%s holds tweet %s %d times; want once", o, tweet, counts[o])
+			}
+			wrong++
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d timelines wrong", wrong, len(owners))
+	}
+}
+
+// noJobsLeft fails the test if the stream or any job state remains.
+func noJobsLeft(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if n := rdb.XLen(ctx, keyFanOut).Val(); n != 0 {
+		t.Errorf("%d jobs left in the stream", n)
+	}
+	if keys := rdb.Keys(ctx, keyFanOut+":*").Val(); len(keys) != 0 {
+		t.Errorf("job state left: %v", keys)
+	}
+	if p := rdb.XPending(ctx, keyFanOut, fanOutGroup).Val(); p != nil && p.Count != 0 {
+		t.Errorf("%d jobs pending", p.Count)
+	}
+}
+
+// nextJob reads the next new job as consumer.
+func nextJob(t *testing.T, s *Store, consumer string) redis.XMessage {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.ensureFanOutGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: fanOutGroup, Consumer: consumer,
+		Streams: []string{keyFanOut, ">"}, Count: 1, Block: -1}).Result()
+	if err != nil || len(streams) != 1 || len(streams[0].Messages) != 1 {
+		t.Fatalf("no job: %v %v", streams, err)
+	}
+	return streams[0].Messages[0]
+}
+
+func TestPostToFewFollowersIsInline(t *testing.T) {
+	s, rdb, author, followers := fanOutStore(t, 10)
+	id, err := s.Post(context.Background(), author, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if attempts != 2 {
-		t.Errorf("%d attempts; want 2", attempts)
-	}
-	for user, want := range map[string]bool{alice: true, bob: true, dave: true, carol: false} {
-		got := slices.Contains(rdb.LRange(ctx, "timeline:"+user, 0, -1).Val(), id)
-		if got != want {
-			t.Errorf("timeline:%s holds the tweet: %v; want %v", user, got, want)
-		}
-	}
-	if tl := rdb.LRange(ctx, "timeline", 0, -1).Val(); !slices.Equal(tl, []string{id}) {
-		t.Errorf("timeline = %v; want [%s] once", tl, id)
-	}
+	exactlyOnce(t, rdb, id, append(followers, author))
+	noJobsLeft(t, rdb)
 }
 
-// Followers that change on every attempt: the post is refused with a clear
-// message and writes nothing but the used-up id counter (as pytwis's would).
-func TestWidePostGivesUpWritingNothing(t *testing.T) {
-	s, rdb, alice, bob := wideStore(t)
+func TestFanOutJob(t *testing.T) {
+	s, rdb, author, followers := fanOutStore(t, 1300)
 	ctx := context.Background()
-	follows := false
-	s.afterWatch = func() {
-		var err error
-		if follows = !follows; follows {
-			err = s.Follow(ctx, bob, "alice")
-		} else {
-			err = s.Unfollow(ctx, bob, "alice")
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	_, err := s.Post(ctx, alice, "hello")
-	wantRefusal(t, err, Conflict, errFollowersChanging.Msg)
-	if n := rdb.Get(ctx, "next_tweet_id").Val(); n != "1" {
-		t.Errorf("next_tweet_id = %q; want 1 (one id reserved)", n)
-	}
-	for _, key := range []string{"tweet:1", "timeline", "timeline:" + alice, "timeline:" + bob, "tweets_by:" + alice} {
-		if rdb.Exists(ctx, key).Val() != 0 {
-			t.Errorf("%s was written", key)
-		}
-	}
-}
-
-// Redis going away in the middle of a wide post is an outage (a 503 page),
-// not a bug.
-func TestWidePostDuringOutage(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := srv.Client()
-	t.Cleanup(func() { rdb.Close() })
-	s := New(rdb, testHasher, nil)
-	s.wideFanOut = -1
-	alice, _ := mustRegister(t, s, "alice")
-	s.afterWatch = srv.Stop
-	_, err := s.Post(context.Background(), alice, "hello")
-	if err == nil || !IsUnavailable(err) {
-		t.Errorf("post while Redis stopped: %v; want an outage", err)
-	}
-}
-
-// The follower set is Redis's to hold: members that are not plain decimal
-// ids (pytwis writes none) still get the tweet, in the timeline spelled as
-// the member is, and "007" is not taken for "7".
-func TestWidePostReachesOddMembers(t *testing.T) {
-	s, rdb, alice, bob := wideStore(t)
-	ctx := context.Background()
-	followAlice(t, s, bob)
-	odd := []string{"007", "0", "x y", "18446744073709551616"}
-	for _, m := range odd {
-		rdb.ZAdd(ctx, "follower:"+alice, redis.Z{Score: 1, Member: m})
-	}
-	id, err := s.Post(ctx, alice, "hello")
+	id, err := s.Post(ctx, author, "hello, everybody")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range append(odd, alice, bob) {
-		if tl := rdb.LRange(ctx, "timeline:"+m, 0, -1).Val(); !slices.Equal(tl, []string{id}) {
-			t.Errorf("timeline:%s = %v; want [%s]", m, tl, id)
-		}
+	// At once: the author's own timeline, tweets_by, the general timeline,
+	// and a job.
+	exactlyOnce(t, rdb, id, []string{author})
+	if rdb.LIndex(ctx, "tweets_by:"+author, 0).Val() != id || rdb.LIndex(ctx, "timeline", 0).Val() != id {
+		t.Error("the tweet is not on tweets_by and the general timeline at once")
 	}
-	if n := rdb.Exists(ctx, "timeline:7").Val(); n != 0 {
-		t.Error("timeline:7 was written")
+	if n := rdb.XLen(ctx, keyFanOut).Val(); n != 1 {
+		t.Fatalf("%d jobs; want 1", n)
 	}
-}
-
-// An author whose post went to more than wideFanOut followers has the next
-// post go straight to the transaction, reserving its id in the round trip
-// that reads the followers; once the author is back under the threshold, the
-// post after that takes the script again. Every post reaches the followers.
-func TestWideAuthorSkipsTheScript(t *testing.T) {
-	srv := redistest.Start(t)
-	if srv.InProcess() {
-		t.Skip("needs redis-server's INFO commandstats")
+	if err := s.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
 	}
-	rdb := srv.Client()
-	t.Cleanup(func() { rdb.Close() })
-	s := New(rdb, testHasher, nil)
-	s.wideFanOut = 1
-	ctx := context.Background()
-	alice, _ := mustRegister(t, s, "alice")
-	bob, _ := mustRegister(t, s, "bob")
-	carol, _ := mustRegister(t, s, "carol")
-	followAlice(t, s, bob, carol)
-	steps := []struct {
-		name          string
-		before        func() error
-		evalsha, exec int
-	}{
-		{"first post: the script says wide", nil, 1, 1},
-		{"known wide: no script", nil, 0, 1},
-		{"down to one follower: still wide once", func() error { return s.Unfollow(ctx, carol, "alice") }, 0, 1},
-		{"back under the threshold: the script alone", nil, 1, 0},
-	}
-	for i, step := range steps {
-		if step.before != nil {
-			if err := step.before(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		rdb.ConfigResetStat(ctx)
-		id, err := s.Post(ctx, alice, "hello")
-		if err != nil {
-			t.Fatalf("%s: %v", step.name, err)
-		}
-		if want := strconv.Itoa(i + 1); id != want {
-			t.Errorf("%s: tweet id %s; want %s", step.name, id, want)
-		}
-		if got := rdb.LIndex(ctx, "timeline:"+bob, 0).Val(); got != id {
-			t.Errorf("%s: bob's newest tweet %q; want %s", step.name, got, id)
-		}
-		stats := commandStats(t, rdb)
-		if stats["evalsha"].calls != step.evalsha || stats["exec"].calls != step.exec {
-			t.Errorf("%s: %d EVALSHA and %d EXEC; want %d and %d", step.name, stats["evalsha"].calls, stats["exec"].calls, step.evalsha, step.exec)
-		}
+	exactlyOnce(t, rdb, id, followers)
+	noJobsLeft(t, rdb)
+	if st := s.FanOutStats(); st.Done != 1 || st.Followers != 1300 {
+		t.Errorf("stats %+v; want 1 job done to 1300 followers", st)
 	}
 }
 
-// commandStat is one command's line of INFO commandstats.
-type commandStat struct {
-	calls int
-	usec  float64
-}
-
-// commandStats reads INFO commandstats: each command's calls and time since
-// the last CONFIG RESETSTAT.
-func commandStats(tb testing.TB, rdb *redis.Client) map[string]commandStat {
-	tb.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil && strings.Contains(err.Error(), "not supported") && !redistest.Strict() {
-		tb.Skip("the in-process Redis has no INFO commandstats: install redis-server to run the rest")
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stats := map[string]commandStat{}
-	for line := range strings.Lines(info) {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
-			var st commandStat
-			name, fields, _ := strings.Cut(rest, ":")
-			if _, err := fmt.Sscanf(fields, "calls=%d,usec=%g", &st.calls, &st.usec); err == nil {
-				stats[name] = st
-			}
+// TestFanOutKilledAtEveryStep stops a job's worker after each of its steps
+// in turn, as SIGKILL would, and has another worker take the job over: every
+// follower gets the tweet once.
+func TestFanOutKilledAtEveryStep(t *testing.T) {
+	// How many steps a job to 1,300 followers takes.
+	steps := 0
+	{
+		s, _, author, _ := fanOutStore(t, 1300)
+		if _, err := s.Post(context.Background(), author, "hello"); err != nil {
+			t.Fatal(err)
+		}
+		msg := nextJob(t, s, "count")
+		if err := s.runJob(context.Background(), "count", msg, fanOutHooks{afterStep: func(string) error { steps++; return nil }}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return stats
-}
-
-// postWide keeps the follower sets it has read, and Redis reports changes to
-// them (client-side caching): a change made by another client, such as pytwis
-// or another pytwask, reaches the next post all the same, as do a flush and a
-// restart of Redis, and an unchanged set is not read again. Without RESP3
-// (HELLO renamed away, as on Redis 5) every post reads the set.
-func TestWidePostKeepsFollowersUntilTheyChange(t *testing.T) {
-	for _, server := range []struct {
-		name     string
-		args     []string
-		tracking bool
-	}{
-		{"tracking", nil, true},
-		{"no RESP3", []string{"--rename-command", "HELLO", ""}, false},
-	} {
-		t.Run(server.name, func(t *testing.T) {
-			srv := redistest.Start(t, server.args...)
-			rdb := srv.Client()
-			t.Cleanup(func() { rdb.Close() })
-			s := New(rdb, testHasher, nil)
-			t.Cleanup(s.Close)
-			s.wideFanOut = -1
+	if steps < 4 {
+		t.Fatalf("a job of %d steps; want copy and push steps both", steps)
+	}
+	errKilled := errors.New("killed")
+	for k := 1; k <= steps; k++ {
+		t.Run(fmt.Sprintf("killed after step %d of %d", k, steps), func(t *testing.T) {
+			s, rdb, author, followers := fanOutStore(t, 1300)
 			ctx := context.Background()
-			users := make([]string, 5)
-			for i := range users {
-				users[i], _ = mustRegister(t, s, fmt.Sprintf("user%d", i))
-			}
-			alice, bob, carol, dave, erin := users[0], users[1], users[2], users[3], users[4]
-			if err := s.Follow(ctx, bob, "user0"); err != nil {
+			id, err := s.Post(ctx, author, "hello")
+			if err != nil {
 				t.Fatal(err)
 			}
-			follow := func(f string) { rdb.ZAdd(ctx, "follower:"+alice, redis.Z{Score: 1, Member: f}) }
-			steps := []struct {
-				name     string
-				before   func()
-				reach    []string
-				miss     []string
-				readsSet bool // with tracking
-			}{
-				{"first post", nil, []string{alice, bob}, []string{carol}, true},
-				{"followers unchanged", nil, []string{alice, bob}, []string{carol}, false},
-				{"carol follows, written elsewhere", func() { follow(carol) }, []string{bob, carol}, nil, true},
-				{"unchanged again", nil, []string{bob, carol}, nil, false},
-				{"bob leaves, written elsewhere", func() { rdb.ZRem(ctx, "follower:"+alice, bob) }, []string{carol}, []string{bob}, true},
-				{"database flushed", func() { rdb.FlushDB(ctx); follow(dave) }, []string{dave}, []string{carol}, true},
-				{"Redis restarted", func() { srv.Stop(); srv.Restart(); follow(erin) }, []string{erin}, []string{dave}, true},
-				{"after the restart", nil, []string{erin}, []string{dave}, false},
+			msg := nextJob(t, s, "first")
+			n := 0
+			err = s.runJob(ctx, "first", msg, fanOutHooks{afterStep: func(string) error {
+				if n++; n == k {
+					return errKilled
+				}
+				return nil
+			}})
+			if !errors.Is(err, errKilled) {
+				t.Fatalf("the job ran to %v", err)
 			}
-			for _, step := range steps {
-				if step.before != nil {
-					step.before()
-				}
-				if !srv.InProcess() {
-					rdb.ConfigResetStat(ctx)
-				}
-				id, err := s.Post(ctx, alice, step.name)
-				if err != nil {
-					t.Fatalf("%s: %v", step.name, err)
-				}
-				for _, u := range step.reach {
-					if got := rdb.LIndex(ctx, "timeline:"+u, 0).Val(); got != id {
-						t.Errorf("%s: timeline:%s starts with %q; want %s", step.name, u, got, id)
-					}
-				}
-				for _, u := range step.miss {
-					if got := rdb.LIndex(ctx, "timeline:"+u, 0).Val(); got == id {
-						t.Errorf("%s: timeline:%s got tweet %s", step.name, u, id)
-					}
-				}
-				if srv.InProcess() {
-					continue // no INFO commandstats
-				}
-				want := 1
-				if server.tracking && !step.readsSet {
-					want = 0
-				}
-				if got := commandStats(t, rdb)["zrange"].calls; got != want {
-					t.Errorf("%s: %d ZRANGE; want %d", step.name, got, want)
-				}
+			// The first worker is gone; another takes its idle job over.
+			time.Sleep(2 * s.jobIdle)
+			if err := s.DrainFanOut(ctx, "second"); err != nil {
+				t.Fatal(err)
+			}
+			exactlyOnce(t, rdb, id, followers)
+			noJobsLeft(t, rdb)
+			if r := s.FanOutStats().Retried; r != 1 {
+				t.Errorf("the job was taken over %d times; want 1", r)
 			}
 		})
 	}
 }
 
-// Wide posts at the same time each get a connection (one kept, the others
-// their own) and all reach the followers.
-func TestConcurrentWidePosts(t *testing.T) {
-	s, rdb, alice, bob := wideStore(t)
+// TestFanOutTwoWorkersAtOnce: a worker thought dead comes back while another
+// runs its job; the two run it together, and every follower still gets the
+// tweet once.
+func TestFanOutTwoWorkersAtOnce(t *testing.T) {
+	s, rdb, author, followers := fanOutStore(t, 3000)
 	ctx := context.Background()
-	followAlice(t, s, bob)
-	const posts = 8
-	ids := make(chan string, posts)
+	id, err := s.Post(ctx, author, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nextJob(t, s, "first")
 	var wg sync.WaitGroup
-	for i := range posts {
+	for _, name := range []string{"first", "second", "third"} {
 		wg.Go(func() {
-			id, err := s.Post(ctx, alice, fmt.Sprint("hello ", i))
-			if err != nil {
+			if err := s.runJob(ctx, name, msg, fanOutHooks{}); err != nil {
 				t.Error(err)
 			}
-			ids <- id
 		})
 	}
 	wg.Wait()
-	close(ids)
-	timeline := rdb.LRange(ctx, "timeline:"+bob, 0, -1).Val()
-	for id := range ids {
-		if !slices.Contains(timeline, id) {
-			t.Errorf("tweet %s missing from bob's timeline %v", id, timeline)
-		}
-	}
-	if len(timeline) != posts {
-		t.Errorf("bob's timeline has %d tweets; want %d", len(timeline), posts)
-	}
-	// Only the connection to keep asked Redis to track for it; the others
-	// served one post each. (go-redis sends HELLO too, so that is not
-	// counted.)
-	if n := commandStats(t, rdb)["client|tracking"].calls; n != 1 {
-		t.Errorf("CLIENT TRACKING sent %d times; want once", n)
-	}
+	exactlyOnce(t, rdb, id, followers)
+	noJobsLeft(t, rdb)
 }
 
-// A post made with WithWidePost calls the hook as a post to more than
-// wideFanOut followers begins, and what the hook returned once the post is
-// over; a post to fewer calls neither.
-func TestWidePostHook(t *testing.T) {
-	s, rdb := newStore(t)
-	s.wideFanOut = 1
-	alice, _ := mustRegister(t, s, "alice")
-	bob, _ := mustRegister(t, s, "bob")
-	carol, _ := mustRegister(t, s, "carol")
-	var events []string
-	ctx := WithWidePost(context.Background(), func() func() {
-		events = append(events, "start")
-		return func() { events = append(events, "done") }
-	})
-	s.afterWatch = func() { events = append(events, "fan-out") }
-	steps := []struct {
-		name      string
-		followers []string
-		want      []string
-	}{
-		{"one follower", []string{bob}, nil},
-		{"two followers, as the script finds", []string{carol}, []string{"start", "fan-out", "done"}},
-		{"two followers, known", nil, []string{"start", "fan-out", "done"}},
+// TestFanOutFollowsDuringTheJob defines what a follow or unfollow during a
+// job does: a user who follows after the post never gets the tweet (the
+// job serves the followers of the moment of the post); one who unfollows
+// after the job copied the followers still gets it.
+func TestFanOutFollowsDuringTheJob(t *testing.T) {
+	s, rdb, author, followers := fanOutStore(t, 1300)
+	ctx := context.Background()
+	s.now = func() time.Time { return time.Unix(5000, 0) }
+	id, err := s.Post(ctx, author, "hello")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, step := range steps {
-		followAlice(t, s, step.followers...)
-		events = nil
-		id, err := s.Post(ctx, alice, "hello")
-		if err != nil {
-			t.Fatalf("%s: %v", step.name, err)
+	newcomer, leaver := "9999", followers[0]
+	msg := nextJob(t, s, "w")
+	err = s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(phase string) error {
+		if phase == "copy" {
+			rdb.ZAdd(ctx, "follower:"+author, redis.Z{Score: 6000, Member: newcomer})
 		}
-		if !slices.Equal(events, step.want) {
-			t.Errorf("%s: %q; want %q", step.name, events, step.want)
+		if phase == "push" {
+			rdb.ZRem(ctx, "follower:"+author, leaver)
 		}
-		if got := rdb.LIndex(ctx, "timeline:"+bob, 0).Val(); got != id {
-			t.Errorf("%s: bob's newest tweet %q; want %s", step.name, got, id)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := timelineCounts(t, rdb, id, []string{newcomer})[newcomer]; n != 0 {
+		t.Errorf("a user who followed after the post got the tweet %d times", n)
+	}
+	exactlyOnce(t, rdb, id, followers)
+	noJobsLeft(t, rdb)
+}
+
+// TestFanOutWorkersUnderConcurrentPosts: authors post at once while three
+// workers run; each follower gets each tweet once.
+func TestFanOutWorkersUnderConcurrentPosts(t *testing.T) {
+	s, rdb, author, followers := fanOutStore(t, 1500)
+	ctx := context.Background()
+	other, _ := mustRegister(t, s, "other")
+	for _, f := range followers[:800] {
+		rdb.ZAdd(ctx, "follower:"+other, redis.Z{Score: 1000, Member: f})
+	}
+	wctx, stop := context.WithCancel(ctx)
+	var workers sync.WaitGroup
+	for i := range 3 {
+		workers.Go(func() { s.RunFanOut(wctx, "worker-"+strconv.Itoa(i)) })
+	}
+	var posts sync.WaitGroup
+	ids := make(chan [2]string, 20)
+	for i := range 10 {
+		posts.Go(func() {
+			who := author
+			if i%2 == 1 {
+				who = other
+			}
+			id, err := s.Post(ctx, who, "post "+strconv.Itoa(i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- [2]string{who, id}
+		})
+	}
+	posts.Wait()
+	close(ids)
+	deadline := time.Now().Add(20 * time.Second)
+	for rdb.XLen(ctx, keyFanOut).Val() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	workers.Wait()
+	for p := range ids {
+		if p[0] == author {
+			exactlyOnce(t, rdb, p[1], followers)
+		} else {
+			exactlyOnce(t, rdb, p[1], followers[:800])
 		}
 	}
+	noJobsLeft(t, rdb)
+}
+
+// TestFanOutSurvivesRedisRestart: Redis is killed in the middle of a job and
+// restarts from its append-only file; no acknowledged post is lost, and the
+// job, taken up again, reaches every follower once.
+func TestFanOutSurvivesRedisRestart(t *testing.T) {
+	srv := redistest.StartPersistent(t)
+	rdb := srv.Client()
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, testHasher, nil)
+	s.inlineFanOut, s.jobIdle = 10, 50*time.Millisecond
+	ctx := context.Background()
+	author, _ := mustRegister(t, s, "author")
+	var followers []string
+	for i := range 1300 {
+		f := strconv.Itoa(i + 2)
+		followers = append(followers, f)
+		rdb.ZAdd(ctx, "follower:"+author, redis.Z{Score: 1000, Member: f})
+	}
+	id, err := s.Post(ctx, author, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nextJob(t, s, "first")
+	pushes := 0
+	errKilled := errors.New("killed")
+	err = s.runJob(ctx, "first", msg, fanOutHooks{afterStep: func(phase string) error {
+		if phase == "push" {
+			if pushes++; pushes == 1 {
+				srv.Stop() // SIGKILL
+				return errKilled
+			}
+		}
+		return nil
+	}})
+	if !errors.Is(err, errKilled) {
+		t.Fatalf("the job ran to %v", err)
+	}
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Ping(ctx).Err() != nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rdb.HGet(ctx, "tweet:"+id, "body").Val() != "hello" {
+		t.Fatal("the acknowledged post was lost")
+	}
+	time.Sleep(2 * s.jobIdle)
+	if err := s.DrainFanOut(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce(t, rdb, id, followers)
+	noJobsLeft(t, rdb)
 }

@@ -44,6 +44,10 @@ const (
 	// again before the next sign-up.
 	keyFoldedNames = "pytwask:folded_names"
 	keyFoldedCount = "pytwask:folded_count"
+	// keyFanOut is the stream of fan-out jobs (fanout.go); each job's state
+	// is pytwask:fanout:job:<stream id>, the followers it has yet to reach
+	// pytwask:fanout:todo:<stream id>.
+	keyFanOut = "pytwask:fanout"
 )
 
 // GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's
@@ -73,17 +77,9 @@ func trimPoint(id uint64) int64 {
 	return UserTimelineCap + half + int64(id%(half+1))
 }
 
-// ownerTrimPoint is trimPoint for the owner named in a timeline's key: the
-// cap plus the whole slack for one that is not a plain decimal id, which
-// pytwis never writes.
-func ownerTrimPoint(owner string) int64 {
-	if id, ok := parseID([]byte(owner)); ok {
-		return trimPoint(id)
-	}
-	return UserTimelineCap + UserTimelineSlack
-}
-
 func userKey(id string) string               { return prefixUser + id }
+func fanOutJobKey(id string) string          { return keyFanOut + ":job:" + id }
+func fanOutTodoKey(id string) string         { return keyFanOut + ":todo:" + id }
 func limitKey(bucket, subject string) string { return prefixLimit + bucket + ":" + subject }
 func followerKey(id string) string           { return prefixFollower + id }
 func followingKey(id string) string          { return prefixFollowing + id }

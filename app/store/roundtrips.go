@@ -7,12 +7,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// roundTrips counts the requests a Store sends to Redis: one per command,
-// one per pipeline, through go-redis (as its hook) and through the store's
-// own page connections. Redis's own counters include the commands run
-// inside scripts, which cost no round trip, so this is how pytwask shows
-// that a page costs a constant number of them. The posts to many followers
-// (postWide), on connections of their own (wideconn.go), are not counted.
+// roundTrips counts the requests the store's go-redis client sends to Redis
+// (it is the client's hook): one per command, one per pipeline. Redis's own
+// counters include the commands run inside scripts, which cost no round
+// trip, so this is how pytwask shows that a page costs a constant number of
+// them.
 type roundTrips struct{ n atomic.Int64 }
 
 // count returns the round trips so far.

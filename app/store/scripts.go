@@ -74,35 +74,47 @@ redis.call('HSET', key, '{password_hash}', ARGV[3])
 return 1
 `)
 
-// post: KEYS next_tweet_id, timeline, auths; ARGV user id, unix time, body,
-// general cap, user-timeline cap, trim slack, the most followers to fan out
-// to here, and a secret. With a secret (PostAs) the author is the user whose
-// current secret it is (pytwis's _is_loggedin), and ARGV[1] is ignored.
-// The follower list is read inside the script, so a follow that lands while
-// posting is either fully before or fully after it (pytwis read it outside
-// its transaction). A user timeline is trimmed back to the cap only once it
-// passes its trim point, as in trimPoint (keys.go) for the plain decimal ids
-// pytwis writes: LPUSH returns the length for free, and trimming on every
-// push doubled the cost of a post to many followers. Returns {tweet id,
-// author id}, or {0, ""} when the secret is not current; for an author with
-// more followers than ARGV[7] it only reserves an id and returns it negated,
-// writing nothing else: postWide does that fan-out.
+// post: KEYS next_tweet_id, timeline, auths, the fan-out stream; ARGV user
+// id (empty with a secret), unix time, body, general timeline cap, user
+// timeline cap, its slack, the most followers pushed here, secret (or
+// empty).
+// Writes the tweet and pushes it onto the author's timeline, tweets_by and
+// the general timeline. Up to that many followers' timelines get it here
+// too; past it, a fan-out job goes onto the stream instead (fanout.go), so
+// that no post holds Redis for long. Returns {id, author id}, or {0, ""}
+// when the secret is not a current one.
 var postScript = script(`
 local uid = ARGV[1]
 if ARGV[8] ~= '' then
   uid = redis.call('HGET', KEYS[3], ARGV[8])
   if not uid or redis.call('HGET', '{user:}' .. uid, '{auth}') ~= ARGV[8] then return {0, ''} end
 end
-if redis.call('ZCARD', '{follower:}' .. uid) > tonumber(ARGV[7]) then
-  return {-redis.call('INCR', KEYS[1]), uid}
-end
 local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{body}', ARGV[3])
-local ucap, slack = tonumber(ARGV[5]), tonumber(ARGV[6])
-local half = math.floor(slack / 2)
-local function push(owner)
+` + pushLua + `
+push(uid, id, tonumber(ARGV[5]), tonumber(ARGV[6]))
+redis.call('LPUSH', '{tweets_by:}' .. uid, id)
+redis.call('LPUSH', KEYS[2], id)
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+local followers = '{follower:}' .. uid
+if redis.call('ZCARD', followers) <= tonumber(ARGV[7]) then
+  for _, f in ipairs(redis.call('ZRANGE', followers, 0, -1)) do
+    push(f, id, tonumber(ARGV[5]), tonumber(ARGV[6]))
+  end
+else
+  redis.call('XADD', KEYS[4], '*', 'tweet', id, 'author', uid, 'time', ARGV[2])
+end
+return {id, uid}
+`)
+
+// pushLua defines push(owner, id, cap, slack): LPUSH the tweet id onto the
+// owner's timeline, and trim it back to cap once past its trim point
+// (trimPoint in keys.go).
+const pushLua = `
+local function push(owner, id, ucap, slack)
   local key = '{timeline:}' .. owner
   local len = redis.call('LPUSH', key, id)
+  local half = math.floor(slack / 2)
   if len <= ucap + half then return end -- below every trim point
   local n, limit = tonumber(owner), ucap + slack
   if n and n >= 0 and n < 2^53 and n % 1 == 0 then limit = ucap + half + n % (half + 1) end
@@ -110,15 +122,7 @@ local function push(owner)
     redis.call('LTRIM', key, 0, ucap - 1)
   end
 end
-push(uid)
-redis.call('LPUSH', '{tweets_by:}' .. uid, id)
-for _, f in ipairs(redis.call('ZRANGE', '{follower:}' .. uid, 0, -1)) do
-  push(f)
-end
-redis.call('LPUSH', KEYS[2], id)
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-return {id, uid}
-`)
+`
 
 // follow: KEYS users; ARGV follower id, followee name, unix time, 'follow' or
 // 'unfollow'. Returns the followee id, -1 when no such user, -2 for oneself.

@@ -14,13 +14,13 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/auth"
-	"pytwask/app/cache"
 	"pytwask/app/slots"
 )
 
@@ -114,26 +114,15 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	tweets *tweetCache
-	// viewerIDs (secret -> user id) and userIDs (username -> user id) let a
-	// page's reads go out as one pipeline (page.go).
-	viewerIDs, userIDs *cache.Bounded[string, string]
-	// wideFanOut is WideFanOut; tests lower it to send small fan-outs down
-	// the MULTI/EXEC path too.
-	wideFanOut int
-	// wideAuthors remembers, per author, whether their last post went to
-	// more than wideFanOut followers: the next one then skips the post
-	// script, whose only work would be to say so (fanout.go).
-	wideAuthors *cache.Bounded[string, bool]
-	// wide hands postWide its connections, one kept with a cache of
-	// follower sets (wideconn.go).
-	wide *wideConns
-	// pages hands the page reads their connections (pageconn.go).
-	pages *pageConns
+	// inlineFanOut is InlineFanOut; tests lower it to send small fan-outs
+	// through the workers too.
+	inlineFanOut int
+	// fanOut counts the fan-out jobs this process ran (FanOutStats).
+	fanOut struct{ done, retried, followers, lastLag atomic.Int64 }
+	// jobIdle is JobIdle; tests shorten it.
+	jobIdle time.Duration
 	// trips counts the round trips to Redis, for /debug/redis.
 	trips *roundTrips
-	// afterWatch, when set, runs in postWide between reading the followers
-	// and the transaction: tests change the followers there.
-	afterWatch func()
 
 	// hashSlots bounds how many password hashes are computed at once, so
 	// that a flood of sign-ins queues up instead of taking every core from
@@ -157,11 +146,8 @@ func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize), wideFanOut: WideFanOut,
-		viewerIDs: cache.New[string, string](IDCacheSize), userIDs: cache.New[string, string](IDCacheSize),
-		wideAuthors: cache.New[string, bool](IDCacheSize), wide: &wideConns{opt: rdb.Options()},
-		trips: &roundTrips{}, hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
-	s.pages = newPageConns(rdb.Options(), s.trips)
+	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize),
+		inlineFanOut: InlineFanOut, jobIdle: JobIdle, trips: &roundTrips{}, hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
 	rdb.AddHook(s.trips)
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
@@ -171,14 +157,6 @@ func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
 		return h
 	})
 	return s
-}
-
-// Close closes the connections the store keeps for pages and for posts to
-// many followers. The Store stays usable; the Redis client is the caller's
-// to close.
-func (s *Store) Close() {
-	s.wide.Close()
-	s.pages.Close()
 }
 
 // RoundTrips returns the round trips to Redis so far (roundtrips.go), the

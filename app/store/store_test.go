@@ -34,7 +34,6 @@ func newStore(t *testing.T) (*Store, *redis.Client) {
 	rdb := srv.Client()
 	t.Cleanup(func() { rdb.Close() })
 	s := New(rdb, testHasher, nil)
-	t.Cleanup(s.Close)
 	return s, rdb
 }
 
@@ -320,36 +319,24 @@ func TestLoginUnreadableHash(t *testing.T) {
 }
 
 // forEachFanOut runs test twice: with posts fanned out by the post script,
-// and with every post fanned out by postWide's transaction.
+// and with every post fanned out by a fan-out job (which settle runs).
 func forEachFanOut(t *testing.T, test func(t *testing.T, s *Store, rdb *redis.Client)) {
 	for _, p := range []struct {
-		name string
-		wide int
-	}{{"script", WideFanOut}, {"transaction", -1}} {
+		name   string
+		inline int
+	}{{"script", InlineFanOut}, {"job", -1}} {
 		t.Run(p.name, func(t *testing.T) {
 			s, rdb := newStore(t)
-			s.wideFanOut = p.wide
+			s.inlineFanOut = p.inline
 			test(t, s, rdb)
 		})
 	}
 }
 
-// settle waits until Redis has run the trims that the last wide post sent
-// without waiting for their replies (sendTrims): Redis answers a command sent
-// after them on the same connection only once they have run.
+// settle runs the fan-out jobs of the posts so far, as the workers would.
 func settle(t *testing.T, s *Store) {
 	t.Helper()
-	ctx := context.Background()
-	c, err := s.wide.get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Send("PING")
-	if err = c.Flush(); err == nil {
-		err = c.Expect("PONG")
-	}
-	s.wide.put(c)
-	if err != nil {
+	if err := s.DrainFanOut(context.Background(), "test"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -367,6 +354,7 @@ func TestPostFanOutAndTimelines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		settle(t, s)
 		tw := rdb.HGetAll(ctx, "tweet:"+id).Val()
 		want := map[string]string{"userid": alice, "unix_time": "1700000000", "body": "hello\nworld"}
 		if fmt.Sprint(tw) != fmt.Sprint(want) {
@@ -632,6 +620,7 @@ func TestConcurrentPosts(t *testing.T) {
 		}
 		wg.Wait()
 		close(ids)
+		settle(t, s)
 		posted := map[string]bool{}
 		for id := range ids {
 			posted[id] = true
@@ -671,7 +660,6 @@ func TestSlowPostIsNotRepeated(t *testing.T) {
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
 	s := New(rdb, testHasher, nil)
-	t.Cleanup(s.Close)
 	ctx := context.Background()
 	alice, _ := mustRegister(t, s, "alice")
 	if _, err := s.Post(ctx, alice, "the first"); err != nil { // loads the post script
@@ -720,9 +708,8 @@ func slowReplies(ctx context.Context, network, addr string, slow *atomic.Bool, d
 }
 
 // PostAs posts as the user whose current secret it is, checked in the post
-// itself: the script's first steps, or the first round trip of a wide post,
-// which takes the author's id from the viewer-id cache. A secret signed out,
-// or an id remembered wrongly, posts nothing, and never as someone else.
+// script itself. A secret signed out posts nothing, and never as someone
+// else.
 func TestPostAs(t *testing.T) {
 	forEachFanOut(t, func(t *testing.T, s *Store, rdb *redis.Client) {
 		ctx := context.Background()
@@ -733,6 +720,7 @@ func TestPostAs(t *testing.T) {
 			t.Helper()
 			id, err := s.PostAs(ctx, secret, "hello")
 			if err == nil {
+				settle(t, s)
 				if author := rdb.HGet(ctx, "tweet:"+id, "userid").Val(); author != alice {
 					t.Errorf("tweet %s is by user %q; want alice (%s)", id, author, alice)
 				}
@@ -742,24 +730,15 @@ func TestPostAs(t *testing.T) {
 			}
 			return id, err
 		}
-		// Twice: the second of a wide post's goes straight to postWide.
-		for range 2 {
+		for range 3 {
 			if _, err := postAs(secret); err != nil {
 				t.Fatal(err)
 			}
-		}
-		// An id remembered wrongly for the secret (say, from a database
-		// since replaced) is found out, and the post is alice's all the same.
-		s.viewerIDs.Put(secret, bob)
-		s.wideAuthors.Put(bob, true)
-		if _, err := postAs(secret); err != nil {
-			t.Fatal(err)
 		}
 
 		if err := s.Logout(ctx, secret); err != nil {
 			t.Fatal(err)
 		}
-		s.viewerIDs.Put(secret, alice) // as a page read before the sign-out left it
 		before := rdb.Keys(ctx, "tweet:*").Val()
 		for _, stale := range []string{secret, "no such secret", bobSecret + "x"} {
 			if _, err := s.PostAs(ctx, stale, "hello"); !errors.Is(err, ErrNotLoggedIn) {
@@ -776,7 +755,7 @@ func TestPostAs(t *testing.T) {
 			t.Errorf("bob's timeline holds %d tweets; want the 3 posted while signed in", n)
 		}
 
-		// Signed in again, alice posts on the same kept connection.
+		// Signed in again, alice posts.
 		newSecret, err := s.Login(ctx, "", "alice", "Passw0rd!")
 		if err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -87,21 +86,8 @@ func (s *Store) post(ctx context.Context, userID, secret, body string) (string, 
 	if err != nil {
 		return "", err
 	}
-	now := s.now().Unix()
-	author := userID
-	if secret != "" {
-		author, _ = s.viewerIDs.Get(secret) // checked by postWide, if it goes there
-	}
-	if wide, _ := s.wideAuthors.Get(author); author != "" && wide {
-		id, err := s.postWide(ctx, author, secret, "", body, now)
-		if !errors.Is(err, errSecretNotCurrent) {
-			return wrapWide(id, err)
-		}
-		// The remembered id no longer goes with the secret (signed out, a
-		// database replaced): the script tells.
-	}
-	res, err := postScript.Run(ctx, s.rdb, []string{keyNextTweetID, keyGeneralTimeline, keyAuths},
-		userID, now, body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.wideFanOut, secret).Slice()
+	res, err := postScript.Run(ctx, s.rdb, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut},
+		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.inlineFanOut, secret).Slice()
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
@@ -112,24 +98,7 @@ func (s *Store) post(ctx context.Context, userID, secret, body string) (string, 
 	if id == 0 {
 		return "", ErrNotLoggedIn
 	}
-	author = str(res[1])
-	if secret != "" {
-		s.viewerIDs.Put(secret, author)
-	}
-	if id > 0 {
-		return strconv.FormatInt(id, 10), nil
-	}
-	// Too many followers for the script: it reserved an id, and checked the
-	// secret.
-	return wrapWide(s.postWide(ctx, author, "", strconv.FormatInt(-id, 10), body, now))
-}
-
-// wrapWide gives postWide's error its context.
-func wrapWide(id string, err error) (string, error) {
-	if err != nil {
-		return "", fmt.Errorf("post tweet to many followers: %w", err)
-	}
-	return id, nil
+	return strconv.FormatInt(id, 10), nil
 }
 
 // Feed is the list a timeline page reads.

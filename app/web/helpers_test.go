@@ -57,7 +57,6 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	rdb := rs.Client()
 	t.Cleanup(func() { rdb.Close() })
 	st := store.New(rdb, auth.Hasher{Iterations: 1000}, nil)
-	t.Cleanup(st.Close)
 	s := &site{t: t, redis: rs, rdb: rdb, store: st, now: time.Now()}
 	h := s.handler(Options{
 		Now:    s.clock,

@@ -95,17 +95,6 @@ func (h *heldResponse) send(w http.ResponseWriter) {
 	h.body.WriteTo(w)
 }
 
-// narrowPages halves the page slots until widen is called: postTweet has the
-// store call it for the time a post to more than store.WideFanOut followers
-// runs. With fewer pages in progress, the post waits less for the cores and
-// for Redis between its round trips; four slots instead of eight made its
-// tail shorter (newPageSlots), and a wide post is short and rare enough that
-// the pages' lower rate meanwhile does not show. In twelve alternated 30 s
-// rounds of posts to 9,999 followers while wrk loaded the general timeline,
-// the post's p99 was 34-43 ms (mean 38) narrowed and 34-48 ms (mean 40) not;
-// the timeline's rate did not move, and its p99 was 17-26 ms against 17-24.
-func (s *Server) narrowPages() (widen func()) { return s.pages.Narrow(s.pages.Cap() / 2) }
-
 // PagesWaiting is how many timeline pages wait for a slot now.
 func (s *Server) PagesWaiting() int { return s.pages.Waiting() }
 

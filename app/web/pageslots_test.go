@@ -5,14 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"pytwask/app/store"
 )
 
 // TestPageSlots: with every page slot taken, a timeline page waits in line,
@@ -113,77 +108,5 @@ func TestPageSlotsFollowGOMAXPROCS(t *testing.T) {
 		if got := newPageSlots(c.configured).Cap(); got != c.want {
 			t.Errorf("GOMAXPROCS %d, PYTWASK_PAGE_SLOTS %d: %d slots, want %d", c.procs, c.configured, got, c.want)
 		}
-	}
-}
-
-// TestWidePostNarrowsPages: while a post to more than store.WideFanOut
-// followers runs, only half the page slots are handed out; once it is
-// done, all of them again.
-func TestWidePostNarrowsPages(t *testing.T) {
-	s := newSite(t)
-	if s.redis.InProcess() {
-		t.Skip("needs redis-server's CLIENT PAUSE to hold a post: install redis-server to run this")
-	}
-	session := s.sessionOf("alice", "Passw0rd!")
-	h := s.handler(Options{PageSlots: 2})
-	ctx := context.Background()
-	alice := s.rdb.HGet(ctx, "users", "alice").Val()
-	followers := make([]redis.Z, store.WideFanOut+1)
-	for i := range followers {
-		followers[i] = redis.Z{Score: 1, Member: 1000 + i}
-	}
-	if err := s.rdb.ZAdd(ctx, "follower:"+alice, followers...).Err(); err != nil {
-		t.Fatal(err)
-	}
-	post := func() int {
-		r := httptest.NewRequest("POST", "/tweets/user_timeline", strings.NewReader("tweet=to+many"))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.AddCookie(session)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Code
-	}
-	// freeSlot reports whether a page slot is handed out now, and gives
-	// it back.
-	freeSlot := func() bool {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
-		defer cancel()
-		if h.pages.Acquire(ctx) != nil {
-			return false
-		}
-		h.pages.Release()
-		return true
-	}
-
-	if code := post(); code != http.StatusSeeOther { // alice is known to go wide from now on
-		t.Fatalf("the first post: status %d, want 303", code)
-	}
-	if err := h.pages.Acquire(ctx); err != nil { // one of the two slots is taken
-		t.Fatal(err)
-	}
-	// Redis holds the next post at its first write (the tweet id) until
-	// unpaused.
-	if err := s.rdb.Do(ctx, "CLIENT", "PAUSE", "10000", "WRITE").Err(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.rdb.Do(context.Background(), "CLIENT", "UNPAUSE") })
-	posted := make(chan int)
-	go func() { posted <- post() }()
-	for deadline := time.Now().Add(5 * time.Second); freeSlot(); {
-		if time.Now().After(deadline) {
-			t.Fatal("the second page slot was still handed out while the post ran")
-		}
-	}
-	if err := s.rdb.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if code := <-posted; code != http.StatusSeeOther {
-		t.Fatalf("the post held by Redis: status %d, want 303", code)
-	}
-	if !freeSlot() {
-		t.Error("the second page slot was not handed out after the post")
-	}
-	if n, err := s.rdb.LLen(ctx, "timeline:"+strconv.Itoa(1000+store.WideFanOut)).Result(); n != 2 {
-		t.Errorf("the last follower's timeline holds %d tweets (%v); want both posts", n, err)
 	}
 }

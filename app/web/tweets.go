@@ -103,10 +103,11 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 }
 
 // postTweet: POST /tweets/user_timeline — store.PostAs, which checks the
-// session's secret and fans the tweet out to every follower's timeline
-// atomically. The secret is checked by the post itself, not by a round trip
-// before it (requireViewer), as nothing else here needs the viewer unless
-// the tweet is refused.
+// session's secret and posts the tweet: onto the author's and the general
+// timeline at once, and onto the followers' directly or, for many, through
+// a fan-out job. The secret is checked by the post itself, not by a round
+// trip before it (requireViewer), as nothing else here needs the viewer
+// unless the tweet is refused or a per-account limit is on.
 func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 	form, err := s.readForm(w, r)
 	if err != nil {
@@ -120,7 +121,7 @@ func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	body := form.Get("tweet")
-	_, err = s.store.PostAs(store.WithWidePost(r.Context(), s.narrowPages), secret, body)
+	_, err = s.store.PostAs(r.Context(), secret, body)
 	var refusal *store.Error
 	switch {
 	case errors.Is(err, store.ErrNotLoggedIn):
