@@ -224,24 +224,20 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 // (all instances'), and done, taken over, timelines reached and the last
 // job's lag in this process.
 func fanOutMetrics(m *metrics.Metrics, st *store.Store) {
-	m.Gauge("pytwask_fanout_jobs_queued", "Fan-out jobs in the stream, waiting or under way, of every instance.", func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		n, err := st.FanOutQueued(ctx)
-		if err != nil {
-			return -1
+	// A count read from Redis at the scrape; -1 when Redis does not answer.
+	fromRedis := func(count func(context.Context) (int64, error)) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, err := count(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
 		}
-		return float64(n)
-	})
-	m.Gauge("pytwask_fanout_jobs_in_progress", "Fan-out jobs a worker of any instance has taken and not finished.", func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		n, err := st.FanOutInProgress(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	})
+	}
+	m.Gauge("pytwask_fanout_jobs_queued", "Fan-out jobs in the stream, waiting or under way, of every instance.", fromRedis(st.FanOutQueued))
+	m.Gauge("pytwask_fanout_jobs_in_progress", "Fan-out jobs a worker of any instance has taken and not finished.", fromRedis(st.FanOutInProgress))
 	m.Counter("pytwask_fanout_jobs_done_total", "Fan-out jobs this process finished.", func() float64 { return float64(st.FanOutStats().Done) })
 	m.Counter("pytwask_fanout_jobs_retried_total", "Fan-out jobs this process took over from a worker that went quiet.",
 		func() float64 { return float64(st.FanOutStats().Retried) })

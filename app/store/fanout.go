@@ -147,15 +147,25 @@ func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
 			s.fanOutFailed(ctx, err)
 			continue
 		}
-		for _, st := range streams {
-			for _, msg := range st.Messages {
-				if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
-					s.fanOutFailed(ctx, err)
-				}
-			}
+		if _, err := s.runJobs(ctx, consumer, streams); err != nil {
+			s.fanOutFailed(ctx, err)
 		}
 	}
 	return nil
+}
+
+// runJobs runs the jobs read from the stream, and says how many there were.
+func (s *Store) runJobs(ctx context.Context, consumer string, streams []redis.XStream) (int, error) {
+	n := 0
+	for _, st := range streams {
+		for _, msg := range st.Messages {
+			n++
+			if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
 }
 
 // DrainFanOut runs every fan-out job waiting in the stream, new ones and
@@ -176,17 +186,8 @@ func (s *Store) DrainFanOut(ctx context.Context, consumer string) error {
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("fan-out: %w", err)
 		}
-		n := 0
-		for _, st := range streams {
-			for _, msg := range st.Messages {
-				n++
-				if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
-					return err
-				}
-			}
-		}
-		if n == 0 {
-			return nil
+		if n, err := s.runJobs(ctx, consumer, streams); n == 0 || err != nil {
+			return err
 		}
 	}
 }
@@ -223,17 +224,8 @@ func (s *Store) runPending(ctx context.Context, consumer string) error {
 		if err != nil {
 			return fmt.Errorf("fan-out: read pending jobs: %w", err)
 		}
-		n := 0
-		for _, st := range streams {
-			for _, msg := range st.Messages {
-				n++
-				if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
-					return err
-				}
-			}
-		}
-		if n == 0 {
-			return nil
+		if n, err := s.runJobs(ctx, consumer, streams); n == 0 || err != nil {
+			return err
 		}
 	}
 }
