@@ -27,12 +27,29 @@ var pageNames = []string{"index", "signup", "signout", "user_settings", "timelin
 // timeline page, and html/template calls its escapers by reflection for
 // each value, which made a page of 50 tweets cost about 0.65 ms of CPU.
 // Kept by every value shown, an entry can never be out of date.
+//
+// It keeps each page top it made too ("top": everything above <main>, by
+// the title and the viewer it shows, topKey): the top's dozen values were a
+// quarter of a page's template time.
 type renderer struct {
 	pages  map[string]*template.Template
 	tweet  *template.Template
 	tweets *cache.Bounded[tweetView, template.HTML]
+	top    *template.Template
+	tops   *cache.Bounded[topKey, template.HTML]
 	bufs   sync.Pool
 }
+
+// topKey is all the "top" template shows but the asset URLs, which are the
+// same for the life of the process.
+type topKey struct {
+	title    string
+	signedIn bool
+	viewer   store.Viewer
+}
+
+// TopCacheSize bounds the page tops kept: about 1.3 KB each.
+const TopCacheSize = 1024
 
 // TweetCacheSize bounds the tweets whose markup is kept: about 6 MB.
 const TweetCacheSize = 10_000
@@ -42,7 +59,8 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse templates/base.html: %w", err)
 	}
-	rd := &renderer{pages: map[string]*template.Template{}, tweets: cache.New[tweetView, template.HTML](TweetCacheSize)}
+	rd := &renderer{pages: map[string]*template.Template{}, tweets: cache.New[tweetView, template.HTML](TweetCacheSize),
+		tops: cache.New[topKey, template.HTML](TopCacheSize)}
 	rd.bufs.New = func() any { return new(bytes.Buffer) }
 	for _, name := range pageNames {
 		t, err := template.Must(base.Clone()).ParseFS(fsys, "templates/"+name+".html")
@@ -57,7 +75,28 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 	if rd.tweet = rd.pages[pageNames[0]].Lookup("tweet"); rd.tweet == nil {
 		return nil, errors.New("templates/base.html defines no \"tweet\"")
 	}
+	if rd.top = rd.pages[pageNames[0]].Lookup("top"); rd.top == nil {
+		return nil, errors.New("templates/base.html defines no \"top\"")
+	}
 	return rd, nil
+}
+
+// topOf returns the page's top, from the "top" template.
+func (rd *renderer) topOf(l *layout) (template.HTML, error) {
+	k := topKey{title: l.Title, signedIn: l.Viewer != nil}
+	if l.Viewer != nil {
+		k.viewer = *l.Viewer
+	}
+	if top, ok := rd.tops.Get(k); ok {
+		return top, nil
+	}
+	var b strings.Builder
+	if err := rd.top.Execute(&b, l); err != nil {
+		return "", fmt.Errorf("render the page top: %w", err)
+	}
+	top := template.HTML(b.String()) // html/template escaped it
+	rd.tops.Put(k, top)
+	return top, nil
 }
 
 // tweetList returns the markup of the tweets, each from the "tweet"
@@ -87,6 +126,12 @@ func (rd *renderer) execute(name string, data page) (*bytes.Buffer, error) {
 	if !ok {
 		return nil, fmt.Errorf("no page template %q", name)
 	}
+	l := data.base()
+	top, err := rd.topOf(l)
+	if err != nil {
+		return nil, err
+	}
+	l.Top = top
 	buf := rd.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	if err := t.ExecuteTemplate(buf, "base", data); err != nil {
@@ -108,6 +153,8 @@ type layout struct {
 	Viewer  *store.Viewer
 	Flashes []flash
 	Assets  *assetURLs
+	// Top is everything above <main>, set by renderer.execute (topOf).
+	Top template.HTML
 }
 
 // assetURLs are the hashed URLs of the files every page links to, looked up
