@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // A page's reads, but for its tweets, are one script (pageScript): the
@@ -28,6 +31,23 @@ type targetUser struct {
 // the page [offset, offset+n] of the feed ("general", "own" or "by").
 func (s *Store) readPage(ctx context.Context, secret, feed, username string, offset, n int) (pageReply, error) {
 	start, stop := listRange(offset, n)
+	if secret == "" && feed == string(General) {
+		// Nobody to look up: two plain commands, without a script's cost.
+		var gen *redis.StringCmd
+		var ids *redis.StringSliceCmd
+		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			gen = p.Get(ctx, keyGeneration)
+			ids = p.LRange(ctx, keyGeneralTimeline, int64(start), int64(stop))
+			return nil
+		})
+		if err := gen.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return pageReply{}, err // no generation yet is an answer
+		}
+		if err := ids.Err(); err != nil {
+			return pageReply{}, err
+		}
+		return pageReply{gen: gen.Val(), ids: ids.Val()}, nil
+	}
 	return s.readPageScript(ctx, secret, feed, username, start, stop)
 }
 
