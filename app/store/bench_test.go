@@ -105,7 +105,7 @@ type commandStat struct {
 
 // commandStats reads INFO commandstats: each command's calls and time since
 // the last CONFIG RESETSTAT.
-func commandStats(tb testing.TB, rdb *redis.Client) map[string]commandStat {
+func commandStats(tb testing.TB, rdb redis.UniversalClient) map[string]commandStat {
 	tb.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil && strings.Contains(err.Error(), "not supported") && !redistest.Strict() {

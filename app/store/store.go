@@ -109,7 +109,7 @@ const TweetCacheSize = 20_000
 
 // Store is the pytwis database. It is safe for concurrent use.
 type Store struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	hasher auth.Hasher
 	log    *slog.Logger
 	now    func() time.Time
@@ -138,11 +138,13 @@ type Store struct {
 	dummyHash func() string
 }
 
-// New returns a Store on rdb that writes new password hashes with hasher,
+// New returns a Store on rdb (go-redis's UniversalClient: a client of one
+// server, or of a Sentinel-managed one; not a Cluster yet, whose slots the
+// scripts' keys span) that writes new password hashes with hasher,
 // and logs what the operator should know but the caller is not told (a
 // stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
 // log is nil. It adds a hook to rdb that counts round trips (roundtrips.go).
-func New(rdb *redis.Client, hasher auth.Hasher, log *slog.Logger) *Store {
+func New(rdb redis.UniversalClient, hasher auth.Hasher, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
