@@ -69,9 +69,9 @@ const (
 // trimmed back to the cap: the cap plus between half the slack and the whole
 // slack, depending on the id. The followers of one popular author, whose
 // timelines hold mostly her tweets, grow in step; with one trim point for all
-// they would all be trimmed by the same post, every hundredth: on the load
-// benchmark's data, seeded to the cap, its 101st post to 10,000 followers
-// took 130 ms longer. The post script computes the same (scripts.go).
+// they would all be trimmed by the same post, every hundredth, which made
+// that post far slower than the others. The scripts compute the same
+// (pushLua in scripts.go).
 func trimPoint(id uint64) int64 {
 	const half = UserTimelineSlack / 2
 	return UserTimelineCap + half + int64(id%(half+1))

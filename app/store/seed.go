@@ -254,8 +254,7 @@ func (w *pipeWriter) flush() error {
 // have one layout in Redis's memory (the same list nodes, each as full), so
 // 10,000 followers' timelines seeded at the cap grew in step, and every post
 // that made their head nodes outgrow an allocation size had Redis allocate
-// and fault in ~15 MB at once: on ops/bench/run's data, about one post to
-// 10,000 followers in fifty took 15 ms longer, inside EXEC.
+// and fault in megabytes at once, making that post's fan-out much slower.
 type ring struct {
 	ids    []int32 // the newest, up to UserTimelineCap+UserTimelineSlack
 	next   int

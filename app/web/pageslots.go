@@ -31,14 +31,9 @@ func defaultPageSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 // Why: under more page views than the cores can serve, every one of them
 // would otherwise be runnable at once, and Go's scheduler cycles through
 // all of them. A request that is not a page (a post, a follow, a sign-in)
-// then waits behind that crowd each time Redis answers it. A post to 10,000
-// followers took 46-65 ms at p99 while wrk kept both cores busy with the
-// general timeline (ops/bench/run with 15 s post phases, four runs), and
-// 40-46 ms with the pages in eight slots (seven runs); over the 60 s phases
-// it runs now, 45-52 ms. The pages gain too: in alternated runs, the
-// timelines' p99 fell from 15-18 ms to 8-10 ms at the same rate. Four slots
-// on two cores made the post faster still, but cost the pages a sixth of
-// their rate: a page holds its slot while it waits for Redis.
+// then waits behind that crowd each time Redis answers it; in a few slots,
+// the pages wait in line instead, and the others go straight in. (Measured
+// when this was added: see the commit that introduced the page slots.)
 func newPageSlots(n int) *slots.Slots {
 	if n <= 0 {
 		n = defaultPageSlots()

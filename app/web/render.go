@@ -25,12 +25,12 @@ var pageNames = []string{"index", "signup", "signout", "user_settings", "timelin
 // It keeps the markup of the tweets it rendered, by everything the "tweet"
 // template shows of one (tweetView, its key): a list of tweets is most of a
 // timeline page, and html/template calls its escapers by reflection for
-// each value, which made a page of 50 tweets cost about 0.65 ms of CPU.
-// Kept by every value shown, an entry can never be out of date.
+// each value, which made that the bulk of a page's CPU. Kept by every value
+// shown, an entry can never be out of date.
 //
 // It keeps each page top it made too ("top": everything above <main>, by
-// the title and the viewer it shows, topKey): the top's dozen values were a
-// quarter of a page's template time.
+// the title and the viewer it shows, topKey): the top's dozen values were
+// much of a page's template time.
 type renderer struct {
 	pages  map[string]*template.Template
 	tweet  *template.Template
