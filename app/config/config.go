@@ -50,14 +50,14 @@ type Config struct {
 	RedisDB       *int   `envconfig:"REDIS_DB_INDEX" desc:"Redis database number (unset: 0 in prod, 1 in dev, 15 in test, as the original)"`
 	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" desc:"Redis password"`
 
-	SignInLimitClient string `envconfig:"PYTWASK_SIGNIN_LIMIT_CLIENT" default:"30/10m" desc:"sign-in attempts allowed per client address (IPv6 per /64), as COUNT/PERIOD; 0 for no limit"`
-	SignInLimitUser   string `envconfig:"PYTWASK_SIGNIN_LIMIT_USER" default:"10/15m" desc:"failed sign-ins allowed per username from one client network (IPv4 /24, IPv6 /48), and per username in a browser it signed in with before, as COUNT/PERIOD; 0 for no limit"`
-	SignInLimitAll    string `envconfig:"PYTWASK_SIGNIN_LIMIT_USER_ALL" default:"100/1h" desc:"failed sign-ins allowed per username from all networks together, for browsers it never signed in with, as COUNT/PERIOD; 0 for no limit"`
-	SignUpLimitClient string `envconfig:"PYTWASK_SIGNUP_LIMIT_CLIENT" default:"10/1h" desc:"sign-ups allowed per client address, as COUNT/PERIOD; 0 for no limit"`
-	PostLimitUser     string `envconfig:"PYTWASK_POST_LIMIT_USER" default:"300/1h" desc:"tweets allowed per account, as COUNT/PERIOD; 0 for no limit"`
-	PostLimitClient   string `envconfig:"PYTWASK_POST_LIMIT_CLIENT" default:"600/1h" desc:"tweets allowed per client address, as COUNT/PERIOD; 0 for no limit"`
-	FollowLimitUser   string `envconfig:"PYTWASK_FOLLOW_LIMIT_USER" default:"300/1h" desc:"follows and unfollows allowed per account, as COUNT/PERIOD; 0 for no limit"`
-	FollowLimitClient string `envconfig:"PYTWASK_FOLLOW_LIMIT_CLIENT" default:"600/1h" desc:"follows and unfollows allowed per client address, as COUNT/PERIOD; 0 for no limit"`
+	SignInLimitClient Limit `envconfig:"PYTWASK_SIGNIN_LIMIT_CLIENT" default:"30/10m" desc:"sign-in attempts allowed per client address (IPv6 per /64), as COUNT/PERIOD; 0 for no limit"`
+	SignInLimitUser   Limit `envconfig:"PYTWASK_SIGNIN_LIMIT_USER" default:"10/15m" desc:"failed sign-ins allowed per username from one client network (IPv4 /24, IPv6 /48), and per username in a browser it signed in with before, as COUNT/PERIOD; 0 for no limit"`
+	SignInLimitAll    Limit `envconfig:"PYTWASK_SIGNIN_LIMIT_USER_ALL" default:"100/1h" desc:"failed sign-ins allowed per username from all networks together, for browsers it never signed in with, as COUNT/PERIOD; 0 for no limit"`
+	SignUpLimitClient Limit `envconfig:"PYTWASK_SIGNUP_LIMIT_CLIENT" default:"10/1h" desc:"sign-ups allowed per client address, as COUNT/PERIOD; 0 for no limit"`
+	PostLimitUser     Limit `envconfig:"PYTWASK_POST_LIMIT_USER" default:"300/1h" desc:"tweets allowed per account, as COUNT/PERIOD; 0 for no limit"`
+	PostLimitClient   Limit `envconfig:"PYTWASK_POST_LIMIT_CLIENT" default:"600/1h" desc:"tweets allowed per client address, as COUNT/PERIOD; 0 for no limit"`
+	FollowLimitUser   Limit `envconfig:"PYTWASK_FOLLOW_LIMIT_USER" default:"300/1h" desc:"follows and unfollows allowed per account, as COUNT/PERIOD; 0 for no limit"`
+	FollowLimitClient Limit `envconfig:"PYTWASK_FOLLOW_LIMIT_CLIENT" default:"600/1h" desc:"follows and unfollows allowed per client address, as COUNT/PERIOD; 0 for no limit"`
 
 	DebugAddr string `envconfig:"PYTWASK_DEBUG_ADDR" desc:"serve /debug/pprof/ and /debug/redis here: a loopback host:port or unix:/path (unset: nowhere)"`
 
@@ -206,13 +206,13 @@ func (c *Config) validate() error {
 			bad("PYTWASK_HTTP_ADDR", "is empty, so the only challenge type allowed (http-01) cannot be answered")
 		}
 	}
-	for name, v := range map[string]string{"PYTWASK_SIGNIN_LIMIT_CLIENT": c.SignInLimitClient,
+	for name, v := range map[string]Limit{"PYTWASK_SIGNIN_LIMIT_CLIENT": c.SignInLimitClient,
 		"PYTWASK_SIGNIN_LIMIT_USER": c.SignInLimitUser, "PYTWASK_SIGNIN_LIMIT_USER_ALL": c.SignInLimitAll,
 		"PYTWASK_SIGNUP_LIMIT_CLIENT": c.SignUpLimitClient,
 		"PYTWASK_POST_LIMIT_USER":     c.PostLimitUser, "PYTWASK_POST_LIMIT_CLIENT": c.PostLimitClient,
 		"PYTWASK_FOLLOW_LIMIT_USER": c.FollowLimitUser, "PYTWASK_FOLLOW_LIMIT_CLIENT": c.FollowLimitClient} {
-		if _, _, err := ParseLimit(v); err != nil {
-			bad(name, "expected COUNT/PERIOD such as 30/10m, or 0, got %q", v)
+		if v.bad {
+			bad(name, "expected COUNT/PERIOD such as 30/10m, or 0, got %q", v.text)
 		}
 	}
 	if c.DebugAddr != "" {
@@ -302,6 +302,26 @@ func (c *Config) SocketFileMode() (os.FileMode, error) {
 	}
 	return os.FileMode(m), nil
 }
+
+// Limit is a rate limit: at most Max events per Window; Max 0 is none. It
+// is written COUNT/PERIOD ("30/10m"), or 0.
+type Limit struct {
+	Max    int
+	Window time.Duration
+	text   string // as written
+	bad    bool   // text does not parse, for validate to report
+}
+
+// Decode reads a Limit for envconfig. A value that does not parse is kept
+// for validate, which reports it with every other problem at once.
+func (l *Limit) Decode(s string) error {
+	n, d, err := ParseLimit(s)
+	*l = Limit{Max: n, Window: d, text: s, bad: err != nil}
+	return nil
+}
+
+// String is the limit as it was written.
+func (l Limit) String() string { return l.text }
 
 // ParseLimit reads a rate limit written COUNT/PERIOD ("30/10m"); "0" is no
 // limit (count 0).
@@ -408,14 +428,14 @@ func (c *Config) Settings() []Setting {
 		{"REDIS_DB_SOCKET", orUnset(c.RedisSocket)},
 		{"REDIS_DB_INDEX", strconv.Itoa(*c.RedisDB)},
 		{"REDIS_DB_PASSWORD", mask(c.RedisPassword)},
-		{"PYTWASK_SIGNIN_LIMIT_CLIENT", c.SignInLimitClient},
-		{"PYTWASK_SIGNIN_LIMIT_USER", c.SignInLimitUser},
-		{"PYTWASK_SIGNIN_LIMIT_USER_ALL", c.SignInLimitAll},
-		{"PYTWASK_SIGNUP_LIMIT_CLIENT", c.SignUpLimitClient},
-		{"PYTWASK_POST_LIMIT_USER", c.PostLimitUser},
-		{"PYTWASK_POST_LIMIT_CLIENT", c.PostLimitClient},
-		{"PYTWASK_FOLLOW_LIMIT_USER", c.FollowLimitUser},
-		{"PYTWASK_FOLLOW_LIMIT_CLIENT", c.FollowLimitClient},
+		{"PYTWASK_SIGNIN_LIMIT_CLIENT", c.SignInLimitClient.String()},
+		{"PYTWASK_SIGNIN_LIMIT_USER", c.SignInLimitUser.String()},
+		{"PYTWASK_SIGNIN_LIMIT_USER_ALL", c.SignInLimitAll.String()},
+		{"PYTWASK_SIGNUP_LIMIT_CLIENT", c.SignUpLimitClient.String()},
+		{"PYTWASK_POST_LIMIT_USER", c.PostLimitUser.String()},
+		{"PYTWASK_POST_LIMIT_CLIENT", c.PostLimitClient.String()},
+		{"PYTWASK_FOLLOW_LIMIT_USER", c.FollowLimitUser.String()},
+		{"PYTWASK_FOLLOW_LIMIT_CLIENT", c.FollowLimitClient.String()},
 		{"PYTWASK_DEBUG_ADDR", orUnset(c.DebugAddr)},
 		{"PYTWASK_LOG_LEVEL", c.LogLevel},
 		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},

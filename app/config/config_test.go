@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // variables are the names of every variable Config reads.
@@ -202,5 +203,30 @@ func TestEveryVariableDocumented(t *testing.T) {
 				t.Errorf("%s does not name %s", doc.path, name)
 			}
 		}
+	}
+}
+
+func TestLimitsAreTyped(t *testing.T) {
+	t.Setenv("PYTWASK_SIGNIN_LIMIT_CLIENT", "30/10m")
+	t.Setenv("PYTWASK_POST_LIMIT_USER", "0")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SignInLimitClient.Max != 30 || c.SignInLimitClient.Window != 10*time.Minute || c.SignInLimitClient.String() != "30/10m" {
+		t.Errorf("PYTWASK_SIGNIN_LIMIT_CLIENT=30/10m read as %+v", c.SignInLimitClient)
+	}
+	if c.PostLimitUser.Max != 0 {
+		t.Errorf("PYTWASK_POST_LIMIT_USER=0 read as %+v", c.PostLimitUser)
+	}
+	if c.FollowLimitUser.Max != 300 || c.FollowLimitUser.Window != time.Hour {
+		t.Errorf("the default PYTWASK_FOLLOW_LIMIT_USER read as %+v", c.FollowLimitUser)
+	}
+	// Two bad limits: both are reported at once.
+	t.Setenv("PYTWASK_SIGNUP_LIMIT_CLIENT", "ten")
+	t.Setenv("PYTWASK_FOLLOW_LIMIT_CLIENT", "5/never")
+	_, err = Load()
+	if err == nil || !strings.Contains(err.Error(), "PYTWASK_SIGNUP_LIMIT_CLIENT") || !strings.Contains(err.Error(), "PYTWASK_FOLLOW_LIMIT_CLIENT") {
+		t.Errorf("Load = %v; want both bad limits named", err)
 	}
 }

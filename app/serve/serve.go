@@ -265,10 +265,7 @@ func fanOutName(specs []Spec, i int) string {
 
 // limits reads the rate limits from the configuration (validated by Load).
 func limits(cfg *config.Config) web.Limits {
-	l := func(s string) store.Limit {
-		n, d, _ := config.ParseLimit(s)
-		return store.Limit{Max: n, Window: d}
-	}
+	l := func(c config.Limit) store.Limit { return store.Limit{Max: c.Max, Window: c.Window} }
 	return web.Limits{
 		SignInPerClient:  l(cfg.SignInLimitClient),
 		SignInPerUser:    l(cfg.SignInLimitUser),
