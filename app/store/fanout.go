@@ -56,10 +56,14 @@ type FanOutStats struct {
 	Followers int64         // timelines pushed to
 }
 
-// jobStart: KEYS job state; ARGV tweet, author, time. Creates the state of a
-// job seen for the first time; a job taken over keeps its own.
+// jobStart: KEYS job state, stream; ARGV tweet, author, time, stream id.
+// Creates the state of a job seen for the first time; a job taken over
+// keeps its own. A job no longer in the stream was finished (jobDone
+// deletes both at once) by a worker this one raced: 'gone', and nothing is
+// created, so that it is not run twice.
 var jobStartScript = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
+  if #redis.call('XRANGE', KEYS[2], ARGV[4], ARGV[4]) == 0 then return 'gone' end
   redis.call('HSET', KEYS[1], 'phase', 'copy', 'cursor', '0', 'tweet', ARGV[1], 'author', ARGV[2], 'time', ARGV[3])
 end
 return redis.call('HGET', KEYS[1], 'phase')
@@ -266,9 +270,12 @@ func (s *Store) runJob(ctx context.Context, consumer string, msg redis.XMessage,
 		}
 		return nil
 	}
-	phase, err := jobStartScript.Run(ctx, s.rdb, []string{state}, tweet, author, posted).Text()
+	phase, err := jobStartScript.Run(ctx, s.rdb, []string{state, keyFanOut}, tweet, author, posted, msg.ID).Text()
 	if err != nil {
 		return fmt.Errorf("fan-out of tweet %s: start: %w", tweet, err)
+	}
+	if phase == "gone" {
+		return nil
 	}
 	for phase == "copy" {
 		if phase, err = copyStepScript.Run(ctx, s.rdb, []string{state, todo, followerKey(author)}, fanOutChunk).Text(); err != nil {
