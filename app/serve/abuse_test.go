@@ -133,8 +133,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func TestSlowReaders(t *testing.T) {
 	rs := redistest.Start(t)
 	seedLongTimeline(t, rs)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
+	p, addr := startOnTCP(t, rs)
 
 	const readers = 64
 	var conns []net.Conn
@@ -214,8 +213,7 @@ func flood(addr string) {
 // server keeps no more of the flood's connections than one address may have.
 func TestConnectionFlood(t *testing.T) {
 	rs := redistest.Start(t)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
+	p, addr := startOnTCP(t, rs)
 
 	var opened, failed, closed int
 	var attackers []string
@@ -291,6 +289,15 @@ func signIn(t *testing.T, c *http.Client, base, name, password string) int {
 	return res.StatusCode
 }
 
+// startOnTCP runs the binary on rs, serving HTTP on a free loopback port,
+// with env added to the base configuration; it returns the process and
+// the host:port.
+func startOnTCP(t *testing.T, rs *redistest.Server, env ...string) (*proc, string) {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	return start(t, append(append(baseEnv(rs), "PYTWASK_LISTEN="+addr), env...)), addr
+}
+
 // registerUsers registers names with the password Passw0rd! in rs.
 func registerUsers(t *testing.T, rs *redistest.Server, names ...string) {
 	t.Helper()
@@ -310,9 +317,8 @@ func registerUsers(t *testing.T, rs *redistest.Server, names ...string) {
 func TestTargetedLockout(t *testing.T) {
 	rs := redistest.Start(t)
 	registerUsers(t, rs, "alice")
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p, addr := startOnTCP(t, rs)
 	base := "http://" + addr
-	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
 
 	own := from("127.0.0.1")
 	if st := signIn(t, own, base, "alice", "Passw0rd!"); st != http.StatusSeeOther {
@@ -389,10 +395,9 @@ func attack(senders []func(i int) int) (stop func() map[int]int) {
 func TestSignInFlood(t *testing.T) {
 	rs := redistest.Start(t)
 	registerUsers(t, rs, "alice")
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	base := "http://" + addr
 	// A costlier hash, so that the line of checks is long.
-	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr, "PYTWASK_HASH_ITERATIONS=50000"))
+	p, addr := startOnTCP(t, rs, "PYTWASK_HASH_ITERATIONS=50000")
+	base := "http://" + addr
 
 	var senders []func(int) int
 	for n := range 30 {
@@ -423,9 +428,8 @@ func TestSignInFlood(t *testing.T) {
 func TestPostFlood(t *testing.T) {
 	rs := redistest.Start(t)
 	registerUsers(t, rs, "mallory")
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p, addr := startOnTCP(t, rs)
 	base := "http://" + addr
-	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
 	c := from("127.0.0.9")
 	if st := signIn(t, c, base, "mallory", "Passw0rd!"); st != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", st)
@@ -470,8 +474,7 @@ func TestPostFlood(t *testing.T) {
 // says how many it left out; another client's requests are all logged.
 func TestLogFlood(t *testing.T) {
 	rs := redistest.Start(t)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN="+addr))
+	p, addr := startOnTCP(t, rs)
 	flooder := from("127.0.0.66")
 	long := "/" + strings.Repeat("a", 4000)
 	begin := time.Now()
