@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pytwask/app/auth"
 	"pytwask/app/config"
+	"pytwask/app/password"
 	"pytwask/app/redisconn"
 	"pytwask/app/serve"
 	"pytwask/app/store"
@@ -58,7 +58,7 @@ func Check(ctx context.Context, stdout io.Writer) int {
 		cancel()
 		switch {
 		case err == nil:
-			st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, nil) // reads the layout: nothing to log
+			st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, nil) // reads the layout: nothing to log
 			layout, users, err := st.CheckLayout(ctx, 10_000)
 			switch {
 			case err != nil:

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/term"
 
-	"pytwask/app/auth"
 	"pytwask/app/config"
+	"pytwask/app/password"
 	"pytwask/app/redisconn"
 	"pytwask/app/store"
 )
@@ -36,7 +36,7 @@ func Clt(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	port := fs.Int("p", cfg.RedisPort, "the Redis server `port` (REDIS_DB_PORT)")
 	socket := fs.String("s", cfg.RedisSocket, "the Redis server unix `socket`; overrides -h and -p (REDIS_DB_SOCKET)")
 	db := fs.Int("n", *cfg.RedisDB, "the Redis `database` index (REDIS_DB_INDEX)")
-	password := fs.String("a", cfg.RedisPassword, "the Redis `password` (REDIS_DB_PASSWORD; the variable keeps it out of the process list)")
+	redisPassword := fs.String("a", cfg.RedisPassword, "the Redis `password` (REDIS_DB_PASSWORD; the variable keeps it out of the process list)")
 	alwaysPrompt := fs.Bool("prompt", false, "show the prompt even when input is not a terminal")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: pytwask cli [-h HOST] [-p PORT] [-s SOCKET] [-n DB] [-a PASSWORD]
@@ -64,7 +64,7 @@ any command failed). Type help at the prompt for the commands.
 	if *socket != "" {
 		network, addr, prompt = "unix", *socket, *socket
 	}
-	rdb := redisconn.Dial(network, addr, *password, *db)
+	rdb := redisconn.Dial(network, addr, *redisPassword, *db)
 	defer rdb.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	err = rdb.Ping(pingCtx).Err()
@@ -74,7 +74,7 @@ any command failed). Type help at the prompt for the commands.
 		fmt.Fprintf(stderr, "pytwask cli: cannot use Redis at %s (database %d): %v\n", prompt, *db, err)
 		return 1
 	}
-	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
+	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
 	sh := NewShell(st, stdout, time.Local)
 
 	interactive := false

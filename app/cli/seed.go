@@ -10,8 +10,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"pytwask/app/auth"
 	"pytwask/app/config"
+	"pytwask/app/password"
 	"pytwask/app/redisconn"
 	"pytwask/app/store"
 )
@@ -25,7 +25,7 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	follows := fs.Int("follows", 50, "how many users each user follows")
 	tweets := fs.Int("tweets", 20000, "number of tweets")
 	celebrities := fs.Int("celebrities", 0, "how many users (the first ones) every other user follows too")
-	password := fs.String("password", "Passw0rd!", "every seeded user's password (pytwis's rules apply)")
+	userPassword := fs.String("password", "Passw0rd!", "every seeded user's password (pytwis's rules apply)")
 	force := fs.Bool("force", false, "add to a database that already holds pytwis users")
 	seed := fs.Uint64("seed", 0, "random seed (0: a different data set each run)")
 	fs.Usage = func() {
@@ -52,7 +52,7 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	network, addr := cfg.RedisAddr()
 	rdb := redisconn.Dial(network, addr, cfg.RedisPassword, *cfg.RedisDB)
 	defer rdb.Close()
-	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
+	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
 	r := rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15))
 	if *seed == 0 {
 		r = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -60,7 +60,7 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	t0 := time.Now()
 	res, err := st.Seed(ctx, store.SeedOptions{
 		Users: *users, Follows: *follows, Tweets: *tweets, Celebrities: *celebrities,
-		Password: *password, Force: *force, Rand: r, Now: time.Now(),
+		Password: *userPassword, Force: *force, Rand: r, Now: time.Now(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "pytwask seed: %v\n", err)

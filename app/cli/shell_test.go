@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/redistest"
 	"pytwask/app/store"
 )
@@ -23,7 +23,7 @@ func newShell(t testing.TB) (*Shell, *bytes.Buffer, *redistest.Server) {
 	rdb := rs.Client()
 	t.Cleanup(func() { rdb.Close() })
 	var out bytes.Buffer
-	return NewShell(store.New(rdb, auth.Hasher{Iterations: 1000}, nil), &out, time.UTC), &out, rs
+	return NewShell(store.New(rdb, password.Hasher{Iterations: 1000}, nil), &out, time.UTC), &out, rs
 }
 
 // TestEveryCommand runs each command's success and failure in one session,

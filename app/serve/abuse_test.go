@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/redistest"
 	"pytwask/app/store"
 )
@@ -35,7 +35,7 @@ func seedLongTimeline(t *testing.T, rs *redistest.Server) {
 	t.Helper()
 	rdb := rs.Client()
 	defer rdb.Close()
-	st := store.New(rdb, auth.Hasher{Iterations: 1000}, nil)
+	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	ctx := context.Background()
 	if err := st.Register(ctx, "bob", "Passw0rd!"); err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func registerUsers(t *testing.T, rs *redistest.Server, names ...string) {
 	t.Helper()
 	rdb := rs.Client()
 	defer rdb.Close()
-	st := store.New(rdb, auth.Hasher{Iterations: 10_000}, nil)
+	st := store.New(rdb, password.Hasher{Iterations: 10_000}, nil)
 	for _, name := range names {
 		if err := st.Register(context.Background(), name, "Passw0rd!"); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/redistest"
 	"pytwask/app/store"
 )
@@ -299,7 +299,7 @@ func TestBrowserJourney(t *testing.T) {
 	// A long timeline, paged with Older and Newer.
 	rdb := b.rs.Client()
 	defer rdb.Close()
-	st := store.New(rdb, auth.Hasher{Iterations: 1000}, nil)
+	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	bobID := rdb.HGet(context.Background(), "users", "bob").Val()
 	for i := 1; i <= 120; i++ {
 		if _, err := st.Post(context.Background(), bobID, fmt.Sprintf("bob's tweet %d", i)); err != nil {
@@ -348,7 +348,7 @@ func TestBrowserPages(t *testing.T) {
 	b := startBrowser(t)
 	rdb := b.rs.Client()
 	defer rdb.Close()
-	st := store.New(rdb, auth.Hasher{Iterations: 1000}, nil)
+	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	ctx := context.Background()
 	for _, name := range []string{"alice", "bob"} {
 		if err := st.Register(ctx, name, "Passw0rd!"); err != nil {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/redistest"
 	"pytwask/app/store"
 )
@@ -68,7 +68,7 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	rdb := rs.Client()
 	defer rdb.Close()
 	ctx := context.Background()
-	st := store.New(rdb, auth.Hasher{Iterations: 1000}, nil)
+	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	authors := []string{"author0", "author1", "author2", "author3"}
 	var fans []string
 	for _, name := range authors {

@@ -20,9 +20,9 @@ import (
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"pytwask/app/auth"
 	"pytwask/app/config"
 	"pytwask/app/metrics"
+	"pytwask/app/password"
 	"pytwask/app/redisconn"
 	"pytwask/app/store"
 	"pytwask/app/web"
@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	defer closeRedis()
 	m := metrics.New()
 	rdb.AddHook(m.RedisHook())
-	st := store.New(rdb, auth.Hasher{Iterations: cfg.HashIterations}, log)
+	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, log)
 	m.Gauge("pytwask_password_checks_waiting", "Password checks waiting for a slot (sign-ins, sign-ups, password changes).",
 		func() float64 { return float64(st.PasswordChecksWaiting()) })
 	fanOutMetrics(m, st)

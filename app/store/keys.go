@@ -38,7 +38,7 @@ const (
 	// prefixLimit counts rate-limited events: pytwask:limit:<bucket>:<subject>.
 	prefixLimit = "pytwask:limit:"
 	// keyFoldedNames (hash: case-folded username -> user id) finds a name
-	// that differs from a new one only in case (auth.FoldUsername); pytwis
+	// that differs from a new one only in case (FoldUsername); pytwis
 	// never writes it. keyFoldedCount is how many of users' names it took
 	// in: when users holds more (pytwis registered some), it is filled in
 	// again before the next sign-up.

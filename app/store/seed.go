@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 )
 
 // SeedOptions describe a demo or benchmark data set.
@@ -54,7 +54,7 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		return res, refuse(Invalid, "--celebrities must be from 0 to --users")
 	case o.Tweets < 0:
 		return res, refuse(Invalid, "--tweets must be 0 or more")
-	case !auth.StrongPassword(o.Password):
+	case !password.Strong(o.Password):
 		return res, ErrWeakPassword
 	}
 	existing, err := s.rdb.HLen(ctx, keyUsers).Result()

@@ -20,7 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/slots"
 )
 
@@ -55,8 +55,8 @@ var (
 	ErrIncorrectOld       = &Error{Unauthorized, "Incorrect old password"}
 	ErrSamePassword       = &Error{Invalid, "New password same as old one"}
 	ErrConcurrentPassword = &Error{Conflict, "The password was changed meanwhile; please try again"}
-	ErrInvalidUsername    = &Error{Invalid, auth.InvalidUsernameMessage}
-	ErrWeakPassword       = &Error{Invalid, auth.WeakPasswordMessage}
+	ErrInvalidUsername    = &Error{Invalid, InvalidUsernameMessage}
+	ErrWeakPassword       = &Error{Invalid, password.WeakPasswordMessage}
 )
 
 // ErrBusy ends a password check that waited HashWait for a hash slot, under
@@ -110,7 +110,7 @@ const TweetCacheSize = 20_000
 // Store is the pytwis database. It is safe for concurrent use.
 type Store struct {
 	rdb    redis.UniversalClient
-	hasher auth.Hasher
+	hasher password.Hasher
 	log    *slog.Logger
 	now    func() time.Time
 	tweets *tweetCache
@@ -130,7 +130,7 @@ type Store struct {
 	// which since Go 1.25 follows a CPU quota (systemd's CPUQuota=, a
 	// container's limit) where runtime.NumCPU still counts every core the
 	// process may be scheduled on. Each hash holds a core for a fraction of
-	// a second at the default cost (auth.DefaultIterations).
+	// a second at the default cost (password.DefaultIterations).
 	hashSlots *slots.Slots
 
 	// dummyHash is verified for unknown usernames so that they cost as much
@@ -144,7 +144,7 @@ type Store struct {
 // and logs what the operator should know but the caller is not told (a
 // stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
 // log is nil. It adds a hook to rdb that counts round trips (roundtrips.go).
-func New(rdb redis.UniversalClient, hasher auth.Hasher, log *slog.Logger) *Store {
+func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -21,12 +21,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/redistest"
 )
 
 // testHasher keeps hashing cheap so tests measure behaviour, not PBKDF2.
-var testHasher = auth.Hasher{Iterations: 1000}
+var testHasher = password.Hasher{Iterations: 1000}
 
 func newStore(t *testing.T) (*Store, *redis.Client) {
 	t.Helper()
@@ -88,7 +88,7 @@ func TestRegisterWritesPytwisLayout(t *testing.T) {
 	if len(prof) != 3 || prof["username"] != "alice" || len(prof["auth"]) != 64 {
 		t.Fatalf("user:1 = %v; want username, password_hash and a 64-hex auth", prof)
 	}
-	if ok, err := auth.Verify(prof["password_hash"], "Passw0rd!"); !ok || err != nil {
+	if ok, err := password.Verify(prof["password_hash"], "Passw0rd!"); !ok || err != nil {
 		t.Errorf("stored hash does not verify: %v", err)
 	}
 	if got := rdb.HGet(ctx, "auths", prof["auth"]).Val(); got != "1" {
@@ -203,7 +203,7 @@ func TestChangePassword(t *testing.T) {
 // them, and old Werkzeug's other forms) sign in and are upgraded to the
 // current policy at that sign-in, then left alone.
 func TestLoginRehashesWeakHash(t *testing.T) {
-	raw, err := os.ReadFile("../auth/testdata/werkzeug-old-hashes.json")
+	raw, err := os.ReadFile("../password/testdata/werkzeug-old-hashes.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 	// A hash as Werkzeug 0.14 wrote it for pytwis (the shared fixture's).
 	vectors := append(old.Vectors, struct{ Password, Hash string }{"S3cret#pass", "pbkdf2:sha512:50000$Ptlk0hiX$c58b1ac73d3c658a84283dd7b114a5ccf5001c696bc02cd9b476e6615dd52b1b4da6249473fdb7aae6da8725255c57af3bb41d54e0d67cc76625a0a9467df027"})
 	_, rdb := newStore(t)
-	strong := New(rdb, auth.Hasher{Iterations: 200_000}, nil)
+	strong := New(rdb, password.Hasher{Iterations: 200_000}, nil)
 	for i, v := range vectors {
 		method, _, _ := strings.Cut(v.Hash, "$")
 		t.Run(method, func(t *testing.T) {
@@ -233,7 +233,7 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 			if !strings.HasPrefix(got, "pbkdf2:sha512:200000$") {
 				t.Fatalf("hash after sign-in is %.22s...; want pbkdf2:sha512:200000", got)
 			}
-			if ok, _ := auth.Verify(got, v.Password); !ok {
+			if ok, _ := password.Verify(got, v.Password); !ok {
 				t.Fatal("upgraded hash does not verify")
 			}
 			// A hash at the policy is left alone.
@@ -253,9 +253,9 @@ func TestLoginRehashesWeakHash(t *testing.T) {
 func TestRefusalTimeIndependentOfHash(t *testing.T) {
 	_, rdb := newStore(t)
 	ctx := context.Background()
-	policy := auth.Hasher{Iterations: 100_000}
+	policy := password.Hasher{Iterations: 100_000}
 	s := New(rdb, policy, nil)
-	for name, hasher := range map[string]auth.Hasher{"cheap": {Iterations: 1000}, "strong": policy} {
+	for name, hasher := range map[string]password.Hasher{"cheap": {Iterations: 1000}, "strong": policy} {
 		h, err := hasher.Hash("Passw0rd!")
 		if err != nil {
 			t.Fatal(err)
@@ -408,7 +408,7 @@ func TestCaseTwinNames(t *testing.T) {
 	ctx := context.Background()
 	// pytwis's own data: a pair of case twins, and a user added after.
 	for id, name := range map[string]string{"1": "alice", "2": "ALICE", "3": "jone_1"} {
-		h, _ := auth.Hasher{Iterations: 1000}.Hash("Passw0rd!")
+		h, _ := password.Hasher{Iterations: 1000}.Hash("Passw0rd!")
 		rdb.HSet(ctx, "users", name, id)
 		rdb.HSet(ctx, "user:"+id, "username", name, "password_hash", h, "auth", "s"+id)
 		rdb.HSet(ctx, "auths", "s"+id, id)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 )
 
 // Viewer is a signed-in user as the pages see them: never the hash or secret.
@@ -23,11 +23,11 @@ type Viewer struct {
 // Register creates a user (pytwis register). The name is claimed in the same
 // atomic step that creates the profile, so of two simultaneous sign-ups of one
 // name exactly one wins and no half-made user is ever left behind.
-func (s *Store) Register(ctx context.Context, username, password string) error {
-	if !auth.ValidUsername(username) {
+func (s *Store) Register(ctx context.Context, username, pw string) error {
+	if !ValidUsername(username) {
 		return ErrInvalidUsername
 	}
-	if !auth.StrongPassword(password) {
+	if !password.Strong(pw) {
 		return ErrWeakPassword
 	}
 	exists, err := s.rdb.HExists(ctx, keyUsers, username).Result()
@@ -39,13 +39,13 @@ func (s *Store) Register(ctx context.Context, username, password string) error {
 	}
 	var hash string
 	var hashErr error
-	if err := s.withHashSlot(ctx, "", func() { hash, hashErr = s.hasher.Hash(password) }); err != nil {
+	if err := s.withHashSlot(ctx, "", func() { hash, hashErr = s.hasher.Hash(pw) }); err != nil {
 		return err
 	}
 	if hashErr != nil {
 		return hashErr
 	}
-	secret, folded := newSecret(), auth.FoldUsername(username)
+	secret, folded := newSecret(), FoldUsername(username)
 	for range 3 {
 		id, err := registerScript.Run(ctx, s.rdb, []string{keyUsers, keyNextUserID, keyAuths, keyFoldedNames, keyFoldedCount},
 			username, hash, secret, folded).Int64()
@@ -84,7 +84,7 @@ func (s *Store) foldNames(ctx context.Context) error {
 		if !iter.Next(ctx) {
 			break
 		}
-		pipe.HSetNX(ctx, keyFoldedNames, auth.FoldUsername(name), iter.Val())
+		pipe.HSetNX(ctx, keyFoldedNames, FoldUsername(name), iter.Val())
 		if pipe.Len() >= 1000 {
 			if _, err := pipe.Exec(ctx); err != nil {
 				return err
@@ -104,10 +104,10 @@ func (s *Store) foldNames(ctx context.Context) error {
 // one on success. A refusal costs the same time whatever the stored hash
 // cost, and unknown names cost the same as wrong passwords: the time tells
 // nothing. client names whose line the check waits in (withHashSlot).
-func (s *Store) Login(ctx context.Context, client, username, password string) (secret string, err error) {
+func (s *Store) Login(ctx context.Context, client, username, pw string) (secret string, err error) {
 	res, err := credentialsScript.Run(ctx, s.rdb, []string{keyUsers}, username).StringSlice()
 	if errors.Is(err, redis.Nil) {
-		if err := s.withHashSlot(ctx, client, func() { _, _ = auth.Verify(s.dummyHash(), password) }); err != nil {
+		if err := s.withHashSlot(ctx, client, func() { _, _ = password.Verify(s.dummyHash(), pw) }); err != nil {
 			return "", err
 		}
 		return "", refuse(NotFound, "username %s doesn't exist", username)
@@ -122,12 +122,12 @@ func (s *Store) Login(ctx context.Context, client, username, password string) (s
 	var verifyErr, hashErr error
 	var upgraded string
 	if err := s.withHashSlot(ctx, client, func() {
-		ok, verifyErr = auth.Verify(stored, password)
+		ok, verifyErr = password.Verify(stored, pw)
 		switch {
 		case !ok:
-			s.padRefusal(stored, password)
+			s.padRefusal(stored, pw)
 		case s.hasher.NeedsRehash(stored):
-			upgraded, hashErr = s.hasher.Hash(password)
+			upgraded, hashErr = s.hasher.Hash(pw)
 		}
 	}); err != nil {
 		return "", err
@@ -152,9 +152,9 @@ func (s *Store) Login(ctx context.Context, client, username, password string) (s
 // padRefusal spends, after a refused check against a hash cheaper than the
 // current policy, what the policy would have cost on top, so that a refusal
 // does not tell an old account (or an old hash) by its speed.
-func (s *Store) padRefusal(stored, password string) {
+func (s *Store) padRefusal(stored, pw string) {
 	if pad := s.hasher.Padding(stored); pad != "" {
-		_, _ = auth.Verify(pad, password)
+		_, _ = password.Verify(pad, pw)
 	}
 }
 
@@ -240,7 +240,7 @@ func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword,
 	}
 	var ok bool
 	if err := s.withHashSlot(ctx, client, func() {
-		if ok, _ = auth.Verify(stored, oldPassword); !ok {
+		if ok, _ = password.Verify(stored, oldPassword); !ok {
 			s.padRefusal(stored, oldPassword)
 		}
 	}); err != nil {
@@ -252,7 +252,7 @@ func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword,
 	if newPassword == oldPassword {
 		return "", ErrSamePassword
 	}
-	if !auth.StrongPassword(newPassword) {
+	if !password.Strong(newPassword) {
 		return "", ErrWeakPassword
 	}
 	var hash string

@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/redistest"
 )
 
@@ -115,7 +115,7 @@ func TestPytwisDatabaseCompatibility(t *testing.T) {
 	if !strings.HasPrefix(frank, "pbkdf2:sha512:") {
 		t.Errorf("frank's hash was not upgraded: %.20s", frank)
 	}
-	if ok, _ := auth.Verify(frank, f.Passwords["frank"]); !ok {
+	if ok, _ := password.Verify(frank, f.Passwords["frank"]); !ok {
 		t.Error("frank's upgraded hash does not verify")
 	}
 

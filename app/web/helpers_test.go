@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/net/html"
 
-	"pytwask/app/auth"
+	"pytwask/app/password"
 	"pytwask/app/redistest"
 	"pytwask/app/store"
 	"pytwask/assets"
@@ -56,7 +56,7 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	rs := redistest.Start(t)
 	rdb := rs.Client()
 	t.Cleanup(func() { rdb.Close() })
-	st := store.New(rdb, auth.Hasher{Iterations: 1000}, nil)
+	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	s := &site{t: t, redis: rs, rdb: rdb, store: st, now: time.Now()}
 	h := s.handler(Options{
 		Now:    s.clock,

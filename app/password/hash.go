@@ -1,7 +1,7 @@
-// Package auth holds the password and name rules that pytwis enforced and the
+// Package password holds the password rules that pytwis enforced and the
 // Werkzeug password-hash formats that pytwis stored, so that a database written
 // by the Python original keeps signing its users in.
-package auth
+package password
 
 import (
 	"crypto/hmac"

@@ -4,7 +4,7 @@ JSON, for TestWerkzeugVectors: every PBKDF2 digest with its iteration count
 Werkzeug before 2.3 wrote (sha1$SALT$HEX: HMAC of the password keyed with the
 salt). Run with Debian's python3-werkzeug (2.2, the last to write them):
 
-    /usr/bin/python3 app/auth/testdata/werkzeug_vectors.py > app/auth/testdata/werkzeug-old-hashes.json
+    /usr/bin/python3 app/password/testdata/werkzeug_vectors.py > app/password/testdata/werkzeug-old-hashes.json
 """
 import json
 
