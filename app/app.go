@@ -86,9 +86,7 @@ func runServe(ctx context.Context, stderr io.Writer) int {
 
 // newLogger logs text for people in dev and JSON for log collectors elsewhere.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel.Level}
 	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.Env == "dev" {
 		h = slog.NewTextHandler(w, opts)

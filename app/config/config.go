@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,8 +29,8 @@ type Config struct {
 	// ListenSet reports that PYTWASK_LISTEN was set explicitly.
 	ListenSet bool `ignored:"true"`
 
-	SocketMode  string `envconfig:"PYTWASK_SOCKET_MODE" default:"0660" desc:"file mode of unix sockets pytwask creates (octal)"`
-	SocketGroup string `envconfig:"PYTWASK_SOCKET_GROUP" desc:"group of unix sockets pytwask creates, e.g. www-data"`
+	SocketMode  FileMode `envconfig:"PYTWASK_SOCKET_MODE" default:"0660" desc:"file mode of unix sockets pytwask creates (octal)"`
+	SocketGroup string   `envconfig:"PYTWASK_SOCKET_GROUP" desc:"group of unix sockets pytwask creates, e.g. www-data"`
 
 	Domains        []string `envconfig:"PYTWASK_DOMAINS" desc:"domain names to serve over HTTPS with automatic certificates, comma-separated; turns HTTPS on"`
 	HTTPSAddr      string   `envconfig:"PYTWASK_HTTPS_ADDR" default:":443" desc:"with PYTWASK_DOMAINS: where to serve HTTPS"`
@@ -40,15 +41,15 @@ type Config struct {
 	ACMEChallenges []string `envconfig:"PYTWASK_ACME_CHALLENGES" default:"http-01,tls-alpn-01" desc:"ACME challenge types to use"`
 	DataDir        string   `envconfig:"PYTWASK_DATA_DIR" desc:"where certificates and the ACME account are kept (default: $STATE_DIRECTORY, else /var/lib/pytwask)"`
 
-	TrustedProxies []string `envconfig:"PYTWASK_TRUSTED_PROXIES" desc:"proxy addresses or CIDRs whose X-Forwarded-For/-Proto are believed (requests over a unix socket always are)"`
+	TrustedProxies Prefixes `envconfig:"PYTWASK_TRUSTED_PROXIES" desc:"proxy addresses or CIDRs whose X-Forwarded-For/-Proto are believed (requests over a unix socket always are)"`
 
-	SecretKeys []string `envconfig:"PYTWASK_SECRET_KEY" desc:"cookie-signing keys, comma-separated, newest first, 32+ characters each; unset: generated once and kept in Redis"`
+	SecretKeys []string `envconfig:"PYTWASK_SECRET_KEY" secret:"true" desc:"cookie-signing keys, comma-separated, newest first, 32+ characters each; unset: generated once and kept in Redis"`
 
 	RedisHost     string `envconfig:"REDIS_DB_HOSTNAME" default:"127.0.0.1" desc:"Redis host"`
 	RedisPort     int    `envconfig:"REDIS_DB_PORT" default:"6379" desc:"Redis port"`
 	RedisSocket   string `envconfig:"REDIS_DB_SOCKET" desc:"Redis unix socket path; overrides host and port"`
 	RedisDB       *int   `envconfig:"REDIS_DB_INDEX" desc:"Redis database number (unset: 0 in prod, 1 in dev, 15 in test, as the original)"`
-	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" desc:"Redis password"`
+	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" secret:"true" desc:"Redis password"`
 
 	SignInLimitClient Limit `envconfig:"PYTWASK_SIGNIN_LIMIT_CLIENT" default:"30/10m" desc:"sign-in attempts allowed per client address (IPv6 per /64), as COUNT/PERIOD; 0 for no limit"`
 	SignInLimitUser   Limit `envconfig:"PYTWASK_SIGNIN_LIMIT_USER" default:"10/15m" desc:"failed sign-ins allowed per username from one client network (IPv4 /24, IPv6 /48), and per username in a browser it signed in with before, as COUNT/PERIOD; 0 for no limit"`
@@ -61,9 +62,9 @@ type Config struct {
 
 	DebugAddr string `envconfig:"PYTWASK_DEBUG_ADDR" desc:"serve /debug/pprof/ and /debug/redis here: a loopback host:port or unix:/path (unset: nowhere)"`
 
-	LogLevel       string `envconfig:"PYTWASK_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	HashIterations int    `envconfig:"PYTWASK_HASH_ITERATIONS" default:"600000" desc:"PBKDF2-SHA512 iterations for new password hashes"`
-	PageSlots      int    `envconfig:"PYTWASK_PAGE_SLOTS" default:"0" desc:"timeline pages built at once; more wait in line, then get a 503 after 10 s (0: four per core)"`
+	LogLevel       Level `envconfig:"PYTWASK_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	HashIterations int   `envconfig:"PYTWASK_HASH_ITERATIONS" default:"600000" desc:"PBKDF2-SHA512 iterations for new password hashes"`
+	PageSlots      int   `envconfig:"PYTWASK_PAGE_SLOTS" default:"0" zero:"four per core" desc:"timeline pages built at once; more wait in line, then get a 503 after 10 s (0: four per core)"`
 
 	SessionIdle time.Duration `envconfig:"PYTWASK_SESSION_IDLE" default:"12h" desc:"a sign-in without \"Keep me logged in\" ends after this long without a request"`
 	SessionMax  time.Duration `envconfig:"PYTWASK_SESSION_MAX" default:"24h" desc:"a sign-in without \"Keep me logged in\" ends this long after it began, whatever its use"`
@@ -78,9 +79,6 @@ type Config struct {
 
 // redisVars are the variables whose presence means "use a real Redis".
 var redisVars = []string{"REDIS_DB_HOSTNAME", "REDIS_DB_PORT", "REDIS_DB_SOCKET", "REDIS_DB_INDEX", "REDIS_DB_PASSWORD"}
-
-// secretVars are never printed.
-var secretVars = map[string]bool{"PYTWASK_SECRET_KEY": true, "REDIS_DB_PASSWORD": true}
 
 // DefaultDataDir keeps certificates when neither PYTWASK_DATA_DIR nor
 // systemd's STATE_DIRECTORY says where.
@@ -97,7 +95,7 @@ func Load() (*Config, error) {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
 			val := pe.Value
-			if secretVars[pe.KeyName] {
+			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.FieldName); ok && f.Tag.Get("secret") == "true" {
 				val = "(hidden)"
 			}
 			return nil, fmt.Errorf("%s: expected %s, got %q", pe.KeyName, expected(pe.TypeName), val)
@@ -166,9 +164,11 @@ func (c *Config) validate() error {
 			bad("PYTWASK_LISTEN", "%s", msg)
 		}
 	}
-	if _, err := c.SocketFileMode(); err != nil {
-		bad("PYTWASK_SOCKET_MODE", "expected an octal file mode such as 0660, got %q", c.SocketMode)
-	}
+	forEachSetting(c, func(name string, v reflect.Value, _ reflect.StructField) {
+		if d, ok := v.Interface().(decoded); ok && d.problem() != "" {
+			bad(name, "%s", d.problem())
+		}
+	})
 	for _, d := range c.Domains {
 		if !validDomain(d) {
 			bad("PYTWASK_DOMAINS", "expected domain names, got %q", d)
@@ -206,15 +206,6 @@ func (c *Config) validate() error {
 			bad("PYTWASK_HTTP_ADDR", "is empty, so the only challenge type allowed (http-01) cannot be answered")
 		}
 	}
-	for name, v := range map[string]Limit{"PYTWASK_SIGNIN_LIMIT_CLIENT": c.SignInLimitClient,
-		"PYTWASK_SIGNIN_LIMIT_USER": c.SignInLimitUser, "PYTWASK_SIGNIN_LIMIT_USER_ALL": c.SignInLimitAll,
-		"PYTWASK_SIGNUP_LIMIT_CLIENT": c.SignUpLimitClient,
-		"PYTWASK_POST_LIMIT_USER":     c.PostLimitUser, "PYTWASK_POST_LIMIT_CLIENT": c.PostLimitClient,
-		"PYTWASK_FOLLOW_LIMIT_USER": c.FollowLimitUser, "PYTWASK_FOLLOW_LIMIT_CLIENT": c.FollowLimitClient} {
-		if v.bad {
-			bad(name, "expected COUNT/PERIOD such as 30/10m, or 0, got %q", v.text)
-		}
-	}
 	if c.DebugAddr != "" {
 		if path, ok := strings.CutPrefix(c.DebugAddr, "unix:"); ok {
 			if !strings.HasPrefix(path, "/") {
@@ -224,11 +215,6 @@ func (c *Config) validate() error {
 			bad("PYTWASK_DEBUG_ADDR", "%s", msg)
 		} else if host, _, _ := net.SplitHostPort(c.DebugAddr); !isLoopback(host) {
 			bad("PYTWASK_DEBUG_ADDR", "profiles must never be public: expected a loopback address (127.0.0.1, [::1], localhost) or a unix socket, got %q", c.DebugAddr)
-		}
-	}
-	for _, p := range c.TrustedProxies {
-		if _, err := ParseProxy(p); err != nil {
-			bad("PYTWASK_TRUSTED_PROXIES", "expected IP addresses or CIDR ranges, got %q", p)
 		}
 	}
 	for i, k := range c.SecretKeys {
@@ -241,11 +227,6 @@ func (c *Config) validate() error {
 	}
 	if *c.RedisDB < 0 {
 		bad("REDIS_DB_INDEX", "expected 0 or more, got %d", *c.RedisDB)
-	}
-	switch strings.ToLower(c.LogLevel) {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("PYTWASK_LOG_LEVEL", "expected debug, info, warn or error, got %q", c.LogLevel)
 	}
 	if c.HashIterations < 10_000 || c.HashIterations > 10_000_000 {
 		bad("PYTWASK_HASH_ITERATIONS", "expected 10000 to 10000000, got %d", c.HashIterations)
@@ -294,67 +275,6 @@ var domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[
 
 func validDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
 
-// SocketFileMode is PYTWASK_SOCKET_MODE as a file mode.
-func (c *Config) SocketFileMode() (os.FileMode, error) {
-	m, err := strconv.ParseUint(c.SocketMode, 8, 32)
-	if err != nil || m > 0o777 {
-		return 0, fmt.Errorf("bad mode %q", c.SocketMode)
-	}
-	return os.FileMode(m), nil
-}
-
-// Limit is a rate limit: at most Max events per Window; Max 0 is none. It
-// is written COUNT/PERIOD ("30/10m"), or 0.
-type Limit struct {
-	Max    int
-	Window time.Duration
-	text   string // as written
-	bad    bool   // text does not parse, for validate to report
-}
-
-// Decode reads a Limit for envconfig. A value that does not parse is kept
-// for validate, which reports it with every other problem at once.
-func (l *Limit) Decode(s string) error {
-	n, d, err := ParseLimit(s)
-	*l = Limit{Max: n, Window: d, text: s, bad: err != nil}
-	return nil
-}
-
-// String is the limit as it was written.
-func (l Limit) String() string { return l.text }
-
-// ParseLimit reads a rate limit written COUNT/PERIOD ("30/10m"); "0" is no
-// limit (count 0).
-func ParseLimit(s string) (int, time.Duration, error) {
-	if s == "0" {
-		return 0, 0, nil
-	}
-	count, period, ok := strings.Cut(s, "/")
-	n, err := strconv.Atoi(count)
-	if !ok || err != nil || n < 1 {
-		return 0, 0, fmt.Errorf("bad limit %q", s)
-	}
-	d, err := time.ParseDuration(period)
-	if err != nil || d < time.Second {
-		return 0, 0, fmt.Errorf("bad limit %q", s)
-	}
-	return n, d, nil
-}
-
-// ParseProxy reads one PYTWASK_TRUSTED_PROXIES entry: an address or a range.
-func ParseProxy(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
 // RedisAddr returns the network and address Redis is reached at.
 func (c *Config) RedisAddr() (network, addr string) {
 	if c.RedisSocket != "" {
@@ -377,72 +297,59 @@ func Usage(w io.Writer) error {
 // Setting is one variable as `pytwask check` shows it.
 type Setting struct{ Name, Value string }
 
-// Settings lists every variable with its value in effect, secrets masked.
+// Settings lists every variable with its value in effect, in the order of
+// Config's fields; secrets are masked.
 func (c *Config) Settings() []Setting {
-	mask := func(v string) string {
-		if v == "" {
+	var list []Setting
+	forEachSetting(c, func(name string, v reflect.Value, f reflect.StructField) {
+		list = append(list, Setting{name, show(v, f)})
+	})
+	return list
+}
+
+// show writes one setting's value for people.
+func show(v reflect.Value, f reflect.StructField) string {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
 			return "(not set)"
 		}
+		v = v.Elem()
+	}
+	var text string
+	switch x := v.Interface().(type) {
+	case []string:
+		text = strings.Join(x, ",")
+		if f.Tag.Get("secret") == "true" && len(x) > 0 {
+			return fmt.Sprintf("(%d keys, hidden)", len(x))
+		}
+	case fmt.Stringer:
+		text = x.String()
+	default:
+		text = fmt.Sprint(x)
+	}
+	switch {
+	case text == "" && f.Name == "SecretKeys":
+		return "(not set: generated once and kept in Redis)"
+	case text == "":
+		return "(not set)"
+	case f.Tag.Get("secret") == "true":
 		return "(set, hidden)"
+	case text == "0" && f.Tag.Get("zero") != "":
+		// e.g. PYTWASK_PAGE_SLOTS, resolved where the site starts from the
+		// cores it may use there; the ready line logs the number.
+		return "0 (" + f.Tag.Get("zero") + ")"
 	}
-	orUnset := func(v string) string {
-		if v == "" {
-			return "(not set)"
+	return text
+}
+
+// forEachSetting calls fn with each environment variable's name, its field's
+// value and the field.
+func forEachSetting(c *Config, fn func(name string, v reflect.Value, f reflect.StructField)) {
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if name := f.Tag.Get("envconfig"); name != "" && f.Tag.Get("ignored") != "true" {
+			fn(name, v.Field(i), f)
 		}
-		return v
-	}
-	list := func(v []string) string {
-		if len(v) == 0 {
-			return "(not set)"
-		}
-		return strings.Join(v, ",")
-	}
-	// 0 is resolved where the site starts, from the cores it may use there
-	// (GOMAXPROCS, which a service's environment can set); the ready line
-	// logs the number.
-	pageSlots := strconv.Itoa(c.PageSlots)
-	if c.PageSlots == 0 {
-		pageSlots = "0 (four per core)"
-	}
-	keys := "(not set: generated once and kept in Redis)"
-	if len(c.SecretKeys) > 0 {
-		keys = fmt.Sprintf("(%d keys, hidden)", len(c.SecretKeys))
-	}
-	return []Setting{
-		{"PYTWASK_ENV", c.Env},
-		{"PYTWASK_LISTEN", list(c.Listen)},
-		{"PYTWASK_SOCKET_MODE", c.SocketMode},
-		{"PYTWASK_SOCKET_GROUP", orUnset(c.SocketGroup)},
-		{"PYTWASK_TRUSTED_PROXIES", list(c.TrustedProxies)},
-		{"PYTWASK_DOMAINS", list(c.Domains)},
-		{"PYTWASK_HTTPS_ADDR", c.HTTPSAddr},
-		{"PYTWASK_HTTP_ADDR", c.HTTPAddr},
-		{"PYTWASK_ACME_EMAIL", orUnset(c.ACMEEmail)},
-		{"PYTWASK_ACME_CA", c.ACMECA},
-		{"PYTWASK_ACME_CA_ROOT", orUnset(c.ACMECARoot)},
-		{"PYTWASK_ACME_CHALLENGES", list(c.ACMEChallenges)},
-		{"PYTWASK_DATA_DIR", c.DataDir},
-		{"PYTWASK_SECRET_KEY", keys},
-		{"REDIS_DB_HOSTNAME", c.RedisHost},
-		{"REDIS_DB_PORT", strconv.Itoa(c.RedisPort)},
-		{"REDIS_DB_SOCKET", orUnset(c.RedisSocket)},
-		{"REDIS_DB_INDEX", strconv.Itoa(*c.RedisDB)},
-		{"REDIS_DB_PASSWORD", mask(c.RedisPassword)},
-		{"PYTWASK_SIGNIN_LIMIT_CLIENT", c.SignInLimitClient.String()},
-		{"PYTWASK_SIGNIN_LIMIT_USER", c.SignInLimitUser.String()},
-		{"PYTWASK_SIGNIN_LIMIT_USER_ALL", c.SignInLimitAll.String()},
-		{"PYTWASK_SIGNUP_LIMIT_CLIENT", c.SignUpLimitClient.String()},
-		{"PYTWASK_POST_LIMIT_USER", c.PostLimitUser.String()},
-		{"PYTWASK_POST_LIMIT_CLIENT", c.PostLimitClient.String()},
-		{"PYTWASK_FOLLOW_LIMIT_USER", c.FollowLimitUser.String()},
-		{"PYTWASK_FOLLOW_LIMIT_CLIENT", c.FollowLimitClient.String()},
-		{"PYTWASK_DEBUG_ADDR", orUnset(c.DebugAddr)},
-		{"PYTWASK_LOG_LEVEL", c.LogLevel},
-		{"PYTWASK_HASH_ITERATIONS", strconv.Itoa(c.HashIterations)},
-		{"PYTWASK_PAGE_SLOTS", pageSlots},
-		{"PYTWASK_SESSION_IDLE", c.SessionIdle.String()},
-		{"PYTWASK_SESSION_MAX", c.SessionMax.String()},
-		{"PYTWASK_MAX_CONNS", strconv.Itoa(c.MaxConns)},
-		{"PYTWASK_MAX_CONNS_PER_CLIENT", strconv.Itoa(c.MaxConnsPerClient)},
 	}
 }

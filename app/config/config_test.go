@@ -3,8 +3,11 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +231,66 @@ func TestLimitsAreTyped(t *testing.T) {
 	_, err = Load()
 	if err == nil || !strings.Contains(err.Error(), "PYTWASK_SIGNUP_LIMIT_CLIENT") || !strings.Contains(err.Error(), "PYTWASK_FOLLOW_LIMIT_CLIENT") {
 		t.Errorf("Load = %v; want both bad limits named", err)
+	}
+}
+
+// TestTypedValues: settings that are not plain text are parsed once, by
+// Load, into the values the site uses.
+func TestTypedValues(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PYTWASK_SOCKET_MODE", "0640")
+	t.Setenv("PYTWASK_TRUSTED_PROXIES", "10.0.0.0/8, ::ffff:192.168.1.7")
+	t.Setenv("PYTWASK_LOG_LEVEL", "WARN")
+	t.Setenv("PYTWASK_SESSION_IDLE", "90m")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SocketMode.FileMode != 0o640 {
+		t.Errorf("PYTWASK_SOCKET_MODE=0640 read as %v", c.SocketMode.FileMode)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}; !slices.Equal(c.TrustedProxies.List, want) {
+		t.Errorf("PYTWASK_TRUSTED_PROXIES read as %v; want %v", c.TrustedProxies.List, want)
+	}
+	if c.LogLevel.Level != slog.LevelWarn {
+		t.Errorf("PYTWASK_LOG_LEVEL=WARN read as %v", c.LogLevel.Level)
+	}
+	if c.SessionIdle != 90*time.Minute {
+		t.Errorf("PYTWASK_SESSION_IDLE=90m read as %v", c.SessionIdle)
+	}
+}
+
+// TestSettingsShown: `pytwask check` lists every variable once, in the
+// words it was written in, with secrets hidden.
+func TestSettingsShown(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("REDIS_DB_PASSWORD", "s3cret-password")
+	t.Setenv("PYTWASK_SECRET_KEY", strings.Repeat("k", 40)+","+strings.Repeat("j", 40))
+	t.Setenv("PYTWASK_SOCKET_MODE", "0600")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range c.Settings() {
+		if _, dup := got[s.Name]; dup {
+			t.Errorf("%s listed twice", s.Name)
+		}
+		got[s.Name] = s.Value
+		if strings.Contains(s.Value, "s3cret") || strings.Contains(s.Value, "kkkk") {
+			t.Errorf("%s shows a secret: %q", s.Name, s.Value)
+		}
+	}
+	if len(got) != len(variables()) {
+		t.Errorf("Settings lists %d variables; Config reads %d", len(got), len(variables()))
+	}
+	for name, want := range map[string]string{
+		"REDIS_DB_PASSWORD": "(set, hidden)", "PYTWASK_SECRET_KEY": "(2 keys, hidden)",
+		"PYTWASK_SOCKET_MODE": "0600", "PYTWASK_PAGE_SLOTS": "0 (four per core)", "REDIS_DB_INDEX": "1",
+		"PYTWASK_SESSION_IDLE": "12h0m0s", "PYTWASK_SOCKET_GROUP": "(not set)", "PYTWASK_SIGNIN_LIMIT_CLIENT": "30/10m",
+	} {
+		if got[name] != want {
+			t.Errorf("%s shown as %q; want %q", name, got[name], want)
+		}
 	}
 }

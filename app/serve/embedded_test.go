@@ -21,7 +21,7 @@ import (
 // cancelling (SIGTERM) stops the server cleanly.
 func TestEmbeddedDefault(t *testing.T) {
 	db := 1
-	cfg := &config.Config{Env: "dev", Listen: []string{"127.0.0.1:0"}, InMemory: true, RedisDB: &db, HashIterations: 10_000, LogLevel: "info"}
+	cfg := &config.Config{Env: "dev", Listen: []string{"127.0.0.1:0"}, InMemory: true, RedisDB: &db, HashIterations: 10_000}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())

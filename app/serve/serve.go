@@ -62,11 +62,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		func() float64 { return float64(st.PasswordChecksWaiting()) })
 	fanOutMetrics(m, st)
 
-	trust := proxyTrust{}
-	for _, p := range cfg.TrustedProxies {
-		prefix, _ := config.ParseProxy(p) // validated by config.Load
-		trust.nets = append(trust.nets, prefix)
-	}
+	trust := proxyTrust{nets: cfg.TrustedProxies.List}
 	sessionKeys := func(ctx context.Context) ([]string, error) { return st.SessionKeys(ctx) }
 	if len(cfg.SecretKeys) > 0 {
 		sessionKeys = func(context.Context) ([]string, error) { return cfg.SecretKeys, nil }
@@ -316,7 +312,7 @@ func fromSystemd(files []*os.File) ([]Socket, []net.Listener, error) {
 // openListeners opens what the plan says to open and takes the rest from
 // systemd. Sockets from systemd are systemd's: pytwask never unlinks them.
 func openListeners(cfg *config.Config, specs []Spec, activated []net.Listener) ([]net.Listener, error) {
-	mode, _ := cfg.SocketFileMode() // validated by config.Load
+	mode := cfg.SocketMode.FileMode
 	var lns []net.Listener
 	for _, s := range specs {
 		var ln net.Listener
