@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 
 	"pytwask/app/slots"
@@ -86,6 +87,9 @@ func (h *heldResponse) send(w http.ResponseWriter) {
 	if h.status == 0 {
 		return
 	}
+	// With its length known the page goes out unchunked: one write fewer
+	// per page, and the client knows at once how much is coming.
+	w.Header().Set("Content-Length", strconv.Itoa(h.body.Len()))
 	w.WriteHeader(h.status)
 	h.body.WriteTo(w)
 }

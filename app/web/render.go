@@ -103,8 +103,9 @@ func (rd *renderer) topOf(l *layout) (template.HTML, error) {
 // template, one after the other: one value for the page's template to
 // insert, not one per tweet.
 func (rd *renderer) tweetList(views []tweetView) (template.HTML, error) {
-	var list strings.Builder
-	for _, v := range views {
+	parts := make([]template.HTML, len(views))
+	size := 0
+	for i, v := range views {
 		html, ok := rd.tweets.Get(v)
 		if !ok {
 			var b strings.Builder
@@ -114,6 +115,12 @@ func (rd *renderer) tweetList(views []tweetView) (template.HTML, error) {
 			html = template.HTML(b.String()) // html/template escaped it
 			rd.tweets.Put(v, html)
 		}
+		parts[i] = html
+		size += len(html)
+	}
+	var list strings.Builder
+	list.Grow(size)
+	for _, html := range parts {
 		list.WriteString(string(html))
 	}
 	return template.HTML(list.String()), nil
