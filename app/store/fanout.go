@@ -21,14 +21,15 @@ import (
 // exactly once:
 //
 //  1. copy: the followers who followed the author by the time of the post
-//     go into the job's to-do set, a ZSCAN page at a time. A set, so that a
-//     page copied twice (a worker that died before recording its cursor)
-//     adds nobody twice. The last page moves the job on to push.
+//     go into the job's to-do set, a page of the follower set at a time. A
+//     set, so that a page copied twice (a worker that died before recording
+//     where it was) adds nobody twice. The last page moves the job on to
+//     push.
 //  2. push: SPOP a chunk of the to-do set and push the tweet onto those
 //     followers' timelines, in the same script: what was popped was pushed.
 //  3. done: XACK and XDEL the job, and delete its state, in one script.
 //
-// A job's state (a hash: phase, cursor, and the post) is keyed by its
+// A job's state (a hash: phase, the last follower copied, and the post) is keyed by its
 // stream id. Steps check the phase, so a worker that lost the job to
 // another (XAUTOCLAIM, after JobIdle without word from it) and wakes up late
 // changes nothing that was settled. A follower who follows or unfollows
@@ -38,8 +39,8 @@ const (
 	// InlineFanOut is the most followers the post script pushes to itself:
 	// about a millisecond of Redis's time.
 	InlineFanOut = 1000
-	// fanOutChunk is how many followers one push step serves, and the
-	// COUNT hint of one copy step's ZSCAN.
+	// fanOutChunk is how many followers one copy step and one push step
+	// serve.
 	fanOutChunk = 500
 	// JobIdle is how long a job may go without a step before another
 	// worker takes it over: far longer than a step takes.
@@ -64,27 +65,40 @@ type FanOutStats struct {
 var jobStartScript = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if #redis.call('XRANGE', KEYS[2], ARGV[4], ARGV[4]) == 0 then return 'gone' end
-  redis.call('HSET', KEYS[1], 'phase', 'copy', 'cursor', '0', 'tweet', ARGV[1], 'author', ARGV[2], 'time', ARGV[3])
+  redis.call('HSET', KEYS[1], 'phase', 'copy', 'last', '', 'tweet', ARGV[1], 'author', ARGV[2], 'time', ARGV[3])
 end
 return redis.call('HGET', KEYS[1], 'phase')
 `)
 
 // copyStep: KEYS job state, to-do set, the author's follower set; ARGV
-// count. One ZSCAN page of followers, those who followed by the post's time,
-// into the to-do set. Returns the phase after it.
+// count. The next count followers, in the set's order (follow time, then
+// id), into the to-do set, those who followed by the post's time. Returns
+// the phase after it.
+//
+// The place reached is kept as the last follower copied and its score, not
+// as a ZSCAN cursor: a cursor means nothing to another server (each hashes
+// with its own seed), and after a failover the job goes on on the replica.
+// Ranks are the same everywhere. If that follower has unfollowed since, the
+// copy goes on from the first follower with the same score: copying one
+// twice is harmless, as the to-do set is a set and pushing starts after.
 var copyStepScript = script(`
-local job = redis.call('HMGET', KEYS[1], 'phase', 'cursor', 'time')
+local job = redis.call('HMGET', KEYS[1], 'phase', 'last', 'last_score', 'time')
 if job[1] ~= 'copy' then return job[1] or 'gone' end
-local page = redis.call('ZSCAN', KEYS[3], job[2], 'COUNT', ARGV[1])
-local items, posted = page[2], tonumber(job[3])
-for i = 1, #items, 2 do
-  if tonumber(items[i + 1]) <= posted then redis.call('SADD', KEYS[2], items[i]) end
+local start, posted, count = 0, tonumber(job[4]), tonumber(ARGV[1])
+if job[2] and job[2] ~= '' then
+  local r = redis.call('ZRANK', KEYS[3], job[2])
+  if r then start = r + 1 else start = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. job[3]) end
 end
-if page[1] == '0' then
+local page = redis.call('ZRANGE', KEYS[3], start, start + count - 1, 'WITHSCORES')
+local later = false
+for i = 1, #page, 2 do
+  if tonumber(page[i + 1]) <= posted then redis.call('SADD', KEYS[2], page[i]) else later = true end
+end
+if later or #page < 2 * count then
   redis.call('HSET', KEYS[1], 'phase', 'push')
   return 'push'
 end
-redis.call('HSET', KEYS[1], 'cursor', page[1])
+redis.call('HSET', KEYS[1], 'last', page[#page - 1], 'last_score', page[#page])
 return 'copy'
 `)
 
@@ -130,11 +144,23 @@ func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
 	}
 	claimEvery := time.NewTicker(max(s.jobIdle/3, 10*time.Millisecond))
 	defer claimEvery.Stop()
+	// ownLeft: a job this worker holds failed part-way (Redis was down, or
+	// failing over); it is run again as soon as Redis answers, rather than
+	// after JobIdle.
+	ownLeft := false
 	for ctx.Err() == nil {
+		if ownLeft {
+			if err := s.runPending(ctx, consumer); err != nil {
+				s.fanOutFailed(ctx, err)
+				continue
+			}
+			ownLeft = false
+		}
 		select {
 		case <-claimEvery.C:
 			if err := s.claimIdleJobs(ctx, consumer); err != nil {
 				s.fanOutFailed(ctx, err)
+				ownLeft = true
 			}
 		default:
 		}
@@ -153,6 +179,7 @@ func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
 		}
 		if _, err := s.runJobs(ctx, consumer, streams); err != nil {
 			s.fanOutFailed(ctx, err)
+			ownLeft = true
 		}
 	}
 	return nil

@@ -351,3 +351,92 @@ func TestFanOutSurvivesRedisRestart(t *testing.T) {
 	exactlyOnce(t, rdb, id, followers)
 	noJobsLeft(t, rdb)
 }
+
+// TestFanOutUnfollowsAtTheCopyPlace: between copy steps, the follower the
+// copy stopped at and followers before it unfollow (the place it kept is
+// gone, and ranks shift). Every follower who stays gets the tweet once.
+func TestFanOutUnfollowsAtTheCopyPlace(t *testing.T) {
+	s, rdb, author, followers := fanOutStore(t, 3*fanOutChunk+50)
+	ctx := context.Background()
+	s.now = func() time.Time { return time.Unix(5000, 0) }
+	id, err := s.Post(ctx, author, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := map[string]bool{}
+	msg := nextJob(t, s, "w")
+	err = s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(phase string) error {
+		if phase != "copy" {
+			return nil
+		}
+		last := rdb.HGet(ctx, fanOutJobKey(msg.ID), "last").Val()
+		if last == "" {
+			return nil
+		}
+		rank := rdb.ZRank(ctx, "follower:"+author, last).Val()
+		for _, f := range rdb.ZRange(ctx, "follower:"+author, max(0, rank-3), rank).Val() {
+			rdb.ZRem(ctx, "follower:"+author, f)
+			gone[f] = true
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) == 0 {
+		t.Fatal("nobody unfollowed; the test tested nothing")
+	}
+	var stayed []string
+	for _, f := range followers {
+		if !gone[f] {
+			stayed = append(stayed, f)
+		}
+	}
+	exactlyOnce(t, rdb, id, stayed)
+	noJobsLeft(t, rdb)
+}
+
+// TestFanOutGoesOnOnAnotherServer: a job stopped part-way through copying
+// the followers goes on on another server holding the same data, as it
+// does on the replica after a failover (each server hashes with its own
+// seed, so a ZSCAN cursor of one means nothing to the other). Every
+// follower gets the tweet once.
+func TestFanOutGoesOnOnAnotherServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the in-process Redis does not stand for two servers")
+	}
+	s, rdb, author, followers := fanOutStore(t, 4*fanOutChunk+30)
+	ctx := context.Background()
+	id, err := s.Post(ctx, author, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nextJob(t, s, "w")
+	steps := 0
+	errStop := errors.New("stopped")
+	err = s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(string) error {
+		if steps++; steps == 2 {
+			return errStop
+		}
+		return nil
+	}})
+	if !errors.Is(err, errStop) {
+		t.Fatalf("runJob = %v", err)
+	}
+
+	// The other server gets every key, as a replica has them.
+	other := redistest.Start(t)
+	rdb2 := other.Client()
+	defer rdb2.Close()
+	for _, key := range rdb.Keys(ctx, "*").Val() {
+		dump := rdb.Dump(ctx, key).Val()
+		if err := rdb2.Restore(ctx, key, 0, dump).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := New(rdb2, testHasher, nil)
+	if err := s2.runJob(ctx, "w", msg, fanOutHooks{}); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce(t, rdb2, id, followers)
+}
