@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sys/unix"
 
 	"pytwask/app/config"
@@ -46,13 +50,15 @@ func Check(ctx context.Context, stdout io.Writer) int {
 	ok := func(format string, args ...any) { fmt.Fprintf(stdout, "ok: "+format+"\n", args...) }
 
 	// Redis.
-	network, addr := cfg.RedisAddr()
-	where := fmt.Sprintf("Redis at %s:%s, database %d", network, addr, *cfg.RedisDB)
+	where := cfg.RedisWhere()
 	if cfg.InMemory {
 		ok("no Redis is configured: dev serves an in-memory database (set REDIS_DB_SOCKET or REDIS_DB_HOSTNAME to use one)")
+	} else if rdb, err := redisconn.New(cfg); err != nil {
+		problem("%v", err)
 	} else {
-		rdb := redisconn.Dial(network, addr, cfg.RedisPassword, *cfg.RedisDB)
 		defer rdb.Close()
+		ok("Redis mode: %s (%s)", cfg.RedisMode(), where)
+		checkTopology(ctx, cfg, ok, problem)
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err := rdb.Ping(pctx).Err()
 		cancel()
@@ -114,6 +120,105 @@ func Check(ctx context.Context, stdout io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "no problems found")
 	return 0
+}
+
+// checkTopology checks what Sentinel or Cluster mode depends on: the
+// Sentinels answer and agree on a primary that has a replica; the
+// cluster's slots are all served and each primary has a replica.
+func checkTopology(ctx context.Context, cfg *config.Config, ok, problem func(string, ...any)) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	switch cfg.RedisMode() {
+	case config.Sentinel:
+		masters := map[string]bool{}
+		for _, addr := range cfg.SentinelAddrs {
+			sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: cfg.SentinelPassword, DialTimeout: time.Second, MaxRetries: -1, DisableIdentity: true})
+			m, err := sc.GetMasterAddrByName(ctx, cfg.SentinelMaster).Result()
+			if err != nil {
+				problem("the Sentinel at %s: %s", addr, sentinelProblem(err, cfg.SentinelMaster))
+				sc.Close()
+				continue
+			}
+			primary := net.JoinHostPort(m[0], m[1])
+			masters[primary] = true
+			replicas, err := sc.Replicas(ctx, cfg.SentinelMaster).Result()
+			sc.Close()
+			up := 0
+			for _, r := range replicas {
+				if flags := r["flags"]; !strings.Contains(flags, "down") && !strings.Contains(flags, "disconnected") {
+					up++
+				}
+			}
+			switch {
+			case err != nil:
+				problem("the Sentinel at %s: list replicas: %v", addr, err)
+			case up == 0:
+				problem("the Sentinel at %s knows the primary %s of %q but no replica that is up: a failover has nowhere to go", addr, primary, cfg.SentinelMaster)
+			default:
+				ok("the Sentinel at %s names the primary %s of %q, with %d replica(s) up", addr, primary, cfg.SentinelMaster, up)
+			}
+		}
+		if len(masters) > 1 {
+			problem("the Sentinels disagree on the primary of %q: %s", cfg.SentinelMaster, strings.Join(slices.Sorted(maps.Keys(masters)), ", "))
+		}
+	case config.Cluster:
+		rdb, err := redisconn.New(cfg)
+		if err != nil {
+			return // reported by the caller
+		}
+		defer rdb.Close()
+		info, err := rdb.ClusterInfo(ctx).Result()
+		if err != nil {
+			problem("the Redis Cluster at %s: %s", strings.Join(cfg.ClusterAddrs, ","), redisProblem(err))
+			return
+		}
+		state, assigned := infoField(info, "cluster_state"), infoField(info, "cluster_slots_ok")
+		if state != "ok" || assigned != "16384" {
+			problem("the Redis Cluster is not ready: cluster_state %s, %s of 16384 slots served", state, assigned)
+		} else {
+			ok("the Redis Cluster serves all 16384 slots")
+		}
+		shards, err := rdb.ClusterShards(ctx).Result()
+		if err != nil {
+			problem("the Redis Cluster: list shards: %v", err)
+			return
+		}
+		for _, sh := range shards {
+			var primary string
+			replicas := 0
+			for _, n := range sh.Nodes {
+				switch {
+				case n.Role == "master":
+					primary = net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+				case n.Health == "online":
+					replicas++
+				}
+			}
+			if replicas == 0 {
+				problem("the Redis Cluster's primary %s has no replica online: if it fails, its slots are lost until it returns", primary)
+			} else {
+				ok("the Redis Cluster's primary %s has %d replica(s) online", primary, replicas)
+			}
+		}
+	}
+}
+
+// infoField is one "name:value" line of an INFO-style reply.
+func infoField(info, name string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// sentinelProblem says what a Sentinel's refusal means.
+func sentinelProblem(err error, master string) string {
+	if errors.Is(err, redis.Nil) {
+		return fmt.Sprintf("it monitors no primary named %q (REDIS_SENTINEL_MASTER)", master)
+	}
+	return redisProblem(err)
 }
 
 // redisProblem says in words what went wrong talking to Redis.

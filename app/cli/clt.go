@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
 	"pytwask/app/config"
@@ -60,18 +61,37 @@ any command failed). Type help at the prompt for the commands.
 		return 2
 	}
 
-	network, addr, prompt := "tcp", net.JoinHostPort(*host, strconv.Itoa(*port)), *host+":"+strconv.Itoa(*port)
-	if *socket != "" {
-		network, addr, prompt = "unix", *socket, *socket
+	// The flags, when given, name one server; otherwise the configuration
+	// says where Redis is, Sentinel and Cluster included.
+	flagged := false
+	fs.Visit(func(f *flag.Flag) { flagged = flagged || f.Name != "prompt" })
+	var rdb redis.UniversalClient
+	var prompt string
+	switch mode := cfg.RedisMode(); {
+	case flagged || mode == config.Server && cfg.RedisURL.URL == nil:
+		network, addr := "tcp", net.JoinHostPort(*host, strconv.Itoa(*port))
+		prompt = *host + ":" + strconv.Itoa(*port)
+		if *socket != "" {
+			network, addr, prompt = "unix", *socket, *socket
+		}
+		rdb = redisconn.Dial(network, addr, *redisPassword, *db)
+	default:
+		if rdb, err = redisconn.New(cfg); err != nil {
+			fmt.Fprintf(stderr, "pytwask cli: %v\n", err)
+			return 2
+		}
+		prompt = string(mode)
+		if mode == config.Server {
+			prompt = cfg.RedisURL.Host
+		}
 	}
-	rdb := redisconn.Dial(network, addr, *redisPassword, *db)
 	defer rdb.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	err = rdb.Ping(pingCtx).Err()
 	cancel()
 	if err != nil {
 		// The error names the address, never the password.
-		fmt.Fprintf(stderr, "pytwask cli: cannot use Redis at %s (database %d): %v\n", prompt, *db, err)
+		fmt.Fprintf(stderr, "pytwask cli: cannot use Redis at %s: %v\n", prompt, err)
 		return 1
 	}
 	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))

@@ -49,8 +49,11 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pytwask seed: no Redis is configured (set REDIS_DB_SOCKET or REDIS_DB_HOSTNAME); an in-memory database would be lost at once")
 		return 2
 	}
-	network, addr := cfg.RedisAddr()
-	rdb := redisconn.Dial(network, addr, cfg.RedisPassword, *cfg.RedisDB)
+	rdb, err := redisconn.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "pytwask seed: %v\n", err)
+		return 2
+	}
 	defer rdb.Close()
 	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
 	r := rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15))
@@ -66,8 +69,8 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pytwask seed: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "Seeded %s:%s database %d in %v: %d users (ids %d-%d), %d follows, %d tweets (ids %d-%d).\n",
-		network, addr, *cfg.RedisDB, time.Since(t0).Round(time.Millisecond), *users, res.FirstUserID, res.FirstUserID+int64(*users)-1,
+	fmt.Fprintf(stdout, "Seeded %s in %v: %d users (ids %d-%d), %d follows, %d tweets (ids %d-%d).\n",
+		cfg.RedisWhere(), time.Since(t0).Round(time.Millisecond), *users, res.FirstUserID, res.FirstUserID+int64(*users)-1,
 		res.FollowPairs, *tweets, res.FirstTweetID, res.FirstTweetID+int64(*tweets)-1)
 	if *celebrities > 0 {
 		fmt.Fprintf(stdout, "Followed by every user: %s\n", res.Names[0])

@@ -49,7 +49,18 @@ type Config struct {
 	RedisPort     int    `envconfig:"REDIS_DB_PORT" default:"6379" desc:"Redis port"`
 	RedisSocket   string `envconfig:"REDIS_DB_SOCKET" desc:"Redis unix socket path; overrides host and port"`
 	RedisDB       *int   `envconfig:"REDIS_DB_INDEX" desc:"Redis database number (unset: 0 in prod, 1 in dev, 15 in test, as the original)"`
-	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" secret:"true" desc:"Redis password"`
+	RedisPassword string `envconfig:"REDIS_DB_PASSWORD" secret:"true" desc:"Redis password (with Sentinel or Cluster: the data nodes' password)"`
+
+	RedisURL         URL           `envconfig:"REDIS_URL" desc:"Redis as a URL instead of REDIS_DB_*: redis://[user:password@]host:port/db, rediss://... for TLS, unix:///path.sock?db=N"`
+	RedisTLSCAFile   string        `envconfig:"REDIS_TLS_CA_FILE" desc:"PEM file of the CA that signed Redis's certificate (rediss://; with Sentinel or Cluster, setting it turns TLS on)"`
+	RedisTLSCertFile string        `envconfig:"REDIS_TLS_CERT_FILE" desc:"PEM client certificate to present to Redis over TLS (with REDIS_TLS_KEY_FILE)"`
+	RedisTLSKeyFile  string        `envconfig:"REDIS_TLS_KEY_FILE" desc:"PEM key of REDIS_TLS_CERT_FILE"`
+	SentinelAddrs    []string      `envconfig:"REDIS_SENTINEL_ADDRS" desc:"Redis Sentinel addresses, host:port comma-separated: Redis is the primary they name (with REDIS_SENTINEL_MASTER)"`
+	SentinelMaster   string        `envconfig:"REDIS_SENTINEL_MASTER" desc:"the name the Sentinels know the primary by"`
+	SentinelPassword string        `envconfig:"REDIS_SENTINEL_PASSWORD" secret:"true" desc:"the Sentinels' own password (requirepass in sentinel.conf), if any"`
+	ClusterAddrs     []string      `envconfig:"REDIS_CLUSTER_ADDRS" desc:"Redis Cluster seed addresses, host:port comma-separated: Redis is that cluster"`
+	WaitReplicas     int           `envconfig:"REDIS_WAIT_REPLICAS" default:"0" desc:"replicas that must have a sign-up, post or password change before it is acknowledged (Redis WAIT), so that a failover cannot lose it; 0: do not wait"`
+	WaitTimeout      time.Duration `envconfig:"REDIS_WAIT_TIMEOUT" default:"1s" desc:"how long to wait for REDIS_WAIT_REPLICAS; past it the user is told the change may not be saved"`
 
 	SignInLimitClient Limit `envconfig:"PYTWASK_SIGNIN_LIMIT_CLIENT" default:"30/10m" desc:"sign-in attempts allowed per client address (IPv6 per /64), as COUNT/PERIOD; 0 for no limit"`
 	SignInLimitUser   Limit `envconfig:"PYTWASK_SIGNIN_LIMIT_USER" default:"10/15m" desc:"failed sign-ins allowed per username from one client network (IPv4 /24, IPv6 /48), and per username in a browser it signed in with before, as COUNT/PERIOD; 0 for no limit"`
@@ -75,10 +86,32 @@ type Config struct {
 	// InMemory is set when dev runs with no Redis variable at all: the site
 	// then uses an in-process Redis whose data is lost at exit.
 	InMemory bool `ignored:"true"`
+	// modesSet are the Redis modes' variables that are set, one per group.
+	modesSet []string
 }
 
 // redisVars are the variables whose presence means "use a real Redis".
-var redisVars = []string{"REDIS_DB_HOSTNAME", "REDIS_DB_PORT", "REDIS_DB_SOCKET", "REDIS_DB_INDEX", "REDIS_DB_PASSWORD"}
+var redisVars = []string{"REDIS_DB_HOSTNAME", "REDIS_DB_PORT", "REDIS_DB_SOCKET", "REDIS_DB_INDEX", "REDIS_DB_PASSWORD",
+	"REDIS_URL", "REDIS_SENTINEL_ADDRS", "REDIS_CLUSTER_ADDRS"}
+
+// RedisMode is how Redis is reached.
+type RedisMode string
+
+const (
+	InMemory RedisMode = "in-memory" // dev with no Redis configured
+	Server   RedisMode = "server"    // one server: REDIS_DB_* or REDIS_URL
+	Sentinel RedisMode = "sentinel"  // the primary that Sentinels name
+	Cluster  RedisMode = "cluster"   // a Redis Cluster
+)
+
+// modeVars are the variables that each choose a way to reach Redis; at most
+// one of these groups may be set.
+var modeVars = [][]string{
+	{"REDIS_DB_HOSTNAME", "REDIS_DB_PORT", "REDIS_DB_SOCKET"},
+	{"REDIS_URL"},
+	{"REDIS_SENTINEL_ADDRS"},
+	{"REDIS_CLUSTER_ADDRS"},
+}
 
 // DefaultDataDir keeps certificates when neither PYTWASK_DATA_DIR nor
 // systemd's STATE_DIRECTORY says where.
@@ -117,6 +150,14 @@ func Load() (*Config, error) {
 	if c.RedisDB == nil {
 		db := map[string]int{"dev": 1, "test": 15}[c.Env]
 		c.RedisDB = &db
+	}
+	for _, group := range modeVars {
+		for _, v := range group {
+			if _, set := os.LookupEnv(v); set {
+				c.modesSet = append(c.modesSet, v)
+				break
+			}
+		}
 	}
 	if c.Env == "dev" {
 		c.InMemory = true
@@ -222,6 +263,7 @@ func (c *Config) validate() error {
 			bad("PYTWASK_SECRET_KEY", "key %d is %d characters long; each key needs %d or more (try: openssl rand -hex 32)", i+1, len(k), MinSecretKeyLen)
 		}
 	}
+	c.validateRedis(bad)
 	if c.RedisPort < 1 || c.RedisPort > 65535 {
 		bad("REDIS_DB_PORT", "expected a port from 1 to 65535, got %d", c.RedisPort)
 	}
@@ -274,6 +316,90 @@ func isLoopback(host string) bool {
 var domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
 func validDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
+
+// RedisMode says how Redis is reached.
+func (c *Config) RedisMode() RedisMode {
+	switch {
+	case c.InMemory:
+		return InMemory
+	case len(c.SentinelAddrs) > 0:
+		return Sentinel
+	case len(c.ClusterAddrs) > 0:
+		return Cluster
+	}
+	return Server
+}
+
+// RedisWhere says where Redis is, for logs and `pytwask check`; it names no
+// password.
+func (c *Config) RedisWhere() string {
+	switch c.RedisMode() {
+	case InMemory:
+		return "the in-memory database"
+	case Sentinel:
+		return fmt.Sprintf("the primary %q of the Sentinels at %s, database %d", c.SentinelMaster, strings.Join(c.SentinelAddrs, ","), *c.RedisDB)
+	case Cluster:
+		return "the Redis Cluster at " + strings.Join(c.ClusterAddrs, ",")
+	}
+	if c.RedisURL.URL != nil {
+		return c.RedisURL.String()
+	}
+	network, addr := c.RedisAddr()
+	return fmt.Sprintf("Redis at %s:%s, database %d", network, addr, *c.RedisDB)
+}
+
+// validateRedis checks the ways to reach Redis other than REDIS_DB_*.
+func (c *Config) validateRedis(bad func(name, format string, args ...any)) {
+	if len(c.modesSet) > 1 {
+		bad(c.modesSet[0], "and %s are both set: they name two ways to reach Redis; keep one", strings.Join(c.modesSet[1:], " and "))
+	}
+	if len(c.SentinelAddrs) > 0 && c.SentinelMaster == "" {
+		bad("REDIS_SENTINEL_MASTER", "is empty: with REDIS_SENTINEL_ADDRS, name the primary as sentinel.conf's \"sentinel monitor\" does")
+	}
+	if len(c.SentinelAddrs) == 0 && c.SentinelMaster != "" {
+		bad("REDIS_SENTINEL_ADDRS", "is empty, but REDIS_SENTINEL_MASTER is set: list the Sentinels' addresses")
+	}
+	for _, a := range c.SentinelAddrs {
+		if msg := checkHostPort(a); msg != "" {
+			bad("REDIS_SENTINEL_ADDRS", "%s", msg)
+		}
+	}
+	for _, a := range c.ClusterAddrs {
+		if msg := checkHostPort(a); msg != "" {
+			bad("REDIS_CLUSTER_ADDRS", "%s", msg)
+		}
+	}
+	if len(c.ClusterAddrs) > 0 && *c.RedisDB != 0 {
+		if _, set := os.LookupEnv("REDIS_DB_INDEX"); set {
+			bad("REDIS_DB_INDEX", "is %d, but a Redis Cluster has only database 0", *c.RedisDB)
+		}
+		*c.RedisDB = 0
+	}
+	tls := c.RedisURL.URL != nil && c.RedisURL.Scheme == "rediss" || c.RedisTLSCAFile != ""
+	for name, f := range map[string]string{"REDIS_TLS_CA_FILE": c.RedisTLSCAFile, "REDIS_TLS_CERT_FILE": c.RedisTLSCertFile, "REDIS_TLS_KEY_FILE": c.RedisTLSKeyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f); err != nil {
+			bad(name, "cannot read %s: %v", f, err)
+		}
+		if !tls {
+			bad(name, "is set, but nothing uses TLS: use a rediss:// REDIS_URL, or REDIS_TLS_CA_FILE with Sentinel or Cluster")
+		}
+	}
+	if (c.RedisTLSCertFile == "") != (c.RedisTLSKeyFile == "") {
+		bad("REDIS_TLS_CERT_FILE", "and REDIS_TLS_KEY_FILE go together: set both or neither")
+	}
+	if c.WaitReplicas < 0 || c.WaitReplicas > 100 {
+		bad("REDIS_WAIT_REPLICAS", "expected 0 to 100, got %d", c.WaitReplicas)
+	}
+	if c.WaitReplicas > 0 && len(c.ClusterAddrs) > 0 {
+		bad("REDIS_WAIT_REPLICAS", "is not supported with REDIS_CLUSTER_ADDRS yet: a change there spans several primaries")
+	}
+	if c.WaitTimeout < 10*time.Millisecond || c.WaitTimeout > time.Second {
+		bad("REDIS_WAIT_TIMEOUT", "expected a duration from 10ms to 1s, got %v", c.WaitTimeout)
+	}
+}
 
 // RedisAddr returns the network and address Redis is reached at.
 func (c *Config) RedisAddr() (network, addr string) {

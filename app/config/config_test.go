@@ -294,3 +294,60 @@ func TestSettingsShown(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisModes: each way to reach Redis is chosen by its variables, and
+// two at once are refused with both named.
+func TestRedisModes(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		mode    RedisMode
+		where   string // in RedisWhere, or in the error when problem is set
+		problem bool
+	}{
+		{"nothing in dev", nil, InMemory, "in-memory", false},
+		{"REDIS_DB_*", map[string]string{"REDIS_DB_SOCKET": "/r.sock"}, Server, "unix:/r.sock", false},
+		{"a URL", map[string]string{"REDIS_URL": "redis://app:s3cret@10.0.0.5:6380/2"}, Server, "redis://app:xxxxx@10.0.0.5:6380/2", false},
+		{"a unix URL", map[string]string{"REDIS_URL": "unix:///run/redis.sock?db=3"}, Server, "unix:///run/redis.sock?db=3", false},
+		{"sentinel", map[string]string{"REDIS_SENTINEL_ADDRS": "10.0.0.1:26379,10.0.0.2:26379", "REDIS_SENTINEL_MASTER": "pytwask"}, Sentinel, `"pytwask" of the Sentinels at 10.0.0.1:26379,10.0.0.2:26379`, false},
+		{"cluster", map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000"}, Cluster, "Cluster at 10.0.0.1:7000", false},
+		{"URL and host", map[string]string{"REDIS_URL": "redis://h:1", "REDIS_DB_HOSTNAME": "h"}, "", "REDIS_DB_HOSTNAME: and REDIS_URL are both set", true},
+		{"sentinel and cluster", map[string]string{"REDIS_SENTINEL_ADDRS": "a:1", "REDIS_SENTINEL_MASTER": "m", "REDIS_CLUSTER_ADDRS": "b:2"}, "", "REDIS_SENTINEL_ADDRS: and REDIS_CLUSTER_ADDRS are both set", true},
+		{"sentinel without a master", map[string]string{"REDIS_SENTINEL_ADDRS": "a:1"}, "", "REDIS_SENTINEL_MASTER: is empty", true},
+		{"a bad URL", map[string]string{"REDIS_URL": "http://user:hunter2@h/"}, "", "REDIS_URL: expected redis://", true},
+		{"cluster with a database", map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_DB_INDEX": "2"}, "", "REDIS_DB_INDEX: is 2, but a Redis Cluster has only database 0", true},
+		{"TLS files without TLS", map[string]string{"REDIS_URL": "redis://h:1", "REDIS_TLS_CERT_FILE": "config_test.go", "REDIS_TLS_KEY_FILE": "config_test.go"}, "", "REDIS_TLS_CERT_FILE: is set, but nothing uses TLS", true},
+		{"a certificate without its key", map[string]string{"REDIS_URL": "rediss://h:1", "REDIS_TLS_CERT_FILE": "config_test.go"}, "", "REDIS_TLS_CERT_FILE: and REDIS_TLS_KEY_FILE go together", true},
+		{"waiting in a cluster", map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_WAIT_REPLICAS": "1"}, "", "REDIS_WAIT_REPLICAS: is not supported", true},
+		{"a wait too long", map[string]string{"REDIS_SENTINEL_ADDRS": "a:1", "REDIS_SENTINEL_MASTER": "m", "REDIS_WAIT_TIMEOUT": "5s"}, "", "REDIS_WAIT_TIMEOUT: expected a duration from 10ms to 1s", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load()
+			if c.problem {
+				if err == nil || !strings.Contains(err.Error(), c.where) {
+					t.Fatalf("Load = %v; want a problem with %q", err, c.where)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("the error shows the URL's password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.RedisMode() != c.mode || !strings.Contains(cfg.RedisWhere(), c.where) {
+				t.Errorf("mode %s, where %q; want %s, %q", cfg.RedisMode(), cfg.RedisWhere(), c.mode, c.where)
+			}
+			for _, s := range cfg.Settings() {
+				if strings.Contains(s.Value, "s3cret") {
+					t.Errorf("%s shows a password: %q", s.Name, s.Value)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -145,6 +146,50 @@ func (l Level) String() string { return l.text }
 func (l Level) problem() string {
 	if l.bad {
 		return fmt.Sprintf("expected debug, info, warn or error, got %q", l.text)
+	}
+	return ""
+}
+
+// URL is a Redis URL: redis://, rediss:// or unix://. String hides its
+// password.
+type URL struct {
+	*url.URL
+	text string
+	bad  string // why it is refused
+}
+
+func (u *URL) Decode(s string) error {
+	*u = URL{text: s}
+	if s == "" {
+		return nil
+	}
+	parsed, err := url.Parse(s)
+	switch {
+	case err != nil:
+		u.bad = "it does not parse as a URL"
+	case parsed.Scheme != "redis" && parsed.Scheme != "rediss" && parsed.Scheme != "unix":
+		u.bad = "the scheme must be redis, rediss or unix"
+	case parsed.Scheme == "unix" && !strings.HasPrefix(parsed.Path, "/"):
+		u.bad = "a unix URL needs an absolute socket path: unix:///run/redis/redis.sock"
+	case parsed.Scheme != "unix" && parsed.Host == "":
+		u.bad = "it names no host"
+	default:
+		u.URL = parsed
+	}
+	return nil
+}
+
+func (u URL) String() string {
+	if u.URL == nil {
+		return ""
+	}
+	return u.URL.Redacted()
+}
+
+func (u URL) problem() string {
+	if u.bad != "" {
+		// The URL itself may hold a password: it is not repeated.
+		return "expected redis://host:port/db, rediss://... or unix:///path: " + u.bad
 	}
 	return ""
 }

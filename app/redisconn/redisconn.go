@@ -1,11 +1,16 @@
-// Package redisconn opens the Redis connection that the configuration names,
-// or, in dev with no Redis configured, an in-process Redis.
+// Package redisconn opens the Redis connection that the configuration names
+// (one server, the primary behind Redis Sentinel, or a Redis Cluster), or, in
+// dev with no Redis configured, an in-process Redis.
 package redisconn
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -17,48 +22,122 @@ import (
 // Open returns a client and a function that closes it (and the in-process
 // server, if any). It does not wait for Redis to answer: a site started while
 // Redis is down serves 503 pages and recovers when Redis returns.
-func Open(cfg *config.Config, log *slog.Logger) (*redis.Client, func(), error) {
-	network, addr := cfg.RedisAddr()
-	opts := Options(network, addr, cfg.RedisPassword, *cfg.RedisDB)
-	closeAll := func() {}
-	if cfg.InMemory {
+func Open(cfg *config.Config, log *slog.Logger) (redis.UniversalClient, func(), error) {
+	if cfg.RedisMode() == config.InMemory {
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 			return nil, nil, fmt.Errorf("start in-memory redis: %w", err)
 		}
 		log.Warn("NO REDIS CONFIGURED: using an in-memory database; all data is lost when the process exits. " +
 			"Set REDIS_DB_SOCKET or REDIS_DB_HOSTNAME (and PYTWASK_ENV=prod) to keep data.")
-		opts.Network, opts.Addr, opts.DB = "tcp", mr.Addr(), 0
-		closeAll = mr.Close
+		rdb := redis.NewClient(Options("tcp", mr.Addr(), "", 0))
+		return rdb, func() { rdb.Close(); mr.Close() }, nil
 	}
-	rdb := redis.NewClient(opts)
-	return rdb, func() { rdb.Close(); closeAll() }, nil
+	rdb, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rdb, func() { rdb.Close() }, nil
 }
 
-// Options are the client settings pytwask uses everywhere, tests included.
-func Options(network, addr, password string, db int) *redis.Options {
-	return &redis.Options{
-		Network:  network,
-		Addr:     addr,
-		Password: password,
-		DB:       db,
-		// Fail fast: during an outage a page should answer 503 at once rather
-		// than hang, and a healthy Redis answers in well under a millisecond.
-		// go-redis would otherwise retry a failed dial five times, 100 ms apart.
-		DialTimeout:   time.Second,
-		DialerRetries: 1,
-		ReadTimeout:   2 * time.Second,
-		WriteTimeout:  2 * time.Second,
-		// No retries: go-redis sends a command again when its reply came too
-		// late, but Redis ran it, and a post script run twice posts the tweet
-		// twice. A connection Redis closed while idle (a restart) is found by
-		// the pool's health check before use, and a failed request is a 503
-		// that the next one recovers from.
-		MaxRetries: -1,
-		// CLIENT SETINFO is not understood by older servers or the in-process
-		// one, and identifies nothing useful here.
-		DisableIdentity: true,
+// New returns a client of the Redis the configuration names: a single
+// server, the primary that Sentinels name (found again after a failover), or
+// a Cluster. It fails only on unreadable TLS files.
+func New(cfg *config.Config) (redis.UniversalClient, error) {
+	tlsConfig, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
+	switch cfg.RedisMode() {
+	case config.Sentinel:
+		opts := failFast(&redis.UniversalOptions{Password: cfg.RedisPassword, DB: *cfg.RedisDB, TLSConfig: tlsConfig}).Failover()
+		opts.MasterName, opts.SentinelAddrs, opts.SentinelPassword = cfg.SentinelMaster, cfg.SentinelAddrs, cfg.SentinelPassword
+		return redis.NewFailoverClient(opts), nil
+	case config.Cluster:
+		opts := failFast(&redis.UniversalOptions{Addrs: cfg.ClusterAddrs, Password: cfg.RedisPassword, TLSConfig: tlsConfig}).Cluster()
+		// A MOVED or ASK reply (a slot moving while the site runs) is
+		// followed at once, which is not a retry of a command that ran.
+		opts.MaxRedirects = 8
+		return redis.NewClusterClient(opts), nil
+	}
+	if cfg.RedisURL.URL == nil {
+		network, addr := cfg.RedisAddr()
+		return redis.NewClient(Options(network, addr, cfg.RedisPassword, *cfg.RedisDB)), nil
+	}
+	u, err := redis.ParseURL(cfg.RedisURL.URL.String())
+	if err != nil {
+		return nil, errors.New("REDIS_URL does not parse") // the URL may hold a password: not in the error
+	}
+	opts := Options(u.Network, u.Addr, u.Password, u.DB)
+	opts.Username = u.Username
+	if opts.Password == "" {
+		opts.Password = cfg.RedisPassword
+	}
+	if u.TLSConfig != nil {
+		opts.TLSConfig = tlsConfig
+		if opts.TLSConfig == nil {
+			opts.TLSConfig = u.TLSConfig
+		}
+	}
+	return redis.NewClient(opts), nil
+}
+
+// tlsConfig is the TLS that REDIS_TLS_* ask for, or nil.
+func tlsConfig(cfg *config.Config) (*tls.Config, error) {
+	if cfg.RedisTLSCAFile == "" && cfg.RedisTLSCertFile == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.RedisURL.URL != nil {
+		c.ServerName = cfg.RedisURL.Hostname()
+	}
+	if cfg.RedisTLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.RedisTLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_TLS_CA_FILE: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("REDIS_TLS_CA_FILE: no PEM certificate in %s", cfg.RedisTLSCAFile)
+		}
+	}
+	if cfg.RedisTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.RedisTLSCertFile, cfg.RedisTLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// Options are the client settings pytwask uses for one server, tests
+// included.
+func Options(network, addr, password string, db int) *redis.Options {
+	opts := failFast(&redis.UniversalOptions{Password: password, DB: db}).Simple()
+	opts.Network, opts.Addr = network, addr
+	return opts
+}
+
+// failFast sets what every client of pytwask's has, whatever the mode.
+func failFast(o *redis.UniversalOptions) *redis.UniversalOptions {
+	// Fail fast: during an outage a page should answer 503 at once rather
+	// than hang, and a healthy Redis answers in well under a millisecond.
+	// go-redis would otherwise retry a failed dial five times, 100 ms apart.
+	o.DialTimeout = time.Second
+	o.DialerRetries = 1
+	o.ReadTimeout = 2 * time.Second
+	o.WriteTimeout = 2 * time.Second
+	// No retries: go-redis sends a command again when its reply came too
+	// late, but Redis ran it, and a post script run twice posts the tweet
+	// twice. A connection Redis closed while idle (a restart) is found by
+	// the pool's health check before use, and a failed request is a 503
+	// that the next one recovers from.
+	o.MaxRetries = -1
+	// CLIENT SETINFO is not understood by older servers or the in-process
+	// one, and identifies nothing useful here.
+	o.DisableIdentity = true
+	return o
 }
 
 // Dial returns a client with pytwask's settings on the given server.

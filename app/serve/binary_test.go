@@ -96,8 +96,11 @@ func (l *lockedBuffer) String() string {
 }
 
 // baseEnv is a production configuration on the test's own Redis.
-func baseEnv(rs *redistest.Server) []string {
-	return append(rs.Env(),
+func baseEnv(rs *redistest.Server) []string { return append(rs.Env(), siteEnv()...) }
+
+// siteEnv is the production configuration but for Redis.
+func siteEnv() []string {
+	return append([]string{},
 		"PATH="+os.Getenv("PATH"),
 		"PYTWASK_ENV=prod",
 		"PYTWASK_SECRET_KEY="+randomHex(32),

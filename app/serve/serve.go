@@ -58,6 +58,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	m := metrics.New()
 	rdb.AddHook(m.RedisHook())
 	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, log)
+	st.SetDurability(store.Durability{Replicas: cfg.WaitReplicas, Timeout: cfg.WaitTimeout})
 	m.Gauge("pytwask_password_checks_waiting", "Password checks waiting for a slot (sign-ins, sign-ups, password changes).",
 		func() float64 { return float64(st.PasswordChecksWaiting()) })
 	fanOutMetrics(m, st)
@@ -123,13 +124,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		}
 	}
 
-	network, addr := cfg.RedisAddr()
-	if cfg.InMemory {
-		network, addr = "memory", "in-process"
-	}
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	if err := st.Ping(pingCtx); err != nil {
-		log.Error("Redis is not answering; pages answer 503 until it does", "redis", network+":"+addr, "err", err)
+		log.Error("Redis is not answering; pages answer 503 until it does", "redis", cfg.RedisWhere(), "err", err)
 	}
 	cancel()
 
@@ -165,7 +162,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		log.Info("listening", "role", s.Role.String(), "addr", describe(addrs[i]), "systemd", s.Activated >= 0)
 		go func(ln net.Listener) { errc <- serve(ln) }(listeners[i])
 	}
-	log.Info("pytwask is ready", "env", cfg.Env, "redis", network+":"+addr, "page_slots", site.PageSlots())
+	log.Info("pytwask is ready", "env", cfg.Env, "redis", cfg.RedisWhere(), "page_slots", site.PageSlots())
 	notify(log, daemon.SdNotifyReady)
 	notify(log, "STATUS=serving "+strings.Join(where, ", "))
 	if ready != nil {

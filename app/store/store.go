@@ -123,6 +123,8 @@ type Store struct {
 	jobIdle time.Duration
 	// trips counts the round trips to Redis, for /debug/redis.
 	trips *roundTrips
+	// durability is SetDurability's.
+	durability Durability
 
 	// hashSlots bounds how many password hashes are computed at once, so
 	// that a flood of sign-ins queues up instead of taking every core from

@@ -86,7 +86,7 @@ func (s *Store) post(ctx context.Context, userID, secret, body string) (string, 
 	if err != nil {
 		return "", err
 	}
-	res, err := postScript.Run(ctx, s.rdb, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut},
+	res, err := s.runDurable(ctx, postScript, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut},
 		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.inlineFanOut, secret).Slice()
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)

@@ -47,7 +47,7 @@ func (s *Store) Register(ctx context.Context, username, pw string) error {
 	}
 	secret, folded := newSecret(), FoldUsername(username)
 	for range 3 {
-		id, err := registerScript.Run(ctx, s.rdb, []string{keyUsers, keyNextUserID, keyAuths, keyFoldedNames, keyFoldedCount},
+		id, err := s.runDurable(ctx, registerScript, []string{keyUsers, keyNextUserID, keyAuths, keyFoldedNames, keyFoldedCount},
 			username, hash, secret, folded).Int64()
 		switch {
 		case err != nil:
@@ -264,7 +264,7 @@ func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword,
 		return "", hashErr
 	}
 	newSecret := newSecret()
-	n, err := rotateScript.Run(ctx, s.rdb, []string{keyAuths}, secret, newSecret, hash, stored).Int()
+	n, err := s.runDurable(ctx, rotateScript, []string{keyAuths}, secret, newSecret, hash, stored).Int()
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("change password: %w", err)

@@ -113,6 +113,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusServiceUnavailable, "The site is busy right now. Please try again in a few seconds."
 		w.Header().Set("Retry-After", "5")
 		s.log.Warn("pages busy", "method", r.Method, "path", r.URL.Path, "client", s.client(r))
+	case errors.Is(err, store.ErrNotReplicated):
+		status, msg = http.StatusServiceUnavailable, "Your change was saved, but the database could not confirm in time that a copy of it is safe: "+
+			"it may be lost if the database fails now. Please check that it is there before trying again."
+		s.log.Warn("change not confirmed by replicas", "method", r.Method, "path", r.URL.Path, "err", err)
 	case store.IsUnavailable(err):
 		status, msg = http.StatusServiceUnavailable, "The database is not answering right now. The site will be back by itself shortly; please try again in a moment."
 		w.Header().Set("Retry-After", "5")
