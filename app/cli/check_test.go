@@ -118,3 +118,41 @@ func TestCheckReportsEachProblem(t *testing.T) {
 		})
 	}
 }
+
+// TestSentinelMode: with REDIS_SENTINEL_* set, check names the mode and
+// checks the Sentinels, and the CLI works on the primary they name.
+func TestSentinelMode(t *testing.T) {
+	ss := redistest.StartSentinels(t)
+	t.Setenv("PYTWASK_ENV", "prod")
+	t.Setenv("PYTWASK_HASH_ITERATIONS", "10000")
+	t.Setenv("PYTWASK_LISTEN", "unix:"+filepath.Join(t.TempDir(), "p.sock"))
+	for _, kv := range ss.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	code, report := runCheck(t)
+	for _, want := range []string{"ok: Redis mode: sentinel", "names the primary " + ss.Primary, "with 1 replica(s) up", "no problems found"} {
+		if code != 0 || !strings.Contains(report, want) {
+			t.Errorf("check: exit %d, no %q:\n%s", code, want, report)
+		}
+	}
+	if strings.Contains(report, ss.Password) {
+		t.Error("check printed the Redis password")
+	}
+
+	var out, errb bytes.Buffer
+	if code := Clt(context.Background(), nil, strings.NewReader("register carol Passw0rd!\n"), &out, &errb); code != 0 {
+		t.Fatalf("cli: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	rdb := ss.Client()
+	defer rdb.Close()
+	if !rdb.HExists(context.Background(), "users", "carol").Val() {
+		t.Errorf("the CLI's sign-up is not on the primary:\n%s", out.String())
+	}
+
+	t.Setenv("REDIS_SENTINEL_MASTER", "elsewhere")
+	code, report = runCheck(t)
+	if code != 1 || !strings.Contains(report, `monitors no primary named "elsewhere"`) {
+		t.Errorf("check with a wrong primary name: exit %d\n%s", code, report)
+	}
+}
