@@ -29,6 +29,10 @@ import (
 	"pytwask/assets"
 )
 
+// DrainTime bounds how long a stopping process waits for its clients to
+// take their kept-alive connections elsewhere (drainer).
+const DrainTime = 500 * time.Millisecond
+
 // ShutdownGrace bounds how long in-flight requests may take to finish.
 const ShutdownGrace = 10 * time.Second
 
@@ -50,10 +54,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		return err
 	}
 
-	rdb, closeRedis, err := redisconn.Open(cfg, log)
+	rdb, closeRedisNow, err := redisconn.Open(cfg, log)
 	if err != nil {
 		return err
 	}
+	// Closed once: at the end of a shutdown, or on an early return.
+	closeRedis := sync.OnceFunc(closeRedisNow)
 	defer closeRedis()
 	m := metrics.New()
 	rdb.AddHook(m.RedisHook())
@@ -140,6 +146,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		listeners = append(listeners, ln)
 		handlers = append(handlers, debugHandler(st.RoundTrips, m.Handler()))
 	}
+	drain := &drainer{}
 	servers := make([]*http.Server, len(specs))
 	errc := make(chan error, len(specs))
 	addrs := make([]net.Addr, len(specs))
@@ -148,7 +155,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		if s.Role != roleDebug {
 			listeners[i] = limitConns(listeners[i], cfg.MaxConns, cfg.MaxConnsPerClient, log)
 		}
-		srv := newHTTPServer(handlers[i], log)
+		srv := newHTTPServer(drain.handler(handlers[i]), log)
+		srv.ConnState = drain.track
 		serve := srv.Serve
 		if s.Role == RoleHTTPS {
 			// ServeTLS, not a tls.NewListener around Serve: it is what serves
@@ -185,7 +193,10 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 			}
 		})
 	}
-	defer func() { stopFanOut(); fanOut.Wait() }()
+	// On an early return. A worker waiting for a job is blocked in Redis
+	// for up to a second: closing the client ends that wait at once (a
+	// worker in a step loses nothing: the job is taken up again).
+	defer func() { stopFanOut(); closeRedis(); fanOut.Wait() }()
 
 	var serveErr error
 	select {
@@ -196,6 +207,14 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	notify(log, daemon.SdNotifyStopping)
 	notify(log, "STATUS=stopping: finishing in-flight requests")
 	log.Info("shutting down: finishing in-flight requests", "grace", ShutdownGrace)
+	stopFanOut() // in parallel with the drain; waited for on return
+	// New connections now wait in the sockets' backlogs: for the next
+	// process, when systemd holds the sockets. Clients on kept-alive
+	// connections are told to close them with their next response, before
+	// Shutdown closes what is left idle: a connection closed just as its
+	// client sends a request on it fails that request.
+	closeAll(listeners)
+	drain.wait(DrainTime)
 	shutCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
 	var wg sync.WaitGroup

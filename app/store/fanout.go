@@ -165,7 +165,7 @@ func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
 		default:
 		}
 		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: fanOutGroup, Consumer: consumer, Streams: []string{keyFanOut, ">"}, Count: 8, Block: 2 * time.Second,
+			Group: fanOutGroup, Consumer: consumer, Streams: []string{keyFanOut, ">"}, Count: 8, Block: time.Second,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
