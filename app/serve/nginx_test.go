@@ -55,46 +55,9 @@ func TestBehindNginx(t *testing.T) {
 	sock := filepath.Join(dir, "pytwask.sock")
 	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
 
-	site, err := os.ReadFile("../../ops/nginx/pytwask.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
 	port := freePort(t)
-	conf := strings.NewReplacer(
-		"unix:/run/pytwask/pytwask.sock", "unix:"+sock,
-		"listen 80;", "listen 127.0.0.1:"+strconv.Itoa(port)+";",
-		"listen [::]:80;", "",
-	).Replace(string(site))
-	if !strings.Contains(conf, sock) {
-		t.Fatal("the shipped nginx config does not proxy to /run/pytwask/pytwask.sock")
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;" // workers must reach the test's 0660 root-owned socket
-	}
-	main := user + `
-daemon off;
-pid ` + dir + `/nginx.pid;
-error_log ` + dir + `/error.log;
-events { worker_connections 64; }
-http {
-    access_log ` + dir + `/access.log;
-    client_body_temp_path ` + dir + `/body;
-    proxy_temp_path ` + dir + `/proxy;
-    fastcgi_temp_path ` + dir + `/fastcgi;
-    uwsgi_temp_path ` + dir + `/uwsgi;
-    scgi_temp_path ` + dir + `/scgi;
-    include ` + dir + `/pytwask.conf;
-}
-`
-	os.WriteFile(filepath.Join(dir, "pytwask.conf"), []byte(conf), 0o644)
-	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644)
-	cmd := exec.Command(nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	conf := shippedNginxConf(t, port, "server unix:"+sock+";")
+	runNginx(t, nginx, dir, conf)
 
 	jar, _ := cookiejar.New(nil)
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7)}}
@@ -104,18 +67,7 @@ http {
 		},
 	}}
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if res, err := c.Get(base + "/healthz"); err == nil && res.StatusCode == 200 {
-			res.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not come up:\n%s", log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUp(t, base+"/healthz")
 
 	post := func(path string, form url.Values, want string) {
 		t.Helper()
@@ -186,4 +138,63 @@ http {
 		t.Errorf("40 sign-in POSTs in a row through nginx: %v; want some refused with 429 by limit_req", statuses)
 	}
 	t.Logf("40 sign-in POSTs in a row through nginx: %v", statuses)
+}
+
+// shippedNginxConf is ops/nginx/pytwask.conf listening on the loopback
+// port, with upstream's server lines replaced by servers.
+func shippedNginxConf(t *testing.T, port int, servers string) string {
+	t.Helper()
+	site, err := os.ReadFile("../../ops/nginx/pytwask.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shipped = "server unix:/run/pytwask/pytwask.sock;"
+	if !strings.Contains(string(site), shipped) {
+		t.Fatal("the shipped nginx config does not proxy to /run/pytwask/pytwask.sock")
+	}
+	return strings.NewReplacer(
+		shipped, servers,
+		"listen 80;", "listen 127.0.0.1:"+strconv.Itoa(port)+";",
+		"listen [::]:80;", "",
+	).Replace(string(site))
+}
+
+// runNginx runs nginx with the site configuration conf, its files in dir,
+// until the test ends.
+func runNginx(t *testing.T, nginx, dir, conf string) {
+	t.Helper()
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must reach the test's 0660 root-owned sockets
+	}
+	main := user + `
+daemon off;
+pid ` + dir + `/nginx.pid;
+error_log ` + dir + `/error.log;
+events { worker_connections 256; }
+http {
+    access_log ` + dir + `/access.log;
+    client_body_temp_path ` + dir + `/body;
+    proxy_temp_path ` + dir + `/proxy;
+    fastcgi_temp_path ` + dir + `/fastcgi;
+    uwsgi_temp_path ` + dir + `/uwsgi;
+    scgi_temp_path ` + dir + `/scgi;
+    include ` + dir + `/pytwask.conf;
+}
+`
+	os.WriteFile(filepath.Join(dir, "pytwask.conf"), []byte(conf), 0o644)
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644)
+	cmd := exec.Command(nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("nginx error log:\n%s", log)
+		}
+	})
 }
