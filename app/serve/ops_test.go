@@ -22,6 +22,8 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		"pytwask.socket":       "../../ops/pytwask.socket",
 		"pytwask-http.socket":  "../../ops/pytwask-http.socket",
 		"pytwask-https.socket": "../../ops/pytwask-https.socket",
+		"pytwask@.service":     "../../ops/pytwask@.service",
+		"pytwask@.socket":      "../../ops/pytwask@.socket",
 	}
 	var paths []string
 	for name, src := range units {
@@ -42,6 +44,34 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			t.Errorf("pytwask.service lacks %s", want)
 		}
 	}
+	// The instances' template is pytwask.service but for what an instance
+	// does not have (its own directories, binding ports): a setting added
+	// to one is added to the other.
+	template, _ := os.ReadFile("../../ops/pytwask@.service")
+	settings := func(unit []byte) map[string]bool {
+		m := map[string]bool{}
+		for _, line := range strings.Split(string(unit), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "Description=") {
+				m[line] = true
+			}
+		}
+		return m
+	}
+	single, instance := settings(service), settings(template)
+	onlySingle := map[string]bool{"StateDirectory=pytwask": true, "StateDirectoryMode=0700": true, "RuntimeDirectory=pytwask": true,
+		"RuntimeDirectoryMode=0755": true, "RuntimeDirectoryPreserve=restart": true,
+		"AmbientCapabilities=CAP_NET_BIND_SERVICE": true, "CapabilityBoundingSet=CAP_NET_BIND_SERVICE": true}
+	for line := range single {
+		if !instance[line] && !onlySingle[line] {
+			t.Errorf("ops/pytwask@.service lacks pytwask.service's %s", line)
+		}
+	}
+	for line := range instance {
+		if !single[line] && line != "CapabilityBoundingSet=" {
+			t.Errorf("ops/pytwask@.service has %s, which pytwask.service does not", line)
+		}
+	}
+
 	cmd := exec.Command(tool, append([]string{"verify"}, paths...)...)
 	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=warning")
 	out, err := cmd.CombinedOutput()

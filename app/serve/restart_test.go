@@ -155,3 +155,93 @@ func waitUp(t *testing.T, url string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// fakeSystemctl stands in for `systemctl restart pytwask@N.service` on a
+// machine without systemd: it stops instance N (SIGTERM to the process
+// under its supervisor, whose pid is in $SUPERVISORS/N) and returns once
+// a new one runs, as systemd's restart of a Type=notify service does.
+const fakeSystemctl = `#!/usr/bin/env bash
+set -eu
+[ "$1" = restart ] || { echo "fake systemctl: $*" >&2; exit 2; }
+n=${2#pytwask@}; n=${n%.service}
+sup=$(cat "$SUPERVISORS/$n")
+child() { for s in /proc/[0-9]*/stat; do read -r pid _ _ ppid _ < "$s" 2>/dev/null || continue; [ "$ppid" = "$sup" ] && echo "$pid"; done; return 0; }
+old=$(child)
+kill -TERM "$old"
+while [ -d "/proc/$old" ] || [ -z "$(child)" ]; do sleep 0.01; done
+`
+
+// TestRestartInstancesScript runs ops/restart-instances on two instances
+// behind the shipped nginx configuration, each on a socket that
+// systemd-socket-activate holds, while wrk loads pages through nginx: both
+// are restarted, one after the other, and no request fails.
+func TestRestartInstancesScript(t *testing.T) {
+	nginx := need(t, "nginx")
+	wrk := need(t, "wrk")
+	tool := need(t, "systemd-socket-activate")
+	need(t, "curl")
+	rs := redistest.Start(t)
+	dir := socketDir(t)
+	script := filepath.Join(dir, "supervise.sh")
+	os.WriteFile(script, []byte(superviseScript), 0o755)
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	os.WriteFile(filepath.Join(bin, "systemctl"), []byte(fakeSystemctl), 0o755)
+	supervisors := filepath.Join(dir, "supervisors")
+	os.Mkdir(supervisors, 0o755)
+	stop := filepath.Join(dir, "stop")
+	t.Cleanup(func() { os.WriteFile(stop, nil, 0o600) })
+
+	var servers []string
+	var pids []int
+	for _, n := range []string{"1", "2"} {
+		sock := filepath.Join(dir, "pytwask-"+n+".sock")
+		args := []string{tool, "-l", sock, "--fdname=nginx", "-E", "BINARY=" + binary, "-E", "STOP=" + stop}
+		for _, e := range baseEnv(rs) {
+			if !strings.HasPrefix(e, "PYTWASK_SECRET_KEY=") { // shared through Redis
+				args = append(args, "-E", e)
+			}
+		}
+		sup := launch(t, nil, append(args, "bash", script)...)
+		os.WriteFile(filepath.Join(supervisors, n), []byte(strconv.Itoa(sup.cmd.Process.Pid)), 0o644)
+		servers = append(servers, "server unix:"+sock+";")
+		pids = append(pids, sup.cmd.Process.Pid)
+	}
+	port := freePort(t)
+	runNginx(t, nginx, dir, shippedNginxConf(t, port, strings.Join(servers, "\n    ")))
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	waitUp(t, base+"/readyz")
+	for range 4 { // both instances started (the first connection to each starts it)
+		waitUp(t, base+"/readyz")
+	}
+	before := []int{servicePID(t, pids[0]), servicePID(t, pids[1])}
+
+	load := exec.Command(wrk, "-t2", "-c16", "-d8s", "--latency", base+"/tweets/general_timeline")
+	out := &lockedBuffer{}
+	load.Stdout, load.Stderr = out, out
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	restart := exec.Command("../../ops/restart-instances", "1", "2")
+	restart.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "SUPERVISORS="+supervisors, "PYTWASK_SOCKET_DIR="+dir)
+	if msg, err := restart.CombinedOutput(); err != nil || !strings.Contains(string(msg), "pytwask@2 is ready") {
+		t.Fatalf("ops/restart-instances: %v\n%s", err, msg)
+	}
+	if err := load.Wait(); err != nil {
+		t.Fatalf("wrk: %v\n%s", err, out.String())
+	}
+	after := []int{servicePID(t, pids[0]), servicePID(t, pids[1])}
+	if after[0] == before[0] || after[1] == before[1] {
+		t.Errorf("instances %v before and %v after: not both restarted", before, after)
+	}
+	report := out.String()
+	if strings.Contains(report, "Socket errors") || strings.Contains(report, "Non-2xx or 3xx") || !strings.Contains(report, "requests in") {
+		t.Errorf("requests failed while the instances restarted:\n%s", report)
+	}
+	t.Logf("two instances restarted one at a time under load through nginx:\n%s", report)
+	os.WriteFile(stop, nil, 0o600)
+	for _, p := range pids {
+		servicePIDStop(t, p)
+	}
+}
