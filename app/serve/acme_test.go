@@ -294,3 +294,31 @@ func TestAutomaticHTTPS(t *testing.T) {
 		}
 	})
 }
+
+// TestInstancesShareCertificates: two instances serve the same name with
+// one PYTWASK_DATA_DIR (certmagic's file storage locks within it, on one
+// host or on a shared file system). The first to take the lock orders the
+// certificate; the other waits and then serves the same one: one order,
+// one certificate. Only the first listens where Pebble validates; the
+// challenge is answered from the shared storage whichever ordered.
+func TestInstancesShareCertificates(t *testing.T) {
+	peb := startPebble(t)
+	rs := redistest.Start(t)
+	data := filepath.Join(socketDir(t), "data")
+	env := append(peb.env(rs, data, "http-01"), "PYTWASK_SECRET_KEY="+randomHex(32))
+	otherTLS, otherHTTP := freePort(t), freePort(t)
+	a := start(t, append(env, "PYTWASK_HTTPS_ADDR=127.0.0.1:"+strconv.Itoa(peb.tlsPort), "PYTWASK_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(peb.httpPort)))
+	b := start(t, append(env, "PYTWASK_HTTPS_ADDR=127.0.0.1:"+strconv.Itoa(otherTLS), "PYTWASK_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(otherHTTP)))
+	serialA := peb.waitCertificate(t, peb.tlsPort, 60*time.Second)
+	serialB := peb.waitCertificate(t, otherTLS, 60*time.Second)
+	if serialA != serialB {
+		t.Errorf("the instances serve certificates %s and %s; want the one certificate", serialA, serialB)
+	}
+	obtained := len(a.lines("certificate obtained successfully")) + len(b.lines("certificate obtained successfully"))
+	if obtained != 1 {
+		t.Errorf("%d certificates obtained by the two instances; want 1", obtained)
+	}
+	if files, _ := filepath.Glob(filepath.Join(data, "certificates", "*", testDomain, "*.crt")); len(files) != 1 {
+		t.Errorf("certificate files under PYTWASK_DATA_DIR: %v", files)
+	}
+}
