@@ -156,3 +156,35 @@ func TestSentinelMode(t *testing.T) {
 		t.Errorf("check with a wrong primary name: exit %d\n%s", code, report)
 	}
 }
+
+// TestClusterMode: with REDIS_CLUSTER_ADDRS set, check names the mode and
+// checks the Cluster (slots, replicas); the CLI and the seeder refuse to
+// write there, with the reason, rather than fail on their first command.
+func TestClusterMode(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	t.Setenv("PYTWASK_ENV", "prod")
+	t.Setenv("PYTWASK_LISTEN", "unix:"+filepath.Join(t.TempDir(), "p.sock"))
+	for _, kv := range cl.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	code, report := runCheck(t)
+	for _, want := range []string{"ok: Redis mode: cluster", "serves all 16384 slots", "no problems found"} {
+		if code != 0 || !strings.Contains(report, want) {
+			t.Errorf("check: exit %d, no %q:\n%s", code, want, report)
+		}
+	}
+	if n := strings.Count(report, "has 1 replica(s) online"); n != 3 {
+		t.Errorf("check names %d primaries with a replica; want 3:\n%s", n, report)
+	}
+	if strings.Contains(report, cl.Password) {
+		t.Error("check printed the Redis password")
+	}
+	var out, errb bytes.Buffer
+	if code := Clt(context.Background(), nil, strings.NewReader("register carol Passw0rd!\n"), &out, &errb); code != 2 || !strings.Contains(errb.String(), "cannot keep its data in a Redis Cluster yet") {
+		t.Errorf("cli on a cluster: exit %d\n%s", code, errb.String())
+	}
+	if code := Seed(context.Background(), nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "cannot keep its data in a Redis Cluster yet") {
+		t.Errorf("seed on a cluster: exit %d\n%s", code, errb.String())
+	}
+}
