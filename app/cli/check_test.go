@@ -158,8 +158,7 @@ func TestSentinelMode(t *testing.T) {
 }
 
 // TestClusterMode: with REDIS_CLUSTER_ADDRS set, check names the mode and
-// checks the Cluster (slots, replicas); the CLI and the seeder refuse to
-// write there, with the reason, rather than fail on their first command.
+// checks the Cluster (slots, replicas); the seeder and the CLI work there.
 func TestClusterMode(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	t.Setenv("PYTWASK_ENV", "prod")
@@ -180,11 +179,29 @@ func TestClusterMode(t *testing.T) {
 	if strings.Contains(report, cl.Password) {
 		t.Error("check printed the Redis password")
 	}
+	// The CLI and the seeder work on the Cluster.
 	var out, errb bytes.Buffer
-	if code := Clt(context.Background(), nil, strings.NewReader("register carol Passw0rd!\n"), &out, &errb); code != 2 || !strings.Contains(errb.String(), "cannot keep its data in a Redis Cluster yet") {
-		t.Errorf("cli on a cluster: exit %d\n%s", code, errb.String())
+	if code := Seed(context.Background(), []string{"--users", "50", "--follows", "5", "--tweets", "300", "--seed", "3"}, &out, &errb); code != 0 {
+		t.Fatalf("seed on a cluster: exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	if code := Seed(context.Background(), nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "cannot keep its data in a Redis Cluster yet") {
-		t.Errorf("seed on a cluster: exit %d\n%s", code, errb.String())
+	// pytwis_clt's transcript gives the same output as on one server.
+	in, err := os.Open("testdata/transcript.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out.Reset()
+	Clt(context.Background(), []string{"--prompt"}, in, &out, &errb)
+	got := timeLine.ReplaceAllString(out.String(), "Time: <time>")
+	got = strings.ReplaceAll(got, "cluster> ", "<redis>> ")
+	// The seed took ids 1-50: alice and bob are 51 and 52 here.
+	got = strings.NewReplacer("userid: 51\n", "userid: 1\n", "userid: 52\n", "userid: 2\n").Replace(got)
+	want, _ := os.ReadFile("testdata/transcript.golden")
+	if got != string(want) {
+		t.Errorf("the transcript on a cluster differs from testdata/transcript.golden:\n%s", got)
+	}
+	code, report = runCheck(t)
+	if code != 0 || !strings.Contains(report, "the pytwis keys look right (52 users)") {
+		t.Errorf("check after seeding the cluster: exit %d\n%s", code, report)
 	}
 }

@@ -31,10 +31,6 @@ func Clt(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "pytwask cli: the configuration has problems:\n%s\n", err)
 		return 2
 	}
-	if cfg.RedisMode() == config.Cluster {
-		fmt.Fprintf(stderr, "pytwask cli: %v\n", config.ErrClusterData)
-		return 2
-	}
 	fs := flag.NewFlagSet("pytwask cli", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	host := fs.String("h", cfg.RedisHost, "the Redis server `hostname` (REDIS_DB_HOSTNAME)")

@@ -45,10 +45,6 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pytwask seed: the configuration has problems:\n%s\n", err)
 		return 2
 	}
-	if cfg.RedisMode() == config.Cluster {
-		fmt.Fprintf(stderr, "pytwask seed: %v\n", config.ErrClusterData)
-		return 2
-	}
 	if cfg.InMemory {
 		fmt.Fprintln(stderr, "pytwask seed: no Redis is configured (set REDIS_DB_SOCKET or REDIS_DB_HOSTNAME); an in-memory database would be lost at once")
 		return 2

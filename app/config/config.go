@@ -317,12 +317,6 @@ var domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[
 
 func validDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
 
-// ErrClusterData refuses to run the site, the CLI or the seeder on a Redis
-// Cluster: their operations are scripts that span keys of several slots,
-// which a Cluster refuses. pytwask check inspects a Cluster all the same.
-var ErrClusterData = errors.New("REDIS_CLUSTER_ADDRS: pytwask cannot keep its data in a Redis Cluster yet: " +
-	"its operations span keys that a Cluster spreads over several slots. Use one server or Sentinel; pytwask check can inspect the Cluster")
-
 // RedisMode says how Redis is reached.
 func (c *Config) RedisMode() RedisMode {
 	switch {

@@ -2,9 +2,11 @@ package redistest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +92,65 @@ func replicasOnline(n *redis.Client) int {
 		}
 	}
 	return count
+}
+
+// Client returns a client of the cluster with pytwask's settings; the
+// caller closes it.
+func (c *Cluster) Client() *redis.ClusterClient {
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs, Password: c.Password,
+		DialTimeout: time.Second, MaxRetries: -1, MaxRedirects: 8, DisableIdentity: true})
+}
+
+// StartSource starts a plain redis-server on loopback TCP, with the
+// cluster's password, for a test to fill and Import; it returns its
+// address and a client of its database 0.
+func (c *Cluster) StartSource() (string, *redis.Client) {
+	addr := "127.0.0.1:" + freePort(c.t)
+	c.startServer(addr)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DisableIdentity: true, MaxRetries: -1})
+	c.t.Cleanup(func() { rdb.Close() })
+	return addr, rdb
+}
+
+// Import copies every key of the server at from (database 0) into the
+// cluster, as an operator moves a database into a Cluster (README):
+// redis-cli --cluster import with --cluster-copy, which leaves the source
+// as it was.
+func (c *Cluster) Import(from string) {
+	c.t.Helper()
+	cmd := exec.Command("redis-cli", "--cluster", "import", c.Addrs[0], "--cluster-from", from,
+		"--cluster-from-pass", c.Password, "--cluster-copy")
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("redis-cli --cluster import: %v\n%s", err, out)
+	}
+}
+
+// Reshard moves n slots from one primary to another while the cluster
+// serves (redis-cli --cluster reshard), as an operator balancing it does.
+func (c *Cluster) Reshard(n int) error {
+	cc := c.Client()
+	defer cc.Close()
+	shards, err := cc.ClusterShards(context.Background()).Result()
+	if err != nil {
+		return err
+	}
+	var primaries []string
+	for _, sh := range shards {
+		for _, node := range sh.Nodes {
+			if node.Role == "master" {
+				primaries = append(primaries, node.ID)
+			}
+		}
+	}
+	if len(primaries) < 2 {
+		return fmt.Errorf("%d primaries", len(primaries))
+	}
+	cmd := exec.Command("redis-cli", "--cluster", "reshard", c.Addrs[0], "--cluster-from", primaries[0], "--cluster-to", primaries[1],
+		"--cluster-slots", strconv.Itoa(n), "--cluster-yes")
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("redis-cli --cluster reshard: %v\n%s", err, out)
+	}
+	return nil
 }

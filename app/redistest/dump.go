@@ -19,7 +19,7 @@ type Dump map[string]struct {
 }
 
 // Load writes every key of the JSON file's "keys" object into rdb.
-func Load(ctx context.Context, rdb *redis.Client, path string) error {
+func Load(ctx context.Context, rdb redis.Cmdable, path string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err

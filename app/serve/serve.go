@@ -43,9 +43,6 @@ const MaxFormBytes = 64 << 10
 // closes Redis. ready, if not nil, is called with the listening addresses
 // once they accept connections.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([]net.Addr)) error {
-	if cfg.RedisMode() == config.Cluster {
-		return config.ErrClusterData
-	}
 	files := activation.Files(true)
 	sockets, activated, err := fromSystemd(files)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // keyTypes is what each pytwis key must be, for Check.
@@ -63,21 +65,27 @@ func (s *Store) CheckLayout(ctx context.Context, sample int) (problems []string,
 	return problems, users, nil
 }
 
+// scan returns up to limit keys matching pattern (from every primary of a
+// Cluster).
 func (s *Store) scan(ctx context.Context, pattern string, limit int) ([]string, error) {
 	var out []string
-	var cursor uint64
-	for {
-		keys, next, err := s.rdb.Scan(ctx, cursor, pattern, 1000).Result()
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", pattern, err)
-		}
-		out = append(out, keys...)
-		if next == 0 || len(out) >= limit {
-			if len(out) > limit {
-				out = out[:limit]
+	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		var cursor uint64
+		for len(out) < limit {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", pattern, err)
 			}
-			return out, nil
+			out = append(out, keys...)
+			if next == 0 {
+				break
+			}
+			cursor = next
 		}
-		cursor = next
+		return nil
+	})
+	if len(out) > limit {
+		out = out[:limit]
 	}
+	return out, err
 }

@@ -37,8 +37,9 @@ import (
 // the post never does.
 const (
 	// InlineFanOut is the most followers the post script pushes to itself:
-	// about a millisecond of Redis's time.
-	InlineFanOut = 1000
+	// well under a millisecond of Redis's time, so that a post is fast
+	// whatever the author's audience; more followers make a job.
+	InlineFanOut = 200
 	// fanOutChunk is how many followers one copy step and one push step
 	// serve.
 	fanOutChunk = 500
@@ -207,6 +208,10 @@ func (s *Store) DrainFanOut(ctx context.Context, consumer string) error {
 	if err := s.ensureFanOutGroup(ctx); err != nil {
 		return err
 	}
+	// Its own jobs left part-way by an earlier run of the same name first.
+	if err := s.runPending(ctx, consumer); err != nil {
+		return err
+	}
 	if err := s.claimIdleJobs(ctx, consumer); err != nil {
 		return err
 	}
@@ -274,7 +279,13 @@ func (s *Store) claimIdleJobs(ctx context.Context, consumer string) error {
 		}
 		for _, msg := range msgs {
 			s.fanOut.retried.Add(1)
-			if err := s.runJob(ctx, consumer, msg, fanOutHooks{}); err != nil {
+			run := s.runJob
+			if s.sharded {
+				run = func(ctx context.Context, consumer string, msg redis.XMessage, hooks fanOutHooks) error {
+					return s.runJobSharded(ctx, consumer, msg, true, hooks)
+				}
+			}
+			if err := run(ctx, consumer, msg, fanOutHooks{}); err != nil {
 				return err
 			}
 		}
@@ -287,6 +298,9 @@ func (s *Store) claimIdleJobs(ctx context.Context, consumer string) error {
 
 // runJob runs a job from wherever its state says it is.
 func (s *Store) runJob(ctx context.Context, consumer string, msg redis.XMessage, hooks fanOutHooks) error {
+	if s.sharded {
+		return s.runJobSharded(ctx, consumer, msg, false, hooks)
+	}
 	tweet, _ := msg.Values["tweet"].(string)
 	author, _ := msg.Values["author"].(string)
 	posted, _ := msg.Values["time"].(string)

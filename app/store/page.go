@@ -31,6 +31,9 @@ type targetUser struct {
 // the page [offset, offset+n] of the feed ("general", "own" or "by").
 func (s *Store) readPage(ctx context.Context, secret, feed, username string, offset, n int) (pageReply, error) {
 	start, stop := listRange(offset, n)
+	if s.sharded {
+		return s.readPageSharded(ctx, secret, feed, username, start, stop)
+	}
 	if secret == "" && feed == string(General) {
 		// Nobody to look up: two plain commands, without a script's cost.
 		var gen *redis.StringCmd

@@ -5,7 +5,8 @@ import "github.com/redis/go-redis/v9"
 // Each script is one atomic step: Redis runs it to the end before any other
 // command, so no reader ever sees half an operation. Scripts name their
 // fixed keys in KEYS; per-user keys are derived inside from ids, which is
-// fine on a single Redis server (pytwis's layout is not cluster-friendly).
+// fine on a single Redis server. A Cluster refuses that (pytwis's keys
+// fall into many slots), and runs cluster.go's single-key steps instead.
 
 func script(src string) *redis.Script { return redis.NewScript(luaKeys.Replace(src)) }
 
@@ -65,12 +66,11 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `)
 
-// rehash: ARGV id, old hash, new hash. Replaces the hash only if nobody changed
-// it since it was read. Returns 1 when replaced.
+// rehash: KEYS user:<id>; ARGV old hash, new hash. Replaces the hash only
+// if nobody changed it since it was read. Returns 1 when replaced.
 var rehashScript = script(`
-local key = '{user:}' .. ARGV[1]
-if redis.call('HGET', key, '{password_hash}') ~= ARGV[2] then return 0 end
-redis.call('HSET', key, '{password_hash}', ARGV[3])
+if redis.call('HGET', KEYS[1], '{password_hash}') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], '{password_hash}', ARGV[2])
 return 1
 `)
 

@@ -125,6 +125,9 @@ type Store struct {
 	trips *roundTrips
 	// durability is SetDurability's.
 	durability Durability
+	// sharded: rdb is a Redis Cluster, where each operation is a series of
+	// single-key steps (cluster.go) instead of one script.
+	sharded bool
 
 	// hashSlots bounds how many password hashes are computed at once, so
 	// that a flood of sign-ins queues up instead of taking every core from
@@ -141,9 +144,8 @@ type Store struct {
 }
 
 // New returns a Store on rdb (go-redis's UniversalClient: a client of one
-// server, or of a Sentinel-managed one; not a Cluster yet, whose slots the
-// scripts' keys span) that writes new password hashes with hasher,
-// and logs what the operator should know but the caller is not told (a
+// server, of a Sentinel-managed one, or of a Cluster) that writes new
+// password hashes with hasher, and logs what the operator should know but the caller is not told (a
 // stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
 // log is nil. It adds a hook to rdb that counts round trips (roundtrips.go).
 func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *Store {
@@ -152,6 +154,7 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 	}
 	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize),
 		inlineFanOut: InlineFanOut, jobIdle: JobIdle, trips: &roundTrips{}, hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
+	_, s.sharded = rdb.(*redis.ClusterClient)
 	rdb.AddHook(s.trips)
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")

@@ -86,6 +86,13 @@ func (s *Store) post(ctx context.Context, userID, secret, body string) (string, 
 	if err != nil {
 		return "", err
 	}
+	if s.sharded {
+		id, err := s.postSharded(ctx, userID, secret, body)
+		if err != nil && err != ErrNotLoggedIn {
+			err = fmt.Errorf("post tweet: %w", err)
+		}
+		return id, err
+	}
 	res, err := s.runDurable(ctx, postScript, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut},
 		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.inlineFanOut, secret).Slice()
 	if err != nil {
@@ -176,12 +183,21 @@ func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int) (P
 		}
 	}
 	if len(missing) > 0 {
+		newGen := newSecret()[:16]
 		args := make([]any, 1, len(missing)+1)
-		args[0] = newSecret()[:16]
+		args[0] = newGen
+		wanted := make([]string, 0, len(missing))
 		for _, j := range missing {
 			args = append(args, ids[j])
+			wanted = append(wanted, ids[j])
 		}
-		reply, err := tweetsScript.Run(ctx, s.rdb, []string{keyGeneration}, args...).Slice()
+		var reply []any
+		var err error
+		if s.sharded {
+			reply, err = s.tweetsSharded(ctx, newGen, wanted)
+		} else {
+			reply, err = tweetsScript.Run(ctx, s.rdb, []string{keyGeneration}, args...).Slice()
+		}
 		if err != nil {
 			return Page{}, fmt.Errorf("read tweets: %w", err)
 		}

@@ -47,8 +47,14 @@ func (s *Store) Register(ctx context.Context, username, pw string) error {
 	}
 	secret, folded := newSecret(), FoldUsername(username)
 	for range 3 {
-		id, err := s.runDurable(ctx, registerScript, []string{keyUsers, keyNextUserID, keyAuths, keyFoldedNames, keyFoldedCount},
-			username, hash, secret, folded).Int64()
+		var id int64
+		var err error
+		if s.sharded {
+			id, err = s.registerSharded(ctx, username, hash, secret, folded)
+		} else {
+			id, err = s.runDurable(ctx, registerScript, []string{keyUsers, keyNextUserID, keyAuths, keyFoldedNames, keyFoldedCount},
+				username, hash, secret, folded).Int64()
+		}
 		switch {
 		case err != nil:
 			return fmt.Errorf("register %s: %w", username, err)
@@ -105,7 +111,12 @@ func (s *Store) foldNames(ctx context.Context) error {
 // cost, and unknown names cost the same as wrong passwords: the time tells
 // nothing. client names whose line the check waits in (withHashSlot).
 func (s *Store) Login(ctx context.Context, client, username, pw string) (secret string, err error) {
-	res, err := credentialsScript.Run(ctx, s.rdb, []string{keyUsers}, username).StringSlice()
+	var res []string
+	if s.sharded {
+		res, err = s.credentialsSharded(ctx, username)
+	} else {
+		res, err = credentialsScript.Run(ctx, s.rdb, []string{keyUsers}, username).StringSlice()
+	}
 	if errors.Is(err, redis.Nil) {
 		if err := s.withHashSlot(ctx, client, func() { _, _ = password.Verify(s.dummyHash(), pw) }); err != nil {
 			return "", err
@@ -164,7 +175,7 @@ func (s *Store) padRefusal(stored, pw string) {
 func (s *Store) rehash(ctx context.Context, id, old, hash string, hashErr error) {
 	err := hashErr
 	if err == nil {
-		err = rehashScript.Run(ctx, s.rdb, nil, id, old, hash).Err()
+		err = rehashScript.Run(ctx, s.rdb, []string{userKey(id)}, old, hash).Err()
 	}
 	if err != nil {
 		s.log.Warn("could not upgrade a password hash", "user_id", id, "err", err)
@@ -176,6 +187,16 @@ func (s *Store) rehash(ctx context.Context, id, old, hash string, hashErr error)
 func (s *Store) Authenticate(ctx context.Context, secret string) (*Viewer, error) {
 	if secret == "" {
 		return nil, ErrNotLoggedIn
+	}
+	if s.sharded {
+		v, err := s.viewerSharded(ctx, secret)
+		if err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+		if v == nil {
+			return nil, ErrNotLoggedIn
+		}
+		return v, nil
 	}
 	res, err := authenticateScript.Run(ctx, s.rdb, []string{keyAuths}, secret).Slice()
 	if errors.Is(err, redis.Nil) {
@@ -214,7 +235,7 @@ func (s *Store) Logout(ctx context.Context, secret string) error {
 // asked to keep ("sign out everywhere else").
 func (s *Store) RenewSecret(ctx context.Context, secret string) (string, error) {
 	renewed := newSecret()
-	n, err := rotateScript.Run(ctx, s.rdb, []string{keyAuths}, secret, renewed, "", "").Int()
+	n, err := s.rotate(ctx, secret, renewed, "", "")
 	if err != nil {
 		return "", fmt.Errorf("renew secret: %w", err)
 	}
@@ -264,7 +285,7 @@ func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword,
 		return "", hashErr
 	}
 	newSecret := newSecret()
-	n, err := s.runDurable(ctx, rotateScript, []string{keyAuths}, secret, newSecret, hash, stored).Int()
+	n, err := s.rotate(ctx, secret, newSecret, hash, stored)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("change password: %w", err)
@@ -274,6 +295,15 @@ func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword,
 		return "", ErrConcurrentPassword
 	}
 	return newSecret, nil
+}
+
+// rotate replaces the user's secret, and with a hash the password hash if
+// it is still expected (rotateScript's replies).
+func (s *Store) rotate(ctx context.Context, secret, renewed, hash, expected string) (int, error) {
+	if s.sharded {
+		return s.rotateSharded(ctx, secret, renewed, hash, expected)
+	}
+	return s.runDurable(ctx, rotateScript, []string{keyAuths}, secret, renewed, hash, expected).Int()
 }
 
 // Profile is what pytwis get_user_profile returned, less the password hash
@@ -326,6 +356,21 @@ func (s *Store) FollowingPage(ctx context.Context, userID string, page int) (Peo
 
 func (s *Store) namesPage(ctx context.Context, key string, page int) (People, error) {
 	start := (page - 1) * PeoplePageSize
+	if s.sharded {
+		total, err := s.rdb.ZCard(ctx, key).Result()
+		if err != nil {
+			return People{}, fmt.Errorf("read %s: %w", key, err)
+		}
+		ids, err := s.rdb.ZRevRange(ctx, key, int64(start), int64(start+PeoplePageSize-1)).Result()
+		if err != nil {
+			return People{}, fmt.Errorf("read %s: %w", key, err)
+		}
+		names, err := s.namesSharded(ctx, ids)
+		if err != nil {
+			return People{}, fmt.Errorf("read %s: %w", key, err)
+		}
+		return People{Names: names, Total: int(total)}, nil
+	}
 	res, err := namesPageScript.Run(ctx, s.rdb, []string{key}, start, start+PeoplePageSize-1).Slice()
 	if err != nil {
 		return People{}, fmt.Errorf("read %s: %w", key, err)
@@ -345,7 +390,16 @@ func (s *Store) namesPage(ctx context.Context, key string, page int) (People, er
 }
 
 func (s *Store) names(ctx context.Context, key string) ([]string, error) {
-	names, err := namesScript.Run(ctx, s.rdb, []string{key}).StringSlice()
+	var names []string
+	var err error
+	if s.sharded {
+		var ids []string
+		if ids, err = s.rdb.ZRange(ctx, key, 0, -1).Result(); err == nil {
+			names, err = s.namesSharded(ctx, ids)
+		}
+	} else {
+		names, err = namesScript.Run(ctx, s.rdb, []string{key}).StringSlice()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
@@ -364,8 +418,13 @@ func (s *Store) Unfollow(ctx context.Context, userID, followee string) error {
 }
 
 func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
-	n, err := followScript.Run(ctx, s.rdb, []string{keyUsers},
-		userID, followee, s.now().Unix(), op).Int64()
+	var n int64
+	var err error
+	if s.sharded {
+		n, err = s.followSharded(ctx, userID, followee, op)
+	} else {
+		n, err = followScript.Run(ctx, s.rdb, []string{keyUsers}, userID, followee, s.now().Unix(), op).Int64()
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, followee, err)
 	}

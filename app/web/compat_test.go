@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"slices"
@@ -15,6 +17,7 @@ import (
 
 	"pytwask/app/password"
 	"pytwask/app/redistest"
+	"pytwask/app/store"
 )
 
 // The fixture is a database written by the real pytwis 0.5, with what pytwis
@@ -74,40 +77,7 @@ func TestPytwisDatabaseCompatibility(t *testing.T) {
 	f := loadFixture(t, s)
 	ctx := t.Context()
 
-	anon := s.browser()
-	if got := anon.allTweets(t, "/tweets/general_timeline"); !sameTweets(got, f.Expect.GeneralTimeline) {
-		t.Errorf("general timeline differs from pytwis's: %d tweets, want %d", len(got), len(f.Expect.GeneralTimeline))
-	}
-
-	users := make([]string, 0, len(f.Passwords))
-	for u := range f.Passwords {
-		users = append(users, u)
-	}
-	slices.Sort(users)
-	browsers := map[string]*browser{}
-	for _, u := range users {
-		t.Run(u, func(t *testing.T) {
-			want := f.Expect.Users[u]
-			b := s.browser()
-			browsers[u] = b
-			b.signIn(u, f.Passwords[u], false)
-			if got := b.allTweets(t, "/tweets/user_timeline"); !sameTweets(got, want.Timeline) {
-				t.Errorf("timeline differs from pytwis's: got %d tweets, want %d\n got %.300v\nwant %.300v", len(got), len(want.Timeline), got, want.Timeline)
-			}
-			if got := anon.allTweets(t, "/tweets/user_history/"+u); !sameTweets(got, want.Tweets) {
-				t.Errorf("tweets differ from pytwis's: got %d, want %d", len(got), len(want.Tweets))
-			}
-			settings := b.get("/auth/user_settings")
-			settings.want(t, 200, fmt.Sprintf("Following <span class=\"count\">(%d)</span>", len(want.Following)),
-				fmt.Sprintf("Followed by <span class=\"count\">(%d)</span>", len(want.Followers)))
-			for _, name := range append(slices.Clone(want.Following), want.Followers...) {
-				settings.want(t, 200, `<a href="/tweets/user_history/`+name+`">`+name+`</a>`)
-			}
-			if !strings.Contains(settings.body, fmt.Sprintf(`<strong class="followers-count">%d</strong>`, len(want.Followers))) {
-				t.Error("follower count missing from the signed-in page")
-			}
-		})
-	}
+	browsers := pytwisReads(t, s, f)
 
 	// frank's hash was pbkdf2:sha256, weaker than the policy: sign-in replaced
 	// it with a pbkdf2:sha512 hash that Werkzeug (and so pytwis) can verify.
@@ -162,6 +132,49 @@ func TestPytwisDatabaseCompatibility(t *testing.T) {
 	}
 }
 
+// pytwisReads checks that the site shows what pytwis returned from the
+// fixture: the general timeline, and each user's timeline, tweets and
+// follows, signed in as each. It returns the users' browsers.
+func pytwisReads(t *testing.T, s *site, f fixtureFile) map[string]*browser {
+	t.Helper()
+	anon := s.browser()
+	if got := anon.allTweets(t, "/tweets/general_timeline"); !sameTweets(got, f.Expect.GeneralTimeline) {
+		t.Errorf("general timeline differs from pytwis's: %d tweets, want %d", len(got), len(f.Expect.GeneralTimeline))
+	}
+
+	users := make([]string, 0, len(f.Passwords))
+	for u := range f.Passwords {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	browsers := map[string]*browser{}
+	for _, u := range users {
+		t.Run(u, func(t *testing.T) {
+			want := f.Expect.Users[u]
+			b := s.browser()
+			browsers[u] = b
+			b.signIn(u, f.Passwords[u], false)
+			if got := b.allTweets(t, "/tweets/user_timeline"); !sameTweets(got, want.Timeline) {
+				t.Errorf("timeline differs from pytwis's: got %d tweets, want %d\n got %.300v\nwant %.300v", len(got), len(want.Timeline), got, want.Timeline)
+			}
+			if got := anon.allTweets(t, "/tweets/user_history/"+u); !sameTweets(got, want.Tweets) {
+				t.Errorf("tweets differ from pytwis's: got %d, want %d", len(got), len(want.Tweets))
+			}
+			settings := b.get("/auth/user_settings")
+			settings.want(t, 200, fmt.Sprintf("Following <span class=\"count\">(%d)</span>", len(want.Following)),
+				fmt.Sprintf("Followed by <span class=\"count\">(%d)</span>", len(want.Followers)))
+			for _, name := range append(slices.Clone(want.Following), want.Followers...) {
+				settings.want(t, 200, `<a href="/tweets/user_history/`+name+`">`+name+`</a>`)
+			}
+			if !strings.Contains(settings.body, fmt.Sprintf(`<strong class="followers-count">%d</strong>`, len(want.Followers))) {
+				t.Error("follower count missing from the signed-in page")
+			}
+		})
+	}
+
+	return browsers
+}
+
 type snapEntry = struct {
 	Type  string
 	Value any
@@ -210,5 +223,43 @@ func diffSnapshots(t *testing.T, what string, got, want map[string]any) {
 		if _, ok := want[k]; !ok {
 			t.Errorf("%s: wrote an unexpected key %s", what, k)
 		}
+	}
+}
+
+// TestPytwisDatabaseMovedToCluster moves the pytwis fixture from one Redis
+// into a Redis Cluster the way the README says (redis-cli --cluster import),
+// and serves it from there: the site shows what pytwis returned, the users
+// sign in with their passwords, and a post reaches the followers.
+func TestPytwisDatabaseMovedToCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	from, src := cl.StartSource()
+	if err := redistest.Load(t.Context(), src, fixture); err != nil {
+		t.Fatal(err)
+	}
+	cl.Import(from)
+
+	rdb := cl.Client()
+	t.Cleanup(func() { rdb.Close() })
+	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
+	s := &site{t: t, store: st, now: time.Now()}
+	s.srv = httptest.NewServer(s.handler(Options{Now: s.clock, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}))
+	t.Cleanup(s.srv.Close)
+	raw, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fixtureFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	browsers := pytwisReads(t, s, f)
+
+	alice := browsers["alice"]
+	alice.post("/tweets/user_timeline", form("tweet", "from the cluster")).wantRedirect(t, "/tweets/user_timeline")
+	if err := st.DrainFanOut(t.Context(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, follower := range f.Expect.Users["alice"].Followers {
+		browsers[follower].get("/tweets/user_timeline").want(t, 200, "from the cluster")
 	}
 }

@@ -1,0 +1,183 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pytwask/app/redistest"
+)
+
+// TestClusterUnderLoad runs the site on a Redis Cluster of three primaries
+// with a replica each: a user's journey, then page views and posts while
+// 2,000 slots move from one primary to another (redis-cli --cluster
+// reshard). Every request is answered with success, and every post
+// acknowledged is on the cluster and on its followers' timelines.
+func TestClusterUnderLoad(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	env := append(siteEnv(), cl.Env()...)
+	env = append(env, "PYTWASK_LISTEN="+addr, "PYTWASK_SIGNIN_LIMIT_CLIENT=0", "PYTWASK_POST_LIMIT_USER=0", "PYTWASK_POST_LIMIT_CLIENT=0")
+	p := start(t, env)
+	base := "http://" + addr
+
+	browser := func(name string) *http.Client {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		for _, step := range []struct{ path, want string }{
+			{"/auth/signup", "Welcome, " + name + "! Please login"},
+			{"/auth/", "Logged in successfully."},
+		} {
+			form := url.Values{"username": {name}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}}
+			res, err := c.PostForm(base+step.path, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || !strings.Contains(string(b), step.want) {
+				t.Fatalf("%s as %s: %d\n%s", step.path, name, res.StatusCode, b)
+			}
+		}
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		return c
+	}
+	authors := []string{"alice", "bob", "carol", "dave"}
+	clients := map[string]*http.Client{}
+	for _, a := range authors {
+		clients[a] = browser(a)
+	}
+	// Everybody follows everybody.
+	for _, a := range authors {
+		for _, b := range authors {
+			if a == b {
+				continue
+			}
+			res, err := clients[a].PostForm(base+"/tweets/follow/"+b, nil)
+			if err != nil || res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s follows %s: %v", a, b, err)
+			}
+			res.Body.Close()
+		}
+	}
+
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	acked := map[string]string{} // body -> author
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			author := authors[g%len(authors)]
+			c := clients[author]
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var res *http.Response
+				var err error
+				body := ""
+				if g%2 == 0 {
+					res, err = c.Get(base + "/tweets/user_timeline")
+				} else {
+					body = fmt.Sprintf("during the reshard %d-%d", g, n)
+					res, err = c.PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {body}})
+				}
+				status := -1
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					status = res.StatusCode
+				}
+				mu.Lock()
+				statuses[status]++
+				if body != "" && status == http.StatusSeeOther {
+					acked[body] = author
+				}
+				mu.Unlock()
+				// Posts slowly enough that no timeline passes its cap (1,000)
+				// and is trimmed: every post must be on every follower's.
+				if body != "" {
+					time.Sleep(40 * time.Millisecond)
+				} else {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	started := time.Now()
+	if err := cl.Reshard(2000); err != nil {
+		t.Error(err)
+	}
+	resharding := time.Since(started)
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	for status, n := range statuses {
+		if status != http.StatusOK && status != http.StatusSeeOther {
+			t.Errorf("%d requests answered %d during the reshard", n, status)
+		}
+	}
+
+	// Every acknowledged post is on its author's page and, once the fan-out
+	// is done, on the other users' timelines, once.
+	rdb := cl.Client()
+	defer rdb.Close()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for rdb.XLen(ctx, "pytwask:fanout").Val() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("fan-out jobs still queued after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ids := map[string]string{} // body -> tweet id
+	for _, a := range authors {
+		uid := rdb.HGet(ctx, "users", a).Val()
+		for _, id := range rdb.LRange(ctx, "tweets_by:"+uid, 0, -1).Val() {
+			ids[rdb.HGet(ctx, "tweet:"+id, "body").Val()] = id
+		}
+	}
+	lost, wrong := 0, 0
+	for body, author := range acked {
+		id, ok := ids[body]
+		if !ok {
+			lost++
+			continue
+		}
+		for _, other := range authors {
+			if other == author {
+				continue
+			}
+			uid := rdb.HGet(ctx, "users", other).Val()
+			n := 0
+			for _, tid := range rdb.LRange(ctx, "timeline:"+uid, 0, -1).Val() {
+				if tid == id {
+					n++
+				}
+			}
+			if n != 1 {
+				wrong++
+			}
+		}
+	}
+	if lost > 0 || wrong > 0 {
+		t.Errorf("of %d acknowledged posts, %d lost and %d missing or doubled on a follower's timeline", len(acked), lost, wrong)
+	}
+	t.Logf("on a Redis Cluster, 2,000 slots moved in %v under load: answers %v; %d posts acknowledged, %d lost",
+		resharding.Round(time.Millisecond), statuses, len(acked), lost)
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

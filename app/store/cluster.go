@@ -1,0 +1,464 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// A Redis Cluster spreads keys over slots by their names, and pytwis's names
+// carry no hash tags: one operation's keys (users, user:<id>, auths, each
+// follower's timeline) live on different nodes, and a Cluster refuses a
+// script or a transaction over keys of several slots. On a Cluster
+// (Store.sharded) each operation is therefore a sequence of single-key
+// commands and single-key scripts, written in an order in which every
+// prefix of the writes is harmless to a reader, pytwis included: the keys
+// a reader starts from (users, auths, the lists of tweet ids) are written
+// last, so a failure between two writes leaves at most a key that nothing
+// points to yet, or a follow recorded on one side only. Each step is safe
+// to run again. On one server the scripts in scripts.go do the same in one
+// atomic step each.
+
+// pushOnceScript: KEYS a list of tweet ids; ARGV tweet id, cap (0: none),
+// trim point. LPUSHes the id unless it is among the list's newest entries
+// already (a step run again after a failure), then trims the list back to
+// the cap once past its trim point. Returns 1 when pushed.
+var pushOnceScript = script(`
+if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', 200) then return 0 end
+local len = redis.call('LPUSH', KEYS[1], ARGV[1])
+local cap = tonumber(ARGV[2])
+if cap > 0 and len > tonumber(ARGV[3]) then redis.call('LTRIM', KEYS[1], 0, cap - 1) end
+return 1
+`)
+
+// userRotateScript: KEYS user:<id>; ARGV old secret, new secret, new hash
+// (” keeps it), expected current hash. rotateScript's check and write on
+// the user's own hash. Returns 1, 0 when the old secret is no longer
+// current, -1 when the hash changed since it was verified.
+var userRotateScript = script(`
+if redis.call('HGET', KEYS[1], '{auth}') ~= ARGV[1] then return 0 end
+if ARGV[3] ~= '' then
+  if redis.call('HGET', KEYS[1], '{password_hash}') ~= ARGV[4] then return -1 end
+  redis.call('HSET', KEYS[1], '{password_hash}', ARGV[3])
+end
+redis.call('HSET', KEYS[1], '{auth}', ARGV[2])
+return 1
+`)
+
+// registerSharded is registerScript's work in single-key steps, with its
+// replies. The name is claimed last (HSETNX users), and a claim lost to a
+// simultaneous sign-up takes back what was written before it.
+func (s *Store) registerSharded(ctx context.Context, username, hash, secret, folded string) (int64, error) {
+	counted, err := s.rdb.Get(ctx, keyFoldedCount).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	users, err := s.rdb.HLen(ctx, keyUsers).Result()
+	if err != nil {
+		return 0, err
+	}
+	// Fewer names folded than users: pytwis registered some since. (More is
+	// a sign-up elsewhere between its claim and its count: harmless.)
+	if counted < users {
+		return -1, nil
+	}
+	if other, err := s.rdb.HGet(ctx, keyFoldedNames, folded).Result(); err == nil {
+		if live, err := s.liveUser(ctx, other); err != nil || live {
+			return -2, err
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	id, err := s.rdb.Incr(ctx, keyNextUserID).Result()
+	if err != nil {
+		return 0, err
+	}
+	uid := strconv.FormatInt(id, 10)
+	undo := func() {
+		// Best effort: what is left is pointed to by nothing that a
+		// reader starts from.
+		s.rdb.HDel(ctx, keyAuths, secret)
+		s.rdb.Del(ctx, userKey(uid))
+	}
+	if err := s.rdb.HSet(ctx, userKey(uid), fieldUsername, username, fieldPasswordHash, hash, fieldAuth, secret).Err(); err != nil {
+		return 0, err
+	}
+	if err := s.rdb.HSet(ctx, keyAuths, secret, uid).Err(); err != nil {
+		return 0, err
+	}
+	claimed, err := s.rdb.HSetNX(ctx, keyFoldedNames, folded, uid).Result()
+	if err != nil {
+		return 0, err
+	}
+	if !claimed {
+		other, err := s.rdb.HGet(ctx, keyFoldedNames, folded).Result()
+		if err != nil {
+			return 0, err
+		}
+		live, err := s.liveUser(ctx, other)
+		if err != nil {
+			return 0, err
+		}
+		if live {
+			undo()
+			return -2, nil
+		}
+		// A sign-up that failed part-way left the name: take it over.
+		if err := s.rdb.HSet(ctx, keyFoldedNames, folded, uid).Err(); err != nil {
+			return 0, err
+		}
+	}
+	won, err := s.rdb.HSetNX(ctx, keyUsers, username, uid).Result()
+	if err != nil {
+		return 0, err
+	}
+	if !won {
+		undo()
+		return 0, nil
+	}
+	if err := s.rdb.Incr(ctx, keyFoldedCount).Err(); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// liveUser reports whether the user with this id is a registered one (its
+// name in users maps back to it), not the remains of a failed sign-up.
+func (s *Store) liveUser(ctx context.Context, id string) (bool, error) {
+	name, err := s.rdb.HGet(ctx, userKey(id), fieldUsername).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	back, err := s.rdb.HGet(ctx, keyUsers, name).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return back == id, err
+}
+
+// credentialsSharded is credentialsScript's reply: {id, hash}, or redis.Nil.
+func (s *Store) credentialsSharded(ctx context.Context, username string) ([]string, error) {
+	id, err := s.rdb.HGet(ctx, keyUsers, username).Result()
+	if err != nil {
+		return nil, err
+	}
+	hash, err := s.rdb.HGet(ctx, userKey(id), fieldPasswordHash).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	return []string{id, hash}, nil
+}
+
+// viewerSharded is the user whose current secret this is, or nil: pytwis's
+// _is_loggedin, in two round trips.
+func (s *Store) viewerSharded(ctx context.Context, secret string) (*Viewer, error) {
+	id, err := s.rdb.HGet(ctx, keyAuths, secret).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var u *redis.SliceCmd
+	var followers, following *redis.IntCmd
+	err = s.pipelined(ctx, func(p redis.Pipeliner) {
+		u = p.HMGet(ctx, userKey(id), fieldAuth, fieldUsername)
+		followers = p.ZCard(ctx, followerKey(id))
+		following = p.ZCard(ctx, followingKey(id))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if str(u.Val()[0]) != secret {
+		return nil, nil
+	}
+	return &Viewer{ID: id, Username: str(u.Val()[1]), Followers: followers.Val(), Following: following.Val()}, nil
+}
+
+// rotateSharded is rotateScript's work: the new secret is added to auths
+// first (nothing uses it yet: the user's own hash does not name it), then
+// the user's hash takes it, checked and written in one single-key step,
+// and then the old secret leaves auths. Its replies are rotateScript's.
+func (s *Store) rotateSharded(ctx context.Context, old, renewed, hash, expected string) (int, error) {
+	id, err := s.rdb.HGet(ctx, keyAuths, old).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := s.rdb.HSet(ctx, keyAuths, renewed, id).Err(); err != nil {
+		return 0, err
+	}
+	n, err := userRotateScript.Run(ctx, s.rdb, []string{userKey(id)}, old, renewed, hash, expected).Int()
+	if err != nil {
+		return 0, err
+	}
+	if n != 1 {
+		s.rdb.HDel(ctx, keyAuths, renewed)
+		return n, nil
+	}
+	// A failure here leaves the old secret in auths, naming a user whose
+	// secret it no longer is: no reader takes it for a sign-in.
+	if err := s.rdb.HDel(ctx, keyAuths, old).Err(); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// postSharded writes the tweet, then a fan-out job, then pushes it onto the
+// author's own lists. The job's first phase pushes onto those lists too (each
+// push skips a tweet already there), so a post cut off after the job was
+// written still reaches every list; one cut off before it is a tweet hash
+// that no list names, invisible to every reader. Every follower is served by
+// the fan-out workers, a few milliseconds later.
+func (s *Store) postSharded(ctx context.Context, userID, secret, body string) (string, error) {
+	if secret != "" {
+		v, err := s.viewerSharded(ctx, secret)
+		if err != nil {
+			return "", err
+		}
+		if v == nil {
+			return "", ErrNotLoggedIn
+		}
+		userID = v.ID
+	}
+	n, err := s.rdb.Incr(ctx, keyNextTweetID).Result()
+	if err != nil {
+		return "", err
+	}
+	id, posted := strconv.FormatInt(n, 10), strconv.FormatInt(s.now().Unix(), 10)
+	if err := s.rdb.HSet(ctx, prefixTweet+id, fieldTweetUserID, userID, fieldTweetTime, posted, fieldTweetBody, body).Err(); err != nil {
+		return "", err
+	}
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted}}).Err(); err != nil {
+		return "", err
+	}
+	if err := s.pushOwn(ctx, id, userID); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// pushOwn pushes the tweet onto its author's tweets_by and timeline and the
+// general timeline, each at most once.
+func (s *Store) pushOwn(ctx context.Context, tweet, author string) error {
+	authorID, _ := strconv.ParseUint(author, 10, 64)
+	for _, push := range []struct {
+		key       string
+		cap, trim int64
+	}{
+		{tweetsByKey(author), 0, 0},
+		{timelineKey(author), UserTimelineCap, trimPoint(authorID)},
+		{keyGeneralTimeline, GeneralTimelineCap, GeneralTimelineCap},
+	} {
+		if err := pushOnceScript.Run(ctx, s.rdb, []string{push.key}, tweet, push.cap, push.trim).Err(); err != nil {
+			return fmt.Errorf("push onto %s: %w", push.key, err)
+		}
+	}
+	return nil
+}
+
+// followSharded is followScript's work: the follower set first (from then
+// on the fan-out serves the follower), then the following set; an unfollow
+// undoes them in the same order. Its replies are followScript's.
+func (s *Store) followSharded(ctx context.Context, userID, followee, op string) (int64, error) {
+	fid, err := s.rdb.HGet(ctx, keyUsers, followee).Result()
+	if errors.Is(err, redis.Nil) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if fid == userID {
+		return -2, nil
+	}
+	now := float64(s.now().Unix())
+	if op == "follow" {
+		if err := s.rdb.ZAdd(ctx, followerKey(fid), redis.Z{Score: now, Member: userID}).Err(); err != nil {
+			return 0, err
+		}
+		err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: now, Member: fid}).Err()
+	} else {
+		if err := s.rdb.ZRem(ctx, followerKey(fid), userID).Err(); err != nil {
+			return 0, err
+		}
+		err = s.rdb.ZRem(ctx, followingKey(userID), fid).Err()
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, _ := strconv.ParseInt(fid, 10, 64)
+	return n, nil
+}
+
+// readPageSharded is readPage's reads in two pipelined round trips: what
+// the page's keys are named by, then the page.
+func (s *Store) readPageSharded(ctx context.Context, secret, feed, username string, start, stop int) (pageReply, error) {
+	var gen *redis.StringCmd
+	var auth, target *redis.StringCmd
+	var general *redis.StringSliceCmd
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		gen = p.Get(ctx, keyGeneration)
+		if secret != "" {
+			auth = p.HGet(ctx, keyAuths, secret)
+		}
+		switch feed {
+		case string(General):
+			general = p.LRange(ctx, keyGeneralTimeline, int64(start), int64(stop))
+		case "by":
+			target = p.HGet(ctx, keyUsers, username)
+		}
+	})
+	if err != nil {
+		return pageReply{}, err
+	}
+	r := pageReply{gen: gen.Val()}
+	if general != nil {
+		r.ids = general.Val()
+	}
+	viewerID, targetID := "", ""
+	if auth != nil {
+		viewerID = auth.Val()
+	}
+	if target != nil {
+		targetID = target.Val()
+	}
+	if viewerID == "" && targetID == "" {
+		return r, nil
+	}
+	var u *redis.SliceCmd
+	var vFollowers, vFollowing, tFollowers, tFollowing *redis.IntCmd
+	var follows *redis.FloatCmd
+	var list *redis.StringSliceCmd
+	err = s.pipelined(ctx, func(p redis.Pipeliner) {
+		if viewerID != "" {
+			u = p.HMGet(ctx, userKey(viewerID), fieldAuth, fieldUsername)
+			vFollowers, vFollowing = p.ZCard(ctx, followerKey(viewerID)), p.ZCard(ctx, followingKey(viewerID))
+			if feed == string(Own) {
+				list = p.LRange(ctx, timelineKey(viewerID), int64(start), int64(stop))
+			}
+			if targetID != "" {
+				follows = p.ZScore(ctx, followingKey(viewerID), targetID)
+			}
+		}
+		if targetID != "" {
+			tFollowers, tFollowing = p.ZCard(ctx, followerKey(targetID)), p.ZCard(ctx, followingKey(targetID))
+			list = p.LRange(ctx, tweetsByKey(targetID), int64(start), int64(stop))
+		}
+	})
+	if err != nil {
+		return pageReply{}, err
+	}
+	if u != nil && str(u.Val()[0]) == secret {
+		r.viewer = &Viewer{ID: viewerID, Username: str(u.Val()[1]), Followers: vFollowers.Val(), Following: vFollowing.Val()}
+	}
+	if feed == string(Own) && r.viewer == nil {
+		return r, nil // not signed in: no list to read
+	}
+	if targetID != "" {
+		r.target = &targetUser{ID: targetID, Followers: tFollowers.Val(), Following: tFollowing.Val()}
+		r.target.ViewerFollows = r.viewer != nil && follows != nil && follows.Err() == nil
+	}
+	if list != nil {
+		r.ids = list.Val()
+	}
+	return r, nil
+}
+
+// tweetsSharded is tweetsScript's reply, read in two pipelined round trips:
+// the generation (set if missing) and the tweets, then their authors' names.
+func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) ([]any, error) {
+	var gen *redis.StringCmd
+	hashes := make([]*redis.SliceCmd, len(ids))
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		p.SetNX(ctx, keyGeneration, newGen, 0)
+		gen = p.Get(ctx, keyGeneration)
+		for i, id := range ids {
+			hashes[i] = p.HMGet(ctx, prefixTweet+id, fieldTweetUserID, fieldTweetTime, fieldTweetBody)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]*redis.StringCmd{}
+	err = s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, h := range hashes {
+			if uid := str(h.Val()[0]); uid != "" && names[uid] == nil {
+				names[uid] = p.HGet(ctx, userKey(uid), fieldUsername)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []any{gen.Val()}
+	for i, h := range hashes {
+		t := h.Val()
+		uid, name := str(t[0]), ""
+		if uid != "" {
+			name = names[uid].Val()
+		}
+		posted := str(t[1])
+		if posted == "" {
+			posted = "0"
+		}
+		out = append(out, ids[i], uid, name, posted, str(t[2]))
+	}
+	return out, nil
+}
+
+// namesSharded is the usernames of ids, in order, skipping users that are
+// gone.
+func (s *Store) namesSharded(ctx context.Context, ids []string) ([]string, error) {
+	cmds := make([]*redis.StringCmd, len(ids))
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, userKey(id), fieldUsername)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range cmds {
+		if c.Err() == nil {
+			names = append(names, c.Val())
+		}
+	}
+	return names, nil
+}
+
+// pipelined runs fn's commands in one pipeline (on a Cluster, one per node,
+// sent at once) and returns the first error other than a missing key's.
+func (s *Store) pipelined(ctx context.Context, fn func(p redis.Pipeliner)) error {
+	cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
+}
+
+// forEachPrimary runs fn on every primary of a Cluster, or on the one
+// server: for what a Cluster answers per node (SCAN, FLUSHDB).
+func (s *Store) forEachPrimary(ctx context.Context, fn func(ctx context.Context, c redis.Cmdable) error) error {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return fn(ctx, s.rdb)
+	}
+	var mu sync.Mutex
+	return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(ctx, c)
+	})
+}
