@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -69,52 +68,21 @@ func TestClusterUnderLoad(t *testing.T) {
 		}
 	}
 
-	var mu sync.Mutex
-	statuses := map[int]int{}
-	acked := map[string]string{} // body -> author
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			author := authors[g%len(authors)]
-			c := clients[author]
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var res *http.Response
-				var err error
-				body := ""
-				if g%2 == 0 {
-					res, err = c.Get(base + "/tweets/user_timeline")
-				} else {
-					body = fmt.Sprintf("during the reshard %d-%d", g, n)
-					res, err = c.PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {body}})
-				}
-				status := -1
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					status = res.StatusCode
-				}
-				mu.Lock()
-				statuses[status]++
-				if body != "" && status == http.StatusSeeOther {
-					acked[body] = author
-				}
-				mu.Unlock()
-				// Posts slowly enough that no timeline passes its cap (1,000)
-				// and is trimmed: every post must be on every follower's.
-				if body != "" {
-					time.Sleep(40 * time.Millisecond)
-				} else {
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
-		})
-	}
+	stopLoad := runLoad(func(g, n int, o *outcome) (*http.Response, error) {
+		author := authors[g%len(authors)]
+		if g%2 == 0 {
+			return clients[author].Get(base + "/tweets/user_timeline")
+		}
+		o.author, o.body = author, fmt.Sprintf("during the reshard %d-%d", g, n)
+		return clients[author].PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {o.body}})
+	}, func(o outcome) time.Duration {
+		// Posts slowly enough that no timeline passes its cap (1,000) and
+		// is trimmed: every post must be on every follower's.
+		if o.body != "" {
+			return 40 * time.Millisecond
+		}
+		return 5 * time.Millisecond
+	})
 	time.Sleep(time.Second)
 	started := time.Now()
 	if err := cl.Reshard(2000); err != nil {
@@ -122,8 +90,18 @@ func TestClusterUnderLoad(t *testing.T) {
 	}
 	resharding := time.Since(started)
 	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
+	statuses := map[int]int{}
+	acked := map[string]string{} // body -> author
+	for _, o := range stopLoad() {
+		status := o.status
+		if o.err != nil {
+			status = -1
+		}
+		statuses[status]++
+		if o.body != "" && status == http.StatusSeeOther {
+			acked[o.body] = o.author
+		}
+	}
 	for status, n := range statuses {
 		if status != http.StatusOK && status != http.StatusSeeOther {
 			t.Errorf("%d requests answered %d during the reshard", n, status)

@@ -44,6 +44,50 @@ func signInOver(t *testing.T, c *http.Client, name string) {
 	}
 }
 
+// runLoad runs eight workers, each sending send(g, n, o) for n = 0, 1, ...
+// (g the worker's number; send fills in o's author and body for a post)
+// and pausing pause(o) after each, until the returned stop is called,
+// which waits for them and returns every request's outcome.
+func runLoad(send func(g, n int, o *outcome) (*http.Response, error), pause func(o outcome) time.Duration) (stop func() []outcome) {
+	var mu sync.Mutex
+	var results []outcome
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				o := outcome{started: time.Now()}
+				res, err := send(g, n, &o)
+				o.took, o.err = time.Since(o.started), err
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					o.status = res.StatusCode
+				}
+				mu.Lock()
+				results = append(results, o)
+				mu.Unlock()
+				time.Sleep(pause(o))
+			}
+		})
+	}
+	return func() []outcome {
+		close(done)
+		wg.Wait()
+		return results
+	}
+}
+
+// every returns a pause of d whatever the request.
+func every(d time.Duration) func(outcome) time.Duration {
+	return func(outcome) time.Duration { return d }
+}
+
 type outcome struct {
 	status  int
 	err     error
@@ -99,44 +143,21 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 		posters[i] = loadClient(t, sock)
 		signInOver(t, posters[i], a)
 	}
-	var mu sync.Mutex
-	var results []outcome
-	deadline := time.Now().Add(4 * time.Second)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reader := unixClient(sock)
-			for n := 0; time.Now().Before(deadline); n++ {
-				o := outcome{started: time.Now()}
-				var res *http.Response
-				var err error
-				if g%2 == 0 {
-					res, err = reader.Get("http://x/tweets/general_timeline")
-				} else {
-					i := (g / 2) % len(authors)
-					o.author, o.body = authors[i], fmt.Sprintf("fault test %d-%d", g, n)
-					res, err = posters[i].PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {o.body}})
-				}
-				o.took, o.err = time.Since(o.started), err
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					o.status = res.StatusCode
-				}
-				mu.Lock()
-				results = append(results, o)
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-	}
+	reader := unixClient(sock)
+	stopLoad := runLoad(func(g, n int, o *outcome) (*http.Response, error) {
+		if g%2 == 0 {
+			return reader.Get("http://x/tweets/general_timeline")
+		}
+		i := (g / 2) % len(authors)
+		o.author, o.body = authors[i], fmt.Sprintf("fault test %d-%d", g, n)
+		return posters[i].PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {o.body}})
+	}, every(5*time.Millisecond))
 	time.Sleep(1500 * time.Millisecond)
 	rs.Stop()
 	time.Sleep(1000 * time.Millisecond)
 	rs.Restart()
-	wg.Wait()
+	time.Sleep(1500 * time.Millisecond)
+	results := stopLoad()
 
 	statuses := map[int]int{}
 	var acked []outcome

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -131,52 +130,36 @@ func TestInstancesBehindNginx(t *testing.T) {
 		}
 		res.Body.Close()
 	}
-	var mu sync.Mutex
-	statuses := map[string]map[int]int{"GET": {}, "POST": {}}
-	var acked []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			reader := &http.Client{Timeout: 10 * time.Second}
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				method, body := "GET", ""
-				var res *http.Response
-				var err error
-				if g%2 == 0 {
-					res, err = reader.Get(base + "/tweets/general_timeline")
-				} else {
-					method, body = "POST", fmt.Sprintf("instances test %d-%d", g, n)
-					c := posters[g/2]
-					c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-					res, err = c.PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {body}})
-				}
-				status := -1
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					status = res.StatusCode
-				}
-				mu.Lock()
-				statuses[method][status]++
-				if method == "POST" && status == http.StatusSeeOther {
-					acked = append(acked, body)
-				}
-				mu.Unlock()
-				time.Sleep(10 * time.Millisecond)
-			}
-		})
+	reader := &http.Client{Timeout: 10 * time.Second}
+	for _, c := range posters {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
+	stopLoad := runLoad(func(g, n int, o *outcome) (*http.Response, error) {
+		if g%2 == 0 {
+			return reader.Get(base + "/tweets/general_timeline")
+		}
+		o.body = fmt.Sprintf("instances test %d-%d", g, n)
+		return posters[g/2].PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {o.body}})
+	}, every(10*time.Millisecond))
 	time.Sleep(time.Second)
 	syscall.Kill(procs[0].cmd.Process.Pid, syscall.SIGKILL)
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
+	statuses := map[string]map[int]int{"GET": {}, "POST": {}}
+	var acked []string
+	for _, o := range stopLoad() {
+		method := "GET"
+		if o.body != "" {
+			method = "POST"
+		}
+		status := o.status
+		if o.err != nil {
+			status = -1
+		}
+		statuses[method][status]++
+		if method == "POST" && status == http.StatusSeeOther {
+			acked = append(acked, o.body)
+		}
+	}
 
 	// Every page view was answered; a post may fail only with the 502 of a
 	// request the killed process had taken (nginx does not send a POST

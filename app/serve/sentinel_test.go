@@ -3,12 +3,10 @@ package serve_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,44 +65,15 @@ func TestSentinelFailover(t *testing.T) {
 		}
 	}
 
-	var mu sync.Mutex
-	var results []outcome
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reader := &http.Client{Timeout: 10 * time.Second}
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				o := outcome{started: time.Now()}
-				var res *http.Response
-				var err error
-				if g%2 == 0 {
-					res, err = reader.Get(base + "/tweets/general_timeline")
-				} else {
-					i := (g / 2) % len(authors)
-					o.author, o.body = authors[i], fmt.Sprintf("failover test %d-%d", g, n)
-					res, err = posters[i].PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {o.body}})
-				}
-				o.took, o.err = time.Since(o.started), err
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					o.status = res.StatusCode
-				}
-				mu.Lock()
-				results = append(results, o)
-				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
-			}
-		}()
-	}
+	reader := &http.Client{Timeout: 10 * time.Second}
+	stopLoad := runLoad(func(g, n int, o *outcome) (*http.Response, error) {
+		if g%2 == 0 {
+			return reader.Get(base + "/tweets/general_timeline")
+		}
+		i := (g / 2) % len(authors)
+		o.author, o.body = authors[i], fmt.Sprintf("failover test %d-%d", g, n)
+		return posters[i].PostForm(base+"/tweets/user_timeline", url.Values{"tweet": {o.body}})
+	}, every(20*time.Millisecond))
 
 	time.Sleep(2 * time.Second)
 	old := ss.CurrentPrimary()
@@ -123,8 +92,7 @@ func TestSentinelFailover(t *testing.T) {
 	ss.Restart(old)
 	ss.WaitInSync(old, time.Now().Add(30*time.Second))
 	time.Sleep(3 * time.Second)
-	close(stop)
-	wg.Wait()
+	results := stopLoad()
 
 	// Answers: only 200, 303 and 503; the longest time without a success.
 	statuses := map[int]int{}
