@@ -205,3 +205,54 @@ func TestClusterMode(t *testing.T) {
 		t.Errorf("check after seeding the cluster: exit %d\n%s", code, report)
 	}
 }
+
+// TestRedisURLModes: REDIS_URL reaches Redis over TLS (rediss://, with the
+// CA and a client certificate, which this server demands), over a unix
+// socket (unix://), and as an ACL user (redis://user:password@).
+func TestRedisURLModes(t *testing.T) {
+	tlsSrv := redistest.StartTLS(t)
+	rs := redistest.Start(t)
+	if rs.InProcess() {
+		t.Skip("needs redis-server for a unix socket and ACL users")
+	}
+	rdb := rs.Client()
+	defer rdb.Close()
+	aclPass := "acl-" + strings.Repeat("x", 20)
+	if err := rdb.Do(context.Background(), "ACL", "SETUSER", "site", "on", ">"+aclPass, "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, problem string // problem: a line check must report, or "" for none
+		env           map[string]string
+	}{
+		{"TLS with a client certificate", "", map[string]string{"REDIS_URL": "rediss://:" + tlsSrv.Password + "@" + tlsSrv.Addr + "/0",
+			"REDIS_TLS_CA_FILE": tlsSrv.CAFile, "REDIS_TLS_CERT_FILE": tlsSrv.CertFile, "REDIS_TLS_KEY_FILE": tlsSrv.KeyFile}},
+		{"TLS without the client certificate", "PROBLEM: redis", map[string]string{"REDIS_URL": "rediss://:" + tlsSrv.Password + "@" + tlsSrv.Addr + "/0",
+			"REDIS_TLS_CA_FILE": tlsSrv.CAFile}},
+		{"TLS without the CA", "PROBLEM: redis", map[string]string{"REDIS_URL": "rediss://:" + tlsSrv.Password + "@" + tlsSrv.Addr + "/0"}},
+		{"a unix socket", "", map[string]string{"REDIS_URL": "unix://" + rs.Addr + "?db=3", "REDIS_DB_PASSWORD": rs.Password}},
+		{"an ACL user", "", map[string]string{"REDIS_URL": "unix://site:" + aclPass + "@" + rs.Addr + "?db=3"}},
+		{"a wrong ACL password", "PROBLEM:", map[string]string{"REDIS_URL": "unix://site:wrong@" + rs.Addr + "?db=3"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("PYTWASK_ENV", "prod")
+			t.Setenv("PYTWASK_LISTEN", "unix:"+filepath.Join(t.TempDir(), "p.sock"))
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			code, report := runCheck(t)
+			switch {
+			case c.problem == "" && (code != 0 || !strings.Contains(report, "the pytwis keys look right")):
+				t.Errorf("check: exit %d\n%s", code, report)
+			case c.problem != "" && (code != 1 || !strings.Contains(report, c.problem)):
+				t.Errorf("check: exit %d, want a line with %q\n%s", code, c.problem, report)
+			}
+			for _, secret := range []string{tlsSrv.Password, rs.Password, aclPass} {
+				if strings.Contains(report, secret) {
+					t.Error("check printed a password")
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,104 @@
+package redistest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TLSServer is a redis-server that speaks only TLS on loopback and asks
+// for a client certificate, with the files a client needs.
+type TLSServer struct {
+	Addr     string
+	Password string
+	CAFile   string // the CA that signed the server's and the client's certificates
+	CertFile string // a client certificate
+	KeyFile  string
+}
+
+// StartTLS starts a TLS-only redis-server for t, with a fresh CA. Without
+// redis-server the test is skipped, or fails in strict mode.
+func StartTLS(t testing.TB) *TLSServer {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: this test needs redis-server (the full tier runs it)")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if Strict() {
+			t.Fatalf("redis-server is not installed (required in CI): %v", err)
+		}
+		t.Skip("redis-server is not installed")
+	}
+	s := &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}}
+	t.Cleanup(s.stopAll)
+	ca, caKey := newCert(t, nil, nil, "pytwask test CA", 0)
+	server, serverKey := newCert(t, ca, caKey, "127.0.0.1", x509.ExtKeyUsageServerAuth)
+	client, clientKey := newCert(t, ca, caKey, "pytwask", x509.ExtKeyUsageClientAuth)
+	keyDER := func(k *ecdsa.PrivateKey) []byte {
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(s.dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	srv := &TLSServer{Addr: "127.0.0.1:" + freePort(t), Password: s.Password,
+		CAFile: write("ca.pem", "CERTIFICATE", ca.Raw), CertFile: write("client.pem", "CERTIFICATE", client.Raw),
+		KeyFile: write("client-key.pem", "EC PRIVATE KEY", keyDER(clientKey))}
+	s.run(srv.Addr, "redis-server", "--port", "0", "--tls-port", port(srv.Addr), "--bind", "127.0.0.1",
+		"--tls-cert-file", write("server.pem", "CERTIFICATE", server.Raw),
+		"--tls-key-file", write("server-key.pem", "EC PRIVATE KEY", keyDER(serverKey)),
+		"--tls-ca-cert-file", srv.CAFile, "--tls-auth-clients", "yes",
+		"--requirepass", s.Password, "--dir", s.dir, "--save", "", "--appendonly", "no", "--loglevel", "warning")
+	return srv
+}
+
+// newCert makes a certificate for name signed by parent (self-signed, a CA,
+// when parent is nil), and returns it with its key.
+func newCert(t testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	}
+	signer, signerKey := tmpl, key
+	if parent == nil {
+		// No extended key usage on the CA: OpenSSL does not take "any"
+		// for the client and server purposes it checks.
+		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.ExtKeyUsage = true, true, nil
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	} else {
+		signer, signerKey = parent, parentKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key
+}
