@@ -129,11 +129,18 @@ func launch(t *testing.T, env []string, argv ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		close(exited)
+		p.done <- err
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-exited:
+		default:
 			cmd.Process.Kill()
-			<-p.done
+			<-exited
 		}
 		if t.Failed() {
 			t.Logf("pytwask log:\n%s", p.logs.String())
