@@ -56,6 +56,7 @@ var commands = map[string]command{
 	"followers":   {"followers", 0, 0, (*Shell).followers},
 	"followings":  {"followings", 0, 0, (*Shell).followings},
 	"post":        {"post TWEET", 1, -1, (*Shell).post},
+	"reply":       {"reply TWEET_ID TWEET", 2, 2, (*Shell).reply},
 	"timeline":    {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
 	"tweetsby":    {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
 	"help":        {"help", 0, 0, (*Shell).help},
@@ -112,8 +113,8 @@ func (sh *Shell) Exec(ctx context.Context, line string) (quit bool) {
 }
 
 // Parse splits a line into its command and arguments. "post" takes the rest
-// of the line, spaces included, as its one argument; other commands split
-// on white space.
+// of the line, spaces included, as its one argument, and "reply" as its
+// second, after the id; other commands split on white space.
 func Parse(line string) (name string, args []string, err error) {
 	line = strings.TrimFunc(line, unicode.IsSpace)
 	if line == "" {
@@ -130,6 +131,13 @@ func Parse(line string) (name string, args []string, err error) {
 			return name, nil, nil
 		}
 		return name, []string{rest}, nil
+	}
+	if name == "reply" {
+		id, text, _ := strings.Cut(strings.TrimLeftFunc(rest, unicode.IsSpace), " ")
+		if text = strings.TrimLeftFunc(text, unicode.IsSpace); text == "" {
+			return name, strings.Fields(id), nil
+		}
+		return name, []string{id, text}, nil
 	}
 	return name, strings.Fields(rest), nil
 }
@@ -296,6 +304,17 @@ func (sh *Shell) post(ctx context.Context, args []string) error {
 	return nil
 }
 
+func (sh *Shell) reply(ctx context.Context, args []string) error {
+	if _, err := sh.store.Reply(ctx, sh.secret, args[0], args[1]); err != nil {
+		return sh.couldnt("post the reply", err)
+	}
+	if err := sh.store.DrainFanOut(ctx, "pytwask-cli"); err != nil {
+		return sh.couldnt("post the reply to every follower", err)
+	}
+	sh.say("Posted the reply to tweet %s", args[0])
+	return nil
+}
+
 // maxTweets reads an optional MAX_TWEETS argument; -1 (all) when absent.
 func maxTweets(args []string, i int) (int, error) {
 	if len(args) <= i {
@@ -389,6 +408,7 @@ const helpText = `Commands:
   followers
   followings
   post TWEET
+  reply TWEET_ID TWEET
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]
   exit, quit`

@@ -296,6 +296,22 @@ func TestBrowserJourney(t *testing.T) {
 	b.run(chromedp.Click(`form[action="/tweets/unfollow/bob"] button`, chromedp.ByQuery))
 	b.waitText("Unfollowed bob")
 
+	// A tweet's time leads to its page, where a reply is posted; the reply
+	// says whom it answers, and its link leads back.
+	b.open("/tweets/user_timeline")
+	b.run(chromedp.Click(`.tweet .permalink`, chromedp.ByQuery))
+	b.waitText("0 replies")
+	b.fill([][2]string{{"#tweet", "answering myself"}}, `main form[action^="/tweets/reply/"] button`)
+	b.waitText("Reply posted")
+	b.waitText("1 reply")
+	var replyTo string
+	b.eval(`document.querySelector('.replies .reply-to').innerText`, &replyTo)
+	if replyTo != "Replying to @alice" {
+		t.Errorf("the reply says %q", replyTo)
+	}
+	b.run(chromedp.Click(`.replies .reply-to a`, chromedp.ByQuery))
+	b.waitText("1 reply")
+
 	// A long timeline, paged with Older and Newer.
 	rdb := b.rs.Client()
 	defer rdb.Close()
@@ -363,6 +379,18 @@ func TestBrowserPages(t *testing.T) {
 		}
 		st.Post(ctx, bobID, body)
 	}
+	// A conversation: a reply by alice to bob's last tweet, and bob's
+	// answer to it.
+	last := rdb.Get(ctx, "next_tweet_id").Val()
+	aliceSecret, _ := st.Login(ctx, "", "alice", "Passw0rd!")
+	reply, err := st.Reply(ctx, aliceSecret, last, "A reply from alice, which says whom it answers.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobSecret, _ := st.Login(ctx, "", "bob", "Passw0rd!")
+	if _, err := st.Reply(ctx, bobSecret, reply, "And bob's answer to it."); err != nil {
+		t.Fatal(err)
+	}
 
 	pages := []struct {
 		name, path string
@@ -379,6 +407,7 @@ func TestBrowserPages(t *testing.T) {
 		{"user-timeline", "/tweets/user_timeline", true, nil},
 		{"user-history", "/tweets/user_history/bob", true, nil},
 		{"settings", "/auth/user_settings", true, nil},
+		{"conversation", "/tweets/" + reply, true, nil},
 		{"signout", "/auth/signout", true, nil},
 	}
 	signedIn := false

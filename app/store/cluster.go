@@ -219,7 +219,7 @@ func (s *Store) rotateSharded(ctx context.Context, old, renewed, hash, expected 
 // written still reaches every list; one cut off before it is a tweet hash
 // that no list names, invisible to every reader. Every follower is served by
 // the fan-out workers, a few milliseconds later.
-func (s *Store) postSharded(ctx context.Context, userID, secret, body string) (string, error) {
+func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent string) (string, error) {
 	if secret != "" {
 		v, err := s.viewerSharded(ctx, secret)
 		if err != nil {
@@ -230,35 +230,53 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body string) (s
 		}
 		userID = v.ID
 	}
+	if parent != "" {
+		if n, err := s.rdb.Exists(ctx, prefixTweet+parent).Result(); err != nil || n == 0 {
+			if err == nil {
+				err = ErrNoSuchTweet
+			}
+			return "", err
+		}
+	}
 	n, err := s.rdb.Incr(ctx, keyNextTweetID).Result()
 	if err != nil {
 		return "", err
 	}
 	id, posted := strconv.FormatInt(n, 10), strconv.FormatInt(s.now().Unix(), 10)
-	if err := s.rdb.HSet(ctx, prefixTweet+id, fieldTweetUserID, userID, fieldTweetTime, posted, fieldTweetBody, body).Err(); err != nil {
+	fields := []any{fieldTweetUserID, userID, fieldTweetTime, posted, fieldTweetBody, body}
+	if parent != "" {
+		fields = append(fields, fieldReplyTo, parent)
+	}
+	if err := s.rdb.HSet(ctx, prefixTweet+id, fields...).Err(); err != nil {
 		return "", err
 	}
-	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted}}).Err(); err != nil {
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted, "reply_to", parent}}).Err(); err != nil {
 		return "", err
 	}
-	if err := s.pushOwn(ctx, id, userID); err != nil {
+	if err := s.pushOwn(ctx, id, userID, parent); err != nil {
 		return "", err
 	}
 	return id, nil
 }
 
-// pushOwn pushes the tweet onto its author's tweets_by and timeline and the
-// general timeline, each at most once.
-func (s *Store) pushOwn(ctx context.Context, tweet, author string) error {
+// pushOwn pushes the tweet onto its author's tweets_by and timeline, the
+// general timeline and, for a reply, the replies to its parent, each at
+// most once.
+func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string) error {
 	authorID, _ := strconv.ParseUint(author, 10, 64)
-	for _, push := range []struct {
+	type push struct {
 		key       string
 		cap, trim int64
-	}{
+	}
+	pushes := []push{
 		{tweetsByKey(author), 0, 0},
 		{timelineKey(author), UserTimelineCap, trimPoint(authorID)},
 		{keyGeneralTimeline, GeneralTimelineCap, GeneralTimelineCap},
-	} {
+	}
+	if parent != "" {
+		pushes = append(pushes, push{repliesKey(parent), 0, 0})
+	}
+	for _, push := range pushes {
 		if err := pushOnceScript.Run(ctx, s.rdb, []string{push.key}, tweet, push.cap, push.trim).Err(); err != nil {
 			return fmt.Errorf("push onto %s: %w", push.key, err)
 		}
@@ -373,8 +391,9 @@ func (s *Store) readPageSharded(ctx context.Context, secret, feed, username stri
 	return r, nil
 }
 
-// tweetsSharded is tweetsScript's reply, read in two pipelined round trips:
-// the generation (set if missing) and the tweets, then their authors' names.
+// tweetsSharded is tweetsScript's reply, read in pipelined round trips: the
+// generation (set if missing) and the tweets, then the authors of the
+// tweets replied to, then the authors' names.
 func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) ([]any, error) {
 	var gen *redis.StringCmd
 	hashes := make([]*redis.SliceCmd, len(ids))
@@ -382,7 +401,18 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		p.SetNX(ctx, keyGeneration, newGen, 0)
 		gen = p.Get(ctx, keyGeneration)
 		for i, id := range ids {
-			hashes[i] = p.HMGet(ctx, prefixTweet+id, fieldTweetUserID, fieldTweetTime, fieldTweetBody)
+			hashes[i] = p.HMGet(ctx, prefixTweet+id, fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	parents := map[string]*redis.StringCmd{}
+	err = s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, h := range hashes {
+			if parent := str(h.Val()[3]); parent != "" && parents[parent] == nil {
+				parents[parent] = p.HGet(ctx, prefixTweet+parent, fieldTweetUserID)
+			}
 		}
 	})
 	if err != nil {
@@ -390,27 +420,38 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 	}
 	names := map[string]*redis.StringCmd{}
 	err = s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, h := range hashes {
-			if uid := str(h.Val()[0]); uid != "" && names[uid] == nil {
+		want := func(uid string) {
+			if uid != "" && names[uid] == nil {
 				names[uid] = p.HGet(ctx, userKey(uid), fieldUsername)
 			}
+		}
+		for _, h := range hashes {
+			want(str(h.Val()[0]))
+		}
+		for _, c := range parents {
+			want(c.Val())
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
+	name := func(uid string) string {
+		if uid == "" {
+			return ""
+		}
+		return names[uid].Val()
+	}
 	out := []any{gen.Val()}
 	for i, h := range hashes {
 		t := h.Val()
-		uid, name := str(t[0]), ""
-		if uid != "" {
-			name = names[uid].Val()
-		}
-		posted := str(t[1])
+		posted, parent, parentName := str(t[1]), str(t[3]), ""
 		if posted == "" {
 			posted = "0"
 		}
-		out = append(out, ids[i], uid, name, posted, str(t[2]))
+		if parent != "" {
+			parentName = name(parents[parent].Val())
+		}
+		out = append(out, ids[i], str(t[0]), name(str(t[0])), posted, str(t[2]), parent, parentName)
 	}
 	return out, nil
 }

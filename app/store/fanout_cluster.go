@@ -16,8 +16,9 @@ import (
 // follower's timeline, the stream) is a separate command that is safe to
 // run twice:
 //
-//  0. own: the tweet onto its author's tweets_by and timeline and the
-//     general timeline (postSharded did it too, unless it was cut off).
+//  0. own: the tweet onto its author's tweets_by and timeline, the general
+//     timeline and, for a reply, its parent's replies (postSharded did it
+//     too, unless it was cut off).
 //  1. copy: a page of the follower set is read, then added to the to-do set
 //     by a script that checks the job is still where the page was read from.
 //  2. push: a script moves a chunk of the to-do set into the in-flight hash
@@ -103,6 +104,7 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 	tweet, _ := msg.Values["tweet"].(string)
 	author, _ := msg.Values["author"].(string)
 	posted, _ := msg.Values["time"].(string)
+	parent, _ := msg.Values["reply_to"].(string)
 	state, todo, inflight := fanOutSlotKeys(msg.ID)
 	fail := func(what string, err error) error { return fmt.Errorf("fan-out of tweet %s: %s: %w", tweet, what, err) }
 	step := func(phase string) error {
@@ -134,7 +136,7 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 		}
 	}
 	if phase == "own" {
-		if err := s.pushOwn(ctx, tweet, author); err != nil {
+		if err := s.pushOwn(ctx, tweet, author, parent); err != nil {
 			return fail("push to the author's lists", err)
 		}
 		if phase, err = jobPhaseScript.Run(ctx, s.rdb, []string{state}, "own", "copy").Text(); err != nil {

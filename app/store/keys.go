@@ -26,6 +26,9 @@ const (
 	fieldTweetUserID  = "userid"
 	fieldTweetTime    = "unix_time"
 	fieldTweetBody    = "body"
+	// fieldReplyTo is this program's own field on tweet:<id> (pytwis passes
+	// fields it does not know through): the id of the tweet it answers.
+	fieldReplyTo = "pytwask_reply_to"
 
 	// keySessionKeys is this program's own key (pytwis never reads it): the
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
@@ -48,6 +51,9 @@ const (
 	// is pytwask:fanout:job:<stream id>, the followers it has yet to reach
 	// pytwask:fanout:todo:<stream id>.
 	keyFanOut = "pytwask:fanout"
+	// prefixReplies: pytwask:replies:<id> (list) holds the ids of the
+	// replies to tweet <id>, newest first.
+	prefixReplies = "pytwask:replies:"
 )
 
 // GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's
@@ -85,6 +91,7 @@ func followerKey(id string) string           { return prefixFollower + id }
 func followingKey(id string) string          { return prefixFollowing + id }
 func timelineKey(id string) string           { return prefixTimeline + id }
 func tweetsByKey(id string) string           { return prefixTweetsBy + id }
+func repliesKey(id string) string            { return prefixReplies + id }
 
 // luaKeys writes the key and field names into a Lua script's {placeholders}.
 var luaKeys = strings.NewReplacer(
@@ -100,4 +107,6 @@ var luaKeys = strings.NewReplacer(
 	"{userid}", fieldTweetUserID,
 	"{unix_time}", fieldTweetTime,
 	"{body}", fieldTweetBody,
+	"{reply_to}", fieldReplyTo,
+	"{replies:}", prefixReplies,
 )

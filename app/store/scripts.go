@@ -77,20 +77,27 @@ return 1
 // post: KEYS next_tweet_id, timeline, auths, the fan-out stream; ARGV user
 // id (empty with a secret), unix time, body, general timeline cap, user
 // timeline cap, its slack, the most followers pushed here, secret (or
-// empty).
+// empty), the id of the tweet it replies to (or empty; the reply is listed
+// under it in pytwask:replies:<id>).
 // Writes the tweet and pushes it onto the author's timeline, tweets_by and
 // the general timeline. Up to that many followers' timelines get it here
 // too; past it, a fan-out job goes onto the stream instead (fanout.go), so
-// that no post holds Redis for long. Returns {id, author id}, or {0, ""}
-// when the secret is not a current one.
+// that no post holds Redis for long. Returns {id, author id}, {0, ""}
+// when the secret is not a current one, or {-1, ""} when the tweet it
+// replies to does not exist.
 var postScript = script(`
 local uid = ARGV[1]
 if ARGV[8] ~= '' then
   uid = redis.call('HGET', KEYS[3], ARGV[8])
   if not uid or redis.call('HGET', '{user:}' .. uid, '{auth}') ~= ARGV[8] then return {0, ''} end
 end
+if ARGV[9] ~= '' and redis.call('EXISTS', '{tweet:}' .. ARGV[9]) == 0 then return {-1, ''} end
 local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{body}', ARGV[3])
+if ARGV[9] ~= '' then
+  redis.call('HSET', '{tweet:}' .. id, '{reply_to}', ARGV[9])
+  redis.call('LPUSH', '{replies:}' .. ARGV[9], id)
+end
 ` + pushLua + `
 push(uid, id, tonumber(ARGV[5]), tonumber(ARGV[6]))
 redis.call('LPUSH', '{tweets_by:}' .. uid, id)
@@ -177,29 +184,31 @@ return {gen, viewer, target, redis.call('LRANGE', list, ARGV[4], ARGV[5])}
 `)
 
 // tweets: KEYS generation key; ARGV a new generation (set if the database
-// has none), then tweet ids. Returns the generation, then five values per id:
-// id, user id, username, unix time, body; the user id is ” when the tweet
-// hash does not exist. Authors' names are looked up once per author per call.
+// has none), then tweet ids. Returns the generation, then tweetFields values
+// per id: id, user id, username, unix time, body, the id of the tweet it
+// replies to (or ”) and that tweet's author's name (” if it is gone); the
+// user id is ” when the tweet hash does not exist. Authors' names are looked
+// up once per author per call.
 var tweetsScript = script(`
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 local out, names = {redis.call('GET', KEYS[1])}, {}
+local function name(uid)
+  if uid == '' then return '' end
+  if not names[uid] then names[uid] = redis.call('HGET', '{user:}' .. uid, '{username}') or '' end
+  return names[uid]
+end
 for i = 2, #ARGV do
   local tid = ARGV[i]
-  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}')
-  local uid = t[1] or ''
-  local name = ''
-  if uid ~= '' then
-    name = names[uid]
-    if not name then
-      name = redis.call('HGET', '{user:}' .. uid, '{username}') or ''
-      names[uid] = name
-    end
-  end
+  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}', '{reply_to}')
+  local uid, parent, parentName = t[1] or '', t[4] or '', ''
+  if parent ~= '' then parentName = name(redis.call('HGET', '{tweet:}' .. parent, '{userid}') or '') end
   out[#out + 1] = tid
   out[#out + 1] = uid
-  out[#out + 1] = name
+  out[#out + 1] = name(uid)
   out[#out + 1] = t[2] or '0'
   out[#out + 1] = t[3] or ''
+  out[#out + 1] = parent
+  out[#out + 1] = parentName
 end
 return out
 `)

@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // MaxTweetLen is the longest tweet body, in Unicode code points.
@@ -20,7 +23,14 @@ type Tweet struct {
 	Username string
 	Time     time.Time
 	Body     string
+	// ReplyTo is the id of the tweet this one answers ("" for none), and
+	// ReplyToUser that tweet's author's name ("" when it is gone).
+	ReplyTo, ReplyToUser string
 }
+
+// tweetFields is how many values the tweets script (and tweetsSharded)
+// return per tweet.
+const tweetFields = 7
 
 // Page is one page of a timeline, newest first.
 type Page struct {
@@ -62,11 +72,40 @@ func visible(r rune) bool {
 		!unicode.Is(unicode.Variation_Selector, r) && r != '\u2800'
 }
 
+// ErrNoSuchTweet refuses a reply to a tweet that does not exist.
+var ErrNoSuchTweet = &Error{NotFound, "The tweet you are replying to does not exist."}
+
 // Post stores a tweet by the user and fans it out to the timelines of every
 // current follower, all in one atomic step (pytwis post_tweet). It returns the
 // new tweet's id.
 func (s *Store) Post(ctx context.Context, userID, body string) (string, error) {
-	return s.post(ctx, userID, "", body)
+	return s.post(ctx, userID, "", body, "")
+}
+
+// Reply is Post of a tweet that answers the tweet parent, by the user whose
+// current secret it is: listed under the parent (pytwask:replies:<id>) and,
+// like any tweet, on the timelines. ErrNoSuchTweet if parent does not exist.
+func (s *Store) Reply(ctx context.Context, secret, parent, body string) (string, error) {
+	if secret == "" {
+		return "", ErrNotLoggedIn
+	}
+	if !validID(parent) {
+		return "", ErrNoSuchTweet
+	}
+	return s.post(ctx, "", secret, body, parent)
+}
+
+// validID reports whether id can be a tweet id: digits, not too many.
+func validID(id string) bool {
+	if id == "" || len(id) > 19 {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // PostAs is Post by the user whose current secret it is (pytwis's
@@ -77,24 +116,24 @@ func (s *Store) PostAs(ctx context.Context, secret, body string) (string, error)
 	if secret == "" {
 		return "", ErrNotLoggedIn
 	}
-	return s.post(ctx, "", secret, body)
+	return s.post(ctx, "", secret, body, "")
 }
 
-// post is Post by userID, or with a secret PostAs.
-func (s *Store) post(ctx context.Context, userID, secret, body string) (string, error) {
+// post is Post by userID, or with a secret PostAs; with a parent, Reply.
+func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (string, error) {
 	body, err := NormalizeTweet(body)
 	if err != nil {
 		return "", err
 	}
 	if s.sharded {
-		id, err := s.postSharded(ctx, userID, secret, body)
-		if err != nil && err != ErrNotLoggedIn {
+		id, err := s.postSharded(ctx, userID, secret, body, parent)
+		if err != nil && err != ErrNotLoggedIn && err != ErrNoSuchTweet {
 			err = fmt.Errorf("post tweet: %w", err)
 		}
 		return id, err
 	}
 	res, err := s.runDurable(ctx, postScript, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut},
-		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.inlineFanOut, secret).Slice()
+		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.inlineFanOut, secret, parent).Slice()
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
@@ -102,8 +141,11 @@ func (s *Store) post(ctx context.Context, userID, secret, body string) (string, 
 		return "", fmt.Errorf("post tweet: unexpected reply of %d values", len(res))
 	}
 	id, _ := res[0].(int64)
-	if id == 0 {
+	switch {
+	case id == 0:
 		return "", ErrNotLoggedIn
+	case id < 0:
+		return "", ErrNoSuchTweet
 	}
 	return strconv.FormatInt(id, 10), nil
 }
@@ -204,10 +246,10 @@ func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int) (P
 		gen, flat := str(reply[0]), reply[1:]
 		found := make([]Tweet, 0, len(missing))
 		for i, j := range missing {
-			if 5*i+4 >= len(flat) {
+			if tweetFields*(i+1) > len(flat) {
 				break
 			}
-			t := tweetFrom(flat[5*i : 5*i+5])
+			t := tweetFrom(flat[tweetFields*i : tweetFields*(i+1)])
 			if t.UserID != "" {
 				tweets[j] = t
 				found = append(found, t)
@@ -238,5 +280,77 @@ func listRange(offset, n int) (start, stop int) {
 
 func tweetFrom(v []any) Tweet {
 	unix, _ := strconv.ParseInt(str(v[3]), 10, 64)
-	return Tweet{ID: str(v[0]), UserID: str(v[1]), Username: str(v[2]), Time: time.Unix(unix, 0), Body: str(v[4])}
+	return Tweet{ID: str(v[0]), UserID: str(v[1]), Username: str(v[2]), Time: time.Unix(unix, 0), Body: str(v[4]),
+		ReplyTo: str(v[5]), ReplyToUser: str(v[6])}
+}
+
+// Conversation is a tweet with what it belongs to: the tweets it answers,
+// oldest first, and a page of the replies to it, newest first.
+type Conversation struct {
+	Tweet     Tweet
+	Ancestors []Tweet
+	// ParentGone: the tweet it answers (the oldest ancestor's parent) no
+	// longer exists.
+	ParentGone bool
+	Replies    Page
+	ReplyCount int64
+}
+
+// MaxAncestors bounds how far up a conversation a tweet's page goes.
+const MaxAncestors = 20
+
+// TweetConversation returns the tweet with this id and its conversation,
+// the replies from offset (n of them), and the viewer whose secret it is (or
+// nil). A tweet that does not exist is a NotFound refusal.
+func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset, n int) (*Viewer, Conversation, error) {
+	var c Conversation
+	var v *Viewer
+	if secret != "" {
+		var err error
+		if v, err = s.Authenticate(ctx, secret); err != nil && !errors.Is(err, ErrNotLoggedIn) {
+			return nil, c, err
+		}
+	}
+	if !validID(id) {
+		return v, c, refuse(NotFound, "There is no tweet %s.", id)
+	}
+	var ids *redis.StringSliceCmd
+	var count *redis.IntCmd
+	gen, err := s.rdb.Get(ctx, keyGeneration).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return v, c, err
+	}
+	start, stop := listRange(offset, n)
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		ids = p.LRange(ctx, repliesKey(id), int64(start), int64(stop))
+		count = p.LLen(ctx, repliesKey(id))
+	}); err != nil {
+		return v, c, err
+	}
+	page, err := s.resolve(ctx, gen, append([]string{id}, ids.Val()...), -1)
+	if err != nil {
+		return v, c, err
+	}
+	if len(page.Tweets) == 0 || page.Tweets[0].ID != id {
+		return v, c, refuse(NotFound, "There is no tweet %s.", id)
+	}
+	c.Tweet, c.ReplyCount = page.Tweets[0], count.Val()
+	c.Replies.Tweets = page.Tweets[1:]
+	if n >= 0 && len(c.Replies.Tweets) > n {
+		c.Replies.Tweets, c.Replies.More = c.Replies.Tweets[:n], true
+	}
+	// Up the conversation, one tweet at a time (mostly from the cache).
+	for parent := c.Tweet.ReplyTo; parent != "" && len(c.Ancestors) < MaxAncestors; {
+		p, err := s.resolve(ctx, gen, []string{parent}, 1)
+		if err != nil {
+			return v, c, err
+		}
+		if len(p.Tweets) == 0 {
+			c.ParentGone = true
+			break
+		}
+		c.Ancestors = append([]Tweet{p.Tweets[0]}, c.Ancestors...)
+		parent = p.Tweets[0].ReplyTo
+	}
+	return v, c, nil
 }

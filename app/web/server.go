@@ -191,6 +191,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /tweets/user_history/{username}", s.handle(s.inPageSlot(s.userHistory)))
 	mux.Handle("POST /tweets/follow/{username}", s.handle(s.follow))
 	mux.Handle("POST /tweets/unfollow/{username}", s.handle(s.unfollow))
+	mux.Handle("GET /tweets/{id}", s.handle(s.inPageSlot(s.tweetPage)))
+	mux.Handle("POST /tweets/reply/{id}", s.handle(s.replyTweet))
 
 	mux.Handle("GET /static/", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -218,7 +220,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // selfTest renders every page once with empty data, so that a template that
 // parses but cannot execute (a wrong field name) stops the start.
 func (s *Server) selfTest() error {
-	tweets, err := s.rd.tweetList([]tweetView{{Username: "x", Body: "x", Ago: "a few seconds ago"}})
+	tweets, err := s.rd.tweetList([]tweetView{{ID: "1", Username: "x", Body: "x", Ago: "a few seconds ago"},
+		{ID: "2", Username: "y", Body: "y", Ago: "a few seconds ago", ReplyTo: "1", ReplyToUser: "x"}, {ID: "3", ReplyTo: "9"}})
 	if err != nil {
 		return err
 	}
@@ -229,6 +232,7 @@ func (s *Server) selfTest() error {
 		"user_settings": &settingsPage{},
 		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: tweets},
 		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true, Tweets: tweets},
+		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: &postForm{}, ParentGone: true},
 		"error":         &errorPage{},
 	}
 	for _, name := range pageNames {

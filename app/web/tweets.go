@@ -27,9 +27,12 @@ type timelinePage struct {
 // was posted, and how long ago that was at the request. Its fields are all
 // the "tweet" template shows (renderer.tweetList keeps the markup by them).
 type tweetView struct {
-	Username, Body string
-	Posted         int64 // unix seconds
-	Ago            string
+	ID, Username, Body string
+	Posted             int64 // unix seconds
+	Ago                string
+	// ReplyTo is the id of the tweet it answers ("" for none), and
+	// ReplyToUser its author ("" when that tweet is gone).
+	ReplyTo, ReplyToUser string
 }
 
 // Datetime is when the tweet was posted, for machines.
@@ -44,7 +47,8 @@ func (s *Server) tweetViews(tweets []store.Tweet) []tweetView {
 	now := s.now()
 	views := make([]tweetView, len(tweets))
 	for i, t := range tweets {
-		views[i] = tweetView{Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now)}
+		views[i] = tweetView{ID: t.ID, Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now),
+			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser}
 	}
 	return views
 }
@@ -206,4 +210,109 @@ func (s *Server) changeFollow(w http.ResponseWriter, r *http.Request, op func(ct
 	}
 	s.addFlash(r, flashOK, done+name)
 	return s.redirect(w, r, "/tweets/user_history/"+url.PathEscape(name))
+}
+
+type tweetPage struct {
+	layout
+	Tweet      template.HTML // the tweet, as lists show it
+	TweetID    string
+	Ancestors  template.HTML // tweetList, oldest first
+	ParentGone bool
+	Replies    template.HTML // tweetList, newest first
+	ReplyCount int64
+	Reply      *postForm // nil: nobody signed in
+	Pager      pager
+}
+
+// tweetPage: GET /tweets/{id} — one tweet and its conversation
+// (store.TweetConversation: tweet:<id>, the tweets it answers, and
+// pytwask:replies:<id>), with a reply form for a signed-in user.
+func (s *Server) tweetPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderTweet(w, r, http.StatusOK, &postForm{})
+}
+
+func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int, reply *postForm) error {
+	n, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	v, c, err := s.store.TweetConversation(r.Context(), secret, id, (n-1)*pageSize, pageSize)
+	s.adopt(r, secret, v)
+	if err != nil {
+		return err
+	}
+	tweet, err := s.tweetList([]store.Tweet{c.Tweet})
+	if err != nil {
+		return err
+	}
+	ancestors, err := s.tweetList(c.Ancestors)
+	if err != nil {
+		return err
+	}
+	replies, err := s.tweetList(c.Replies.Tweets)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		reply = nil
+	}
+	return s.render(w, r, status, "tweet", &tweetPage{
+		layout:     layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”"},
+		Tweet:      tweet,
+		TweetID:    c.Tweet.ID,
+		Ancestors:  ancestors,
+		ParentGone: c.ParentGone,
+		Replies:    replies,
+		ReplyCount: c.ReplyCount,
+		Reply:      reply,
+		Pager:      newPager(r.URL.Path, n, c.Replies.More),
+	})
+}
+
+// shorten cuts s to at most n characters, with an ellipsis if it was cut.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// replyTweet: POST /tweets/reply/{id} — store.Reply: a tweet that answers
+// tweet id, listed under it and posted like any tweet. Counted as a post
+// against the limits.
+func (s *Server) replyTweet(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	if err := s.limitPost(r); err != nil {
+		return err
+	}
+	id, body := r.PathValue("id"), form.Get("tweet")
+	_, err = s.store.Reply(r.Context(), secret, id, body)
+	var refusal *store.Error
+	switch {
+	case errors.Is(err, store.ErrNotLoggedIn):
+		s.adopt(r, secret, nil)
+		return errLoginRequired
+	case errors.Is(err, store.ErrNoSuchTweet):
+		return err
+	case errors.As(err, &refusal):
+		r.URL.RawQuery = ""
+		return s.renderTweet(w, r, http.StatusUnprocessableEntity, &postForm{Body: body, Error: refusal.Msg})
+	case err != nil:
+		return err
+	}
+	s.metrics.Posted()
+	s.addFlash(r, flashOK, "Reply posted")
+	return s.redirect(w, r, "/tweets/"+id)
 }

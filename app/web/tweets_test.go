@@ -159,3 +159,61 @@ func hasLink(body, rel, href string) bool {
 	}
 	return strings.Contains(body, `<a rel="`+rel+`" href="`+href+`">`)
 }
+
+// TestTweetPageAndReplies: every tweet links to its page by its time; the
+// page shows the conversation and, signed in, a reply form; a reply says
+// whom it answers, shows under the tweet and on the timelines; a tweet that
+// does not exist is a 404, and a reply to one changes nothing.
+func TestTweetPageAndReplies(t *testing.T) {
+	s := newSite(t)
+	alice, bob := s.browser(), s.browser()
+	alice.signUp("alice", "Passw0rd!")
+	bob.signUp("bob", "Passw0rd!")
+	alice.signIn("alice", "Passw0rd!", false)
+	bob.signIn("bob", "Passw0rd!", false)
+	alice.post("/tweets/user_timeline", form("tweet", "what is <b>up</b>?")).wantRedirect(t, "/tweets/user_timeline")
+	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+
+	// The time of each tweet in a list is the link to its page.
+	general := s.browser().get("/tweets/general_timeline")
+	general.want(t, 200, `<a class="permalink" href="/tweets/`+id+`"><time`)
+
+	// Anyone sees the page; only the signed-in get the form.
+	anon := s.browser().get("/tweets/" + id)
+	anon.want(t, 200, "what is &lt;b&gt;up&lt;/b&gt;?", "0 replies")
+	if strings.Contains(anon.body, `action="/tweets/reply/`) {
+		t.Error("a reply form for nobody signed in")
+	}
+	bob.get("/tweets/"+id).want(t, 200, `<form method="post" action="/tweets/reply/`+id+`"`)
+
+	bob.post("/tweets/reply/"+id, form("tweet", "not much")).wantRedirect(t, "/tweets/"+id)
+	reply := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	page := bob.get("/tweets/" + id)
+	page.want(t, 200, "Reply posted", "1 reply", "not much")
+	// The reply's own page: the tweet it answers above it.
+	rp := s.browser().get("/tweets/" + reply)
+	rp.want(t, 200, `Replying to <a href="/tweets/`+id+`">@alice</a>`)
+	if strings.Index(rp.body, "what is &lt;b&gt;up") > strings.Index(rp.body, `class="tweets focus"`) {
+		t.Error("the tweet replied to is not above the reply")
+	}
+	// On the timelines like any tweet.
+	s.browser().get("/tweets/general_timeline").want(t, 200, "not much", "Replying to")
+
+	// Refusals: an empty reply shows the form again; no such tweet is a 404.
+	bob.post("/tweets/reply/"+id, form("tweet", "  ")).want(t, 422, "The tweet is empty.")
+	before := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	for _, path := range []string{"/tweets/reply/999999", "/tweets/reply/abc"} {
+		bob.post(path, form("tweet", "hello?")).want(t, 404)
+	}
+	if after := s.rdb.Get(t.Context(), "next_tweet_id").Val(); after != before {
+		t.Errorf("refused replies moved next_tweet_id from %s to %s", before, after)
+	}
+	for _, path := range []string{"/tweets/999999", "/tweets/abc", "/tweets/1x"} {
+		s.browser().get(path).want(t, 404)
+	}
+	// Signed out, a reply asks to sign in and writes nothing.
+	s.browser().post("/tweets/reply/"+id, form("tweet", "anon")).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	if after := s.rdb.Get(t.Context(), "next_tweet_id").Val(); after != before {
+		t.Errorf("a signed-out reply moved next_tweet_id from %s to %s", before, after)
+	}
+}

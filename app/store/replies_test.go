@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestReplies: a reply records the tweet it answers, is listed under it and
+// shows like any tweet; a tweet's conversation is its ancestors, oldest
+// first, and its replies, newest first; a reply to a tweet that does not
+// exist is refused and writes nothing.
+func TestReplies(t *testing.T) {
+	s, rdb := newStore(t)
+	testReplies(t, s, rdb)
+}
+
+// TestRepliesOnCluster is TestReplies on a Redis Cluster.
+func TestRepliesOnCluster(t *testing.T) {
+	s, rdb, _ := clusterStore(t)
+	testReplies(t, s, rdb)
+}
+
+func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	_, bob := mustRegister(t, s, "bob")
+	_, carol := mustRegister(t, s, "carol")
+	root, err := s.Post(ctx, alice, "a question")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := s.Reply(ctx, bob, root, "an answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	thanks, err := s.Reply(ctx, carol, answer, "thanks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.Reply(ctx, carol, root, "another answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	// pytwis's three fields, and pytwask's own.
+	h := rdb.HGetAll(ctx, "tweet:"+answer).Val()
+	if h["body"] != "an answer" || h["userid"] == "" || h["unix_time"] == "" || h["pytwask_reply_to"] != root || len(h) != 4 {
+		t.Errorf("tweet:%s = %v", answer, h)
+	}
+
+	_, c, err := s.TweetConversation(ctx, "", answer, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tweet.ID != answer || c.Tweet.ReplyTo != root || c.Tweet.ReplyToUser != "alice" || c.Tweet.Username != "bob" {
+		t.Errorf("the answer: %+v", c.Tweet)
+	}
+	if len(c.Ancestors) != 1 || c.Ancestors[0].ID != root || c.ParentGone {
+		t.Errorf("the answer's ancestors: %+v", c.Ancestors)
+	}
+	if len(c.Replies.Tweets) != 1 || c.Replies.Tweets[0].ID != thanks || c.ReplyCount != 1 {
+		t.Errorf("the answer's replies: %+v (%d)", c.Replies, c.ReplyCount)
+	}
+	_, c, err = s.TweetConversation(ctx, "", root, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Ancestors) != 0 || c.ReplyCount != 2 || len(c.Replies.Tweets) != 1 || c.Replies.Tweets[0].ID != other || !c.Replies.More {
+		t.Errorf("the question's first page of replies: %+v (%d)", c.Replies, c.ReplyCount)
+	}
+	_, p, err := s.Timeline(ctx, "", General, 0, 10)
+	if err != nil || len(p.Tweets) != 4 || p.Tweets[1].ReplyToUser != "bob" {
+		t.Errorf("the general timeline: %+v, %v", p.Tweets, err)
+	}
+
+	next := rdb.Get(ctx, "next_tweet_id").Val()
+	for _, parent := range []string{"999999", "abc", "", "-1"} {
+		if _, err := s.Reply(ctx, bob, parent, "into the void"); !errors.Is(err, ErrNoSuchTweet) {
+			t.Errorf("a reply to %q: %v", parent, err)
+		}
+	}
+	if got := rdb.Get(ctx, "next_tweet_id").Val(); got != next {
+		t.Errorf("refused replies moved next_tweet_id from %s to %s", next, got)
+	}
+	if _, _, err := s.TweetConversation(ctx, "", "999999", 0, 10); !isKind(err, NotFound) {
+		t.Errorf("the page of a tweet that does not exist: %v", err)
+	}
+
+	// A reply whose parent is gone says so. (Nothing deletes tweets yet:
+	// the hash is deleted by hand, and read by a store whose in-process
+	// cache never saw it.)
+	rdb.Del(ctx, "tweet:"+answer)
+	_, c, err = New(rdb, testHasher, nil).TweetConversation(ctx, "", thanks, 0, 10)
+	if err != nil || !c.ParentGone || len(c.Ancestors) != 0 || c.Tweet.ReplyTo != answer || c.Tweet.ReplyToUser != "" {
+		t.Errorf("a reply to a gone tweet: %+v, %v", c, err)
+	}
+}
