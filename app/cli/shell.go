@@ -57,6 +57,7 @@ var commands = map[string]command{
 	"followings":  {"followings", 0, 0, (*Shell).followings},
 	"post":        {"post TWEET", 1, -1, (*Shell).post},
 	"reply":       {"reply TWEET_ID TWEET", 2, 2, (*Shell).reply},
+	"tag":         {"tag TAG [MAX_TWEETS]", 1, 2, (*Shell).tag},
 	"timeline":    {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
 	"tweetsby":    {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
 	"help":        {"help", 0, 0, (*Shell).help},
@@ -382,6 +383,22 @@ func (sh *Shell) tweetsBy(ctx context.Context, args []string) error {
 	return nil
 }
 
+// tag lists the tweets with a hashtag, newest first.
+func (sh *Shell) tag(ctx context.Context, args []string) error {
+	n, err := maxTweets(args, 1)
+	if err != nil {
+		return err
+	}
+	tag := strings.TrimPrefix(args[0], "#")
+	_, p, err := sh.store.TagTweets(ctx, "", tag, 0, n)
+	if err != nil {
+		return sh.couldnt("get the tweets tagged #"+tag, err)
+	}
+	sh.say("Got %d tweets tagged #%s", len(p.Tweets), store.FoldTag(tag))
+	sh.printTweets(p.Tweets)
+	return nil
+}
+
 func (sh *Shell) printTweets(tweets []store.Tweet) {
 	sh.say("%s", strings.Repeat("=", 60))
 	for i, t := range tweets {
@@ -409,6 +426,7 @@ const helpText = `Commands:
   followings
   post TWEET
   reply TWEET_ID TWEET
+  tag TAG [MAX_TWEETS]
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]
   exit, quit`

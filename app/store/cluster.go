@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -219,7 +220,7 @@ func (s *Store) rotateSharded(ctx context.Context, old, renewed, hash, expected 
 // written still reaches every list; one cut off before it is a tweet hash
 // that no list names, invisible to every reader. Every follower is served by
 // the fan-out workers, a few milliseconds later.
-func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent string) (string, error) {
+func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent string, mentions, tags []string) (string, error) {
 	if secret != "" {
 		v, err := s.viewerSharded(ctx, secret)
 		if err != nil {
@@ -247,22 +248,25 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	if parent != "" {
 		fields = append(fields, fieldReplyTo, parent)
 	}
+	if len(mentions) > 0 {
+		fields = append(fields, fieldMentions, strings.Join(mentions, " "))
+	}
 	if err := s.rdb.HSet(ctx, prefixTweet+id, fields...).Err(); err != nil {
 		return "", err
 	}
-	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted, "reply_to", parent}}).Err(); err != nil {
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted, "reply_to", parent, "tags", strings.Join(tags, " ")}}).Err(); err != nil {
 		return "", err
 	}
-	if err := s.pushOwn(ctx, id, userID, parent); err != nil {
+	if err := s.pushOwn(ctx, id, userID, parent, tags); err != nil {
 		return "", err
 	}
 	return id, nil
 }
 
 // pushOwn pushes the tweet onto its author's tweets_by and timeline, the
-// general timeline and, for a reply, the replies to its parent, each at
-// most once.
-func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string) error {
+// general timeline, for a reply the replies to its parent, and its tags'
+// lists, each at most once.
+func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags []string) error {
 	authorID, _ := strconv.ParseUint(author, 10, 64)
 	type push struct {
 		key       string
@@ -275,6 +279,9 @@ func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string) error
 	}
 	if parent != "" {
 		pushes = append(pushes, push{repliesKey(parent), 0, 0})
+	}
+	for _, t := range tags {
+		pushes = append(pushes, push{tagKey(t), 0, 0})
 	}
 	for _, push := range pushes {
 		if err := pushOnceScript.Run(ctx, s.rdb, []string{push.key}, tweet, push.cap, push.trim).Err(); err != nil {
@@ -401,7 +408,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		p.SetNX(ctx, keyGeneration, newGen, 0)
 		gen = p.Get(ctx, keyGeneration)
 		for i, id := range ids {
-			hashes[i] = p.HMGet(ctx, prefixTweet+id, fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo)
+			hashes[i] = p.HMGet(ctx, prefixTweet+id, fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions)
 		}
 	})
 	if err != nil {
@@ -451,7 +458,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		if parent != "" {
 			parentName = name(parents[parent].Val())
 		}
-		out = append(out, ids[i], str(t[0]), name(str(t[0])), posted, str(t[2]), parent, parentName)
+		out = append(out, ids[i], str(t[0]), name(str(t[0])), posted, str(t[2]), parent, parentName, str(t[4]))
 	}
 	return out, nil
 }

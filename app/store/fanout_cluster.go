@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,8 +18,8 @@ import (
 // run twice:
 //
 //  0. own: the tweet onto its author's tweets_by and timeline, the general
-//     timeline and, for a reply, its parent's replies (postSharded did it
-//     too, unless it was cut off).
+//     timeline, for a reply its parent's replies, and its tags' lists
+//     (postSharded did it too, unless it was cut off).
 //  1. copy: a page of the follower set is read, then added to the to-do set
 //     by a script that checks the job is still where the page was read from.
 //  2. push: a script moves a chunk of the to-do set into the in-flight hash
@@ -105,6 +106,8 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 	author, _ := msg.Values["author"].(string)
 	posted, _ := msg.Values["time"].(string)
 	parent, _ := msg.Values["reply_to"].(string)
+	tagList, _ := msg.Values["tags"].(string)
+	tags := strings.Fields(tagList)
 	state, todo, inflight := fanOutSlotKeys(msg.ID)
 	fail := func(what string, err error) error { return fmt.Errorf("fan-out of tweet %s: %s: %w", tweet, what, err) }
 	step := func(phase string) error {
@@ -136,7 +139,7 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 		}
 	}
 	if phase == "own" {
-		if err := s.pushOwn(ctx, tweet, author, parent); err != nil {
+		if err := s.pushOwn(ctx, tweet, author, parent, tags); err != nil {
 			return fail("push to the author's lists", err)
 		}
 		if phase, err = jobPhaseScript.Run(ctx, s.rdb, []string{state}, "own", "copy").Text(); err != nil {

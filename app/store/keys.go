@@ -29,6 +29,9 @@ const (
 	// fieldReplyTo is this program's own field on tweet:<id> (pytwis passes
 	// fields it does not know through): the id of the tweet it answers.
 	fieldReplyTo = "pytwask_reply_to"
+	// fieldMentions (pytwask's own too): the users the tweet mentions, as
+	// they were found when it was posted, space-separated.
+	fieldMentions = "pytwask_mentions"
 
 	// keySessionKeys is this program's own key (pytwis never reads it): the
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
@@ -54,6 +57,9 @@ const (
 	// prefixReplies: pytwask:replies:<id> (list) holds the ids of the
 	// replies to tweet <id>, newest first.
 	prefixReplies = "pytwask:replies:"
+	// prefixTag: pytwask:tag:<folded tag> (list) holds the ids of the tweets
+	// with that hashtag, newest first.
+	prefixTag = "pytwask:tag:"
 )
 
 // GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's
@@ -92,6 +98,7 @@ func followingKey(id string) string          { return prefixFollowing + id }
 func timelineKey(id string) string           { return prefixTimeline + id }
 func tweetsByKey(id string) string           { return prefixTweetsBy + id }
 func repliesKey(id string) string            { return prefixReplies + id }
+func tagKey(tag string) string               { return prefixTag + tag }
 
 // luaKeys writes the key and field names into a Lua script's {placeholders}.
 var luaKeys = strings.NewReplacer(
@@ -109,4 +116,6 @@ var luaKeys = strings.NewReplacer(
 	"{body}", fieldTweetBody,
 	"{reply_to}", fieldReplyTo,
 	"{replies:}", prefixReplies,
+	"{mentions}", fieldMentions,
+	"{tag:}", prefixTag,
 )

@@ -79,6 +79,24 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		t.Errorf("the general timeline: %+v, %v", p.Tweets, err)
 	}
 
+	// Tags and mentions, found when posted.
+	tagged, err := s.Reply(ctx, carol, root, "@ALICE @nobody look: #Go #go #Straße")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"GO", "strasse"} {
+		_, p, err := s.TagTweets(ctx, "", tag, 0, 10)
+		if err != nil || len(p.Tweets) != 1 || p.Tweets[0].ID != tagged || p.Tweets[0].Mentions != "alice" {
+			t.Errorf("tag %s: %+v, %v", tag, p.Tweets, err)
+		}
+	}
+	if _, p, err := s.TagTweets(ctx, "", "unused", 0, 10); err != nil || len(p.Tweets) != 0 {
+		t.Errorf("an unused tag: %+v, %v", p, err)
+	}
+
 	next := rdb.Get(ctx, "next_tweet_id").Val()
 	for _, parent := range []string{"999999", "abc", "", "-1"} {
 		if _, err := s.Reply(ctx, bob, parent, "into the void"); !errors.Is(err, ErrNoSuchTweet) {

@@ -78,7 +78,8 @@ return 1
 // id (empty with a secret), unix time, body, general timeline cap, user
 // timeline cap, its slack, the most followers pushed here, secret (or
 // empty), the id of the tweet it replies to (or empty; the reply is listed
-// under it in pytwask:replies:<id>).
+// under it in pytwask:replies:<id>), the users it mentions (space-separated,
+// or empty), then its folded hashtags (it is listed in pytwask:tag:<tag>).
 // Writes the tweet and pushes it onto the author's timeline, tweets_by and
 // the general timeline. Up to that many followers' timelines get it here
 // too; past it, a fan-out job goes onto the stream instead (fanout.go), so
@@ -98,6 +99,8 @@ if ARGV[9] ~= '' then
   redis.call('HSET', '{tweet:}' .. id, '{reply_to}', ARGV[9])
   redis.call('LPUSH', '{replies:}' .. ARGV[9], id)
 end
+if ARGV[10] ~= '' then redis.call('HSET', '{tweet:}' .. id, '{mentions}', ARGV[10]) end
+for i = 11, #ARGV do redis.call('LPUSH', '{tag:}' .. ARGV[i], id) end
 ` + pushLua + `
 push(uid, id, tonumber(ARGV[5]), tonumber(ARGV[6]))
 redis.call('LPUSH', '{tweets_by:}' .. uid, id)
@@ -186,7 +189,8 @@ return {gen, viewer, target, redis.call('LRANGE', list, ARGV[4], ARGV[5])}
 // tweets: KEYS generation key; ARGV a new generation (set if the database
 // has none), then tweet ids. Returns the generation, then tweetFields values
 // per id: id, user id, username, unix time, body, the id of the tweet it
-// replies to (or ”) and that tweet's author's name (” if it is gone); the
+// replies to (or ”), that tweet's author's name (” if it is gone) and the
+// users it mentions; the
 // user id is ” when the tweet hash does not exist. Authors' names are looked
 // up once per author per call.
 var tweetsScript = script(`
@@ -199,7 +203,7 @@ local function name(uid)
 end
 for i = 2, #ARGV do
   local tid = ARGV[i]
-  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}', '{reply_to}')
+  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}', '{reply_to}', '{mentions}')
   local uid, parent, parentName = t[1] or '', t[4] or '', ''
   if parent ~= '' then parentName = name(redis.call('HGET', '{tweet:}' .. parent, '{userid}') or '') end
   out[#out + 1] = tid
@@ -209,6 +213,7 @@ for i = 2, #ARGV do
   out[#out + 1] = t[3] or ''
   out[#out + 1] = parent
   out[#out + 1] = parentName
+  out[#out + 1] = t[5] or ''
 end
 return out
 `)

@@ -26,11 +26,14 @@ type Tweet struct {
 	// ReplyTo is the id of the tweet this one answers ("" for none), and
 	// ReplyToUser that tweet's author's name ("" when it is gone).
 	ReplyTo, ReplyToUser string
+	// Mentions are the users it mentions that existed when it was posted,
+	// space-separated: the @names that link to a user.
+	Mentions string
 }
 
 // tweetFields is how many values the tweets script (and tweetsSharded)
 // return per tweet.
-const tweetFields = 7
+const tweetFields = 8
 
 // Page is one page of a timeline, newest first.
 type Page struct {
@@ -125,15 +128,24 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	if err != nil {
 		return "", err
 	}
+	mentions, err := s.findUsers(ctx, mentionsOf(body))
+	if err != nil {
+		return "", fmt.Errorf("post tweet: %w", err)
+	}
+	tags := tagsOf(body)
 	if s.sharded {
-		id, err := s.postSharded(ctx, userID, secret, body, parent)
+		id, err := s.postSharded(ctx, userID, secret, body, parent, mentions, tags)
 		if err != nil && err != ErrNotLoggedIn && err != ErrNoSuchTweet {
 			err = fmt.Errorf("post tweet: %w", err)
 		}
 		return id, err
 	}
-	res, err := s.runDurable(ctx, postScript, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut},
-		userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.inlineFanOut, secret, parent).Slice()
+	args := []any{userID, s.now().Unix(), body, GeneralTimelineCap, UserTimelineCap, UserTimelineSlack, s.inlineFanOut, secret, parent,
+		strings.Join(mentions, " ")}
+	for _, t := range tags {
+		args = append(args, t)
+	}
+	res, err := s.runDurable(ctx, postScript, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut}, args...).Slice()
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
@@ -281,7 +293,7 @@ func listRange(offset, n int) (start, stop int) {
 func tweetFrom(v []any) Tweet {
 	unix, _ := strconv.ParseInt(str(v[3]), 10, 64)
 	return Tweet{ID: str(v[0]), UserID: str(v[1]), Username: str(v[2]), Time: time.Unix(unix, 0), Body: str(v[4]),
-		ReplyTo: str(v[5]), ReplyToUser: str(v[6])}
+		ReplyTo: str(v[5]), ReplyToUser: str(v[6]), Mentions: str(v[7])}
 }
 
 // Conversation is a tweet with what it belongs to: the tweets it answers,
@@ -353,4 +365,65 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 		parent = p.Tweets[0].ReplyTo
 	}
 	return v, c, nil
+}
+
+// MaxMentions bounds the @names of one tweet that are looked up.
+const MaxMentions = 10
+
+// findUsers returns the names, as registered, of the users that names
+// denote (compared after case folding), skipping names of nobody.
+func (s *Store) findUsers(ctx context.Context, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	names = names[:min(len(names), MaxMentions)]
+	ids := make([]*redis.StringCmd, len(names))
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, n := range names {
+			ids[i] = p.HGet(ctx, keyFoldedNames, FoldUsername(n))
+		}
+	}); err != nil {
+		return nil, err
+	}
+	found := make([]*redis.StringCmd, len(names))
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, id := range ids {
+			if id.Val() != "" {
+				found[i] = p.HGet(ctx, userKey(id.Val()), fieldUsername)
+			}
+		}
+	}); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range found {
+		if f != nil && f.Val() != "" {
+			out = append(out, f.Val())
+		}
+	}
+	return out, nil
+}
+
+// TagTweets returns a page of the tweets with the hashtag (pytwask:tag:<tag>,
+// the tag folded), newest first, and the viewer whose secret it is (or nil).
+// A tag nobody used is an empty page.
+func (s *Store) TagTweets(ctx context.Context, secret, tag string, offset, n int) (*Viewer, Page, error) {
+	var v *Viewer
+	if secret != "" {
+		var err error
+		if v, err = s.Authenticate(ctx, secret); err != nil && !errors.Is(err, ErrNotLoggedIn) {
+			return nil, Page{}, err
+		}
+	}
+	start, stop := listRange(offset, n)
+	var gen *redis.StringCmd
+	var ids *redis.StringSliceCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		gen = p.Get(ctx, keyGeneration)
+		ids = p.LRange(ctx, tagKey(FoldTag(tag)), int64(start), int64(stop))
+	}); err != nil {
+		return v, Page{}, fmt.Errorf("read the tweets tagged %s: %w", tag, err)
+	}
+	page, err := s.resolve(ctx, gen.Val(), ids.Val(), n)
+	return v, page, err
 }

@@ -55,7 +55,7 @@ const TopCacheSize = 1024
 const TweetCacheSize = 10_000
 
 func newRenderer(fsys fs.FS) (*renderer, error) {
-	base, err := template.New("base").ParseFS(fsys, "templates/base.html")
+	base, err := template.New("base").Funcs(template.FuncMap{"segments": tweetSegments}).ParseFS(fsys, "templates/base.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse templates/base.html: %w", err)
 	}

@@ -193,6 +193,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /tweets/unfollow/{username}", s.handle(s.unfollow))
 	mux.Handle("GET /tweets/{id}", s.handle(s.inPageSlot(s.tweetPage)))
 	mux.Handle("POST /tweets/reply/{id}", s.handle(s.replyTweet))
+	mux.Handle("GET /tags/{tag}", s.handle(s.inPageSlot(s.tagPage)))
 
 	mux.Handle("GET /static/", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"pytwask/app/store"
@@ -33,6 +34,43 @@ type tweetView struct {
 	// ReplyTo is the id of the tweet it answers ("" for none), and
 	// ReplyToUser its author ("" when that tweet is gone).
 	ReplyTo, ReplyToUser string
+	// Mentions are the users its @names denote (store.Tweet.Mentions).
+	Mentions string
+}
+
+// segment is a piece of a tweet's text as the "tweet" template shows it:
+// Href is "" for plain text; Rel is for links that leave the site.
+type segment struct {
+	Text, Href, Rel string
+}
+
+// tweetSegments splits a tweet's text into what the "tweet" template shows
+// as text and as links: URLs (http and https only, by store.Segments), the
+// @names of users in mentions (a space-separated list), and #hashtags. The
+// template escapes every piece.
+func tweetSegments(body, mentions string) []segment {
+	users := map[string]string{}
+	for _, m := range strings.Fields(mentions) {
+		users[store.FoldUsername(m)] = m
+	}
+	var out []segment
+	for _, s := range store.Segments(body) {
+		switch s.Kind {
+		case store.Link:
+			out = append(out, segment{Text: s.Text, Href: s.Text, Rel: "nofollow noopener ugc"})
+		case store.Mention:
+			if name, ok := users[store.FoldUsername(s.Text)]; ok {
+				out = append(out, segment{Text: "@" + s.Text, Href: "/tweets/user_history/" + url.PathEscape(name)})
+			} else {
+				out = append(out, segment{Text: "@" + s.Text})
+			}
+		case store.Hashtag:
+			out = append(out, segment{Text: "#" + s.Text, Href: "/tags/" + url.PathEscape(store.FoldTag(s.Text))})
+		default:
+			out = append(out, segment{Text: s.Text})
+		}
+	}
+	return out
 }
 
 // Datetime is when the tweet was posted, for machines.
@@ -48,7 +86,7 @@ func (s *Server) tweetViews(tweets []store.Tweet) []tweetView {
 	views := make([]tweetView, len(tweets))
 	for i, t := range tweets {
 		views[i] = tweetView{ID: t.ID, Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now),
-			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser}
+			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser, Mentions: t.Mentions}
 	}
 	return views
 }
@@ -315,4 +353,38 @@ func (s *Server) replyTweet(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.Posted()
 	s.addFlash(r, flashOK, "Reply posted")
 	return s.redirect(w, r, "/tweets/"+id)
+}
+
+// tagPage: GET /tags/{tag} — the tweets with the hashtag
+// (store.TagTweets: pytwask:tag:<tag>, folded), newest first, for anyone.
+// A tag nobody used is an empty page.
+func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
+	n, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	tag := r.PathValue("tag")
+	if len(tag) > store.MaxTagLen {
+		return errorf(http.StatusNotFound, "There is no such tag.")
+	}
+	v, p, err := s.store.TagTweets(r.Context(), secret, tag, (n-1)*pageSize, pageSize)
+	s.adopt(r, secret, v)
+	if err != nil {
+		return err
+	}
+	tweets, err := s.tweetList(p.Tweets)
+	if err != nil {
+		return err
+	}
+	title := "#" + store.FoldTag(tag)
+	return s.render(w, r, http.StatusOK, "timeline", &timelinePage{
+		layout:  layout{Title: title},
+		Heading: title,
+		Tweets:  tweets,
+		Pager:   newPager(r.URL.Path, n, p.More),
+	})
 }

@@ -217,3 +217,38 @@ func TestTweetPageAndReplies(t *testing.T) {
 		t.Errorf("a signed-out reply moved next_tweet_id from %s to %s", before, after)
 	}
 }
+
+// TestMentionsTagsAndLinks: @names of users link to their pages, other
+// @text stays text; #tags link to their page (folded), which lists the
+// tweets newest first; http(s) URLs link with rel="nofollow noopener ugc";
+// hostile text in any position is shown as text.
+func TestMentionsTagsAndLinks(t *testing.T) {
+	s := newSite(t)
+	alice, bob := s.browser(), s.browser()
+	alice.signUp("alice", "Passw0rd!")
+	bob.signUp("Bob_2", "Passw0rd!")
+	alice.signIn("alice", "Passw0rd!", false)
+	for _, body := range []string{
+		"hi @bob_2 and @nobody, see https://example.com/x?a=1&b=2 #GoLang",
+		`@<script>alert(1)</script> #"quoted" http://x.org/"onmouseover="y javascript:alert(2) #日本`,
+		"again #golang",
+	} {
+		alice.post("/tweets/user_timeline", form("tweet", body)).wantRedirect(t, "/tweets/user_timeline")
+	}
+	page := s.browser().get("/tweets/general_timeline")
+	page.want(t, 200,
+		`hi <a href="/tweets/user_history/Bob_2">@bob_2</a> and @nobody, see <a href="https://example.com/x?a=1&amp;b=2" rel="nofollow noopener ugc">https://example.com/x?a=1&amp;b=2</a> <a href="/tags/golang">#GoLang</a>`,
+		`@&lt;script&gt;alert(1)&lt;/script&gt; #&#34;quoted&#34; <a href="http://x.org/" rel="nofollow noopener ugc">http://x.org/</a>&#34;onmouseover=&#34;y javascript:alert(2) <a href="/tags/%E6%97%A5%E6%9C%AC">#日本</a>`,
+	)
+	if strings.Contains(page.body, "<script>") || strings.Contains(page.body, `href="javascript`) {
+		t.Error("hostile text became markup")
+	}
+
+	tag := s.browser().get("/tags/GOLANG")
+	tag.want(t, 200, "<h1>#golang</h1>", `again <a href="/tags/golang">#golang</a>`, "hi ")
+	if strings.Index(tag.body, "again") > strings.Index(tag.body, "hi ") {
+		t.Error("the tag page is not newest first")
+	}
+	s.browser().get("/tags/nobody-used-this").want(t, 200, "No tweets here yet.")
+	s.browser().get("/tags/"+strings.Repeat("x", 200)).want(t, 404)
+}

@@ -1,0 +1,43 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestSegments(t *testing.T) {
+	L, M, H, T := Link, Mention, Hashtag, Text
+	cases := []struct {
+		body string
+		want []Segment
+	}{
+		{"plain text", []Segment{{T, "plain text"}}},
+		{"hi @alice!", []Segment{{T, "hi "}, {M, "alice"}, {T, "!"}}},
+		{"@bob_1 and @carol-x", []Segment{{M, "bob_1"}, {T, " and "}, {M, "carol-x"}}},
+		{"mail me@example.com", []Segment{{T, "mail me@example.com"}}},
+		{"@ab is too short, @1abc starts with a digit", []Segment{{T, "@ab is too short, @1abc starts with a digit"}}},
+		{"#Go and #日本語 and #café_2", []Segment{{H, "Go"}, {T, " and "}, {H, "日本語"}, {T, " and "}, {H, "café_2"}}},
+		{"#foo-bar", []Segment{{H, "foo"}, {T, "-bar"}}},
+		{"a#b c&#39; x/#y", []Segment{{T, "a#b c&#39; x/#y"}}},
+		{"see https://example.com/a?b=1#c.", []Segment{{T, "see "}, {L, "https://example.com/a?b=1#c"}, {T, "."}}},
+		{"(http://x.org/y)", []Segment{{T, "("}, {L, "http://x.org/y"}, {T, ")"}}},
+		{`http://a.b/"onmouseover=x`, []Segment{{L, "http://a.b/"}, {T, `"onmouseover=x`}}},
+		{"javascript:alert(1) ftp://x", []Segment{{T, "javascript:alert(1) ftp://x"}}},
+		{"@<script> #\"quoted\"", []Segment{{T, "@<script> #\"quoted\""}}},
+		{"", nil},
+	}
+	for _, c := range cases {
+		if got := Segments(c.body); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Segments(%q) = %v; want %v", c.body, got, c.want)
+		}
+	}
+}
+
+func TestTagsAndMentions(t *testing.T) {
+	if got := tagsOf("#Go #GO #go #Straße #STRASSE #x"); !reflect.DeepEqual(got, []string{"go", "strasse", "x"}) {
+		t.Errorf("tagsOf = %q", got)
+	}
+	if got := mentionsOf("@Alice @alice @bob"); !reflect.DeepEqual(got, []string{"Alice", "bob"}) {
+		t.Errorf("mentionsOf = %q", got)
+	}
+}
