@@ -316,29 +316,26 @@ const MaxAncestors = 20
 // nil). A tweet that does not exist is a NotFound refusal.
 func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset, n int) (*Viewer, Conversation, error) {
 	var c Conversation
-	var v *Viewer
-	if secret != "" {
-		var err error
-		if v, err = s.Authenticate(ctx, secret); err != nil && !errors.Is(err, ErrNotLoggedIn) {
+	if !validID(id) {
+		v, err := s.viewerOnly(ctx, secret)
+		if err != nil {
 			return nil, c, err
 		}
-	}
-	if !validID(id) {
 		return v, c, refuse(NotFound, "There is no tweet %s.", id)
 	}
+	start, stop := listRange(offset, n)
+	var genCmd *redis.StringCmd
 	var ids *redis.StringSliceCmd
 	var count *redis.IntCmd
-	gen, err := s.rdb.Get(ctx, keyGeneration).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return v, c, err
-	}
-	start, stop := listRange(offset, n)
-	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+	v, err := s.readWithViewer(ctx, secret, func(p redis.Pipeliner) {
+		genCmd = p.Get(ctx, keyGeneration)
 		ids = p.LRange(ctx, repliesKey(id), int64(start), int64(stop))
 		count = p.LLen(ctx, repliesKey(id))
-	}); err != nil {
-		return v, c, err
+	})
+	if err != nil {
+		return nil, c, err
 	}
+	gen := genCmd.Val()
 	page, err := s.resolve(ctx, gen, append([]string{id}, ids.Val()...), -1)
 	if err != nil {
 		return v, c, err
@@ -408,22 +405,67 @@ func (s *Store) findUsers(ctx context.Context, names []string) ([]string, error)
 // the tag folded), newest first, and the viewer whose secret it is (or nil).
 // A tag nobody used is an empty page.
 func (s *Store) TagTweets(ctx context.Context, secret, tag string, offset, n int) (*Viewer, Page, error) {
-	var v *Viewer
-	if secret != "" {
-		var err error
-		if v, err = s.Authenticate(ctx, secret); err != nil && !errors.Is(err, ErrNotLoggedIn) {
-			return nil, Page{}, err
-		}
-	}
 	start, stop := listRange(offset, n)
 	var gen *redis.StringCmd
 	var ids *redis.StringSliceCmd
-	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+	v, err := s.readWithViewer(ctx, secret, func(p redis.Pipeliner) {
 		gen = p.Get(ctx, keyGeneration)
 		ids = p.LRange(ctx, tagKey(FoldTag(tag)), int64(start), int64(stop))
-	}); err != nil {
-		return v, Page{}, fmt.Errorf("read the tweets tagged %s: %w", tag, err)
+	})
+	if err != nil {
+		return nil, Page{}, fmt.Errorf("read the tweets tagged %s: %w", tag, err)
 	}
 	page, err := s.resolve(ctx, gen.Val(), ids.Val(), n)
 	return v, page, err
+}
+
+// readWithViewer runs reads in one pipeline with pytwis's _is_loggedin
+// check of secret: one round trip on one server (on a Cluster the check is
+// two of its own). It returns the viewer: nil for no secret or a stale one.
+func (s *Store) readWithViewer(ctx context.Context, secret string, reads func(p redis.Pipeliner)) (*Viewer, error) {
+	if secret == "" || s.sharded {
+		v, err := s.viewerOnly(ctx, secret)
+		if err != nil {
+			return nil, err
+		}
+		return v, s.pipelined(ctx, reads)
+	}
+	for attempt := 0; ; attempt++ {
+		var auth *redis.Cmd
+		err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			auth = authenticateScript.EvalSha(ctx, p, []string{keyAuths}, secret)
+			reads(p)
+		})
+		if attempt == 0 && redis.HasErrorPrefix(auth.Err(), "NOSCRIPT") {
+			// Redis lost its scripts (a restart): load it, and read again.
+			if err := authenticateScript.Load(ctx, s.rdb).Err(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		res, _ := auth.Slice() // redis.Nil: nobody
+		if len(res) == 0 {
+			return nil, nil
+		}
+		v := parseViewer(res)
+		if v == nil {
+			return nil, fmt.Errorf("authenticate: unexpected reply of %d values", len(res))
+		}
+		return v, nil
+	}
+}
+
+// viewerOnly is the user whose current secret this is, or nil.
+func (s *Store) viewerOnly(ctx context.Context, secret string) (*Viewer, error) {
+	if secret == "" {
+		return nil, nil
+	}
+	v, err := s.Authenticate(ctx, secret)
+	if errors.Is(err, ErrNotLoggedIn) {
+		return nil, nil
+	}
+	return v, err
 }

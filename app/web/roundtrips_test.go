@@ -14,8 +14,9 @@ func aliceSignedUp(t *testing.T) (*site, *browser) {
 	return s, b
 }
 
-// TestRoundTripsPerPage: a page costs one Redis round trip when its tweets
-// are cached in process and two when some are not, whether its list holds 60
+// TestRoundTripsPerPage: a page (a timeline, a user's tweets, a tweet's
+// conversation, a tag) costs one Redis round trip when its tweets are
+// cached in process and two when some are not, whether its list holds 60
 // tweets or 1,200, and on any page of it.
 func TestRoundTripsPerPage(t *testing.T) {
 	s, b := aliceSignedUp(t)
@@ -26,7 +27,7 @@ func TestRoundTripsPerPage(t *testing.T) {
 	ctx := t.Context()
 	post := func(user string, n int) {
 		for i := range n {
-			if _, err := s.store.Post(ctx, user, fmt.Sprintf("tweet %d", i)); err != nil {
+			if _, err := s.store.Post(ctx, user, fmt.Sprintf("tweet %d #tagged", i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -47,6 +48,14 @@ func TestRoundTripsPerPage(t *testing.T) {
 		{b, "/tweets/user_timeline?page=10"},
 		{b, "/tweets/user_history/bob"},
 		{b, "/tweets/user_history/bob?page=5"},
+		{anon, "/tweets/1"},
+		{b, "/tweets/1?page=2"},
+		{b, "/tags/tagged"},
+		{anon, "/tags/tagged?page=4"},
+	}
+	secret, err := s.store.Login(ctx, "", "alice", "Passw0rd!")
+	if err != nil {
+		t.Fatal(err)
 	}
 	post("1", 1)
 	// Load the scripts into Redis and open the pool's connections: neither
@@ -56,6 +65,11 @@ func TestRoundTripsPerPage(t *testing.T) {
 	for _, size := range []int{30, 600} {
 		post("1", size)
 		post("2", size)
+		for i := range size / 3 {
+			if _, err := s.store.Reply(ctx, secret, "1", fmt.Sprintf("reply %d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for _, p := range pages {
 			cold := cost(p.br, p.path)
 			warm := cost(p.br, p.path)
