@@ -58,6 +58,8 @@ var commands = map[string]command{
 	"post":        {"post TWEET", 1, -1, (*Shell).post},
 	"reply":       {"reply TWEET_ID TWEET", 2, 2, (*Shell).reply},
 	"tag":         {"tag TAG [MAX_TWEETS]", 1, 2, (*Shell).tag},
+	"like":        {"like TWEET_ID", 1, 1, (*Shell).like},
+	"unlike":      {"unlike TWEET_ID", 1, 1, (*Shell).unlike},
 	"timeline":    {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
 	"tweetsby":    {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
 	"help":        {"help", 0, 0, (*Shell).help},
@@ -383,6 +385,22 @@ func (sh *Shell) tweetsBy(ctx context.Context, args []string) error {
 	return nil
 }
 
+func (sh *Shell) like(ctx context.Context, args []string) error {
+	if err := sh.store.Like(ctx, sh.secret, args[0], true); err != nil {
+		return sh.couldnt("like tweet "+args[0], err)
+	}
+	sh.say("Liked tweet %s", args[0])
+	return nil
+}
+
+func (sh *Shell) unlike(ctx context.Context, args []string) error {
+	if err := sh.store.Like(ctx, sh.secret, args[0], false); err != nil {
+		return sh.couldnt("take back the like of tweet "+args[0], err)
+	}
+	sh.say("Took back the like of tweet %s", args[0])
+	return nil
+}
+
 // tag lists the tweets with a hashtag, newest first.
 func (sh *Shell) tag(ctx context.Context, args []string) error {
 	n, err := maxTweets(args, 1)
@@ -427,6 +445,8 @@ const helpText = `Commands:
   post TWEET
   reply TWEET_ID TWEET
   tag TAG [MAX_TWEETS]
+  like TWEET_ID
+  unlike TWEET_ID
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]
   exit, quit`

@@ -60,6 +60,9 @@ const (
 	// prefixTag: pytwask:tag:<folded tag> (list) holds the ids of the tweets
 	// with that hashtag, newest first.
 	prefixTag = "pytwask:tag:"
+	// prefixLikes: pytwask:likes:<id> (set) holds the ids of the users who
+	// like tweet <id>.
+	prefixLikes = "pytwask:likes:"
 )
 
 // GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's
@@ -99,6 +102,7 @@ func timelineKey(id string) string           { return prefixTimeline + id }
 func tweetsByKey(id string) string           { return prefixTweetsBy + id }
 func repliesKey(id string) string            { return prefixReplies + id }
 func tagKey(tag string) string               { return prefixTag + tag }
+func likesKey(id string) string              { return prefixLikes + id }
 
 // luaKeys writes the key and field names into a Lua script's {placeholders}.
 var luaKeys = strings.NewReplacer(

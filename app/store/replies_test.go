@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -117,5 +119,65 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	_, c, err = New(rdb, testHasher, nil).TweetConversation(ctx, "", thanks, 0, 10)
 	if err != nil || !c.ParentGone || len(c.Ancestors) != 0 || c.Tweet.ReplyTo != answer || c.Tweet.ReplyToUser != "" {
 		t.Errorf("a reply to a gone tweet: %+v, %v", c, err)
+	}
+}
+
+// TestLikes: a like counts once however often sent, concurrently too: 100
+// users liking one tweet at once make 100 likes, and one user's many at
+// once make one. Taking it back counts down; a tweet that does not exist
+// cannot be liked.
+func TestLikes(t *testing.T) {
+	s, _ := newStore(t)
+	testLikes(t, s)
+}
+
+// TestLikesOnCluster is TestLikes on a Redis Cluster.
+func TestLikesOnCluster(t *testing.T) {
+	s, _, _ := clusterStore(t)
+	testLikes(t, s)
+}
+
+func testLikes(t *testing.T, s *Store) {
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	id, err := s.Post(ctx, alice, "like me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := make([]string, 100)
+	for i := range secrets {
+		_, secrets[i] = mustRegister(t, s, fmt.Sprintf("fan%d", i))
+	}
+	var wg sync.WaitGroup
+	for _, secret := range secrets {
+		wg.Go(func() {
+			if err := s.Like(ctx, secret, id, true); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range 20 { // alice, many times at once
+		wg.Go(func() {
+			if err := s.Like(ctx, aliceSecret, id, true); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	_, c, err := s.TweetConversation(ctx, aliceSecret, id, 0, 10)
+	if err != nil || c.Likes != 101 || !c.ViewerLikes {
+		t.Errorf("likes after 100 users and alice 20 times: %d (alice likes: %v), %v", c.Likes, c.ViewerLikes, err)
+	}
+	if err := s.Like(ctx, aliceSecret, id, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, c, _ := s.TweetConversation(ctx, aliceSecret, id, 0, 10); c.Likes != 100 || c.ViewerLikes {
+		t.Errorf("after alice took hers back: %d (alice likes: %v)", c.Likes, c.ViewerLikes)
+	}
+	if err := s.Like(ctx, aliceSecret, "999999", true); !errors.Is(err, ErrNoSuchTweet) {
+		t.Errorf("liking a tweet that does not exist: %v", err)
+	}
+	if err := s.Like(ctx, "no-such-secret", id, true); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("liking without a session: %v", err)
 	}
 }

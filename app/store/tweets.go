@@ -76,7 +76,7 @@ func visible(r rune) bool {
 }
 
 // ErrNoSuchTweet refuses a reply to a tweet that does not exist.
-var ErrNoSuchTweet = &Error{NotFound, "The tweet you are replying to does not exist."}
+var ErrNoSuchTweet = &Error{NotFound, "That tweet does not exist."}
 
 // Post stores a tweet by the user and fans it out to the timelines of every
 // current follower, all in one atomic step (pytwis post_tweet). It returns the
@@ -306,6 +306,10 @@ type Conversation struct {
 	ParentGone bool
 	Replies    Page
 	ReplyCount int64
+	// Likes is how many users like the tweet; ViewerLikes whether the
+	// viewer is one.
+	Likes       int64
+	ViewerLikes bool
 }
 
 // MaxAncestors bounds how far up a conversation a tweet's page goes.
@@ -326,16 +330,23 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 	start, stop := listRange(offset, n)
 	var genCmd *redis.StringCmd
 	var ids *redis.StringSliceCmd
-	var count *redis.IntCmd
+	var count, likes *redis.IntCmd
 	v, err := s.readWithViewer(ctx, secret, func(p redis.Pipeliner) {
 		genCmd = p.Get(ctx, keyGeneration)
 		ids = p.LRange(ctx, repliesKey(id), int64(start), int64(stop))
 		count = p.LLen(ctx, repliesKey(id))
+		likes = p.SCard(ctx, likesKey(id))
 	})
 	if err != nil {
 		return nil, c, err
 	}
 	gen := genCmd.Val()
+	c.Likes = likes.Val()
+	if v != nil && c.Likes > 0 {
+		if c.ViewerLikes, err = s.rdb.SIsMember(ctx, likesKey(id), v.ID).Result(); err != nil {
+			return nil, c, err
+		}
+	}
 	page, err := s.resolve(ctx, gen, append([]string{id}, ids.Val()...), -1)
 	if err != nil {
 		return v, c, err
@@ -468,4 +479,31 @@ func (s *Store) viewerOnly(ctx context.Context, secret string) (*Viewer, error) 
 		return nil, nil
 	}
 	return v, err
+}
+
+// Like records that the user whose secret it is likes the tweet (once,
+// however often asked), or with like false that they no longer do.
+// ErrNoSuchTweet if it does not exist.
+func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return err
+	}
+	if !validID(id) {
+		return ErrNoSuchTweet
+	}
+	if n, err := s.rdb.Exists(ctx, prefixTweet+id).Result(); err != nil {
+		return fmt.Errorf("like tweet %s: %w", id, err)
+	} else if n == 0 {
+		return ErrNoSuchTweet
+	}
+	if like {
+		err = s.rdb.SAdd(ctx, likesKey(id), v.ID).Err()
+	} else {
+		err = s.rdb.SRem(ctx, likesKey(id), v.ID).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("like tweet %s: %w", id, err)
+	}
+	return nil
 }

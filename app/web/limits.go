@@ -18,6 +18,7 @@ const (
 	bucketSignUpClient  = "signup-client"
 	bucketPost          = "post"   // tweets, per account and per client address
 	bucketFollow        = "follow" // follows and unfollows, likewise
+	bucketLike          = "like"   // likes and their undoing, with the follow limits
 )
 
 // clientSubject is the client address a limit counts: IPv6 addresses by

@@ -194,6 +194,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /tweets/{id}", s.handle(s.inPageSlot(s.tweetPage)))
 	mux.Handle("POST /tweets/reply/{id}", s.handle(s.replyTweet))
 	mux.Handle("GET /tags/{tag}", s.handle(s.inPageSlot(s.tagPage)))
+	mux.Handle("POST /tweets/like/{id}", s.handle(s.like))
+	mux.Handle("POST /tweets/unlike/{id}", s.handle(s.unlike))
 
 	mux.Handle("GET /static/", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -258,8 +258,11 @@ type tweetPage struct {
 	ParentGone bool
 	Replies    template.HTML // tweetList, newest first
 	ReplyCount int64
-	Reply      *postForm // nil: nobody signed in
-	Pager      pager
+	Likes      int64
+	// CanLike: someone is signed in; ViewerLikes: and likes the tweet.
+	CanLike, ViewerLikes bool
+	Reply                *postForm // nil: nobody signed in
+	Pager                pager
 }
 
 // tweetPage: GET /tweets/{id} — one tweet and its conversation
@@ -300,15 +303,18 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 		reply = nil
 	}
 	return s.render(w, r, status, "tweet", &tweetPage{
-		layout:     layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”"},
-		Tweet:      tweet,
-		TweetID:    c.Tweet.ID,
-		Ancestors:  ancestors,
-		ParentGone: c.ParentGone,
-		Replies:    replies,
-		ReplyCount: c.ReplyCount,
-		Reply:      reply,
-		Pager:      newPager(r.URL.Path, n, c.Replies.More),
+		layout:      layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”"},
+		Tweet:       tweet,
+		TweetID:     c.Tweet.ID,
+		Ancestors:   ancestors,
+		ParentGone:  c.ParentGone,
+		Replies:     replies,
+		ReplyCount:  c.ReplyCount,
+		Likes:       c.Likes,
+		CanLike:     v != nil,
+		ViewerLikes: c.ViewerLikes,
+		Reply:       reply,
+		Pager:       newPager(r.URL.Path, n, c.Replies.More),
 	})
 }
 
@@ -387,4 +393,41 @@ func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
 		Tweets:  tweets,
 		Pager:   newPager(r.URL.Path, n, p.More),
 	})
+}
+
+// like: POST /tweets/like/{id} — store.Like: the signed-in user likes the
+// tweet (pytwask:likes:<id>), once however often sent.
+func (s *Server) like(w http.ResponseWriter, r *http.Request) error {
+	return s.changeLike(w, r, true, "Liked")
+}
+
+// unlike: POST /tweets/unlike/{id} — store.Like, undone.
+func (s *Server) unlike(w http.ResponseWriter, r *http.Request) error {
+	return s.changeLike(w, r, false, "Like taken back")
+}
+
+func (s *Server) changeLike(w http.ResponseWriter, r *http.Request, like bool, done string) error {
+	if _, err := s.readForm(w, r); err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	if err := s.limitAction(r, bucketLike, "likes", v.ID, s.limits.FollowPerClient, s.limits.FollowPerUser); err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := s.store.Like(r.Context(), secret, id, like); err != nil {
+		if errors.Is(err, store.ErrNotLoggedIn) {
+			return errLoginRequired
+		}
+		return err
+	}
+	s.addFlash(r, flashOK, done)
+	return s.redirect(w, r, "/tweets/"+id)
 }

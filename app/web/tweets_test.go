@@ -252,3 +252,32 @@ func TestMentionsTagsAndLinks(t *testing.T) {
 	s.browser().get("/tags/nobody-used-this").want(t, 200, "No tweets here yet.")
 	s.browser().get("/tags/"+strings.Repeat("x", 200)).want(t, 404)
 }
+
+// TestLikeButton: a signed-in user likes a tweet from its page, once
+// however often sent, and takes it back; nobody signed in sees the count
+// but no button; a tweet that does not exist cannot be liked.
+func TestLikeButton(t *testing.T) {
+	s := newSite(t)
+	alice := s.browser()
+	alice.signUp("alice", "Passw0rd!")
+	alice.signIn("alice", "Passw0rd!", false)
+	alice.post("/tweets/user_timeline", form("tweet", "like this")).wantRedirect(t, "/tweets/user_timeline")
+	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+
+	alice.get("/tweets/"+id).want(t, 200, "0 likes", `action="/tweets/like/`+id+`"`)
+	alice.post("/tweets/like/"+id, nil).wantRedirect(t, "/tweets/"+id)
+	alice.post("/tweets/like/"+id, nil).wantRedirect(t, "/tweets/"+id)
+	alice.get("/tweets/"+id).want(t, 200, "Liked", "1 like", `action="/tweets/unlike/`+id+`"`)
+	anon := s.browser().get("/tweets/" + id)
+	anon.want(t, 200, "1 like")
+	if strings.Contains(anon.body, "/tweets/like/") {
+		t.Error("a like button for nobody signed in")
+	}
+	alice.post("/tweets/unlike/"+id, nil).wantRedirect(t, "/tweets/"+id)
+	alice.get("/tweets/"+id).want(t, 200, "Like taken back", "0 likes")
+	alice.post("/tweets/like/999999", nil).want(t, 404)
+	s.browser().post("/tweets/like/"+id, nil).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	if n := s.rdb.SCard(t.Context(), "pytwask:likes:"+id).Val(); n != 0 {
+		t.Errorf("%d likes after the signed-out one; want 0", n)
+	}
+}
