@@ -46,23 +46,24 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"register":    {"register USERNAME PASSWORD", 2, 2, (*Shell).register},
-	"login":       {"login USERNAME PASSWORD", 2, 2, (*Shell).login},
-	"logout":      {"logout", 0, 0, (*Shell).logout},
-	"changepwd":   {"changepwd OLD_PASSWORD NEW_PASSWORD CONFIRMED_NEW_PASSWORD", 3, 3, (*Shell).changePassword},
-	"userprofile": {"userprofile", 0, 0, (*Shell).userProfile},
-	"follow":      {"follow USERNAME", 1, 1, (*Shell).follow},
-	"unfollow":    {"unfollow USERNAME", 1, 1, (*Shell).unfollow},
-	"followers":   {"followers", 0, 0, (*Shell).followers},
-	"followings":  {"followings", 0, 0, (*Shell).followings},
-	"post":        {"post TWEET", 1, -1, (*Shell).post},
-	"reply":       {"reply TWEET_ID TWEET", 2, 2, (*Shell).reply},
-	"tag":         {"tag TAG [MAX_TWEETS]", 1, 2, (*Shell).tag},
-	"like":        {"like TWEET_ID", 1, 1, (*Shell).like},
-	"unlike":      {"unlike TWEET_ID", 1, 1, (*Shell).unlike},
-	"timeline":    {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
-	"tweetsby":    {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
-	"help":        {"help", 0, 0, (*Shell).help},
+	"register":      {"register USERNAME PASSWORD", 2, 2, (*Shell).register},
+	"login":         {"login USERNAME PASSWORD", 2, 2, (*Shell).login},
+	"logout":        {"logout", 0, 0, (*Shell).logout},
+	"changepwd":     {"changepwd OLD_PASSWORD NEW_PASSWORD CONFIRMED_NEW_PASSWORD", 3, 3, (*Shell).changePassword},
+	"userprofile":   {"userprofile", 0, 0, (*Shell).userProfile},
+	"follow":        {"follow USERNAME", 1, 1, (*Shell).follow},
+	"unfollow":      {"unfollow USERNAME", 1, 1, (*Shell).unfollow},
+	"followers":     {"followers", 0, 0, (*Shell).followers},
+	"followings":    {"followings", 0, 0, (*Shell).followings},
+	"post":          {"post TWEET", 1, -1, (*Shell).post},
+	"reply":         {"reply TWEET_ID TWEET", 2, 2, (*Shell).reply},
+	"tag":           {"tag TAG [MAX_TWEETS]", 1, 2, (*Shell).tag},
+	"like":          {"like TWEET_ID", 1, 1, (*Shell).like},
+	"unlike":        {"unlike TWEET_ID", 1, 1, (*Shell).unlike},
+	"notifications": {"notifications [MAX]", 0, 1, (*Shell).notifications},
+	"timeline":      {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
+	"tweetsby":      {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
+	"help":          {"help", 0, 0, (*Shell).help},
 }
 
 var (
@@ -401,6 +402,28 @@ func (sh *Shell) unlike(ctx context.Context, args []string) error {
 	return nil
 }
 
+// notifications lists the signed-in user's notifications, newest first,
+// and marks them read.
+func (sh *Shell) notifications(ctx context.Context, args []string) error {
+	n, err := maxTweets(args, 0)
+	if err != nil {
+		return err
+	}
+	_, items, _, err := sh.store.Notifications(ctx, sh.secret, 0, n)
+	if err != nil {
+		return sh.couldnt("get the notifications", err)
+	}
+	sh.say("Got %d notifications", len(items))
+	for _, it := range items {
+		line := fmt.Sprintf("%s by %s", it.Kind, it.Actor)
+		if it.Tweet != nil {
+			line += fmt.Sprintf(" (tweet %s: %s)", it.Tweet.ID, it.Tweet.Body)
+		}
+		sh.say("\t%s", line)
+	}
+	return nil
+}
+
 // tag lists the tweets with a hashtag, newest first.
 func (sh *Shell) tag(ctx context.Context, args []string) error {
 	n, err := maxTweets(args, 1)
@@ -447,6 +470,7 @@ const helpText = `Commands:
   tag TAG [MAX_TWEETS]
   like TWEET_ID
   unlike TWEET_ID
+  notifications [MAX]
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]
   exit, quit`

@@ -408,6 +408,7 @@ func TestBrowserPages(t *testing.T) {
 		{"user-history", "/tweets/user_history/bob", true, nil},
 		{"settings", "/auth/user_settings", true, nil},
 		{"conversation", "/tweets/" + reply, true, nil},
+		{"notifications", "/notifications", true, nil},
 		{"signout", "/auth/signout", true, nil},
 	}
 	signedIn := false

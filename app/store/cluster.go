@@ -169,10 +169,12 @@ func (s *Store) viewerSharded(ctx context.Context, secret string) (*Viewer, erro
 	}
 	var u *redis.SliceCmd
 	var followers, following *redis.IntCmd
+	var unread *redis.StringCmd
 	err = s.pipelined(ctx, func(p redis.Pipeliner) {
 		u = p.HMGet(ctx, userKey(id), fieldAuth, fieldUsername)
 		followers = p.ZCard(ctx, followerKey(id))
 		following = p.ZCard(ctx, followingKey(id))
+		unread = p.Get(ctx, unreadKey(id))
 	})
 	if err != nil {
 		return nil, err
@@ -180,7 +182,8 @@ func (s *Store) viewerSharded(ctx context.Context, secret string) (*Viewer, erro
 	if str(u.Val()[0]) != secret {
 		return nil, nil
 	}
-	return &Viewer{ID: id, Username: str(u.Val()[1]), Followers: followers.Val(), Following: following.Val()}, nil
+	n, _ := unread.Int64()
+	return &Viewer{ID: id, Username: str(u.Val()[1]), Followers: followers.Val(), Following: following.Val(), Unread: n}, nil
 }
 
 // rotateSharded is rotateScript's work: the new secret is added to auths
@@ -220,14 +223,14 @@ func (s *Store) rotateSharded(ctx context.Context, old, renewed, hash, expected 
 // written still reaches every list; one cut off before it is a tweet hash
 // that no list names, invisible to every reader. Every follower is served by
 // the fan-out workers, a few milliseconds later.
-func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent string, mentions, tags []string) (string, error) {
+func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent string, mentions, tags []string) (id, author string, err error) {
 	if secret != "" {
 		v, err := s.viewerSharded(ctx, secret)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if v == nil {
-			return "", ErrNotLoggedIn
+			return "", "", ErrNotLoggedIn
 		}
 		userID = v.ID
 	}
@@ -236,12 +239,12 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 			if err == nil {
 				err = ErrNoSuchTweet
 			}
-			return "", err
+			return "", "", err
 		}
 	}
 	n, err := s.rdb.Incr(ctx, keyNextTweetID).Result()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	id, posted := strconv.FormatInt(n, 10), strconv.FormatInt(s.now().Unix(), 10)
 	fields := []any{fieldTweetUserID, userID, fieldTweetTime, posted, fieldTweetBody, body}
@@ -252,15 +255,15 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 		fields = append(fields, fieldMentions, strings.Join(mentions, " "))
 	}
 	if err := s.rdb.HSet(ctx, prefixTweet+id, fields...).Err(); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted, "reply_to", parent, "tags", strings.Join(tags, " ")}}).Err(); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := s.pushOwn(ctx, id, userID, parent, tags); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return id, nil
+	return id, userID, nil
 }
 
 // pushOwn pushes the tweet onto its author's tweets_by and timeline, the
@@ -320,6 +323,9 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 	if err != nil {
 		return 0, err
 	}
+	if op == "follow" {
+		s.notify(ctx, NotifyFollow, userID, "-", fid)
+	}
 	n, _ := strconv.ParseInt(fid, 10, 64)
 	return n, nil
 }
@@ -361,12 +367,14 @@ func (s *Store) readPageSharded(ctx context.Context, secret, feed, username stri
 	}
 	var u *redis.SliceCmd
 	var vFollowers, vFollowing, tFollowers, tFollowing *redis.IntCmd
+	var unread *redis.StringCmd
 	var follows *redis.FloatCmd
 	var list *redis.StringSliceCmd
 	err = s.pipelined(ctx, func(p redis.Pipeliner) {
 		if viewerID != "" {
 			u = p.HMGet(ctx, userKey(viewerID), fieldAuth, fieldUsername)
 			vFollowers, vFollowing = p.ZCard(ctx, followerKey(viewerID)), p.ZCard(ctx, followingKey(viewerID))
+			unread = p.Get(ctx, unreadKey(viewerID))
 			if feed == string(Own) {
 				list = p.LRange(ctx, timelineKey(viewerID), int64(start), int64(stop))
 			}
@@ -383,7 +391,8 @@ func (s *Store) readPageSharded(ctx context.Context, secret, feed, username stri
 		return pageReply{}, err
 	}
 	if u != nil && str(u.Val()[0]) == secret {
-		r.viewer = &Viewer{ID: viewerID, Username: str(u.Val()[1]), Followers: vFollowers.Val(), Following: vFollowing.Val()}
+		n, _ := unread.Int64()
+		r.viewer = &Viewer{ID: viewerID, Username: str(u.Val()[1]), Followers: vFollowers.Val(), Following: vFollowing.Val(), Unread: n}
 	}
 	if feed == string(Own) && r.viewer == nil {
 		return r, nil // not signed in: no list to read

@@ -63,6 +63,11 @@ const (
 	// prefixLikes: pytwask:likes:<id> (set) holds the ids of the users who
 	// like tweet <id>.
 	prefixLikes = "pytwask:likes:"
+	// prefixNotifications: pytwask:notifications:<id> (list, newest first,
+	// capped) holds the user's notifications, each "kind actor tweet time";
+	// pytwask:unread:<id> (string) counts those not yet read.
+	prefixNotifications = "pytwask:notifications:"
+	prefixUnread        = "pytwask:unread:"
 )
 
 // GeneralTimelineCap is how many tweet ids the general timeline keeps (pytwis's
@@ -103,6 +108,8 @@ func tweetsByKey(id string) string           { return prefixTweetsBy + id }
 func repliesKey(id string) string            { return prefixReplies + id }
 func tagKey(tag string) string               { return prefixTag + tag }
 func likesKey(id string) string              { return prefixLikes + id }
+func notificationsKey(id string) string      { return prefixNotifications + id }
+func unreadKey(id string) string             { return prefixUnread + id }
 
 // luaKeys writes the key and field names into a Lua script's {placeholders}.
 var luaKeys = strings.NewReplacer(
@@ -122,4 +129,5 @@ var luaKeys = strings.NewReplacer(
 	"{replies:}", prefixReplies,
 	"{mentions}", fieldMentions,
 	"{tag:}", prefixTag,
+	"{unread:}", prefixUnread,
 )

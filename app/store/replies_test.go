@@ -181,3 +181,69 @@ func testLikes(t *testing.T, s *Store) {
 		t.Errorf("liking without a session: %v", err)
 	}
 }
+
+// TestNotifications: a mention, a reply, a follow and a first like each
+// tell the user concerned once (never the actor; a reply that mentions
+// its parent's author tells them once); reading clears the unread count.
+func TestNotifications(t *testing.T) {
+	s, _ := newStore(t)
+	testNotifications(t, s)
+}
+
+// TestNotificationsOnCluster is TestNotifications on a Redis Cluster.
+func TestNotificationsOnCluster(t *testing.T) {
+	s, _, _ := clusterStore(t)
+	testNotifications(t, s)
+}
+
+func testNotifications(t *testing.T, s *Store) {
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	bob, bobSecret := mustRegister(t, s, "bob")
+	root, err := s.Post(ctx, alice, "hello @bob and @alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := s.Reply(ctx, bobSecret, root, "hi @ALICE") // a reply that mentions: once
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Follow(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Like(ctx, bobSecret, root, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Like(ctx, aliceSecret, root, true); err != nil { // one's own: nobody to tell
+		t.Fatal(err)
+	}
+	v, _ := s.Authenticate(ctx, aliceSecret)
+	if v.Unread != 3 {
+		t.Errorf("alice has %d unread; want 3 (the mention in the reply, the follow, the like)", v.Unread)
+	}
+	_, items, more, err := s.Notifications(ctx, aliceSecret, 0, 10)
+	if err != nil || more || len(items) != 3 {
+		t.Fatalf("alice's notifications: %+v, %v, %v", items, more, err)
+	}
+	for i, want := range []struct{ kind, actor, tweet string }{{NotifyLike, "bob", root}, {NotifyFollow, "bob", ""}, {NotifyMention, "bob", reply}} {
+		got := items[i]
+		tweet := ""
+		if got.Tweet != nil {
+			tweet = got.Tweet.ID
+		}
+		if got.Kind != want.kind || got.Actor != want.actor || tweet != want.tweet {
+			t.Errorf("notification %d = %s by %s about %q; want %s by %s about %q", i, got.Kind, got.Actor, tweet, want.kind, want.actor, want.tweet)
+		}
+	}
+	if v, _ := s.Authenticate(ctx, aliceSecret); v.Unread != 0 {
+		t.Errorf("%d unread after reading", v.Unread)
+	}
+	if _, items, _, _ := s.Notifications(ctx, bobSecret, 0, 10); len(items) != 1 || items[0].Kind != NotifyMention || items[0].Actor != "alice" {
+		t.Errorf("bob's notifications: %+v", items)
+	}
+	if _, _, _, err := s.Notifications(ctx, "nobody", 0, 10); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("notifications of nobody: %v", err)
+	}
+}

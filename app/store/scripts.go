@@ -38,13 +38,14 @@ return {id, h or ''}
 
 // authenticate: KEYS auths; ARGV secret. pytwis's _is_loggedin: the secret
 // must map to a user whose current secret it still is. Returns
-// {id, username, followers, following} or nil.
+// {id, username, followers, following, unread notifications} or nil.
 var authenticateScript = script(`
 local id = redis.call('HGET', KEYS[1], ARGV[1])
 if not id then return false end
 local u = redis.call('HMGET', '{user:}' .. id, '{auth}', '{username}')
 if u[1] ~= ARGV[1] then return false end
-return {id, u[2] or '', redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id)}
+return {id, u[2] or '', redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id),
+  redis.call('GET', '{unread:}' .. id) or '0'}
 `)
 
 // rotate: KEYS auths; ARGV old secret, new secret, new hash (” keeps it),
@@ -154,7 +155,7 @@ return tonumber(fid)
 // nobody), feed ('general', 'own' or 'by'), username (for 'by'), start, stop.
 // Everything a timeline page needs from Redis but the tweets themselves, in
 // one step: {generation, viewer, target, ids}, where viewer is {id, username,
-// followers, following} or nil (pytwis's _is_loggedin), target (for 'by') is
+// followers, following, unread} or nil (pytwis's _is_loggedin), target (for 'by') is
 // {id, viewer follows (0/1), followers, following} or nil when no such user,
 // and ids is nil when the feed cannot be read ('own' without a viewer).
 var pageScript = script(`
@@ -165,7 +166,8 @@ if ARGV[1] ~= '' then
   if id then
     local u = redis.call('HMGET', '{user:}' .. id, '{auth}', '{username}')
     if u[1] == ARGV[1] then
-      viewer = {id, u[2] or '', redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id)}
+      viewer = {id, u[2] or '', redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id),
+        redis.call('GET', '{unread:}' .. id) or '0'}
     end
   end
 end

@@ -128,15 +128,18 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	if err != nil {
 		return "", err
 	}
-	mentions, err := s.findUsers(ctx, mentionsOf(body))
+	mentions, mentioned, err := s.findUsers(ctx, mentionsOf(body))
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
 	tags := tagsOf(body)
 	if s.sharded {
-		id, err := s.postSharded(ctx, userID, secret, body, parent, mentions, tags)
+		id, author, err := s.postSharded(ctx, userID, secret, body, parent, mentions, tags)
 		if err != nil && err != ErrNotLoggedIn && err != ErrNoSuchTweet {
 			err = fmt.Errorf("post tweet: %w", err)
+		}
+		if err == nil {
+			s.notifyPost(ctx, id, author, parent, mentioned)
 		}
 		return id, err
 	}
@@ -159,7 +162,28 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	case id < 0:
 		return "", ErrNoSuchTweet
 	}
-	return strconv.FormatInt(id, 10), nil
+	tweet := strconv.FormatInt(id, 10)
+	s.notifyPost(ctx, tweet, str(res[1]), parent, mentioned)
+	return tweet, nil
+}
+
+// notifyPost tells the users a new tweet mentions, and the author of the
+// tweet it replies to (unless mentioned too: nobody is told twice).
+func (s *Store) notifyPost(ctx context.Context, tweet, author, parent string, mentioned []string) {
+	s.notify(ctx, NotifyMention, author, tweet, mentioned...)
+	if parent == "" {
+		return
+	}
+	to, err := s.rdb.HGet(ctx, prefixTweet+parent, fieldTweetUserID).Result()
+	if err != nil {
+		return // the tweet replied to is gone, or Redis is: nobody to tell
+	}
+	for _, m := range mentioned {
+		if m == to {
+			return
+		}
+	}
+	s.notify(ctx, NotifyReply, author, tweet, to)
 }
 
 // Feed is the list a timeline page reads.
@@ -378,38 +402,38 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 // MaxMentions bounds the @names of one tweet that are looked up.
 const MaxMentions = 10
 
-// findUsers returns the names, as registered, of the users that names
-// denote (compared after case folding), skipping names of nobody.
-func (s *Store) findUsers(ctx context.Context, names []string) ([]string, error) {
+// findUsers returns the names, as registered, and the ids of the users that
+// names denote (compared after case folding), skipping names of nobody.
+func (s *Store) findUsers(ctx context.Context, names []string) (found []string, ids []string, err error) {
 	if len(names) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	names = names[:min(len(names), MaxMentions)]
-	ids := make([]*redis.StringCmd, len(names))
+	idCmds := make([]*redis.StringCmd, len(names))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for i, n := range names {
-			ids[i] = p.HGet(ctx, keyFoldedNames, FoldUsername(n))
+			idCmds[i] = p.HGet(ctx, keyFoldedNames, FoldUsername(n))
 		}
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	found := make([]*redis.StringCmd, len(names))
+	nameCmds := make([]*redis.StringCmd, len(names))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for i, id := range ids {
+		for i, id := range idCmds {
 			if id.Val() != "" {
-				found[i] = p.HGet(ctx, userKey(id.Val()), fieldUsername)
+				nameCmds[i] = p.HGet(ctx, userKey(id.Val()), fieldUsername)
 			}
 		}
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []string
-	for _, f := range found {
+	for i, f := range nameCmds {
 		if f != nil && f.Val() != "" {
-			out = append(out, f.Val())
+			found = append(found, f.Val())
+			ids = append(ids, idCmds[i].Val())
 		}
 	}
-	return out, nil
+	return found, ids, nil
 }
 
 // TagTweets returns a page of the tweets with the hashtag (pytwask:tag:<tag>,
@@ -497,13 +521,20 @@ func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
 	} else if n == 0 {
 		return ErrNoSuchTweet
 	}
-	if like {
-		err = s.rdb.SAdd(ctx, likesKey(id), v.ID).Err()
-	} else {
-		err = s.rdb.SRem(ctx, likesKey(id), v.ID).Err()
+	if !like {
+		if err := s.rdb.SRem(ctx, likesKey(id), v.ID).Err(); err != nil {
+			return fmt.Errorf("take back the like of tweet %s: %w", id, err)
+		}
+		return nil
 	}
+	added, err := s.rdb.SAdd(ctx, likesKey(id), v.ID).Result()
 	if err != nil {
 		return fmt.Errorf("like tweet %s: %w", id, err)
+	}
+	if added == 1 { // a first like, not a repeat
+		if author, err := s.rdb.HGet(ctx, prefixTweet+id, fieldTweetUserID).Result(); err == nil {
+			s.notify(ctx, NotifyLike, v.ID, id, author)
+		}
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ type Viewer struct {
 	Username  string
 	Followers int64
 	Following int64
+	// Unread is how many notifications came since the user last read them.
+	Unread int64
 }
 
 // Register creates a user (pytwis register). The name is claimed in the same
@@ -212,14 +214,16 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Viewer, error
 	return v, nil
 }
 
-// parseViewer reads a script's {id, username, followers, following}.
+// parseViewer reads a script's {id, username, followers, following,
+// unread}.
 func parseViewer(res []any) *Viewer {
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return nil
 	}
 	v := &Viewer{ID: str(res[0]), Username: str(res[1])}
 	v.Followers, _ = res[2].(int64)
 	v.Following, _ = res[3].(int64)
+	v.Unread, _ = strconv.ParseInt(str(res[4]), 10, 64)
 	return v
 }
 
@@ -433,6 +437,9 @@ func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
 		return refuse(NotFound, "Followee %s doesn't exist", followee)
 	case -2:
 		return refuse(Invalid, "Can't follow yourself %s", followee)
+	}
+	if op == "follow" && !s.sharded { // followSharded notified
+		s.notify(ctx, NotifyFollow, userID, "-", strconv.FormatInt(n, 10))
 	}
 	return nil
 }

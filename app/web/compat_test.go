@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,9 +121,18 @@ func TestPytwisDatabaseCompatibility(t *testing.T) {
 	want = clone(before)
 	want["follower:2"] = entry("zset", []redis.Z{{Score: score, Member: "1"}})
 	want["following:1"] = entry("zset", append(slices.Clone(before["following:1"].(snapEntry).Value.([]redis.Z)), redis.Z{Score: score, Member: "2"}))
+	// and, in pytwask's own keys, bob's notification of it.
+	note := s.rdb.LIndex(ctx, "pytwask:notifications:2", 0).Val()
+	if !regexp.MustCompile(`^follow 1 - [0-9]+$`).MatchString(note) {
+		t.Errorf("bob's notification of the follow: %q", note)
+	}
+	notified := map[string]any{"pytwask:notifications:2": entry("list", []string{note}), "pytwask:unread:2": entry("string", "1")}
+	maps.Copy(want, notified)
 	diffSnapshots(t, "follow", after, want)
 	browsers["alice"].post("/tweets/unfollow/bob", nil).wantRedirect(t, "/tweets/user_history/bob")
-	diffSnapshots(t, "unfollow", snapshot(t, s.rdb), before)
+	want = clone(before)
+	maps.Copy(want, notified)
+	diffSnapshots(t, "unfollow", snapshot(t, s.rdb), want)
 
 	// Signing out rotates the secret in user:<id> and auths, as pytwis logout.
 	oldSecret := s.rdb.HGet(ctx, "user:1", "auth").Val()

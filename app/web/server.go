@@ -196,6 +196,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /tags/{tag}", s.handle(s.inPageSlot(s.tagPage)))
 	mux.Handle("POST /tweets/like/{id}", s.handle(s.like))
 	mux.Handle("POST /tweets/unlike/{id}", s.handle(s.unlike))
+	mux.Handle("GET /notifications", s.handle(s.inPageSlot(s.notifications)))
 
 	mux.Handle("GET /static/", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -236,6 +237,7 @@ func (s *Server) selfTest() error {
 		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: tweets},
 		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true, Tweets: tweets},
 		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: &postForm{}, ParentGone: true},
+		"notifications": &notificationsPage{Items: []notificationView{{Kind: "like", Actor: "x", TweetID: "1", Snippet: "x"}, {Kind: "follow"}}},
 		"error":         &errorPage{},
 	}
 	for _, name := range pageNames {

@@ -431,3 +431,52 @@ func (s *Server) changeLike(w http.ResponseWriter, r *http.Request, like bool, d
 	s.addFlash(r, flashOK, done)
 	return s.redirect(w, r, "/tweets/"+id)
 }
+
+type notificationsPage struct {
+	layout
+	Items []notificationView
+	Pager pager
+}
+
+// notificationView is a notification as the page shows it.
+type notificationView struct {
+	Kind, Actor, Datetime, Ago string
+	TweetID, Snippet           string // the tweet it is about, if any
+}
+
+// notifications: GET /notifications — the signed-in user's notifications,
+// newest first (store.Notifications: pytwask:notifications:<id>); reading
+// them clears the unread count in the navigation.
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
+	n, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	v, items, more, err := s.store.Notifications(r.Context(), secret, (n-1)*pageSize, pageSize)
+	if errors.Is(err, store.ErrNotLoggedIn) {
+		s.adopt(r, secret, nil)
+		return errLoginRequired
+	}
+	s.adopt(r, secret, v)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	views := make([]notificationView, len(items))
+	for i, it := range items {
+		views[i] = notificationView{Kind: it.Kind, Actor: it.Actor, Ago: timeAgo(it.Time, now),
+			Datetime: it.Time.UTC().Format(time.RFC3339)}
+		if it.Tweet != nil {
+			views[i].TweetID, views[i].Snippet = it.Tweet.ID, shorten(it.Tweet.Body, 80)
+		}
+	}
+	return s.render(w, r, http.StatusOK, "notifications", &notificationsPage{
+		layout: layout{Title: "Notifications"},
+		Items:  views,
+		Pager:  newPager(r.URL.Path, n, more),
+	})
+}

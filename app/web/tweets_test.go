@@ -281,3 +281,29 @@ func TestLikeButton(t *testing.T) {
 		t.Errorf("%d likes after the signed-out one; want 0", n)
 	}
 }
+
+// TestNotificationsPage: the navigation shows the unread count, the page
+// lists what happened, newest first, and reading it clears the count.
+func TestNotificationsPage(t *testing.T) {
+	s := newSite(t)
+	alice, bob := s.browser(), s.browser()
+	alice.signUp("alice", "Passw0rd!")
+	bob.signUp("bob", "Passw0rd!")
+	alice.signIn("alice", "Passw0rd!", false)
+	bob.signIn("bob", "Passw0rd!", false)
+	bob.post("/tweets/follow/alice", nil).wantRedirect(t, "/tweets/user_history/alice")
+	bob.post("/tweets/user_timeline", form("tweet", "hey @alice, <look>")).wantRedirect(t, "/tweets/user_timeline")
+	alice.get("/tweets/user_timeline").want(t, 200, `Notifications <span class="badge" aria-label="2 unread">2</span>`)
+	page := alice.get("/notifications")
+	page.want(t, 200, "bob</a> mentioned you", "hey @alice, &lt;look&gt;", "bob</a> followed you")
+	if strings.Index(page.body, "mentioned you") > strings.Index(page.body, "followed you") {
+		t.Error("notifications are not newest first")
+	}
+	if strings.Contains(page.body, `class="badge"`) {
+		t.Error("the unread count is still shown on the page that read them")
+	}
+	if strings.Contains(alice.get("/tweets/user_timeline").body, `class="badge"`) {
+		t.Error("the unread count is still shown after reading")
+	}
+	s.browser().get("/notifications").wantRedirect(t, "/auth/?next=%2Fnotifications")
+}
