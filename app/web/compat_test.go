@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"reflect"
 	"regexp"
 	"slices"
@@ -272,5 +273,72 @@ func TestPytwisDatabaseMovedToCluster(t *testing.T) {
 	}
 	for _, follower := range f.Expect.Users["alice"].Followers {
 		browsers[follower].get("/tweets/user_timeline").want(t, 200, "from the cluster")
+	}
+}
+
+// TestPytwisReadsNewFeatures runs pytwis's own read operations, in Python
+// with Debian's python3-redis (testdata/pytwis_reads.py), against a
+// database where users replied, mentioned, tagged, liked and were
+// notified: they succeed, and list the same tweets as pytwask shows.
+func TestPytwisReadsNewFeatures(t *testing.T) {
+	s := newSite(t)
+	if s.redis.InProcess() {
+		t.Skip("needs redis-server: python3-redis reads it over its unix socket")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import redis").Run(); err != nil {
+		if redistest.Strict() {
+			t.Fatalf("python3-redis is not installed (required in CI): %v", err)
+		}
+		t.Skip("python3-redis is not installed (apt-get install python3-redis)")
+	}
+	names := []string{"alice", "bob", "carol"}
+	bs := map[string]*browser{}
+	for _, n := range names {
+		bs[n] = s.browser()
+		bs[n].signUp(n, "Passw0rd!")
+		bs[n].signIn(n, "Passw0rd!", false)
+	}
+	bs["bob"].post("/tweets/follow/alice", nil)
+	bs["carol"].post("/tweets/follow/bob", nil)
+	bs["alice"].post("/tweets/user_timeline", form("tweet", "hello @bob #pytwis https://example.com"))
+	root := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	bs["bob"].post("/tweets/reply/"+root, form("tweet", "hi @alice, a reply"))
+	bs["carol"].post("/tweets/reply/"+root, form("tweet", "and another #pytwis"))
+	bs["carol"].post("/tweets/like/"+root, nil)
+	bs["alice"].get("/notifications").want(t, 200, "replied to your tweet")
+
+	out, err := exec.Command("/usr/bin/python3", "testdata/pytwis_reads.py", s.redis.Addr, s.redis.Password, strconv.Itoa(s.redis.DB)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pytwis's reads failed: %v\n%s", err, out)
+	}
+	var got struct {
+		GeneralTimeline [][3]any `json:"general_timeline"`
+		Users           map[string]struct {
+			Timeline, Tweets     [][3]any
+			Followers, Following []string
+		}
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	asPytwis := func(ts []store.Tweet) [][3]any {
+		var l [][3]any
+		for _, tw := range ts {
+			l = append(l, [3]any{tw.Username, float64(tw.Time.Unix()), tw.Body})
+		}
+		return l
+	}
+	_, general, err := s.store.Timeline(t.Context(), "", store.General, 0, -1)
+	if err != nil || !sameTweets(got.GeneralTimeline, asPytwis(general.Tweets)) || len(general.Tweets) != 3 {
+		t.Errorf("the general timeline: pytwis %v, pytwask %v (%v)", got.GeneralTimeline, asPytwis(general.Tweets), err)
+	}
+	for _, n := range names {
+		_, up, err := s.store.UserTweets(t.Context(), "", n, 0, -1)
+		if err != nil || !sameTweets(got.Users[n].Tweets, asPytwis(up.Tweets)) {
+			t.Errorf("%s's tweets: pytwis %v, pytwask %v (%v)", n, got.Users[n].Tweets, asPytwis(up.Tweets), err)
+		}
+	}
+	if f := got.Users["bob"].Followers; len(f) != 1 || f[0] != "carol" {
+		t.Errorf("bob's followers as pytwis reads them: %v", f)
 	}
 }
