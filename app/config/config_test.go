@@ -186,14 +186,14 @@ func TestDataDirFromSystemd(t *testing.T) {
 	}
 }
 
-// TestEveryVariableDocumented: the README's table and the sample environment
+// TestEveryVariableDocumented: docs/configuration.md's table and the sample environment
 // file name every variable, so that an operator reading either finds all.
 func TestEveryVariableDocumented(t *testing.T) {
 	docs := []struct {
 		path   string
 		format string // how a variable is named there
 	}{
-		{"../../README.md", "`%s`"},
+		{"../../docs/configuration.md", "`%s`"},
 		{"../../ops/pytwask.env.example", "%s="},
 	}
 	for _, doc := range docs {

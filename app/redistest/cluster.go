@@ -113,7 +113,7 @@ func (c *Cluster) StartSource() (string, *redis.Client) {
 }
 
 // Import copies every key of the server at from (database 0) into the
-// cluster, as an operator moves a database into a Cluster (README):
+// cluster, as an operator moves a database into a Cluster (docs/scaling.md):
 // redis-cli --cluster import with --cluster-copy, which leaves the source
 // as it was.
 func (c *Cluster) Import(from string) {

@@ -239,7 +239,7 @@ func diffSnapshots(t *testing.T, what string, got, want map[string]any) {
 }
 
 // TestPytwisDatabaseMovedToCluster moves the pytwis fixture from one Redis
-// into a Redis Cluster the way the README says (redis-cli --cluster import),
+// into a Redis Cluster the way docs/scaling.md says (redis-cli --cluster import),
 // and serves it from there: the site shows what pytwis returned, the users
 // sign in with their passwords, and a post reaches the followers.
 func TestPytwisDatabaseMovedToCluster(t *testing.T) {
