@@ -91,6 +91,17 @@ func (s *Server) tweetViews(tweets []store.Tweet) []tweetView {
 	return views
 }
 
+// pageAndSecret reads what every paged page needs: the page number asked
+// for, and the session's pytwis secret ("" for nobody).
+func (s *Server) pageAndSecret(r *http.Request) (int, string, error) {
+	n, err := pageParam(r)
+	if err != nil {
+		return 0, "", err
+	}
+	secret, err := s.secret(r)
+	return n, secret, err
+}
+
 // tweetList is the markup of tweets as a page lists them (renderer.tweetList).
 func (s *Server) tweetList(tweets []store.Tweet) (template.HTML, error) {
 	return s.rd.tweetList(s.tweetViews(tweets))
@@ -111,11 +122,7 @@ func (s *Server) userTimeline(w http.ResponseWriter, r *http.Request) error {
 // renderTimeline renders a page of a feed with the post form f (nil for
 // none). The own timeline of nobody signed in sends to the sign-in page.
 func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status int, feed store.Feed, f *postForm) error {
-	n, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	secret, err := s.secret(r)
+	n, secret, err := s.pageAndSecret(r)
 	if err != nil {
 		return err
 	}
@@ -151,6 +158,22 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 // trip before it (requireViewer), as nothing else here needs the viewer
 // unless the tweet is refused or a per-account limit is on.
 func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
+	return s.submitTweet(w, r, s.store.PostAs, func(body, msg string) error {
+		if _, err := s.requireViewer(r); err != nil {
+			return err
+		}
+		return s.renderTimeline(w, r, http.StatusUnprocessableEntity, store.Own, &postForm{Body: body, Error: msg})
+	}, "Tweet successfully posted", "/tweets/user_timeline")
+}
+
+// submitTweet reads the form's tweet, counts it against the post limits and
+// posts it with post, which checks the session's secret itself. A refusal
+// of the text shows the form again, by again, under the first page; a
+// refusal that something is not there (the tweet replied to) is its own
+// error page; a session that is not current asks to sign in. Success
+// flashes done and goes to to.
+func (s *Server) submitTweet(w http.ResponseWriter, r *http.Request, post func(ctx context.Context, secret, body string) (string, error),
+	again func(body, msg string) error, done, to string) error {
 	form, err := s.readForm(w, r)
 	if err != nil {
 		return err
@@ -163,24 +186,21 @@ func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	body := form.Get("tweet")
-	_, err = s.store.PostAs(r.Context(), secret, body)
+	_, err = post(r.Context(), secret, body)
 	var refusal *store.Error
 	switch {
 	case errors.Is(err, store.ErrNotLoggedIn):
 		s.adopt(r, secret, nil)
 		return errLoginRequired
-	case errors.As(err, &refusal):
-		if _, err := s.requireViewer(r); err != nil {
-			return err
-		}
-		r.URL.RawQuery = "" // show the first page under the form
-		return s.renderTimeline(w, r, http.StatusUnprocessableEntity, store.Own, &postForm{Body: body, Error: refusal.Msg})
+	case errors.As(err, &refusal) && refusal.Kind != store.NotFound:
+		r.URL.RawQuery = ""
+		return again(body, refusal.Msg)
 	case err != nil:
 		return err
 	}
 	s.metrics.Posted()
-	s.addFlash(r, flashOK, "Tweet successfully posted")
-	return s.redirect(w, r, "/tweets/user_timeline")
+	s.addFlash(r, flashOK, done)
+	return s.redirect(w, r, to)
 }
 
 type userHistoryPage struct {
@@ -195,11 +215,7 @@ type userHistoryPage struct {
 // posted (store.UserTweets: "tweets_by:<id>"), with Follow or Unfollow for
 // another signed-in user.
 func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
-	n, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	secret, err := s.secret(r)
+	n, secret, err := s.pageAndSecret(r)
 	if err != nil {
 		return err
 	}
@@ -273,11 +289,7 @@ func (s *Server) tweetPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int, reply *postForm) error {
-	n, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	secret, err := s.secret(r)
+	n, secret, err := s.pageAndSecret(r)
 	if err != nil {
 		return err
 	}
@@ -330,46 +342,20 @@ func shorten(s string, n int) string {
 // tweet id, listed under it and posted like any tweet. Counted as a post
 // against the limits.
 func (s *Server) replyTweet(w http.ResponseWriter, r *http.Request) error {
-	form, err := s.readForm(w, r)
-	if err != nil {
-		return err
+	id := r.PathValue("id")
+	reply := func(ctx context.Context, secret, body string) (string, error) {
+		return s.store.Reply(ctx, secret, id, body)
 	}
-	secret, err := s.secret(r)
-	if err != nil {
-		return err
-	}
-	if err := s.limitPost(r); err != nil {
-		return err
-	}
-	id, body := r.PathValue("id"), form.Get("tweet")
-	_, err = s.store.Reply(r.Context(), secret, id, body)
-	var refusal *store.Error
-	switch {
-	case errors.Is(err, store.ErrNotLoggedIn):
-		s.adopt(r, secret, nil)
-		return errLoginRequired
-	case errors.Is(err, store.ErrNoSuchTweet):
-		return err
-	case errors.As(err, &refusal):
-		r.URL.RawQuery = ""
-		return s.renderTweet(w, r, http.StatusUnprocessableEntity, &postForm{Body: body, Error: refusal.Msg})
-	case err != nil:
-		return err
-	}
-	s.metrics.Posted()
-	s.addFlash(r, flashOK, "Reply posted")
-	return s.redirect(w, r, "/tweets/"+id)
+	return s.submitTweet(w, r, reply, func(body, msg string) error {
+		return s.renderTweet(w, r, http.StatusUnprocessableEntity, &postForm{Body: body, Error: msg})
+	}, "Reply posted", "/tweets/"+id)
 }
 
 // tagPage: GET /tags/{tag} — the tweets with the hashtag
 // (store.TagTweets: pytwask:tag:<tag>, folded), newest first, for anyone.
 // A tag nobody used is an empty page.
 func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
-	n, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	secret, err := s.secret(r)
+	n, secret, err := s.pageAndSecret(r)
 	if err != nil {
 		return err
 	}
@@ -448,11 +434,7 @@ type notificationView struct {
 // newest first (store.Notifications: pytwask:notifications:<id>); reading
 // them clears the unread count in the navigation.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
-	n, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	secret, err := s.secret(r)
+	n, secret, err := s.pageAndSecret(r)
 	if err != nil {
 		return err
 	}
