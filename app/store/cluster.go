@@ -323,9 +323,6 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 	if err != nil {
 		return 0, err
 	}
-	if op == "follow" {
-		s.notify(ctx, NotifyFollow, userID, "-", fid)
-	}
 	n, _ := strconv.ParseInt(fid, 10, 64)
 	return n, nil
 }

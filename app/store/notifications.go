@@ -11,9 +11,9 @@ import (
 )
 
 // Notifications tell users what others did that concerns them: a mention, a
-// reply to their tweet, a new follower, a like. Each is written after what
-// it tells of, in single-key steps (the list, then the unread count), so a
-// failure in between costs at most a notification or a count, never data.
+// reply to their tweet, a new follower, a like. They are written after what
+// they tell of, as single-key commands (the list, its trim, the unread
+// count), so a failure costs at most a notification or a count, never data.
 
 // The kinds of notification.
 const (
@@ -35,26 +35,24 @@ type Notification struct {
 }
 
 // notify tells each of the users (ids; the actor and repeats skipped) of
-// what actor did, about tweet ("" for none).
+// what actor did, about tweet ("" for none), in one pipeline.
 func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...string) {
 	entry := strings.Join([]string{kind, actor, tweet, strconv.FormatInt(s.now().Unix(), 10)}, " ")
 	done := map[string]bool{actor: true}
-	for _, u := range users {
-		if u == "" || done[u] {
-			continue
-		}
-		done[u] = true
-		err := s.pipelined(ctx, func(p redis.Pipeliner) {
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, u := range users {
+			if u == "" || done[u] {
+				continue
+			}
+			done[u] = true
 			p.LPush(ctx, notificationsKey(u), entry)
 			p.LTrim(ctx, notificationsKey(u), 0, NotificationsCap-1)
-		})
-		if err == nil {
-			err = s.rdb.Incr(ctx, unreadKey(u)).Err()
+			p.Incr(ctx, unreadKey(u))
 		}
-		if err != nil {
-			// What it tells of is done; the notification is lost.
-			s.log.Warn("could not notify", "kind", kind, "user_id", u, "err", err)
-		}
+	})
+	if err != nil {
+		// What it tells of is done; the notification is lost.
+		s.log.Warn("could not notify", "kind", kind, "err", err)
 	}
 }
 

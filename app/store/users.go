@@ -438,7 +438,7 @@ func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
 	case -2:
 		return refuse(Invalid, "Can't follow yourself %s", followee)
 	}
-	if op == "follow" && !s.sharded { // followSharded notified
+	if op == "follow" {
 		s.notify(ctx, NotifyFollow, userID, "-", strconv.FormatInt(n, 10))
 	}
 	return nil
