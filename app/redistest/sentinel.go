@@ -158,23 +158,56 @@ func (s *Sentinels) Kill(addr string) {
 	}
 }
 
-// Restart starts the data node on addr again, empty (nothing is kept on
-// disk) and as a primary: the Sentinels make it a replica of the current
-// primary, as they do with a failed primary that returns.
-func (s *Sentinels) Restart(addr string) { s.startServer(addr) }
+// RestartAsReplica starts the data node on addr again, empty (nothing is
+// kept on disk), as a replica of primary: how a failed primary returns
+// once the Sentinels have moved on. Started empty as a primary instead, it
+// can be taken for the primary by a Sentinel that has not yet heard of the
+// failover, and the promoted replica then copies its emptiness: the data
+// loss Redis's replication guide warns of for primaries without
+// persistence that restart by themselves.
+func (s *Sentinels) RestartAsReplica(addr, primary string) {
+	s.startServer(addr, "--replicaof", "127.0.0.1", port(primary))
+}
 
 // CurrentPrimary is the primary's address as the first Sentinel that
 // answers names it.
 func (s *Sentinels) CurrentPrimary() string {
 	for _, addr := range s.Addrs {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, DisableIdentity: true, MaxRetries: -1})
-		m, err := sc.GetMasterAddrByName(context.Background(), SentinelMaster).Result()
-		sc.Close()
-		if err == nil {
-			return net.JoinHostPort(m[0], m[1])
+		if p := s.primaryAsSeenBy(addr); p != "" {
+			return p
 		}
 	}
 	return ""
+}
+
+// WaitAgreed waits until every Sentinel names the same primary, and
+// returns it.
+func (s *Sentinels) WaitAgreed(deadline time.Time) string {
+	for {
+		seen := map[string]bool{}
+		for _, addr := range s.Addrs {
+			seen[s.primaryAsSeenBy(addr)] = true
+		}
+		if len(seen) == 1 && !seen[""] {
+			for p := range seen {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the Sentinels do not agree on the primary: %v", seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *Sentinels) primaryAsSeenBy(sentinel string) string {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel, DisableIdentity: true, MaxRetries: -1})
+	defer sc.Close()
+	m, err := sc.GetMasterAddrByName(context.Background(), SentinelMaster).Result()
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(m[0], m[1])
 }
 
 // Client returns a client of the current primary, found through the

@@ -87,9 +87,10 @@ func TestSentinelFailover(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	failedOver := time.Since(killed)
-	// The old primary returns, empty, and the Sentinels make it the new
-	// primary's replica, so that posts can be confirmed again.
-	ss.Restart(old)
+	// Once every Sentinel knows of the failover, the old primary returns,
+	// empty, as the new primary's replica, so that posts can be confirmed
+	// again.
+	ss.RestartAsReplica(old, ss.WaitAgreed(time.Now().Add(30*time.Second)))
 	ss.WaitInSync(old, time.Now().Add(30*time.Second))
 	time.Sleep(3 * time.Second)
 	results := stopLoad()
