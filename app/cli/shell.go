@@ -60,6 +60,8 @@ var commands = map[string]command{
 	"tag":           {"tag TAG [MAX_TWEETS]", 1, 2, (*Shell).tag},
 	"like":          {"like TWEET_ID", 1, 1, (*Shell).like},
 	"unlike":        {"unlike TWEET_ID", 1, 1, (*Shell).unlike},
+	"repost":        {"repost TWEET_ID", 1, 1, (*Shell).repost},
+	"unrepost":      {"unrepost TWEET_ID", 1, 1, (*Shell).unrepost},
 	"notifications": {"notifications [MAX]", 0, 1, (*Shell).notifications},
 	"timeline":      {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
 	"tweetsby":      {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
@@ -387,18 +389,34 @@ func (sh *Shell) tweetsBy(ctx context.Context, args []string) error {
 }
 
 func (sh *Shell) like(ctx context.Context, args []string) error {
-	if err := sh.store.Like(ctx, sh.secret, args[0], true); err != nil {
-		return sh.couldnt("like tweet "+args[0], err)
-	}
-	sh.say("Liked tweet %s", args[0])
-	return nil
+	return sh.mark(ctx, sh.store.Like, args[0], true, "like tweet", "Liked tweet")
 }
 
 func (sh *Shell) unlike(ctx context.Context, args []string) error {
-	if err := sh.store.Like(ctx, sh.secret, args[0], false); err != nil {
-		return sh.couldnt("take back the like of tweet "+args[0], err)
+	return sh.mark(ctx, sh.store.Like, args[0], false, "take back the like of tweet", "Took back the like of tweet")
+}
+
+// repost puts a tweet on the signed-in user's followers' timelines, as
+// theirs to share (once, however often asked).
+func (sh *Shell) repost(ctx context.Context, args []string) error {
+	return sh.mark(ctx, sh.store.Repost, args[0], true, "repost tweet", "Reposted tweet")
+}
+
+func (sh *Shell) unrepost(ctx context.Context, args []string) error {
+	return sh.mark(ctx, sh.store.Repost, args[0], false, "undo the repost of tweet", "Undid the repost of tweet")
+}
+
+// mark runs a like or a repost (on) or its undoing, and says so.
+func (sh *Shell) mark(ctx context.Context, mark func(ctx context.Context, secret, id string, on bool) error,
+	id string, on bool, what, done string) error {
+	if err := mark(ctx, sh.secret, id, on); err != nil {
+		return sh.couldnt(what+" "+id, err)
 	}
-	sh.say("Took back the like of tweet %s", args[0])
+	// A repost to many followers is a fan-out job, as a post's (post).
+	if err := sh.store.DrainFanOut(ctx, "pytwask-cli"); err != nil {
+		return sh.couldnt(what+" "+id, err)
+	}
+	sh.say("%s %s", done, id)
 	return nil
 }
 
@@ -446,6 +464,9 @@ func (sh *Shell) printTweets(tweets []store.Tweet) {
 		sh.say("%s", strings.Repeat("-", 60))
 		sh.say("Tweet %d:", i)
 		sh.say("Username: %s", t.Username)
+		if t.RepostedBy != "" {
+			sh.say("Reposted by: %s", t.RepostedBy)
+		}
 		sh.say("Time: %s", t.Time.In(sh.loc).Format("2006-01-02 15:04:05 MST"))
 		sh.say("Body:\n\t %s", t.Body)
 		sh.say("%s", strings.Repeat("-", 60))
@@ -470,6 +491,8 @@ const helpText = `Commands:
   tag TAG [MAX_TWEETS]
   like TWEET_ID
   unlike TWEET_ID
+  repost TWEET_ID
+  unrepost TWEET_ID
   notifications [MAX]
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]

@@ -235,7 +235,7 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 		userID = v.ID
 	}
 	if parent != "" {
-		if n, err := s.rdb.Exists(ctx, prefixTweet+parent).Result(); err != nil || n == 0 {
+		if n, err := s.rdb.Exists(ctx, tweetKey(parent)).Result(); err != nil || n == 0 {
 			if err == nil {
 				err = ErrNoSuchTweet
 			}
@@ -254,7 +254,7 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	if len(mentions) > 0 {
 		fields = append(fields, fieldMentions, strings.Join(mentions, " "))
 	}
-	if err := s.rdb.HSet(ctx, prefixTweet+id, fields...).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, tweetKey(id), fields...).Err(); err != nil {
 		return "", "", err
 	}
 	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted, "reply_to", parent, "tags", strings.Join(tags, " ")}}).Err(); err != nil {
@@ -280,9 +280,6 @@ func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags 
 		{timelineKey(author), UserTimelineCap, trimPoint(authorID)},
 		{keyGeneralTimeline, GeneralTimelineCap, GeneralTimelineCap},
 	}
-	if parent != "" {
-		pushes = append(pushes, push{repliesKey(parent), 0, 0})
-	}
 	for _, t := range tags {
 		pushes = append(pushes, push{tagKey(t), 0, 0})
 	}
@@ -291,8 +288,25 @@ func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags 
 			return fmt.Errorf("push onto %s: %w", push.key, err)
 		}
 	}
+	if parent != "" {
+		if err := listReplyScript.Run(ctx, s.rdb, []string{repliesKey(parent), tweetKey(parent)}, tweet).Err(); err != nil {
+			return fmt.Errorf("list the reply under tweet %s: %w", parent, err)
+		}
+	}
 	return nil
 }
+
+// listReplyScript: KEYS the replies list of a tweet, its hash (one slot);
+// ARGV the reply's id. Lists the reply under the tweet and counts it, once
+// however often run, and not at all if the tweet is gone (a count alone
+// would make a tweet hash without a tweet).
+var listReplyScript = script(`
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', 200) then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], '{replies}', 1)
+return 1
+`)
 
 // followSharded is followScript's work: the follower set first (from then
 // on the fan-out serves the follower), then the following set; an unfollow
@@ -414,7 +428,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		p.SetNX(ctx, keyGeneration, newGen, 0)
 		gen = p.Get(ctx, keyGeneration)
 		for i, id := range ids {
-			hashes[i] = p.HMGet(ctx, prefixTweet+id, fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions)
+			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions)
 		}
 	})
 	if err != nil {
@@ -424,7 +438,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 	err = s.pipelined(ctx, func(p redis.Pipeliner) {
 		for _, h := range hashes {
 			if parent := str(h.Val()[3]); parent != "" && parents[parent] == nil {
-				parents[parent] = p.HGet(ctx, prefixTweet+parent, fieldTweetUserID)
+				parents[parent] = p.HGet(ctx, tweetKey(parent), fieldTweetUserID)
 			}
 		}
 	})

@@ -279,13 +279,7 @@ func (s *Store) claimIdleJobs(ctx context.Context, consumer string) error {
 		}
 		for _, msg := range msgs {
 			s.fanOut.retried.Add(1)
-			run := s.runJob
-			if s.sharded {
-				run = func(ctx context.Context, consumer string, msg redis.XMessage, hooks fanOutHooks) error {
-					return s.runJobSharded(ctx, consumer, msg, true, hooks)
-				}
-			}
-			if err := run(ctx, consumer, msg, fanOutHooks{}); err != nil {
+			if err := s.runJobFrom(ctx, consumer, msg, true, fanOutHooks{}); err != nil {
 				return err
 			}
 		}
@@ -298,8 +292,16 @@ func (s *Store) claimIdleJobs(ctx context.Context, consumer string) error {
 
 // runJob runs a job from wherever its state says it is.
 func (s *Store) runJob(ctx context.Context, consumer string, msg redis.XMessage, hooks fanOutHooks) error {
-	if s.sharded {
-		return s.runJobSharded(ctx, consumer, msg, false, hooks)
+	return s.runJobFrom(ctx, consumer, msg, false, hooks)
+}
+
+// runJobFrom is runJob of a job that was, if takenOver, claimed from a
+// worker that went quiet. On a Cluster, and for a repost's job everywhere,
+// it runs in single-key steps (runJobSharded); a post's job on one server
+// in scripts over many keys.
+func (s *Store) runJobFrom(ctx context.Context, consumer string, msg redis.XMessage, takenOver bool, hooks fanOutHooks) error {
+	if s.sharded || msg.Values["via"] != nil {
+		return s.runJobSharded(ctx, consumer, msg, takenOver, hooks)
 	}
 	tweet, _ := msg.Values["tweet"].(string)
 	author, _ := msg.Values["author"].(string)

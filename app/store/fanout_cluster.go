@@ -101,13 +101,14 @@ return 1
 // runJobSharded runs a job from wherever its state says it is. takenOver
 // says the job was claimed from a worker that went quiet, whose followers
 // in flight are then this worker's to push.
+//
+// A repost's job (one whose entry has a via mark) runs the same way on one
+// server too: its own phase puts the tweet on the reposter's timeline, and
+// its pushes are repushScript's, each chunk only while the repost still
+// stands (or, to undo it, is still undone).
 func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XMessage, takenOver bool, hooks fanOutHooks) error {
-	tweet, _ := msg.Values["tweet"].(string)
-	author, _ := msg.Values["author"].(string)
-	posted, _ := msg.Values["time"].(string)
-	parent, _ := msg.Values["reply_to"].(string)
-	tagList, _ := msg.Values["tags"].(string)
-	tags := strings.Fields(tagList)
+	j := jobOf(msg)
+	tweet, author, posted := j.tweet, j.author, j.posted
 	state, todo, inflight := fanOutSlotKeys(msg.ID)
 	fail := func(what string, err error) error { return fmt.Errorf("fan-out of tweet %s: %s: %w", tweet, what, err) }
 	step := func(phase string) error {
@@ -139,7 +140,12 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 		}
 	}
 	if phase == "own" {
-		if err := s.pushOwn(ctx, tweet, author, parent, tags); err != nil {
+		if j.via != "" {
+			err = s.repushTo(ctx, tweet, j.via, j.undo, []string{author})
+		} else {
+			err = s.pushOwn(ctx, tweet, author, j.parent, j.tags)
+		}
+		if err != nil {
 			return fail("push to the author's lists", err)
 		}
 		if phase, err = jobPhaseScript.Run(ctx, s.rdb, []string{state}, "own", "copy").Text(); err != nil {
@@ -158,7 +164,7 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 		}
 	}
 	if phase == "push" {
-		if err := s.pushInFlight(ctx, inflight, tweet, consumer, takenOver); err != nil {
+		if err := s.pushInFlight(ctx, inflight, j, consumer, takenOver); err != nil {
 			return fail("push", err)
 		}
 		for {
@@ -169,7 +175,7 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 			if len(followers) == 0 {
 				break
 			}
-			if err := s.pushTo(ctx, inflight, tweet, followers); err != nil {
+			if err := s.pushTo(ctx, inflight, j, followers); err != nil {
 				return fail("push", err)
 			}
 			s.fanOut.followers.Add(int64(len(followers)))
@@ -237,17 +243,45 @@ func (s *Store) copyPage(ctx context.Context, state, todo, author string) (strin
 	return copyPageScript.Run(ctx, s.rdb, []string{state, todo}, args...).Text()
 }
 
+// fanOutJob is what a fan-out job's stream entry says: the tweet, the user
+// whose followers get it and when it was posted (or reposted); for a post,
+// the tweet it replies to and its tags; for a repost, the mark its entries
+// get, and whether it undoes the repost.
+type fanOutJob struct {
+	tweet, author, posted string
+	parent                string
+	tags                  []string
+	via                   string
+	undo                  bool
+}
+
+func jobOf(msg redis.XMessage) fanOutJob {
+	field := func(name string) string { v, _ := msg.Values[name].(string); return v }
+	return fanOutJob{tweet: field("tweet"), author: field("author"), posted: field("time"), parent: field("reply_to"),
+		tags: strings.Fields(field("tags")), via: field("via"), undo: field("undo") == "1"}
+}
+
 // pushTo pushes the tweet onto the followers' timelines, at most once each,
-// then takes them out of the in-flight hash.
-func (s *Store) pushTo(ctx context.Context, inflight, tweet string, followers []string) error {
-	err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, f := range followers {
-			id, _ := strconv.ParseUint(f, 10, 64)
-			// EVAL, not EVALSHA: a node may not have the script yet, and a
-			// pipeline cannot fall back from NOSCRIPT as Run does.
-			pushOnceScript.Eval(ctx, p, []string{timelineKey(f)}, tweet, UserTimelineCap, trimPoint(id))
+// then takes them out of the in-flight hash. A repost's chunk is pushed
+// only if the repost still stands (an undo's only if it is still undone):
+// the two jobs may run at once.
+func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, followers []string) error {
+	var err error
+	if j.via == "" {
+		err = s.pipelined(ctx, func(p redis.Pipeliner) {
+			for _, f := range followers {
+				id, _ := strconv.ParseUint(f, 10, 64)
+				// EVAL, not EVALSHA: a node may not have the script yet, and a
+				// pipeline cannot fall back from NOSCRIPT as Run does.
+				pushOnceScript.Eval(ctx, p, []string{timelineKey(f)}, j.tweet, UserTimelineCap, trimPoint(id))
+			}
+		})
+	} else {
+		var stands bool
+		if stands, err = s.rdb.SIsMember(ctx, repostsKey(j.tweet), j.author).Result(); err == nil && stands != j.undo {
+			err = s.repushTo(ctx, j.tweet, j.via, j.undo, followers)
 		}
-	})
+	}
 	if err != nil {
 		return err
 	}
@@ -256,7 +290,7 @@ func (s *Store) pushTo(ctx context.Context, inflight, tweet string, followers []
 
 // pushInFlight pushes to the followers a run of this job left in flight:
 // this worker's, or, for a job taken over, any worker's.
-func (s *Store) pushInFlight(ctx context.Context, inflight, tweet, consumer string, takenOver bool) error {
+func (s *Store) pushInFlight(ctx context.Context, inflight string, j fanOutJob, consumer string, takenOver bool) error {
 	left, err := s.rdb.HGetAll(ctx, inflight).Result()
 	if err != nil {
 		return err
@@ -270,5 +304,5 @@ func (s *Store) pushInFlight(ctx context.Context, inflight, tweet, consumer stri
 	if len(mine) == 0 {
 		return nil
 	}
-	return s.pushTo(ctx, inflight, tweet, mine)
+	return s.pushTo(ctx, inflight, j, mine)
 }

@@ -32,6 +32,12 @@ const (
 	// fieldMentions (pytwask's own too): the users the tweet mentions, as
 	// they were found when it was posted, space-separated.
 	fieldMentions = "pytwask_mentions"
+	// The tweet's counts (pytwask's own fields): of its replies, reposts and
+	// likes, changed in the same script as the list or set they count, so
+	// that a page reads three numbers per tweet rather than three keys.
+	fieldReplies = "pytwask_replies"
+	fieldReposts = "pytwask_reposts"
+	fieldLikes   = "pytwask_likes"
 
 	// keySessionKeys is this program's own key (pytwis never reads it): the
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
@@ -54,15 +60,30 @@ const (
 	// is pytwask:fanout:job:<stream id>, the followers it has yet to reach
 	// pytwask:fanout:todo:<stream id>.
 	keyFanOut = "pytwask:fanout"
-	// prefixReplies: pytwask:replies:<id> (list) holds the ids of the
-	// replies to tweet <id>, newest first.
+	// Keys about one tweet carry its hash's name as a hash tag, so that on
+	// a Cluster they share its slot and one script changes them and its
+	// counts together. pytwask:replies:{tweet:<id>} (list) holds the ids of
+	// the replies to tweet <id>, newest first; pytwask:likes:{tweet:<id>}
+	// and pytwask:reposts:{tweet:<id>} (sets) the ids of the users who like
+	// and who reposted it.
 	prefixReplies = "pytwask:replies:"
+	prefixLikes   = "pytwask:likes:"
+	prefixReposts = "pytwask:reposts:"
 	// prefixTag: pytwask:tag:<folded tag> (list) holds the ids of the tweets
 	// with that hashtag, newest first.
 	prefixTag = "pytwask:tag:"
-	// prefixLikes: pytwask:likes:<id> (set) holds the ids of the users who
-	// like tweet <id>.
-	prefixLikes = "pytwask:likes:"
+	// pytwask:liked:<user id> and pytwask:reposted:<user id> (sets) are the
+	// same facts from the user's side: the ids of the tweets they like and
+	// reposted, for a page to show in one command which of its tweets the
+	// viewer liked or reposted. Written after the tweet's set, so that
+	// asking again mends one a failure left behind.
+	prefixLiked    = "pytwask:liked:"
+	prefixReposted = "pytwask:reposted:"
+	// pytwask:via:{timeline:<id>} (hash: tweet id -> "<user id> <username>")
+	// says which entries of the user's timeline a repost put there, and
+	// whose. Its hash tag puts it in the timeline's slot: a repost's push
+	// and its mark are one script.
+	prefixVia = "pytwask:via:"
 	// prefixNotifications: pytwask:notifications:<id> (list, newest first,
 	// capped) holds the user's notifications, each "kind actor tweet time";
 	// pytwask:unread:<id> (string) counts those not yet read.
@@ -105,9 +126,14 @@ func followerKey(id string) string           { return prefixFollower + id }
 func followingKey(id string) string          { return prefixFollowing + id }
 func timelineKey(id string) string           { return prefixTimeline + id }
 func tweetsByKey(id string) string           { return prefixTweetsBy + id }
-func repliesKey(id string) string            { return prefixReplies + id }
+func tweetKey(id string) string              { return prefixTweet + id }
+func repliesKey(id string) string            { return prefixReplies + "{" + tweetKey(id) + "}" }
+func likesKey(id string) string              { return prefixLikes + "{" + tweetKey(id) + "}" }
+func repostsKey(id string) string            { return prefixReposts + "{" + tweetKey(id) + "}" }
+func likedKey(user string) string            { return prefixLiked + user }
+func repostedKey(user string) string         { return prefixReposted + user }
+func viaKey(user string) string              { return prefixVia + "{" + timelineKey(user) + "}" }
 func tagKey(tag string) string               { return prefixTag + tag }
-func likesKey(id string) string              { return prefixLikes + id }
 func notificationsKey(id string) string      { return prefixNotifications + id }
 func unreadKey(id string) string             { return prefixUnread + id }
 
@@ -126,8 +152,8 @@ var luaKeys = strings.NewReplacer(
 	"{unix_time}", fieldTweetTime,
 	"{body}", fieldTweetBody,
 	"{reply_to}", fieldReplyTo,
-	"{replies:}", prefixReplies,
 	"{mentions}", fieldMentions,
+	"{replies}", fieldReplies,
 	"{tag:}", prefixTag,
 	"{unread:}", prefixUnread,
 )

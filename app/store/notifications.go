@@ -11,7 +11,7 @@ import (
 )
 
 // Notifications tell users what others did that concerns them: a mention, a
-// reply to their tweet, a new follower, a like. They are written after what
+// reply to their tweet, a new follower, a like, a repost. They are written after what
 // they tell of, as single-key commands (the list, its trim, the unread
 // count), so a failure costs at most a notification or a count, never data.
 
@@ -21,6 +21,7 @@ const (
 	NotifyReply   = "reply"
 	NotifyFollow  = "follow"
 	NotifyLike    = "like"
+	NotifyRepost  = "repost"
 )
 
 // NotificationsCap is how many notifications a user keeps.
@@ -106,7 +107,7 @@ func (s *Store) Notifications(ctx context.Context, secret string, offset, n int)
 			wanted = append(wanted, id)
 		}
 	}
-	page, err := s.resolve(ctx, gen.Val(), wanted, -1)
+	page, err := s.resolve(ctx, gen.Val(), wanted, -1, nil)
 	if err != nil {
 		return v, nil, false, err
 	}

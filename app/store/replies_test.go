@@ -50,9 +50,11 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		t.Fatal(err)
 	}
 
-	// pytwis's three fields, and pytwask's own.
+	// pytwis's three fields, and pytwask's own: what it answers, and how
+	// many replies it has.
 	h := rdb.HGetAll(ctx, "tweet:"+answer).Val()
-	if h["body"] != "an answer" || h["userid"] == "" || h["unix_time"] == "" || h["pytwask_reply_to"] != root || len(h) != 4 {
+	if h["body"] != "an answer" || h["userid"] == "" || h["unix_time"] == "" || h["pytwask_reply_to"] != root ||
+		h["pytwask_replies"] != "1" || len(h) != 5 {
 		t.Errorf("tweet:%s = %v", answer, h)
 	}
 
@@ -66,15 +68,15 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	if len(c.Ancestors) != 1 || c.Ancestors[0].ID != root || c.ParentGone {
 		t.Errorf("the answer's ancestors: %+v", c.Ancestors)
 	}
-	if len(c.Replies.Tweets) != 1 || c.Replies.Tweets[0].ID != thanks || c.ReplyCount != 1 {
-		t.Errorf("the answer's replies: %+v (%d)", c.Replies, c.ReplyCount)
+	if len(c.Replies.Tweets) != 1 || c.Replies.Tweets[0].ID != thanks || c.Tweet.Replies != 1 {
+		t.Errorf("the answer's replies: %+v (%d)", c.Replies, c.Tweet.Replies)
 	}
 	_, c, err = s.TweetConversation(ctx, "", root, 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Ancestors) != 0 || c.ReplyCount != 2 || len(c.Replies.Tweets) != 1 || c.Replies.Tweets[0].ID != other || !c.Replies.More {
-		t.Errorf("the question's first page of replies: %+v (%d)", c.Replies, c.ReplyCount)
+	if len(c.Ancestors) != 0 || c.Tweet.Replies != 2 || len(c.Replies.Tweets) != 1 || c.Replies.Tweets[0].ID != other || !c.Replies.More {
+		t.Errorf("the question's first page of replies: %+v (%d)", c.Replies, c.Tweet.Replies)
 	}
 	_, p, err := s.Timeline(ctx, "", General, 0, 10)
 	if err != nil || len(p.Tweets) != 4 || p.Tweets[1].ReplyToUser != "bob" {
@@ -122,63 +124,182 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	}
 }
 
-// TestLikes: a like counts once however often sent, concurrently too: 100
-// users liking one tweet at once make 100 likes, and one user's many at
-// once make one. Taking it back counts down; a tweet that does not exist
-// cannot be liked.
-func TestLikes(t *testing.T) {
+// TestMarks: a like or a repost counts once however often sent,
+// concurrently too: 100 users at once make 100, and one user's 20 at once
+// make one. Taking it back counts down; a tweet that does not exist cannot
+// be marked, nor can anyone without a session.
+func TestMarks(t *testing.T) {
 	s, _ := newStore(t)
-	testLikes(t, s)
+	testMarks(t, s)
 }
 
-// TestLikesOnCluster is TestLikes on a Redis Cluster.
-func TestLikesOnCluster(t *testing.T) {
+// TestMarksOnCluster is TestMarks on a Redis Cluster.
+func TestMarksOnCluster(t *testing.T) {
 	s, _, _ := clusterStore(t)
-	testLikes(t, s)
+	testMarks(t, s)
 }
 
-func testLikes(t *testing.T, s *Store) {
+func testMarks(t *testing.T, s *Store) {
 	ctx := context.Background()
 	alice, aliceSecret := mustRegister(t, s, "alice")
-	id, err := s.Post(ctx, alice, "like me")
-	if err != nil {
-		t.Fatal(err)
-	}
 	secrets := make([]string, 100)
 	for i := range secrets {
 		_, secrets[i] = mustRegister(t, s, fmt.Sprintf("fan%d", i))
 	}
-	var wg sync.WaitGroup
-	for _, secret := range secrets {
-		wg.Go(func() {
-			if err := s.Like(ctx, secret, id, true); err != nil {
-				t.Error(err)
+	for _, m := range []struct {
+		name  string
+		mark  func(ctx context.Context, secret, id string, on bool) error
+		count func(Tweet) (int64, bool)
+	}{
+		{"like", s.Like, func(t Tweet) (int64, bool) { return t.Likes, t.Liked }},
+		{"repost", s.Repost, func(t Tweet) (int64, bool) { return t.Reposts, t.Reposted }},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			id, err := s.Post(ctx, alice, m.name+" me")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for _, secret := range secrets {
+				wg.Go(func() {
+					if err := m.mark(ctx, secret, id, true); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			for range 20 { // alice, many times at once
+				wg.Go(func() {
+					if err := m.mark(ctx, aliceSecret, id, true); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			_, c, err := s.TweetConversation(ctx, aliceSecret, id, 0, 10)
+			if n, mine := m.count(c.Tweet); err != nil || n != 101 || !mine {
+				t.Errorf("after 100 users and alice 20 times: %d (alice's: %v), %v", n, mine, err)
+			}
+			if err := m.mark(ctx, aliceSecret, id, false); err != nil {
+				t.Fatal(err)
+			}
+			_, c, _ = s.TweetConversation(ctx, aliceSecret, id, 0, 10)
+			if n, mine := m.count(c.Tweet); n != 100 || mine {
+				t.Errorf("after alice took hers back: %d (alice's: %v)", n, mine)
+			}
+			if _, c, _ := s.TweetConversation(ctx, secrets[0], id, 0, 10); !func() bool { _, mine := m.count(c.Tweet); return mine }() {
+				t.Errorf("fan0's %s is not shown as theirs", m.name)
+			}
+			if err := m.mark(ctx, aliceSecret, "999999", true); !errors.Is(err, ErrNoSuchTweet) {
+				t.Errorf("a tweet that does not exist: %v", err)
+			}
+			if err := m.mark(ctx, "no-such-secret", id, true); !errors.Is(err, ErrNotLoggedIn) {
+				t.Errorf("without a session: %v", err)
 			}
 		})
 	}
-	for range 20 { // alice, many times at once
-		wg.Go(func() {
-			if err := s.Like(ctx, aliceSecret, id, true); err != nil {
-				t.Error(err)
-			}
+}
+
+// TestReposts: a repost puts the tweet on the timelines of the reposter's
+// followers, marked with who reposted it, once however many of the users
+// they follow repost it and not at all where it is already; undoing it
+// takes it off the timelines it was put on, and nowhere else. Both with
+// the followers served in the request and by a fan-out job.
+func TestReposts(t *testing.T) {
+	for _, inline := range []int{InlineFanOut, 1} {
+		t.Run(fmt.Sprintf("inline=%d", inline), func(t *testing.T) {
+			s, _ := newStore(t)
+			s.inlineFanOut = inline
+			testReposts(t, s)
 		})
 	}
-	wg.Wait()
-	_, c, err := s.TweetConversation(ctx, aliceSecret, id, 0, 10)
-	if err != nil || c.Likes != 101 || !c.ViewerLikes {
-		t.Errorf("likes after 100 users and alice 20 times: %d (alice likes: %v), %v", c.Likes, c.ViewerLikes, err)
+}
+
+// TestRepostsOnCluster is TestReposts on a Redis Cluster.
+func TestRepostsOnCluster(t *testing.T) {
+	s, _, _ := clusterStore(t)
+	s.inlineFanOut = 1
+	testReposts(t, s)
+}
+
+func testReposts(t *testing.T, s *Store) {
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	_, bobSecret := mustRegister(t, s, "bob")
+	_, carolSecret := mustRegister(t, s, "carol")
+	dave, daveSecret := mustRegister(t, s, "dave") // follows bob and carol
+	erin, erinSecret := mustRegister(t, s, "erin") // follows bob and alice
+	for _, f := range []struct{ who, whom string }{{dave, "bob"}, {dave, "carol"}, {erin, "bob"}, {erin, "alice"}} {
+		if err := s.Follow(ctx, f.who, f.whom); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.Like(ctx, aliceSecret, id, false); err != nil {
+	id, err := s.Post(ctx, alice, "worth repeating")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, c, _ := s.TweetConversation(ctx, aliceSecret, id, 0, 10); c.Likes != 100 || c.ViewerLikes {
-		t.Errorf("after alice took hers back: %d (alice likes: %v)", c.Likes, c.ViewerLikes)
+	drain := func() {
+		t.Helper()
+		if err := s.DrainFanOut(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.Like(ctx, aliceSecret, "999999", true); !errors.Is(err, ErrNoSuchTweet) {
-		t.Errorf("liking a tweet that does not exist: %v", err)
+	drain()
+	// entries is what a timeline shows of the tweet: how often, and who
+	// reposted it there.
+	entries := func(secret string) (n int, by string) {
+		t.Helper()
+		_, p, err := s.Timeline(ctx, secret, Own, 0, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tw := range p.Tweets {
+			if tw.ID == id {
+				n, by = n+1, tw.RepostedBy
+			}
+		}
+		return n, by
 	}
-	if err := s.Like(ctx, "no-such-secret", id, true); !errors.Is(err, ErrNotLoggedIn) {
-		t.Errorf("liking without a session: %v", err)
+	for range 2 {
+		if err := s.Repost(ctx, bobSecret, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain()
+	if err := s.Repost(ctx, carolSecret, id, true); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+	for _, c := range []struct {
+		who, secret string
+		n           int
+		by          string
+	}{
+		{"dave", daveSecret, 1, "bob"}, // bob's repost came first; carol's does not repeat it
+		{"erin", erinSecret, 1, ""},    // she follows alice: she had it already
+		{"bob", bobSecret, 1, "bob"},   // the reposter's own timeline
+	} {
+		if n, by := entries(c.secret); n != c.n || by != c.by {
+			t.Errorf("%s's timeline has the tweet %d times, reposted by %q; want %d, %q", c.who, n, by, c.n, c.by)
+		}
+	}
+	_, c, err := s.TweetConversation(ctx, daveSecret, id, 0, 10)
+	if err != nil || c.Tweet.Reposts != 2 || c.Tweet.Reposted {
+		t.Errorf("the tweet's page for dave: %d reposts (his: %v), %v", c.Tweet.Reposts, c.Tweet.Reposted, err)
+	}
+
+	// Undone: off the timelines bob's repost put it on, and only those.
+	if err := s.Repost(ctx, bobSecret, id, false); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+	if n, _ := entries(daveSecret); n != 0 {
+		t.Errorf("dave's timeline has the tweet %d times after bob's undo", n)
+	}
+	if n, _ := entries(erinSecret); n != 1 {
+		t.Errorf("erin's timeline has the tweet %d times after bob's undo; she follows alice", n)
+	}
+	if _, c, _ := s.TweetConversation(ctx, bobSecret, id, 0, 10); c.Tweet.Reposts != 1 || c.Tweet.Reposted {
+		t.Errorf("after bob's undo: %d reposts (his: %v)", c.Tweet.Reposts, c.Tweet.Reposted)
 	}
 }
 
@@ -219,15 +340,21 @@ func testNotifications(t *testing.T, s *Store) {
 	if err := s.Like(ctx, aliceSecret, root, true); err != nil { // one's own: nobody to tell
 		t.Fatal(err)
 	}
+	for range 2 {
+		if err := s.Repost(ctx, bobSecret, root, true); err != nil {
+			t.Fatal(err)
+		}
+	}
 	v, _ := s.Authenticate(ctx, aliceSecret)
-	if v.Unread != 3 {
-		t.Errorf("alice has %d unread; want 3 (the mention in the reply, the follow, the like)", v.Unread)
+	if v.Unread != 4 {
+		t.Errorf("alice has %d unread; want 4 (the mention in the reply, the follow, the like, the repost)", v.Unread)
 	}
 	_, items, more, err := s.Notifications(ctx, aliceSecret, 0, 10)
-	if err != nil || more || len(items) != 3 {
+	if err != nil || more || len(items) != 4 {
 		t.Fatalf("alice's notifications: %+v, %v, %v", items, more, err)
 	}
-	for i, want := range []struct{ kind, actor, tweet string }{{NotifyLike, "bob", root}, {NotifyFollow, "bob", ""}, {NotifyMention, "bob", reply}} {
+	for i, want := range []struct{ kind, actor, tweet string }{{NotifyRepost, "bob", root}, {NotifyLike, "bob", root},
+		{NotifyFollow, "bob", ""}, {NotifyMention, "bob", reply}} {
 		got := items[i]
 		tweet := ""
 		if got.Tweet != nil {

@@ -75,11 +75,12 @@ redis.call('HSET', KEYS[1], '{password_hash}', ARGV[2])
 return 1
 `)
 
-// post: KEYS next_tweet_id, timeline, auths, the fan-out stream; ARGV user
+// post: KEYS next_tweet_id, timeline, auths, the fan-out stream, and for a
+// reply the replies list of the tweet it answers; ARGV user
 // id (empty with a secret), unix time, body, general timeline cap, user
 // timeline cap, its slack, the most followers pushed here, secret (or
 // empty), the id of the tweet it replies to (or empty; the reply is listed
-// under it in pytwask:replies:<id>), the users it mentions (space-separated,
+// under it, and counted in its hash), the users it mentions (space-separated,
 // or empty), then its folded hashtags (it is listed in pytwask:tag:<tag>).
 // Writes the tweet and pushes it onto the author's timeline, tweets_by and
 // the general timeline. Up to that many followers' timelines get it here
@@ -98,7 +99,8 @@ local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{body}', ARGV[3])
 if ARGV[9] ~= '' then
   redis.call('HSET', '{tweet:}' .. id, '{reply_to}', ARGV[9])
-  redis.call('LPUSH', '{replies:}' .. ARGV[9], id)
+  redis.call('LPUSH', KEYS[5], id)
+  redis.call('HINCRBY', '{tweet:}' .. ARGV[9], '{replies}', 1)
 end
 if ARGV[10] ~= '' then redis.call('HSET', '{tweet:}' .. id, '{mentions}', ARGV[10]) end
 for i = 11, #ARGV do redis.call('LPUSH', '{tag:}' .. ARGV[i], id) end

@@ -174,7 +174,7 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		at := start.Add(time.Duration(float64(span) * float64(i+1) / float64(o.Tweets+1)))
 		body := seedBody(o.Rand)
 		w.add(func(p redis.Pipeliner) {
-			p.HSet(ctx, prefixTweet+tid(i), fieldTweetUserID, uid(author), fieldTweetTime, at.Unix(), fieldTweetBody, body)
+			p.HSet(ctx, tweetKey(tid(i)), fieldTweetUserID, uid(author), fieldTweetTime, at.Unix(), fieldTweetBody, body)
 		})
 		byAuthor[author] = append(byAuthor[author], int32(i))
 		timelines[author].push(int32(i))

@@ -29,6 +29,14 @@ type Tweet struct {
 	// Mentions are the users it mentions that existed when it was posted,
 	// space-separated: the @names that link to a user.
 	Mentions string
+
+	// What a page shows with it, read for each page and never cached (see
+	// decoration): its counts; whether the viewer likes it and reposted
+	// it; and on the viewer's own timeline, the user whose repost put it
+	// there ("" for none).
+	Replies, Reposts, Likes int64
+	Liked, Reposted         bool
+	RepostedBy              string
 }
 
 // tweetFields is how many values the tweets script (and tweetsSharded)
@@ -148,7 +156,11 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	for _, t := range tags {
 		args = append(args, t)
 	}
-	res, err := s.runDurable(ctx, postScript, []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut}, args...).Slice()
+	keys := []string{keyNextTweetID, keyGeneralTimeline, keyAuths, keyFanOut}
+	if parent != "" {
+		keys = append(keys, repliesKey(parent))
+	}
+	res, err := s.runDurable(ctx, postScript, keys, args...).Slice()
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
@@ -174,7 +186,7 @@ func (s *Store) notifyPost(ctx context.Context, tweet, author, parent string, me
 	if parent == "" {
 		return
 	}
-	to, err := s.rdb.HGet(ctx, prefixTweet+parent, fieldTweetUserID).Result()
+	to, err := s.rdb.HGet(ctx, tweetKey(parent), fieldTweetUserID).Result()
 	if err != nil {
 		return // the tweet replied to is gone, or Redis is: nobody to tell
 	}
@@ -207,8 +219,21 @@ func (s *Store) Timeline(ctx context.Context, secret string, feed Feed, offset, 
 	if r.ids == nil && feed == Own {
 		return nil, Page{}, ErrNotLoggedIn
 	}
-	page, err := s.resolve(ctx, r.gen, r.ids, n)
+	dec := decorationFor(r.viewer)
+	if feed == Own && r.viewer != nil {
+		dec.via = r.viewer.ID
+	}
+	page, err := s.resolve(ctx, r.gen, r.ids, n, dec)
 	return r.viewer, page, err
+}
+
+// decorationFor is what a list shows with its tweets for the viewer (nil
+// for nobody).
+func decorationFor(v *Viewer) *decoration {
+	if v == nil {
+		return &decoration{}
+	}
+	return &decoration{viewer: v.ID}
 }
 
 // UserPage is a user's own tweets as seen by a viewer.
@@ -233,7 +258,7 @@ func (s *Store) UserTweets(ctx context.Context, secret, username string, offset,
 	if r.target == nil {
 		return r.viewer, UserPage{}, refuse(NotFound, "username %s doesn't exist", username)
 	}
-	page, err := s.resolve(ctx, r.gen, r.ids, n)
+	page, err := s.resolve(ctx, r.gen, r.ids, n, decorationFor(r.viewer))
 	if err != nil {
 		return r.viewer, UserPage{}, err
 	}
@@ -242,11 +267,20 @@ func (s *Store) UserTweets(ctx context.Context, secret, username string, offset,
 		ViewerFollows: t.ViewerFollows, Page: page}, nil
 }
 
+// decoration says what a page reads with its tweets besides their counts:
+// viewer is the signed-in user's id ("" for nobody), for whether they like
+// and reposted each tweet; via, the user whose timeline the tweets come
+// from ("" for another list), for the reposts that put them there.
+type decoration struct{ viewer, via string }
+
 // resolve turns tweet ids into tweets, from the cache where it can and with
-// one script for the rest. Ids whose tweet hash is missing are skipped. A
-// database without a generation (new, or wiped) gets one from that script:
-// until then nothing can be taken from the cache.
-func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int) (Page, error) {
+// one script for the rest, and reads what dec asks for with them (nil:
+// nothing, not even the counts). Ids whose tweet hash is missing are
+// skipped. A database without a generation (new, or wiped) gets one from
+// that script: until then nothing can be taken from the cache. On one
+// server it is one round trip, on a Cluster one more when tweets are not
+// cached.
+func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int, dec *decoration) (Page, error) {
 	var p Page
 	if n >= 0 && len(ids) > n {
 		ids, p.More = ids[:n], true
@@ -260,38 +294,50 @@ func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int) (P
 			missing = append(missing, i)
 		}
 	}
+	var reply []any
+	var fetch *redis.Cmd
+	var read func() // applies what dec read to tweets
+	var err error
 	if len(missing) > 0 {
 		newGen := newSecret()[:16]
-		args := make([]any, 1, len(missing)+1)
-		args[0] = newGen
 		wanted := make([]string, 0, len(missing))
 		for _, j := range missing {
-			args = append(args, ids[j])
 			wanted = append(wanted, ids[j])
 		}
-		var reply []any
-		var err error
 		if s.sharded {
 			reply, err = s.tweetsSharded(ctx, newGen, wanted)
+			if err := s.found(reply, err, missing, tweets); err != nil {
+				return Page{}, err
+			}
 		} else {
-			reply, err = tweetsScript.Run(ctx, s.rdb, []string{keyGeneration}, args...).Slice()
+			args := make([]any, 0, len(wanted)+1)
+			args = append(args, newGen)
+			for _, id := range wanted {
+				args = append(args, id)
+			}
+			// EVAL, not EVALSHA: it shares a pipeline, which cannot fall
+			// back from NOSCRIPT as Run does.
+			err = s.pipelined(ctx, func(pipe redis.Pipeliner) {
+				fetch = tweetsScript.Eval(ctx, pipe, []string{keyGeneration}, args...)
+				if dec != nil {
+					read = dec.queue(ctx, pipe, ids, tweets)
+				}
+			})
+			if err == nil {
+				reply, err = fetch.Slice()
+			}
+			if err := s.found(reply, err, missing, tweets); err != nil {
+				return Page{}, err
+			}
 		}
-		if err != nil {
+	}
+	if dec != nil && read == nil {
+		if err := s.pipelined(ctx, func(pipe redis.Pipeliner) { read = dec.queue(ctx, pipe, ids, tweets) }); err != nil {
 			return Page{}, fmt.Errorf("read tweets: %w", err)
 		}
-		gen, flat := str(reply[0]), reply[1:]
-		found := make([]Tweet, 0, len(missing))
-		for i, j := range missing {
-			if tweetFields*(i+1) > len(flat) {
-				break
-			}
-			t := tweetFrom(flat[tweetFields*i : tweetFields*(i+1)])
-			if t.UserID != "" {
-				tweets[j] = t
-				found = append(found, t)
-			}
-		}
-		s.tweets.add(gen, found)
+	}
+	if read != nil {
+		read()
 	}
 	p.Tweets = tweets[:0]
 	for _, t := range tweets {
@@ -300,6 +346,83 @@ func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int) (P
 		}
 	}
 	return p, nil
+}
+
+// found puts the tweets of a tweets script's reply (or its error) into
+// tweets at the places missing, and keeps them in the cache.
+func (s *Store) found(reply []any, err error, missing []int, tweets []Tweet) error {
+	if err != nil {
+		return fmt.Errorf("read tweets: %w", err)
+	}
+	if len(reply) == 0 {
+		return errors.New("read tweets: empty reply")
+	}
+	gen, flat := str(reply[0]), reply[1:]
+	found := make([]Tweet, 0, len(missing))
+	for i, j := range missing {
+		if tweetFields*(i+1) > len(flat) {
+			break
+		}
+		t := tweetFrom(flat[tweetFields*i : tweetFields*(i+1)])
+		if t.UserID != "" {
+			tweets[j] = t
+			found = append(found, t)
+		}
+	}
+	s.tweets.add(gen, found)
+	return nil
+}
+
+// queue adds to a pipeline the reads of what a page shows with the tweets
+// of ids: each one's counts (one HMGET of its hash), which the viewer likes
+// and reposted (one SMISMEMBER each), and which a repost put on the via
+// user's timeline (one HMGET). The returned func, called once the pipeline
+// has run, writes them into tweets (tweets[i] is ids[i]'s).
+func (d *decoration) queue(ctx context.Context, p redis.Pipeliner, ids []string, tweets []Tweet) func() {
+	if len(ids) == 0 {
+		return func() {}
+	}
+	counts := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		counts[i] = p.HMGet(ctx, tweetKey(id), fieldReplies, fieldReposts, fieldLikes)
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	var liked, reposted *redis.BoolSliceCmd
+	if d.viewer != "" {
+		liked = p.SMIsMember(ctx, likedKey(d.viewer), members...)
+		reposted = p.SMIsMember(ctx, repostedKey(d.viewer), members...)
+	}
+	var via *redis.SliceCmd
+	if d.via != "" {
+		fields := make([]string, len(ids))
+		copy(fields, ids)
+		via = p.HMGet(ctx, viaKey(d.via), fields...)
+	}
+	return func() {
+		for i := range tweets {
+			t := &tweets[i]
+			if c := counts[i].Val(); len(c) == 3 {
+				t.Replies, t.Reposts, t.Likes = count(c[0]), count(c[1]), count(c[2])
+			}
+			if liked != nil && len(liked.Val()) == len(ids) {
+				t.Liked, t.Reposted = liked.Val()[i], reposted.Val()[i]
+			}
+			if via != nil && len(via.Val()) == len(ids) {
+				if _, name, ok := strings.Cut(str(via.Val()[i]), " "); ok {
+					t.RepostedBy = name
+				}
+			}
+		}
+	}
+}
+
+// count is a count field's value: 0 when missing, and never below 0.
+func count(v any) int64 {
+	n, _ := strconv.ParseInt(str(v), 10, 64)
+	return max(n, 0)
 }
 
 // listRange turns offset and count into LRANGE bounds, asking for one more
@@ -321,7 +444,8 @@ func tweetFrom(v []any) Tweet {
 }
 
 // Conversation is a tweet with what it belongs to: the tweets it answers,
-// oldest first, and a page of the replies to it, newest first.
+// oldest first, and a page of the replies to it, newest first. Each tweet
+// has its counts, and the viewer's like and repost.
 type Conversation struct {
 	Tweet     Tweet
 	Ancestors []Tweet
@@ -329,11 +453,6 @@ type Conversation struct {
 	// longer exists.
 	ParentGone bool
 	Replies    Page
-	ReplyCount int64
-	// Likes is how many users like the tweet; ViewerLikes whether the
-	// viewer is one.
-	Likes       int64
-	ViewerLikes bool
 }
 
 // MaxAncestors bounds how far up a conversation a tweet's page goes.
@@ -354,38 +473,31 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 	start, stop := listRange(offset, n)
 	var genCmd *redis.StringCmd
 	var ids *redis.StringSliceCmd
-	var count, likes *redis.IntCmd
 	v, err := s.readWithViewer(ctx, secret, func(p redis.Pipeliner) {
 		genCmd = p.Get(ctx, keyGeneration)
 		ids = p.LRange(ctx, repliesKey(id), int64(start), int64(stop))
-		count = p.LLen(ctx, repliesKey(id))
-		likes = p.SCard(ctx, likesKey(id))
 	})
 	if err != nil {
 		return nil, c, err
 	}
-	gen := genCmd.Val()
-	c.Likes = likes.Val()
-	if v != nil && c.Likes > 0 {
-		if c.ViewerLikes, err = s.rdb.SIsMember(ctx, likesKey(id), v.ID).Result(); err != nil {
-			return nil, c, err
-		}
-	}
-	page, err := s.resolve(ctx, gen, append([]string{id}, ids.Val()...), -1)
+	gen, dec := genCmd.Val(), decorationFor(v)
+	page, err := s.resolve(ctx, gen, append([]string{id}, ids.Val()...), -1, dec)
 	if err != nil {
 		return v, c, err
 	}
 	if len(page.Tweets) == 0 || page.Tweets[0].ID != id {
 		return v, c, refuse(NotFound, "There is no tweet %s.", id)
 	}
-	c.Tweet, c.ReplyCount = page.Tweets[0], count.Val()
+	c.Tweet = page.Tweets[0]
 	c.Replies.Tweets = page.Tweets[1:]
 	if n >= 0 && len(c.Replies.Tweets) > n {
 		c.Replies.Tweets, c.Replies.More = c.Replies.Tweets[:n], true
 	}
-	// Up the conversation, one tweet at a time (mostly from the cache).
-	for parent := c.Tweet.ReplyTo; parent != "" && len(c.Ancestors) < MaxAncestors; {
-		p, err := s.resolve(ctx, gen, []string{parent}, 1)
+	// Up the conversation, one tweet at a time (mostly from the cache),
+	// then their counts in one round trip.
+	var up []string
+	for parent := c.Tweet.ReplyTo; parent != "" && len(up) < MaxAncestors; {
+		p, err := s.resolve(ctx, gen, []string{parent}, 1, nil)
 		if err != nil {
 			return v, c, err
 		}
@@ -393,8 +505,15 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 			c.ParentGone = true
 			break
 		}
-		c.Ancestors = append([]Tweet{p.Tweets[0]}, c.Ancestors...)
+		up = append([]string{parent}, up...)
 		parent = p.Tweets[0].ReplyTo
+	}
+	if len(up) > 0 {
+		p, err := s.resolve(ctx, gen, up, -1, dec)
+		if err != nil {
+			return v, c, err
+		}
+		c.Ancestors = p.Tweets
 	}
 	return v, c, nil
 }
@@ -450,7 +569,7 @@ func (s *Store) TagTweets(ctx context.Context, secret, tag string, offset, n int
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("read the tweets tagged %s: %w", tag, err)
 	}
-	page, err := s.resolve(ctx, gen.Val(), ids.Val(), n)
+	page, err := s.resolve(ctx, gen.Val(), ids.Val(), n, decorationFor(v))
 	return v, page, err
 }
 
@@ -503,38 +622,4 @@ func (s *Store) viewerOnly(ctx context.Context, secret string) (*Viewer, error) 
 		return nil, nil
 	}
 	return v, err
-}
-
-// Like records that the user whose secret it is likes the tweet (once,
-// however often asked), or with like false that they no longer do.
-// ErrNoSuchTweet if it does not exist.
-func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
-	v, err := s.Authenticate(ctx, secret)
-	if err != nil {
-		return err
-	}
-	if !validID(id) {
-		return ErrNoSuchTweet
-	}
-	if n, err := s.rdb.Exists(ctx, prefixTweet+id).Result(); err != nil {
-		return fmt.Errorf("like tweet %s: %w", id, err)
-	} else if n == 0 {
-		return ErrNoSuchTweet
-	}
-	if !like {
-		if err := s.rdb.SRem(ctx, likesKey(id), v.ID).Err(); err != nil {
-			return fmt.Errorf("take back the like of tweet %s: %w", id, err)
-		}
-		return nil
-	}
-	added, err := s.rdb.SAdd(ctx, likesKey(id), v.ID).Result()
-	if err != nil {
-		return fmt.Errorf("like tweet %s: %w", id, err)
-	}
-	if added == 1 { // a first like, not a repeat
-		if author, err := s.rdb.HGet(ctx, prefixTweet+id, fieldTweetUserID).Result(); err == nil {
-			s.notify(ctx, NotifyLike, v.ID, id, author)
-		}
-	}
-	return nil
 }

@@ -40,7 +40,7 @@ func BenchmarkRenderTimelinePage(b *testing.B) {
 		r := httptest.NewRequest("GET", "/tweets/user_timeline", nil)
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{viewer: viewer, viewerDone: true}))
 		w := httptest.NewRecorder()
-		list, err := s.tweetList(tweets)
+		list, err := s.tweetList(tweets, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -305,7 +305,10 @@ func TestPytwisReadsNewFeatures(t *testing.T) {
 	bs["bob"].post("/tweets/reply/"+root, form("tweet", "hi @alice, a reply"))
 	bs["carol"].post("/tweets/reply/"+root, form("tweet", "and another #pytwis"))
 	bs["carol"].post("/tweets/like/"+root, nil)
-	bs["alice"].get("/notifications").want(t, 200, "replied to your tweet")
+	bs["bob"].post("/tweets/repost/"+root, nil).want(t, 303) // onto carol's timeline
+	bs["alice"].post("/tweets/repost/"+root, nil).want(t, 303)
+	bs["alice"].post("/tweets/unrepost/"+root, nil).want(t, 303)
+	bs["alice"].get("/notifications").want(t, 200, "replied to your tweet", "bob</a> reposted your tweet")
 
 	out, err := exec.Command("/usr/bin/python3", "testdata/pytwis_reads.py", s.redis.Addr, s.redis.Password, strconv.Itoa(s.redis.DB)).CombinedOutput()
 	if err != nil {
@@ -337,6 +340,18 @@ func TestPytwisReadsNewFeatures(t *testing.T) {
 		if err != nil || !sameTweets(got.Users[n].Tweets, asPytwis(up.Tweets)) {
 			t.Errorf("%s's tweets: pytwis %v, pytwask %v (%v)", n, got.Users[n].Tweets, asPytwis(up.Tweets), err)
 		}
+		secret, err := s.store.Login(t.Context(), "", n, "Passw0rd!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, own, err := s.store.Timeline(t.Context(), secret, store.Own, 0, -1)
+		if err != nil || !sameTweets(got.Users[n].Timeline, asPytwis(own.Tweets)) {
+			t.Errorf("%s's timeline: pytwis %v, pytwask %v (%v)", n, got.Users[n].Timeline, asPytwis(own.Tweets), err)
+		}
+	}
+	// carol follows bob only: alice's tweet is on her timeline by his repost.
+	if tw := bs["carol"].get("/tweets/user_timeline").tweets(t); len(tw) == 0 || tw[0].RepostedBy != "bob reposted" || tw[0].Author != "alice" {
+		t.Errorf("carol's timeline: %+v", tw)
 	}
 	if f := got.Users["bob"].Followers; len(f) != 1 || f[0] != "carol" {
 		t.Errorf("bob's followers as pytwis reads them: %v", f)

@@ -219,8 +219,13 @@ func (b *browser) signIn(name, pw string, remember bool) *resp {
 	return b.follow(p)
 }
 
-// shownTweet is a tweet as the page shows it.
-type shownTweet struct{ Author, Datetime, Title, Ago, Body string }
+// shownTweet is a tweet as the page shows it: its counts as their text
+// ("2 likes"), and its buttons' labels, space-separated.
+type shownTweet struct {
+	Author, Datetime, Title, Ago, Body string
+	RepostedBy                         string
+	Replies, Reposts, Likes, Buttons   string
+}
 
 // tweets parses the tweets out of a page.
 func (p *resp) tweets(t testing.TB) []shownTweet {
@@ -244,6 +249,16 @@ func (p *resp) tweets(t testing.TB) []shownTweet {
 				cur.Datetime, cur.Title, cur.Ago = attr(n, "datetime"), attr(n, "title"), text(n)
 			case cur != nil && n.Data == "p" && cls == "body":
 				cur.Body = text(n)
+			case cur != nil && n.Data == "p" && cls == "reposted-by":
+				cur.RepostedBy = text(n)
+			case cur != nil && cls == "replies":
+				cur.Replies = text(n)
+			case cur != nil && cls == "reposts":
+				cur.Reposts = text(n)
+			case cur != nil && cls == "likes":
+				cur.Likes = text(n)
+			case cur != nil && n.Data == "button":
+				cur.Buttons = strings.TrimSpace(cur.Buttons + " " + text(n))
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {

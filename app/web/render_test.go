@@ -20,7 +20,7 @@ func TestTweetMarkup(t *testing.T) {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	tw := store.Tweet{ID: "1", UserID: "2", Username: `a"b<c>`, Time: now.Add(-3 * time.Minute), Body: "<script>alert(1)</script>\n& more"}
 	s := &Server{rd: rd, now: func() time.Time { return now }}
-	list, err := s.tweetList([]store.Tweet{tw})
+	list, err := s.tweetList([]store.Tweet{tw}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +42,14 @@ func TestTweetMarkup(t *testing.T) {
 	}
 	// The same tweet a while later: its markup kept, but for its age.
 	s.now = func() time.Time { return now.Add(2 * time.Hour) }
-	if later, _ := s.tweetList([]store.Tweet{tw}); !strings.Contains(string(later), ">2 hours ago</time>") {
+	if later, _ := s.tweetList([]store.Tweet{tw}, nil); !strings.Contains(string(later), ">2 hours ago</time>") {
 		t.Errorf("the markup two hours later: %q", later)
 	}
 	// Another tweet with the same id (a replaced database, an edit) shows
 	// its own text: the kept markup is keyed by all it shows.
 	other := tw
 	other.Body = "different text"
-	if got, _ := s.tweetList([]store.Tweet{other}); !strings.Contains(string(got), ">different text</p>") {
+	if got, _ := s.tweetList([]store.Tweet{other}, nil); !strings.Contains(string(got), ">different text</p>") {
 		t.Errorf("an edited tweet shows as %q", got)
 	}
 	page.Tweets = ""

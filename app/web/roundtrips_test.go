@@ -15,9 +15,10 @@ func aliceSignedUp(t *testing.T) (*site, *browser) {
 }
 
 // TestRoundTripsPerPage: a page (a timeline, a user's tweets, a tweet's
-// conversation, a tag) costs one Redis round trip when its tweets are
-// cached in process and two when some are not, whether its list holds 60
-// tweets or 1,200, and on any page of it.
+// conversation, a tag) costs at most two Redis round trips, the list then
+// its tweets' counts (with the tweets themselves when they are not cached
+// in process), whether its list holds 60 tweets or 1,200, and on any page
+// of it.
 func TestRoundTripsPerPage(t *testing.T) {
 	s, b := aliceSignedUp(t)
 	b.signUp("bob", "Passw0rd!")
@@ -73,8 +74,8 @@ func TestRoundTripsPerPage(t *testing.T) {
 		for _, p := range pages {
 			cold := cost(p.br, p.path)
 			warm := cost(p.br, p.path)
-			if cold > 2 || warm != 1 {
-				t.Errorf("%d tweets each: %s cost %d round trips, then %d once cached; want at most 2, then 1", size, p.path, cold, warm)
+			if cold > 2 || warm > 2 {
+				t.Errorf("%d tweets each: %s cost %d round trips, then %d once cached; want at most 2", size, p.path, cold, warm)
 			}
 		}
 	}

@@ -196,6 +196,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /tags/{tag}", s.handle(s.inPageSlot(s.tagPage)))
 	mux.Handle("POST /tweets/like/{id}", s.handle(s.like))
 	mux.Handle("POST /tweets/unlike/{id}", s.handle(s.unlike))
+	mux.Handle("POST /tweets/repost/{id}", s.handle(s.repost))
+	mux.Handle("POST /tweets/unrepost/{id}", s.handle(s.unrepost))
 	mux.Handle("GET /notifications", s.handle(s.inPageSlot(s.notifications)))
 
 	mux.Handle("GET /static/", s.static)
@@ -225,7 +227,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // parses but cannot execute (a wrong field name) stops the start.
 func (s *Server) selfTest() error {
 	tweets, err := s.rd.tweetList([]tweetView{{ID: "1", Username: "x", Body: "x", Ago: "a few seconds ago"},
-		{ID: "2", Username: "y", Body: "y", Ago: "a few seconds ago", ReplyTo: "1", ReplyToUser: "x"}, {ID: "3", ReplyTo: "9"}})
+		{ID: "2", Username: "y", Body: "y", Ago: "a few seconds ago", ReplyTo: "1", ReplyToUser: "x"}, {ID: "3", ReplyTo: "9"},
+		{ID: "4", Username: "z", Body: "z", SignedIn: true, Liked: true, Reposted: true, RepostedBy: "x", Likes: 1, Reposts: 1, Replies: 1}})
 	if err != nil {
 		return err
 	}

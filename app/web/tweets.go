@@ -36,6 +36,12 @@ type tweetView struct {
 	ReplyTo, ReplyToUser string
 	// Mentions are the users its @names denote (store.Tweet.Mentions).
 	Mentions string
+	// Its counts; SignedIn: the viewer may like and repost it (the buttons
+	// say whether they do); RepostedBy: who put it on the viewer's
+	// timeline by reposting it ("" for nobody).
+	Replies, Reposts, Likes   int64
+	SignedIn, Liked, Reposted bool
+	RepostedBy                string
 }
 
 // segment is a piece of a tweet's text as the "tweet" template shows it:
@@ -81,12 +87,14 @@ func (v tweetView) Title() string {
 	return time.Unix(v.Posted, 0).UTC().Format("Mon 2 Jan 2006 15:04 UTC")
 }
 
-func (s *Server) tweetViews(tweets []store.Tweet) []tweetView {
+func (s *Server) tweetViews(tweets []store.Tweet, v *store.Viewer) []tweetView {
 	now := s.now()
 	views := make([]tweetView, len(tweets))
 	for i, t := range tweets {
 		views[i] = tweetView{ID: t.ID, Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now),
-			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser, Mentions: t.Mentions}
+			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser, Mentions: t.Mentions,
+			Replies: t.Replies, Reposts: t.Reposts, Likes: t.Likes,
+			SignedIn: v != nil, Liked: t.Liked, Reposted: t.Reposted, RepostedBy: t.RepostedBy}
 	}
 	return views
 }
@@ -102,9 +110,10 @@ func (s *Server) pageAndSecret(r *http.Request) (int, string, error) {
 	return n, secret, err
 }
 
-// tweetList is the markup of tweets as a page lists them (renderer.tweetList).
-func (s *Server) tweetList(tweets []store.Tweet) (template.HTML, error) {
-	return s.rd.tweetList(s.tweetViews(tweets))
+// tweetList is the markup of tweets as a page lists them to the viewer
+// (renderer.tweetList).
+func (s *Server) tweetList(tweets []store.Tweet, v *store.Viewer) (template.HTML, error) {
+	return s.rd.tweetList(s.tweetViews(tweets, v))
 }
 
 // generalTimeline: GET /tweets/general_timeline — everybody's newest tweets
@@ -138,7 +147,7 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 	if feed == store.Own {
 		title = "Your Timeline"
 	}
-	tweets, err := s.tweetList(p.Tweets)
+	tweets, err := s.tweetList(p.Tweets, v)
 	if err != nil {
 		return err
 	}
@@ -224,7 +233,7 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tweets, err := s.tweetList(up.Tweets)
+	tweets, err := s.tweetList(up.Tweets, v)
 	if err != nil {
 		return err
 	}
@@ -274,11 +283,8 @@ type tweetPage struct {
 	ParentGone bool
 	Replies    template.HTML // tweetList, newest first
 	ReplyCount int64
-	Likes      int64
-	// CanLike: someone is signed in; ViewerLikes: and likes the tweet.
-	CanLike, ViewerLikes bool
-	Reply                *postForm // nil: nobody signed in
-	Pager                pager
+	Reply      *postForm // nil: nobody signed in
+	Pager      pager
 }
 
 // tweetPage: GET /tweets/{id} — one tweet and its conversation
@@ -299,15 +305,15 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 	if err != nil {
 		return err
 	}
-	tweet, err := s.tweetList([]store.Tweet{c.Tweet})
+	tweet, err := s.tweetList([]store.Tweet{c.Tweet}, v)
 	if err != nil {
 		return err
 	}
-	ancestors, err := s.tweetList(c.Ancestors)
+	ancestors, err := s.tweetList(c.Ancestors, v)
 	if err != nil {
 		return err
 	}
-	replies, err := s.tweetList(c.Replies.Tweets)
+	replies, err := s.tweetList(c.Replies.Tweets, v)
 	if err != nil {
 		return err
 	}
@@ -315,18 +321,15 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 		reply = nil
 	}
 	return s.render(w, r, status, "tweet", &tweetPage{
-		layout:      layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”"},
-		Tweet:       tweet,
-		TweetID:     c.Tweet.ID,
-		Ancestors:   ancestors,
-		ParentGone:  c.ParentGone,
-		Replies:     replies,
-		ReplyCount:  c.ReplyCount,
-		Likes:       c.Likes,
-		CanLike:     v != nil,
-		ViewerLikes: c.ViewerLikes,
-		Reply:       reply,
-		Pager:       newPager(r.URL.Path, n, c.Replies.More),
+		layout:     layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”"},
+		Tweet:      tweet,
+		TweetID:    c.Tweet.ID,
+		Ancestors:  ancestors,
+		ParentGone: c.ParentGone,
+		Replies:    replies,
+		ReplyCount: c.Tweet.Replies,
+		Reply:      reply,
+		Pager:      newPager(r.URL.Path, n, c.Replies.More),
 	})
 }
 
@@ -368,7 +371,7 @@ func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tweets, err := s.tweetList(p.Tweets)
+	tweets, err := s.tweetList(p.Tweets, v)
 	if err != nil {
 		return err
 	}
@@ -382,17 +385,33 @@ func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 // like: POST /tweets/like/{id} — store.Like: the signed-in user likes the
-// tweet (pytwask:likes:<id>), once however often sent.
+// tweet (pytwask:likes:{tweet:<id>}), once however often sent.
 func (s *Server) like(w http.ResponseWriter, r *http.Request) error {
-	return s.changeLike(w, r, true, "Liked")
+	return s.markTweet(w, r, s.store.Like, true, "Liked.")
 }
 
 // unlike: POST /tweets/unlike/{id} — store.Like, undone.
 func (s *Server) unlike(w http.ResponseWriter, r *http.Request) error {
-	return s.changeLike(w, r, false, "Like taken back")
+	return s.markTweet(w, r, s.store.Like, false, "Like taken back.")
 }
 
-func (s *Server) changeLike(w http.ResponseWriter, r *http.Request, like bool, done string) error {
+// repost: POST /tweets/repost/{id} — store.Repost: the signed-in user
+// reposts the tweet (pytwask:reposts:{tweet:<id>}), which puts it on their
+// followers' timelines; once however often sent.
+func (s *Server) repost(w http.ResponseWriter, r *http.Request) error {
+	return s.markTweet(w, r, s.store.Repost, true, "Reposted.")
+}
+
+// unrepost: POST /tweets/unrepost/{id} — store.Repost, undone.
+func (s *Server) unrepost(w http.ResponseWriter, r *http.Request) error {
+	return s.markTweet(w, r, s.store.Repost, false, "Repost undone.")
+}
+
+// markTweet sets or clears the viewer's like or repost of the tweet in the
+// path, within the limits on follows (the same kind of cheap, repeatable
+// click), and goes back to the page the form was on.
+func (s *Server) markTweet(w http.ResponseWriter, r *http.Request, mark func(ctx context.Context, secret, id string, on bool) error,
+	on bool, done string) error {
 	if _, err := s.readForm(w, r); err != nil {
 		return err
 	}
@@ -400,7 +419,7 @@ func (s *Server) changeLike(w http.ResponseWriter, r *http.Request, like bool, d
 	if err != nil {
 		return err
 	}
-	if err := s.limitAction(r, bucketLike, "likes", v.ID, s.limits.FollowPerClient, s.limits.FollowPerUser); err != nil {
+	if err := s.limitAction(r, bucketLike, "likes and reposts", v.ID, s.limits.FollowPerClient, s.limits.FollowPerUser); err != nil {
 		return err
 	}
 	secret, err := s.secret(r)
@@ -408,14 +427,31 @@ func (s *Server) changeLike(w http.ResponseWriter, r *http.Request, like bool, d
 		return err
 	}
 	id := r.PathValue("id")
-	if err := s.store.Like(r.Context(), secret, id, like); err != nil {
+	if err := mark(r.Context(), secret, id, on); err != nil {
 		if errors.Is(err, store.ErrNotLoggedIn) {
 			return errLoginRequired
 		}
 		return err
 	}
 	s.addFlash(r, flashOK, done)
-	return s.redirect(w, r, "/tweets/"+id)
+	return s.redirect(w, r, back(r, "/tweets/"+id)+"#tweet-"+id)
+}
+
+// back is the on-site page a form was sent from (its Referer, which the
+// Referrer-Policy sends whole to this origin), or fallback.
+func back(r *http.Request, fallback string) string {
+	ref, err := url.Parse(r.Referer())
+	if err != nil || ref.Host != r.Host || ref.Path == "" {
+		return fallback
+	}
+	to := ref.EscapedPath()
+	if ref.RawQuery != "" {
+		to += "?" + ref.RawQuery
+	}
+	if next, ok := safeNext(to); ok && next != "" {
+		return next
+	}
+	return fallback
 }
 
 type notificationsPage struct {

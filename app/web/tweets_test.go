@@ -253,32 +253,96 @@ func TestMentionsTagsAndLinks(t *testing.T) {
 	s.browser().get("/tags/"+strings.Repeat("x", 200)).want(t, 404)
 }
 
-// TestLikeButton: a signed-in user likes a tweet from its page, once
-// however often sent, and takes it back; nobody signed in sees the count
-// but no button; a tweet that does not exist cannot be liked.
-func TestLikeButton(t *testing.T) {
+// TestMarkButtons: a signed-in user likes and reposts a tweet from a list
+// (then goes back to that list, at the tweet) or from its page, once
+// however often sent, and takes it back; every list shows the counts, and
+// the buttons say what the viewer did; nobody signed in sees the counts
+// but no button; a tweet that does not exist cannot be marked.
+func TestMarkButtons(t *testing.T) {
 	s := newSite(t)
 	alice := s.browser()
 	alice.signUp("alice", "Passw0rd!")
 	alice.signIn("alice", "Passw0rd!", false)
-	alice.post("/tweets/user_timeline", form("tweet", "like this")).wantRedirect(t, "/tweets/user_timeline")
+	alice.post("/tweets/user_timeline", form("tweet", "mark this")).wantRedirect(t, "/tweets/user_timeline")
 	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
-
-	alice.get("/tweets/"+id).want(t, 200, "0 likes", `action="/tweets/like/`+id+`"`)
-	alice.post("/tweets/like/"+id, nil).wantRedirect(t, "/tweets/"+id)
-	alice.post("/tweets/like/"+id, nil).wantRedirect(t, "/tweets/"+id)
-	alice.get("/tweets/"+id).want(t, 200, "Liked", "1 like", `action="/tweets/unlike/`+id+`"`)
-	anon := s.browser().get("/tweets/" + id)
-	anon.want(t, 200, "1 like")
-	if strings.Contains(anon.body, "/tweets/like/") {
-		t.Error("a like button for nobody signed in")
+	for _, m := range []struct {
+		do, undo, done, undone, count, one, pressed, key string
+	}{
+		{"like", "unlike", "Liked.", "Like taken back.", "Likes", "1 like", "Liked", "pytwask:likes:{tweet:" + id + "}"},
+		{"repost", "unrepost", "Reposted.", "Repost undone.", "Reposts", "1 repost", "Reposted", "pytwask:reposts:{tweet:" + id + "}"},
+	} {
+		t.Run(m.do, func(t *testing.T) {
+			shown := func(b *browser, path string) shownTweet {
+				t.Helper()
+				p := b.get(path)
+				p.want(t, 200)
+				tw := p.tweets(t)
+				if len(tw) == 0 {
+					t.Fatalf("%s shows no tweet", path)
+				}
+				return tw[0]
+			}
+			count := func(tw shownTweet) string {
+				return map[string]string{"Likes": tw.Likes, "Reposts": tw.Reposts}[m.count]
+			}
+			// From the general timeline, which it goes back to.
+			alice.header.Set("Referer", s.srv.URL+"/tweets/general_timeline?page=1")
+			alice.post("/tweets/"+m.do+"/"+id, nil).wantRedirect(t, "/tweets/general_timeline?page=1#tweet-"+id)
+			alice.header.Del("Referer")
+			alice.post("/tweets/"+m.do+"/"+id, nil).wantRedirect(t, "/tweets/"+id+"#tweet-"+id)
+			for _, path := range []string{"/tweets/general_timeline", "/tweets/user_history/alice", "/tweets/" + id} {
+				if tw := shown(alice, path); count(tw) != m.one || !strings.Contains(tw.Buttons, m.pressed) {
+					t.Errorf("%s after a %s: %q, buttons %q", path, m.do, count(tw), tw.Buttons)
+				}
+			}
+			if tw := shown(s.browser(), "/tweets/"+id); count(tw) != m.one || tw.Buttons != "" {
+				t.Errorf("nobody signed in sees %q and buttons %q", count(tw), tw.Buttons)
+			}
+			// Back from another site's page: to the tweet's own.
+			alice.header.Set("Referer", "https://elsewhere.example/tweets/general_timeline")
+			alice.post("/tweets/"+m.undo+"/"+id, nil).wantRedirect(t, "/tweets/"+id+"#tweet-"+id)
+			alice.header.Del("Referer")
+			alice.get("/tweets/"+id).want(t, 200, m.undone)
+			if tw := shown(alice, "/tweets/"+id); count(tw) != "0 "+strings.ToLower(m.count) || strings.Contains(tw.Buttons, m.pressed) {
+				t.Errorf("after the undo: %q, buttons %q", count(tw), tw.Buttons)
+			}
+			alice.post("/tweets/"+m.do+"/999999", nil).want(t, 404)
+			s.browser().post("/tweets/"+m.do+"/"+id, nil).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+			if n := s.rdb.SCard(t.Context(), m.key).Val(); n != 0 {
+				t.Errorf("%s holds %d after the signed-out one; want 0", m.key, n)
+			}
+		})
 	}
-	alice.post("/tweets/unlike/"+id, nil).wantRedirect(t, "/tweets/"+id)
-	alice.get("/tweets/"+id).want(t, 200, "Like taken back", "0 likes")
-	alice.post("/tweets/like/999999", nil).want(t, 404)
-	s.browser().post("/tweets/like/"+id, nil).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
-	if n := s.rdb.SCard(t.Context(), "pytwask:likes:"+id).Val(); n != 0 {
-		t.Errorf("%d likes after the signed-out one; want 0", n)
+}
+
+// TestRepostOnTimelines: bob's repost of alice's tweet shows on his
+// follower carol's timeline as "bob reposted", once; carol's own page
+// lists a count of 1; bob's undo takes it off.
+func TestRepostOnTimelines(t *testing.T) {
+	s := newSite(t)
+	alice, bob, carol := s.browser(), s.browser(), s.browser()
+	for _, u := range []struct {
+		b    *browser
+		name string
+	}{{alice, "alice"}, {bob, "bob"}, {carol, "carol"}} {
+		u.b.signUp(u.name, "Passw0rd!")
+		u.b.signIn(u.name, "Passw0rd!", false)
+	}
+	carol.post("/tweets/follow/bob", nil).want(t, 303)
+	alice.post("/tweets/user_timeline", form("tweet", "worth a repost")).want(t, 303)
+	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	if tw := carol.get("/tweets/user_timeline").tweets(t); len(tw) != 0 {
+		t.Fatalf("carol's timeline before the repost: %+v", tw)
+	}
+	bob.post("/tweets/repost/"+id, nil).want(t, 303)
+	bob.post("/tweets/repost/"+id, nil).want(t, 303)
+	tw := carol.get("/tweets/user_timeline").tweets(t)
+	if len(tw) != 1 || tw[0].RepostedBy != "bob reposted" || tw[0].Author != "alice" || tw[0].Reposts != "1 repost" {
+		t.Errorf("carol's timeline after bob's repost: %+v", tw)
+	}
+	bob.post("/tweets/unrepost/"+id, nil).want(t, 303)
+	if tw := carol.get("/tweets/user_timeline").tweets(t); len(tw) != 0 {
+		t.Errorf("carol's timeline after bob's undo: %+v", tw)
 	}
 }
 

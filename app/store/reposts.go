@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Likes and reposts are a user's mark on a tweet: the user's id in the
+// tweet's set (pytwask:likes:{tweet:<id>}, pytwask:reposts:{tweet:<id>})
+// and the tweet's count beside pytwis's fields, changed together by one
+// script in the tweet's slot; then the tweet's id in the user's own set
+// (pytwask:liked:<id>, pytwask:reposted:<id>), which pages read to show
+// what the viewer did. Asking twice changes nothing the second time, and
+// of 100 users asking at once each is counted once.
+//
+// A repost also puts the tweet on the timelines of the reposter and their
+// followers, once each: a timeline that has it already (from its author,
+// or another repost) is left alone, and the others get it with a mark in
+// pytwask:via:{timeline:<id>} that names the reposter. pytwis reads the
+// tweet's own id there, as any tweet. Undoing the repost takes it off the
+// timelines whose mark names this reposter. Up to InlineFanOut followers
+// are served in the request, more by a fan-out job (fanout_cluster.go).
+
+// markScript: KEYS a tweet's hash, its likes or reposts set (one slot);
+// ARGV user id, '1' to add or '0' to remove, the count's field. Returns 1
+// when the set changed (and the count with it), 0 when it was so already,
+// -1 when the tweet does not exist.
+var markScript = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local changed, by
+if ARGV[2] == '1' then changed, by = redis.call('SADD', KEYS[2], ARGV[1]), 1
+else changed, by = redis.call('SREM', KEYS[2], ARGV[1]), -1 end
+if changed == 1 then redis.call('HINCRBY', KEYS[1], ARGV[3], by) end
+return changed
+`)
+
+// repushScript: KEYS a user's timeline, its via hash (one slot); ARGV tweet
+// id, the mark ("<reposter id> <name>"), cap, trim point, '1' to undo, the
+// most marks kept. Pushes the tweet with the mark unless the timeline has
+// it already; or, to undo, takes it off if the mark is this one. Marks of
+// entries trimmed away are dropped once there are more than the most kept.
+// Returns 1 when it changed the timeline.
+var repushScript = script(`
+if ARGV[5] == '1' then
+  if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('LREM', KEYS[1], 0, ARGV[1])
+  return 1
+end
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+local len = redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if len > tonumber(ARGV[4]) then redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1) end
+if redis.call('HLEN', KEYS[2]) > tonumber(ARGV[6]) then
+  local kept = {}
+  for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do kept[id] = true end
+  for _, id in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if not kept[id] then redis.call('HDEL', KEYS[2], id) end
+  end
+end
+return 1
+`)
+
+// Like records that the user whose secret it is likes the tweet, or with
+// like false that they no longer do. The author is told of a first like.
+// ErrNoSuchTweet if it does not exist.
+func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
+	v, changed, err := s.mark(ctx, secret, id, like, likesKey, fieldLikes, likedKey)
+	if err != nil || !changed || !like {
+		return err
+	}
+	if author, err := s.rdb.HGet(ctx, tweetKey(id), fieldTweetUserID).Result(); err == nil {
+		s.notify(ctx, NotifyLike, v.ID, id, author)
+	}
+	return nil
+}
+
+// Repost records that the user whose secret it is reposted the tweet, and
+// puts it on their followers' timelines; with repost false it undoes that.
+// The author is told of a repost. ErrNoSuchTweet if it does not exist.
+func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) error {
+	v, changed, err := s.mark(ctx, secret, id, repost, repostsKey, fieldReposts, repostedKey)
+	if err != nil || !changed {
+		return err
+	}
+	if err := s.fanOutRepost(ctx, v, id, !repost); err != nil {
+		return fmt.Errorf("repost tweet %s: %w", id, err)
+	}
+	if repost {
+		if author, err := s.rdb.HGet(ctx, tweetKey(id), fieldTweetUserID).Result(); err == nil {
+			s.notify(ctx, NotifyRepost, v.ID, id, author)
+		}
+	}
+	return nil
+}
+
+// mark adds the user whose secret it is to the tweet's set (on) or takes
+// them out, with the count in field, then the tweet to the user's own set
+// (or out of it) whether or not the first changed anything, which mends a
+// user's set left behind by a failure. It returns the user and whether the
+// tweet's set changed.
+func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(string) string, field string,
+	userSet func(string) string) (*Viewer, bool, error) {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return nil, false, err
+	}
+	if !validID(id) {
+		return v, false, ErrNoSuchTweet
+	}
+	flag := "0"
+	if on {
+		flag = "1"
+	}
+	n, err := markScript.Run(ctx, s.rdb, []string{tweetKey(id), set(id)}, v.ID, flag, field).Int()
+	if err != nil {
+		return v, false, fmt.Errorf("%s of tweet %s: %w", field, id, err)
+	}
+	if n < 0 {
+		return v, false, ErrNoSuchTweet
+	}
+	if on {
+		err = s.rdb.SAdd(ctx, userSet(v.ID), id).Err()
+	} else {
+		err = s.rdb.SRem(ctx, userSet(v.ID), id).Err()
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("%s of tweet %s: %w", field, id, err)
+	}
+	return v, n == 1, nil
+}
+
+// fanOutRepost puts the tweet on the timelines of the reposter and their
+// followers (undo: takes it off those it was put on by this repost): here
+// for up to InlineFanOut followers, by a fan-out job for more.
+func (s *Store) fanOutRepost(ctx context.Context, v *Viewer, tweet string, undo bool) error {
+	via := v.ID + " " + v.Username
+	if err := s.repushTo(ctx, tweet, via, undo, []string{v.ID}); err != nil {
+		return err
+	}
+	n, err := s.rdb.ZCard(ctx, followerKey(v.ID)).Result()
+	if err != nil {
+		return err
+	}
+	if n > int64(s.inlineFanOut) {
+		return s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{
+			"tweet", tweet, "author", v.ID, "time", s.now().Unix(), "via", via, "undo", undoFlag(undo)}}).Err()
+	}
+	followers, err := s.rdb.ZRange(ctx, followerKey(v.ID), 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	return s.repushTo(ctx, tweet, via, undo, followers)
+}
+
+func undoFlag(undo bool) string {
+	if undo {
+		return "1"
+	}
+	return "0"
+}
+
+// repushTo runs repushScript on the timelines of users, in one pipeline.
+func (s *Store) repushTo(ctx context.Context, tweet, via string, undo bool, users []string) error {
+	return s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, u := range users {
+			id, _ := strconv.ParseUint(u, 10, 64)
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			repushScript.Eval(ctx, p, []string{timelineKey(u), viaKey(u)}, tweet, via, UserTimelineCap, trimPoint(id),
+				undoFlag(undo), UserTimelineCap+UserTimelineSlack)
+		}
+	})
+}
