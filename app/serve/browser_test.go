@@ -14,7 +14,9 @@ import (
 
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"pytwask/app/password"
@@ -125,8 +127,13 @@ func newBrowser(t *testing.T, base string, rs *redistest.Server, extra ...chrome
 		}
 	})
 	b.ctx = ctx
+	b.watch()
+	return b
+}
 
-	chromedp.ListenTarget(ctx, func(ev any) {
+// watch records the console errors and foreign requests of b's pages.
+func (b *browserRun) watch() {
+	chromedp.ListenTarget(b.ctx, func(ev any) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		switch e := ev.(type) {
@@ -150,7 +157,29 @@ func newBrowser(t *testing.T, base string, rs *redistest.Server, extra ...chrome
 		}
 	})
 	b.run(cdplog.Enable(), network.Enable())
-	return b
+}
+
+// another is a second person at the same site: a window of the same
+// Chromium in a browser context of its own (cookies and all), as a private
+// window. The window is made here: chromedp's WithNewBrowserContext opens
+// a tab, which Chromium refuses in a context that has no window yet.
+func (b *browserRun) another() *browserRun {
+	b.t.Helper()
+	var tid target.ID
+	b.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		id, err := target.CreateBrowserContext().WithDisposeOnDetach(true).Do(cdp.WithExecutor(ctx, chromedp.FromContext(ctx).Browser))
+		if err != nil {
+			return err
+		}
+		tid, err = target.CreateTarget("about:blank").WithBrowserContextID(id).WithNewWindow(true).
+			Do(cdp.WithExecutor(ctx, chromedp.FromContext(ctx).Browser))
+		return err
+	}))
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithTargetID(tid))
+	b.t.Cleanup(cancel)
+	o := &browserRun{t: b.t, ctx: ctx, base: b.base, host: b.host, rs: b.rs, shots: b.shots, documents: map[network.RequestID]bool{}}
+	o.watch()
+	return o
 }
 
 func (b *browserRun) run(actions ...chromedp.Action) {
