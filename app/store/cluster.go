@@ -343,10 +343,12 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 
 // readPageSharded is readPage's reads in two pipelined round trips: what
 // the page's keys are named by, then the page.
-func (s *Store) readPageSharded(ctx context.Context, secret, feed, username string, start, stop int) (pageReply, error) {
+func (s *Store) readPageSharded(ctx context.Context, secret string, q pageQuery, start, stop int) (pageReply, error) {
+	feed := q.feed
 	var gen *redis.StringCmd
 	var auth, target *redis.StringCmd
 	var general *redis.StringSliceCmd
+	var focus *redis.SliceCmd
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		gen = p.Get(ctx, keyGeneration)
 		if secret != "" {
@@ -355,8 +357,13 @@ func (s *Store) readPageSharded(ctx context.Context, secret, feed, username stri
 		switch feed {
 		case string(General):
 			general = p.LRange(ctx, keyGeneralTimeline, int64(start), int64(stop))
+		case "list":
+			general = p.LRange(ctx, q.key, int64(start), int64(stop))
 		case "by":
-			target = p.HGet(ctx, keyUsers, username)
+			target = p.HGet(ctx, keyUsers, q.username)
+		}
+		if q.focus != "" {
+			focus = p.HMGet(ctx, tweetKey(q.focus), fieldReplies, fieldReposts, fieldLikes)
 		}
 	})
 	if err != nil {
@@ -365,6 +372,9 @@ func (s *Store) readPageSharded(ctx context.Context, secret, feed, username stri
 	r := pageReply{gen: gen.Val()}
 	if general != nil {
 		r.ids = general.Val()
+	}
+	if focus != nil {
+		r.focusCounts = focus.Val()
 	}
 	viewerID, targetID := "", ""
 	if auth != nil {

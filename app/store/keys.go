@@ -154,6 +154,13 @@ var luaKeys = strings.NewReplacer(
 	"{reply_to}", fieldReplyTo,
 	"{mentions}", fieldMentions,
 	"{replies}", fieldReplies,
+	"{reposts}", fieldReposts,
+	"{likes}", fieldLikes,
+	"{liked:}", prefixLiked,
+	"{reposted:}", prefixReposted,
+	// The via hash of user <id> is '{via:}' .. id .. '}' in a script:
+	// pytwask:via:{timeline:<id>} (viaKey).
+	"{via:}", prefixVia+"{"+prefixTimeline,
 	"{tag:}", prefixTag,
 	"{unread:}", prefixUnread,
 )

@@ -12,12 +12,34 @@ import (
 // viewer behind the secret, the named user, and the ids of the page of the
 // list, in one round trip whatever the list's length.
 
+// pageQuery names what a page lists: a feed ("general", "own", "by" a
+// username, or "list": the list named by key), and for a tweet's page the
+// tweet (focus), whose counts and the viewer's marks are read with it.
+type pageQuery struct{ feed, username, key, focus string }
+
 // pageReply is what a page needs from Redis but the tweets.
 type pageReply struct {
 	gen    string
 	viewer *Viewer     // nil: nobody signed in, or a stale secret
 	target *targetUser // for "by": nil when no such user
 	ids    []string    // nil: no list to read
+	// For a viewer, on one server, what the page script read of their
+	// marks (decoration's fields; nil when not read), and the page's
+	// tweet's counts.
+	flags       *decoration
+	focusCounts []any
+}
+
+// decoration is what resolve has still to read for the page's tweets, the
+// page's tweet (focus) first if there is one.
+func (r pageReply) decoration() *decoration {
+	if r.viewer == nil {
+		return &decoration{}
+	}
+	if r.flags != nil {
+		return r.flags
+	}
+	return &decoration{viewer: r.viewer.ID}
 }
 
 // targetUser is the user whose tweets a "by" page shows.
@@ -28,13 +50,13 @@ type targetUser struct {
 }
 
 // readPage reads the viewer, for feed "by" the named user, and the ids of
-// the page [offset, offset+n] of the feed ("general", "own" or "by").
-func (s *Store) readPage(ctx context.Context, secret, feed, username string, offset, n int) (pageReply, error) {
+// the page [offset, offset+n] of the list q names.
+func (s *Store) readPage(ctx context.Context, secret string, q pageQuery, offset, n int) (pageReply, error) {
 	start, stop := listRange(offset, n)
 	if s.sharded {
-		return s.readPageSharded(ctx, secret, feed, username, start, stop)
+		return s.readPageSharded(ctx, secret, q, start, stop)
 	}
-	if secret == "" && feed == string(General) {
+	if secret == "" && q.feed == string(General) {
 		// Nobody to look up: two plain commands, without a script's cost.
 		var gen *redis.StringCmd
 		var ids *redis.StringSliceCmd
@@ -51,17 +73,15 @@ func (s *Store) readPage(ctx context.Context, secret, feed, username string, off
 		}
 		return pageReply{gen: gen.Val(), ids: ids.Val()}, nil
 	}
-	return s.readPageScript(ctx, secret, feed, username, start, stop)
-}
-
-// readPageScript is readPage in one script that looks the ids up itself.
-func (s *Store) readPageScript(ctx context.Context, secret, feed, username string, start, stop int) (pageReply, error) {
-	res, err := pageScript.Run(ctx, s.rdb, []string{keyAuths, keyUsers, keyGeneralTimeline, keyGeneration},
-		secret, feed, username, start, stop).Slice()
+	keys := []string{keyAuths, keyUsers, keyGeneralTimeline, keyGeneration}
+	if q.feed == "list" {
+		keys = append(keys, q.key)
+	}
+	res, err := pageScript.Run(ctx, s.rdb, keys, secret, q.feed, q.username, start, stop, q.focus).Slice()
 	if err != nil {
 		return pageReply{}, err
 	}
-	if len(res) != 4 {
+	if len(res) != 4 && len(res) != 6 {
 		return pageReply{}, fmt.Errorf("unexpected reply of %d values", len(res))
 	}
 	r := pageReply{gen: str(res[0])}
@@ -78,6 +98,19 @@ func (s *Store) readPageScript(ctx context.Context, secret, feed, username strin
 		for i, id := range ids {
 			r.ids[i] = str(id)
 		}
+	}
+	if len(res) == 6 {
+		if m, ok := res[4].([]any); ok && len(m) == 3 && r.viewer != nil {
+			r.flags = &decoration{viewer: r.viewer.ID, flagsRead: true, liked: str(m[0]), reposted: str(m[1]),
+				marks: make([]any, len(r.ids))}
+			pairs, _ := m[2].([]any)
+			for i := 0; i+1 < len(pairs); i += 2 {
+				if at, ok := pairs[i].(int64); ok && at >= 1 && int(at) <= len(r.ids) {
+					r.flags.marks[at-1] = pairs[i+1]
+				}
+			}
+		}
+		r.focusCounts, _ = res[5].([]any)
 	}
 	return r, nil
 }

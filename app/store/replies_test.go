@@ -374,3 +374,40 @@ func testNotifications(t *testing.T, s *Store) {
 		t.Errorf("notifications of nobody: %v", err)
 	}
 }
+
+// TestRepostMarksOfABusyTimeline: a timeline with more repost marks than
+// the page script reads whole still shows whose repost put each tweet
+// there.
+func TestRepostMarksOfABusyTimeline(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	_, bobSecret := mustRegister(t, s, "bob")
+	carol, carolSecret := mustRegister(t, s, "carol")
+	if err := s.Follow(ctx, carol, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 40 {
+		id, err := s.Post(ctx, alice, fmt.Sprintf("tweet %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		if err := s.Repost(ctx, bobSecret, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rdb.HLen(ctx, "pytwask:via:{timeline:"+carol+"}").Val(); n != 40 {
+		t.Fatalf("carol's via hash has %d marks; want 40", n)
+	}
+	_, p, err := s.Timeline(ctx, carolSecret, Own, 0, 50)
+	if err != nil || len(p.Tweets) != 40 {
+		t.Fatalf("carol's timeline: %d tweets, %v", len(p.Tweets), err)
+	}
+	for _, tw := range p.Tweets {
+		if tw.RepostedBy != "bob" {
+			t.Errorf("tweet %s on carol's timeline is marked %q; want bob", tw.ID, tw.RepostedBy)
+		}
+	}
+}

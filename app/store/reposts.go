@@ -122,6 +122,9 @@ func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(s
 	if n < 0 {
 		return v, false, ErrNoSuchTweet
 	}
+	if n == 1 {
+		s.counts.forget(id)
+	}
 	if on {
 		err = s.rdb.SAdd(ctx, userSet(v.ID), id).Err()
 	} else {

@@ -153,13 +153,22 @@ end
 return tonumber(fid)
 `)
 
-// page: KEYS auths, users, timeline, generation key; ARGV secret (” for
-// nobody), feed ('general', 'own' or 'by'), username (for 'by'), start, stop.
-// Everything a timeline page needs from Redis but the tweets themselves, in
-// one step: {generation, viewer, target, ids}, where viewer is {id, username,
-// followers, following, unread} or nil (pytwis's _is_loggedin), target (for 'by') is
-// {id, viewer follows (0/1), followers, following} or nil when no such user,
-// and ids is nil when the feed cannot be read ('own' without a viewer).
+// page: KEYS auths, users, timeline, generation key, and for feed 'list'
+// the list; ARGV secret (” for nobody), feed ('general', 'own', 'by' or
+// 'list'), username (for 'by'), start, stop, and the id of a tweet whose
+// page it is (” for none). Everything a page needs from Redis but the
+// tweets themselves and their counts, in one step: {generation, viewer,
+// target, ids, marks, focus counts}, where viewer is {id, username,
+// followers, following, unread} or nil (pytwis's _is_loggedin), target (for
+// 'by') is {id, viewer follows (0/1), followers, following} or nil when no
+// such user, ids is nil when the feed cannot be read ('own' without a
+// viewer). For a viewer, marks is {liked, reposted, via}: liked and
+// reposted say for the page's tweet (if any) then each id whether the
+// viewer likes it and reposted it, a character ('0' or '1') each, or are
+// ” when the viewer has liked or reposted nothing at all; via holds, for
+// the ids on their own timeline that a repost put there, the id's place
+// (from 1) and its mark, in pairs. Focus counts are the page's tweet's
+// reply, repost and like counts.
 var pageScript = script(`
 local gen = redis.call('GET', KEYS[4]) or ''
 local viewer = false
@@ -176,6 +185,8 @@ end
 local list, target = nil, false
 if ARGV[2] == 'general' then
   list = KEYS[3]
+elseif ARGV[2] == 'list' then
+  list = KEYS[5]
 elseif ARGV[2] == 'own' then
   if not viewer then return {gen, viewer, target, false} end
   list = '{timeline:}' .. viewer[1]
@@ -187,7 +198,44 @@ else
   target = {id, follows, redis.call('ZCARD', '{follower:}' .. id), redis.call('ZCARD', '{following:}' .. id)}
   list = '{tweets_by:}' .. id
 end
-return {gen, viewer, target, redis.call('LRANGE', list, ARGV[4], ARGV[5])}
+local ids, marks, focus = redis.call('LRANGE', list, ARGV[4], ARGV[5]), false, false
+if ARGV[6] ~= '' then
+  focus = redis.call('HMGET', '{tweet:}' .. ARGV[6], '{replies}', '{reposts}', '{likes}')
+end
+if viewer then
+  local all = ids
+  if ARGV[6] ~= '' then all = {ARGV[6], unpack(ids)} end
+  -- A '0' or '1' per id: the characters are looked up, not formatted from
+  -- numbers, which costs several times more.
+  local function flags(key)
+    if #all == 0 or redis.call('SCARD', key) == 0 then return '' end
+    local out = {}
+    for i = 1, #all, 500 do
+      for _, v in ipairs(redis.call('SMISMEMBER', key, unpack(all, i, math.min(i + 499, #all)))) do
+        out[#out + 1] = v == 1 and '1' or '0'
+      end
+    end
+    return table.concat(out)
+  end
+  -- The marks of the ids that have one, as {index, mark} pairs: a small
+  -- hash is read whole rather than asked for every id.
+  local via, byVia = '{via:}' .. viewer[1] .. '}', {}
+  local n = ARGV[2] == 'own' and #ids > 0 and redis.call('HLEN', via) or 0
+  if n > 0 then
+    local found = {}
+    if n <= 32 then
+      local h = redis.call('HGETALL', via)
+      for i = 1, #h, 2 do found[h[i]] = h[i + 1] end
+    else
+      for i, v in ipairs(redis.call('HMGET', via, unpack(ids))) do if v then found[ids[i]] = v end end
+    end
+    for i, id in ipairs(ids) do
+      if found[id] then byVia[#byVia + 1] = i; byVia[#byVia + 1] = found[id] end
+    end
+  end
+  marks = {flags('{liked:}' .. viewer[1]), flags('{reposted:}' .. viewer[1]), byVia}
+end
+return {gen, viewer, target, ids, marks, focus}
 `)
 
 // tweets: KEYS generation key; ARGV a new generation (set if the database

@@ -114,6 +114,7 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	tweets *tweetCache
+	counts *countsCache
 	// inlineFanOut is InlineFanOut; tests lower it to send small fan-outs
 	// through the workers too.
 	inlineFanOut int
@@ -152,8 +153,13 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{rdb: rdb, hasher: hasher, log: log, now: time.Now, tweets: newTweetCache(TweetCacheSize),
-		inlineFanOut: InlineFanOut, jobIdle: JobIdle, trips: &roundTrips{}, hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy)}
+	s := &Store{
+		rdb: rdb, hasher: hasher, log: log, now: time.Now,
+		tweets:       newTweetCache(TweetCacheSize),
+		counts:       newCountsCache(TweetCacheSize, time.Now),
+		inlineFanOut: InlineFanOut, jobIdle: JobIdle, trips: &roundTrips{},
+		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy),
+	}
 	_, s.sharded = rdb.(*redis.ClusterClient)
 	rdb.AddHook(s.trips)
 	s.dummyHash = sync.OnceValue(func() string {

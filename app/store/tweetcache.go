@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync"
+	"time"
 
 	"pytwask/app/cache"
 )
@@ -48,4 +49,50 @@ func (c *tweetCache) setGeneration(gen string) {
 		c.gen = gen
 		c.tweets.Clear()
 	}
+}
+
+// CountsTTL is how long a tweet's counts are kept in process. Unlike a
+// tweet, they change: a page may show counts this old, from a like or a
+// reply on another instance; a change made through this instance is
+// seen at once (forget). A timeline's tweets are mostly the same for every
+// reader, so their counts are read from Redis about once per TTL rather
+// than once per page.
+const CountsTTL = 2 * time.Second
+
+// countsCache keeps tweets' reply, repost and like counts for CountsTTL.
+type countsCache struct {
+	now    func() time.Time
+	counts *cache.Bounded[string, counted]
+}
+
+type counted struct {
+	replies, reposts, likes int64
+	at                      time.Time
+}
+
+func newCountsCache(size int, now func() time.Time) *countsCache {
+	return &countsCache{now: now, counts: cache.New[string, counted](size)}
+}
+
+// lookup sets the counts of each tweets[i] (ids[i]'s) that it holds fresh,
+// and returns the indexes of those it does not.
+func (c *countsCache) lookup(ids []string, tweets []Tweet) (missing []int) {
+	now := c.now()
+	for i, id := range ids {
+		if n, ok := c.counts.Get(id); ok && now.Sub(n.at) < CountsTTL {
+			tweets[i].Replies, tweets[i].Reposts, tweets[i].Likes = n.replies, n.reposts, n.likes
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+func (c *countsCache) add(t *Tweet) {
+	c.counts.Put(t.ID, counted{replies: t.Replies, reposts: t.Reposts, likes: t.Likes, at: c.now()})
+}
+
+// forget drops the counts of a tweet this instance just changed.
+func (c *countsCache) forget(id string) {
+	c.counts.Put(id, counted{})
 }

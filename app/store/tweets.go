@@ -147,6 +147,9 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 			err = fmt.Errorf("post tweet: %w", err)
 		}
 		if err == nil {
+			if parent != "" {
+				s.counts.forget(parent)
+			}
 			s.notifyPost(ctx, id, author, parent, mentioned)
 		}
 		return id, err
@@ -175,6 +178,9 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 		return "", ErrNoSuchTweet
 	}
 	tweet := strconv.FormatInt(id, 10)
+	if parent != "" {
+		s.counts.forget(parent)
+	}
 	s.notifyPost(ctx, tweet, str(res[1]), parent, mentioned)
 	return tweet, nil
 }
@@ -212,14 +218,14 @@ const (
 // length, a page costs one round trip when its tweets are cached and two
 // otherwise.
 func (s *Store) Timeline(ctx context.Context, secret string, feed Feed, offset, n int) (*Viewer, Page, error) {
-	r, err := s.readPage(ctx, secret, string(feed), "", offset, n)
+	r, err := s.readPage(ctx, secret, pageQuery{feed: string(feed)}, offset, n)
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("read the %s timeline: %w", feed, err)
 	}
 	if r.ids == nil && feed == Own {
 		return nil, Page{}, ErrNotLoggedIn
 	}
-	dec := decorationFor(r.viewer)
+	dec := r.decoration()
 	if feed == Own && r.viewer != nil {
 		dec.via = r.viewer.ID
 	}
@@ -251,14 +257,14 @@ type UserPage struct {
 // ("tweets_by:<id>"), the user whose secret it is (or nil), and whether that
 // viewer follows the named user (pytwis get_user_tweets).
 func (s *Store) UserTweets(ctx context.Context, secret, username string, offset, n int) (*Viewer, UserPage, error) {
-	r, err := s.readPage(ctx, secret, "by", username, offset, n)
+	r, err := s.readPage(ctx, secret, pageQuery{feed: "by", username: username}, offset, n)
 	if err != nil {
 		return nil, UserPage{}, fmt.Errorf("read tweets by %s: %w", username, err)
 	}
 	if r.target == nil {
 		return r.viewer, UserPage{}, refuse(NotFound, "username %s doesn't exist", username)
 	}
-	page, err := s.resolve(ctx, r.gen, r.ids, n, decorationFor(r.viewer))
+	page, err := s.resolve(ctx, r.gen, r.ids, n, r.decoration())
 	if err != nil {
 		return r.viewer, UserPage{}, err
 	}
@@ -267,19 +273,27 @@ func (s *Store) UserTweets(ctx context.Context, secret, username string, offset,
 		ViewerFollows: t.ViewerFollows, Page: page}, nil
 }
 
-// decoration says what a page reads with its tweets besides their counts:
-// viewer is the signed-in user's id ("" for nobody), for whether they like
-// and reposted each tweet; via, the user whose timeline the tweets come
-// from ("" for another list), for the reposts that put them there.
-type decoration struct{ viewer, via string }
+// decoration says what a page shows with its tweets besides the tweets
+// themselves and their counts: viewer is the signed-in user's id ("" for
+// nobody), for whether they like and reposted each tweet; via, the user
+// whose timeline the tweets come from ("" for another list), for the
+// reposts that put them there. On one server the page script reads them
+// with the list: liked and reposted, a '0' or '1' per tweet ("" for none
+// at all), once flagsRead; marks, the via hash's value per tweet.
+type decoration struct {
+	viewer, via     string
+	flagsRead       bool
+	liked, reposted string
+	marks           []any
+}
 
-// resolve turns tweet ids into tweets, from the cache where it can and with
-// one script for the rest, and reads what dec asks for with them (nil:
-// nothing, not even the counts). Ids whose tweet hash is missing are
-// skipped. A database without a generation (new, or wiped) gets one from
-// that script: until then nothing can be taken from the cache. On one
-// server it is one round trip, on a Cluster one more when tweets are not
-// cached.
+// resolve turns tweet ids into tweets with their counts and what dec asks
+// for (nil: nothing, not even the counts). Tweets and counts come from the
+// caches where they can; the rest, and the viewer's likes and reposts, are
+// read in one pipeline: one round trip on one server, a few on a Cluster
+// when tweets are not cached. Ids whose tweet hash is missing are skipped.
+// A database without a generation (new, or wiped) gets one from the tweets
+// script: until then nothing can be taken from the cache.
 func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int, dec *decoration) (Page, error) {
 	var p Page
 	if n >= 0 && len(ids) > n {
@@ -294,50 +308,92 @@ func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int, de
 			missing = append(missing, i)
 		}
 	}
-	var reply []any
-	var fetch *redis.Cmd
-	var read func() // applies what dec read to tweets
-	var err error
-	if len(missing) > 0 {
-		newGen := newSecret()[:16]
-		wanted := make([]string, 0, len(missing))
-		for _, j := range missing {
-			wanted = append(wanted, ids[j])
+	if len(missing) > 0 && s.sharded {
+		wanted := make([]string, len(missing))
+		for i, j := range missing {
+			wanted[i] = ids[j]
 		}
-		if s.sharded {
-			reply, err = s.tweetsSharded(ctx, newGen, wanted)
-			if err := s.found(reply, err, missing, tweets); err != nil {
-				return Page{}, err
-			}
-		} else {
-			args := make([]any, 0, len(wanted)+1)
-			args = append(args, newGen)
-			for _, id := range wanted {
-				args = append(args, id)
-			}
-			// EVAL, not EVALSHA: it shares a pipeline, which cannot fall
-			// back from NOSCRIPT as Run does.
-			err = s.pipelined(ctx, func(pipe redis.Pipeliner) {
-				fetch = tweetsScript.Eval(ctx, pipe, []string{keyGeneration}, args...)
-				if dec != nil {
-					read = dec.queue(ctx, pipe, ids, tweets)
-				}
-			})
-			if err == nil {
-				reply, err = fetch.Slice()
-			}
-			if err := s.found(reply, err, missing, tweets); err != nil {
-				return Page{}, err
-			}
+		reply, err := s.tweetsSharded(ctx, newSecret()[:16], wanted)
+		if err := s.found(reply, err, missing, tweets); err != nil {
+			return Page{}, err
 		}
+		missing = nil
 	}
-	if dec != nil && read == nil {
-		if err := s.pipelined(ctx, func(pipe redis.Pipeliner) { read = dec.queue(ctx, pipe, ids, tweets) }); err != nil {
+	var uncounted []int
+	if dec != nil {
+		uncounted = s.counts.lookup(ids, tweets)
+	}
+	var fetch *redis.Cmd
+	var counts []*redis.SliceCmd
+	var liked, reposted *redis.BoolSliceCmd
+	var marks *redis.SliceCmd
+	if len(missing) > 0 || len(uncounted) > 0 || dec.wantsMore() {
+		err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+			if len(missing) > 0 {
+				args := make([]any, 0, len(missing)+1)
+				args = append(args, newSecret()[:16])
+				for _, j := range missing {
+					args = append(args, ids[j])
+				}
+				// EVAL, not EVALSHA: it shares a pipeline, which cannot
+				// fall back from NOSCRIPT as Run does.
+				fetch = tweetsScript.Eval(ctx, pipe, []string{keyGeneration}, args...)
+			}
+			for _, j := range uncounted {
+				counts = append(counts, pipe.HMGet(ctx, tweetKey(ids[j]), fieldReplies, fieldReposts, fieldLikes))
+			}
+			if dec == nil || len(ids) == 0 {
+				return
+			}
+			if dec.viewer != "" && !dec.flagsRead {
+				members := make([]any, len(ids))
+				for i, id := range ids {
+					members[i] = id
+				}
+				liked = pipe.SMIsMember(ctx, likedKey(dec.viewer), members...)
+				reposted = pipe.SMIsMember(ctx, repostedKey(dec.viewer), members...)
+			}
+			if dec.via != "" && dec.marks == nil {
+				marks = pipe.HMGet(ctx, viaKey(dec.via), ids...)
+			}
+		})
+		if err != nil {
 			return Page{}, fmt.Errorf("read tweets: %w", err)
 		}
+		if fetch != nil {
+			reply, err := fetch.Slice()
+			if err := s.found(reply, err, missing, tweets); err != nil {
+				return Page{}, err
+			}
+		}
 	}
-	if read != nil {
-		read()
+	for k, j := range uncounted {
+		c := counts[k].Val()
+		if len(c) == 3 {
+			t := &tweets[j]
+			t.Replies, t.Reposts, t.Likes = count(c[0]), count(c[1]), count(c[2])
+			s.counts.add(t)
+		}
+	}
+	if dec != nil {
+		if marks != nil {
+			dec.marks = marks.Val()
+		}
+		for i := range tweets {
+			t := &tweets[i]
+			if dec.flagsRead {
+				t.Liked = i < len(dec.liked) && dec.liked[i] == '1'
+				t.Reposted = i < len(dec.reposted) && dec.reposted[i] == '1'
+			} else {
+				t.Liked = liked != nil && i < len(liked.Val()) && liked.Val()[i]
+				t.Reposted = reposted != nil && i < len(reposted.Val()) && reposted.Val()[i]
+			}
+			if i < len(dec.marks) {
+				if _, name, ok := strings.Cut(str(dec.marks[i]), " "); ok {
+					t.RepostedBy = name
+				}
+			}
+		}
 	}
 	p.Tweets = tweets[:0]
 	for _, t := range tweets {
@@ -346,6 +402,15 @@ func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int, de
 		}
 	}
 	return p, nil
+}
+
+// wantsMore reports whether the page needs the viewer's likes or reposts,
+// or the via marks, which no cache holds.
+func (d *decoration) wantsMore() bool {
+	if d == nil {
+		return false
+	}
+	return d.viewer != "" && !d.flagsRead || d.via != "" && d.marks == nil
 }
 
 // found puts the tweets of a tweets script's reply (or its error) into
@@ -371,52 +436,6 @@ func (s *Store) found(reply []any, err error, missing []int, tweets []Tweet) err
 	}
 	s.tweets.add(gen, found)
 	return nil
-}
-
-// queue adds to a pipeline the reads of what a page shows with the tweets
-// of ids: each one's counts (one HMGET of its hash), which the viewer likes
-// and reposted (one SMISMEMBER each), and which a repost put on the via
-// user's timeline (one HMGET). The returned func, called once the pipeline
-// has run, writes them into tweets (tweets[i] is ids[i]'s).
-func (d *decoration) queue(ctx context.Context, p redis.Pipeliner, ids []string, tweets []Tweet) func() {
-	if len(ids) == 0 {
-		return func() {}
-	}
-	counts := make([]*redis.SliceCmd, len(ids))
-	for i, id := range ids {
-		counts[i] = p.HMGet(ctx, tweetKey(id), fieldReplies, fieldReposts, fieldLikes)
-	}
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = id
-	}
-	var liked, reposted *redis.BoolSliceCmd
-	if d.viewer != "" {
-		liked = p.SMIsMember(ctx, likedKey(d.viewer), members...)
-		reposted = p.SMIsMember(ctx, repostedKey(d.viewer), members...)
-	}
-	var via *redis.SliceCmd
-	if d.via != "" {
-		fields := make([]string, len(ids))
-		copy(fields, ids)
-		via = p.HMGet(ctx, viaKey(d.via), fields...)
-	}
-	return func() {
-		for i := range tweets {
-			t := &tweets[i]
-			if c := counts[i].Val(); len(c) == 3 {
-				t.Replies, t.Reposts, t.Likes = count(c[0]), count(c[1]), count(c[2])
-			}
-			if liked != nil && len(liked.Val()) == len(ids) {
-				t.Liked, t.Reposted = liked.Val()[i], reposted.Val()[i]
-			}
-			if via != nil && len(via.Val()) == len(ids) {
-				if _, name, ok := strings.Cut(str(via.Val()[i]), " "); ok {
-					t.RepostedBy = name
-				}
-			}
-		}
-	}
 }
 
 // count is a count field's value: 0 when missing, and never below 0.
@@ -470,18 +489,12 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 		}
 		return v, c, refuse(NotFound, "There is no tweet %s.", id)
 	}
-	start, stop := listRange(offset, n)
-	var genCmd *redis.StringCmd
-	var ids *redis.StringSliceCmd
-	v, err := s.readWithViewer(ctx, secret, func(p redis.Pipeliner) {
-		genCmd = p.Get(ctx, keyGeneration)
-		ids = p.LRange(ctx, repliesKey(id), int64(start), int64(stop))
-	})
+	r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: repliesKey(id), focus: id}, offset, n)
 	if err != nil {
 		return nil, c, err
 	}
-	gen, dec := genCmd.Val(), decorationFor(v)
-	page, err := s.resolve(ctx, gen, append([]string{id}, ids.Val()...), -1, dec)
+	v, gen, dec := r.viewer, r.gen, r.decoration()
+	page, err := s.resolve(ctx, gen, append([]string{id}, r.ids...), -1, dec)
 	if err != nil {
 		return v, c, err
 	}
@@ -489,6 +502,11 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 		return v, c, refuse(NotFound, "There is no tweet %s.", id)
 	}
 	c.Tweet = page.Tweets[0]
+	// The page's own tweet's counts as they are now, not as cached: its
+	// replies are listed below them.
+	if now := r.focusCounts; len(now) == 3 {
+		c.Tweet.Replies, c.Tweet.Reposts, c.Tweet.Likes = count(now[0]), count(now[1]), count(now[2])
+	}
 	c.Replies.Tweets = page.Tweets[1:]
 	if n >= 0 && len(c.Replies.Tweets) > n {
 		c.Replies.Tweets, c.Replies.More = c.Replies.Tweets[:n], true
@@ -509,7 +527,7 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 		parent = p.Tweets[0].ReplyTo
 	}
 	if len(up) > 0 {
-		p, err := s.resolve(ctx, gen, up, -1, dec)
+		p, err := s.resolve(ctx, gen, up, -1, decorationFor(v))
 		if err != nil {
 			return v, c, err
 		}
@@ -559,57 +577,13 @@ func (s *Store) findUsers(ctx context.Context, names []string) (found []string, 
 // the tag folded), newest first, and the viewer whose secret it is (or nil).
 // A tag nobody used is an empty page.
 func (s *Store) TagTweets(ctx context.Context, secret, tag string, offset, n int) (*Viewer, Page, error) {
-	start, stop := listRange(offset, n)
-	var gen *redis.StringCmd
-	var ids *redis.StringSliceCmd
-	v, err := s.readWithViewer(ctx, secret, func(p redis.Pipeliner) {
-		gen = p.Get(ctx, keyGeneration)
-		ids = p.LRange(ctx, tagKey(FoldTag(tag)), int64(start), int64(stop))
-	})
+	r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: tagKey(FoldTag(tag))}, offset, n)
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("read the tweets tagged %s: %w", tag, err)
 	}
-	page, err := s.resolve(ctx, gen.Val(), ids.Val(), n, decorationFor(v))
+	page, err := s.resolve(ctx, r.gen, r.ids, n, r.decoration())
+	v := r.viewer
 	return v, page, err
-}
-
-// readWithViewer runs reads in one pipeline with pytwis's _is_loggedin
-// check of secret: one round trip on one server (on a Cluster the check is
-// two of its own). It returns the viewer: nil for no secret or a stale one.
-func (s *Store) readWithViewer(ctx context.Context, secret string, reads func(p redis.Pipeliner)) (*Viewer, error) {
-	if secret == "" || s.sharded {
-		v, err := s.viewerOnly(ctx, secret)
-		if err != nil {
-			return nil, err
-		}
-		return v, s.pipelined(ctx, reads)
-	}
-	for attempt := 0; ; attempt++ {
-		var auth *redis.Cmd
-		err := s.pipelined(ctx, func(p redis.Pipeliner) {
-			auth = authenticateScript.EvalSha(ctx, p, []string{keyAuths}, secret)
-			reads(p)
-		})
-		if attempt == 0 && redis.HasErrorPrefix(auth.Err(), "NOSCRIPT") {
-			// Redis lost its scripts (a restart): load it, and read again.
-			if err := authenticateScript.Load(ctx, s.rdb).Err(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		res, _ := auth.Slice() // redis.Nil: nobody
-		if len(res) == 0 {
-			return nil, nil
-		}
-		v := parseViewer(res)
-		if v == nil {
-			return nil, fmt.Errorf("authenticate: unexpected reply of %d values", len(res))
-		}
-		return v, nil
-	}
 }
 
 // viewerOnly is the user whose current secret this is, or nil.

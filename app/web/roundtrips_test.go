@@ -63,6 +63,9 @@ func TestRoundTripsPerPage(t *testing.T) {
 	// is a cost of a page.
 	b.get("/tweets/general_timeline")
 	anon.get("/tweets/general_timeline")
+	anon.get("/tweets/1")
+	anon.get("/tweets/1")
+	b.get("/tweets/1")
 	for _, size := range []int{30, 600} {
 		post("1", size)
 		post("2", size)
