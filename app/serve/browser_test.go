@@ -346,25 +346,25 @@ func TestBrowserJourney(t *testing.T) {
 	defer rdb.Close()
 	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	bobID := rdb.HGet(context.Background(), "users", "bob").Val()
-	for i := 1; i <= 120; i++ {
+	for i := 1; i <= 50; i++ {
 		if _, err := st.Post(context.Background(), bobID, fmt.Sprintf("bob's tweet %d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	b.open("/tweets/user_history/bob")
 	b.run(chromedp.Click(`a[rel=next]`, chromedp.ByQuery))
-	b.waitText("bob's tweet 70")
+	b.waitText("bob's tweet 30")
 	var loc string
 	var count int
 	b.run(chromedp.Location(&loc))
 	b.eval(`document.querySelectorAll('.tweet').length`, &count)
-	if !strings.HasSuffix(loc, "?page=2") || count != 50 {
+	if !strings.HasSuffix(loc, "?page=2") || count != 20 {
 		t.Errorf("Older led to %s with %d tweets", loc, count)
 	}
 	b.run(chromedp.Click(`a[rel=next]`, chromedp.ByQuery))
 	b.waitText("bob's tweet 1\n")
 	b.run(chromedp.Click(`a[rel=prev]`, chromedp.ByQuery))
-	b.waitText("bob's tweet 70")
+	b.waitText("bob's tweet 30")
 
 	// Change the password, sign out, and sign in again, kept logged in.
 	b.open("/auth/user_settings")

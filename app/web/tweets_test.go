@@ -118,7 +118,7 @@ func TestTimelinePaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= 120; i++ {
+	for i := 1; i <= 2*pageSize+10; i++ {
 		if _, err := s.store.Post(ctx, v.ID, fmt.Sprintf("tweet %d", i)); err != nil {
 			t.Fatal(err)
 		}
@@ -131,9 +131,9 @@ func TestTimelinePaging(t *testing.T) {
 				count        int
 				newer, older string
 			}{
-				{"", "tweet 120", "tweet 71", 50, "", path + "?page=2"},
-				{"?page=2", "tweet 70", "tweet 21", 50, path, path + "?page=3"},
-				{"?page=3", "tweet 20", "tweet 1", 20, path + "?page=2", ""},
+				{"", "tweet 50", "tweet 31", pageSize, "", path + "?page=2"},
+				{"?page=2", "tweet 30", "tweet 11", pageSize, path, path + "?page=3"},
+				{"?page=3", "tweet 10", "tweet 1", 10, path + "?page=2", ""},
 			}
 			for _, c := range cases {
 				p := b.get(path + c.query)
