@@ -387,13 +387,11 @@ func TestRepostMarksOfABusyTimeline(t *testing.T) {
 	if err := s.Follow(ctx, carol, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
 	for i := range 40 {
 		id, err := s.Post(ctx, alice, fmt.Sprintf("tweet %d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
 		if err := s.Repost(ctx, bobSecret, id, true); err != nil {
 			t.Fatal(err)
 		}
