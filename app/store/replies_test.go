@@ -409,3 +409,26 @@ func TestRepostMarksOfABusyTimeline(t *testing.T) {
 		}
 	}
 }
+
+// TestCountsOfTweetsReadAgain: a tweet read again from Redis (its cache
+// dropped: here by a new generation) keeps the counts the page took from
+// the counts cache.
+func TestCountsOfTweetsReadAgain(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	id, err := s.Post(ctx, alice, "count me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Like(ctx, aliceSecret, id, true); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		_, p, err := s.Timeline(ctx, "", General, 0, 10)
+		if err != nil || len(p.Tweets) != 1 || p.Tweets[0].Likes != 1 {
+			t.Fatalf("round %d: %+v, %v; want the tweet with 1 like", round, p.Tweets, err)
+		}
+		rdb.Set(ctx, "pytwask:generation", fmt.Sprintf("new-%d", round), 0)
+	}
+}

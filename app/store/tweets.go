@@ -430,8 +430,10 @@ func (s *Store) found(reply []any, err error, missing []int, tweets []Tweet) err
 		}
 		t := tweetFrom(flat[tweetFields*i : tweetFields*(i+1)])
 		if t.UserID != "" {
-			tweets[j] = t
 			found = append(found, t)
+			// Keep the counts this request took from their cache.
+			t.Replies, t.Reposts, t.Likes = tweets[j].Replies, tweets[j].Reposts, tweets[j].Likes
+			tweets[j] = t
 		}
 	}
 	s.tweets.add(gen, found)
