@@ -104,14 +104,20 @@ return 'copy'
 `)
 
 // pushStep: KEYS job state, to-do set; ARGV count, user timeline cap, slack.
-// Pops up to count followers and pushes the tweet onto their timelines.
+// Pops up to count followers and pushes the tweet onto their timelines,
+// but onto one that has it among its newest entries already: a repost of
+// the tweet by someone else they follow can reach them before the job does.
 // Returns how many it pushed to, or -1 when the job is not in its push phase.
 var pushStepScript = script(`
 local job = redis.call('HMGET', KEYS[1], 'phase', 'tweet')
 if job[1] ~= 'push' then return -1 end
 ` + pushLua + `
 local todo = redis.call('SPOP', KEYS[2], ARGV[1])
-for _, f in ipairs(todo) do push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3])) end
+for _, f in ipairs(todo) do
+  if not redis.call('LPOS', '{timeline:}' .. f, job[2], 'MAXLEN', 200) then
+    push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
+  end
+end
 return #todo
 `)
 

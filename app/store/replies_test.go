@@ -432,3 +432,57 @@ func TestCountsOfTweetsReadAgain(t *testing.T) {
 		rdb.Set(ctx, "pytwask:generation", fmt.Sprintf("new-%d", round), 0)
 	}
 }
+
+// TestRepostBeforeTheFanOut: a follower of both the author and a reposter
+// whom the repost reaches before the author's own fan-out job does has the
+// tweet once, marked as the repost.
+func TestRepostBeforeTheFanOut(t *testing.T) {
+	s, _ := newStore(t)
+	testRepostBeforeTheFanOut(t, s)
+}
+
+// TestRepostBeforeTheFanOutOnCluster is TestRepostBeforeTheFanOut on a
+// Redis Cluster.
+func TestRepostBeforeTheFanOutOnCluster(t *testing.T) {
+	s, _, _ := clusterStore(t)
+	testRepostBeforeTheFanOut(t, s)
+}
+
+func testRepostBeforeTheFanOut(t *testing.T, s *Store) {
+	ctx := context.Background()
+	s.inlineFanOut = 1 // alice's post to two followers is a job
+	alice, _ := mustRegister(t, s, "alice")
+	bob, bobSecret := mustRegister(t, s, "bob")
+	carol, carolSecret := mustRegister(t, s, "carol")
+	for _, f := range []struct{ who, whom string }{{bob, "alice"}, {carol, "alice"}, {carol, "bob"}} {
+		if err := s.Follow(ctx, f.who, f.whom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := s.Post(ctx, alice, "fast news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bob reads it at once on the general timeline and reposts it; his
+	// one follower, carol, is served in the request, before the job.
+	s.inlineFanOut = 5
+	if err := s.Repost(ctx, bobSecret, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := s.Timeline(ctx, carolSecret, Own, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tw := range p.Tweets {
+		if tw.ID == id {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("carol's timeline has the tweet %d times; want once", n)
+	}
+}
