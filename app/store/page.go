@@ -33,13 +33,10 @@ type pageReply struct {
 // decoration is what resolve has still to read for the page's tweets, the
 // page's tweet (focus) first if there is one.
 func (r pageReply) decoration() *decoration {
-	if r.viewer == nil {
-		return &decoration{}
-	}
 	if r.flags != nil {
 		return r.flags
 	}
-	return &decoration{viewer: r.viewer.ID}
+	return decorationFor(r.viewer)
 }
 
 // targetUser is the user whose tweets a "by" page shows.
