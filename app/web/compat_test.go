@@ -293,10 +293,8 @@ func TestPytwisReadsNewFeatures(t *testing.T) {
 	}
 	names := []string{"alice", "bob", "carol"}
 	bs := map[string]*browser{}
-	for _, n := range names {
-		bs[n] = s.browser()
-		bs[n].signUp(n, "Passw0rd!")
-		bs[n].signIn(n, "Passw0rd!", false)
+	for i, b := range s.signedIn(names...) {
+		bs[names[i]] = b
 	}
 	bs["bob"].post("/tweets/follow/alice", nil)
 	bs["carol"].post("/tweets/follow/bob", nil)

@@ -118,6 +118,18 @@ func (s *site) browser() *browser {
 	return &browser{t: s.t, site: s, c: c, header: http.Header{}}
 }
 
+// signedIn returns a browser for each name, in order, each signed up and
+// then signed in (password Passw0rd!, not kept logged in).
+func (s *site) signedIn(names ...string) []*browser {
+	bs := make([]*browser, len(names))
+	for i, n := range names {
+		bs[i] = s.browser()
+		bs[i].signUp(n, "Passw0rd!")
+		bs[i].signIn(n, "Passw0rd!", false)
+	}
+	return bs
+}
+
 // resp is a response as a test looks at it.
 type resp struct {
 	status int

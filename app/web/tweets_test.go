@@ -10,9 +10,7 @@ import (
 
 func TestPostTweet(t *testing.T) {
 	s := newSite(t)
-	b := s.browser()
-	b.signUp("alice", "Passw0rd!")
-	b.signIn("alice", "Passw0rd!", false)
+	b := s.signedIn("alice")[0]
 	b.get("/tweets/user_timeline").want(t, 200, `<textarea id="tweet" name="tweet"`, "No tweets here yet.")
 
 	p := b.post("/tweets/user_timeline", form("tweet", "<script>alert(1)</script>"))
@@ -61,11 +59,8 @@ func TestPostTweet(t *testing.T) {
 
 func TestFollowAndUnfollow(t *testing.T) {
 	s := newSite(t)
-	alice, bob := s.browser(), s.browser()
-	alice.signUp("alice", "Passw0rd!")
-	bob.signUp("bob", "Passw0rd!")
-	alice.signIn("alice", "Passw0rd!", false)
-	bob.signIn("bob", "Passw0rd!", false)
+	users := s.signedIn("alice", "bob")
+	alice, bob := users[0], users[1]
 	bob.post("/tweets/user_timeline", form("tweet", "before the follow")).wantRedirect(t, "/tweets/user_timeline")
 
 	s.browser().get("/tweets/user_history/bob").want(t, 200, "before the follow")
@@ -110,9 +105,7 @@ func TestFollowAndUnfollow(t *testing.T) {
 
 func TestTimelinePaging(t *testing.T) {
 	s := newSite(t)
-	b := s.browser()
-	b.signUp("alice", "Passw0rd!")
-	b.signIn("alice", "Passw0rd!", false)
+	b := s.signedIn("alice")[0]
 	ctx := t.Context()
 	v, err := s.store.Authenticate(ctx, s.rdb.HGet(ctx, "user:1", "auth").Val())
 	if err != nil {
@@ -166,11 +159,8 @@ func hasLink(body, rel, href string) bool {
 // does not exist is a 404, and a reply to one changes nothing.
 func TestTweetPageAndReplies(t *testing.T) {
 	s := newSite(t)
-	alice, bob := s.browser(), s.browser()
-	alice.signUp("alice", "Passw0rd!")
-	bob.signUp("bob", "Passw0rd!")
-	alice.signIn("alice", "Passw0rd!", false)
-	bob.signIn("bob", "Passw0rd!", false)
+	users := s.signedIn("alice", "bob")
+	alice, bob := users[0], users[1]
 	alice.post("/tweets/user_timeline", form("tweet", "what is <b>up</b>?")).wantRedirect(t, "/tweets/user_timeline")
 	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
 
@@ -260,9 +250,7 @@ func TestMentionsTagsAndLinks(t *testing.T) {
 // but no button; a tweet that does not exist cannot be marked.
 func TestMarkButtons(t *testing.T) {
 	s := newSite(t)
-	alice := s.browser()
-	alice.signUp("alice", "Passw0rd!")
-	alice.signIn("alice", "Passw0rd!", false)
+	alice := s.signedIn("alice")[0]
 	alice.post("/tweets/user_timeline", form("tweet", "mark this")).wantRedirect(t, "/tweets/user_timeline")
 	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
 	for _, m := range []struct {
@@ -320,14 +308,8 @@ func TestMarkButtons(t *testing.T) {
 // lists a count of 1; bob's undo takes it off.
 func TestRepostOnTimelines(t *testing.T) {
 	s := newSite(t)
-	alice, bob, carol := s.browser(), s.browser(), s.browser()
-	for _, u := range []struct {
-		b    *browser
-		name string
-	}{{alice, "alice"}, {bob, "bob"}, {carol, "carol"}} {
-		u.b.signUp(u.name, "Passw0rd!")
-		u.b.signIn(u.name, "Passw0rd!", false)
-	}
+	users := s.signedIn("alice", "bob", "carol")
+	alice, bob, carol := users[0], users[1], users[2]
 	carol.post("/tweets/follow/bob", nil).want(t, 303)
 	alice.post("/tweets/user_timeline", form("tweet", "worth a repost")).want(t, 303)
 	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
@@ -350,11 +332,8 @@ func TestRepostOnTimelines(t *testing.T) {
 // lists what happened, newest first, and reading it clears the count.
 func TestNotificationsPage(t *testing.T) {
 	s := newSite(t)
-	alice, bob := s.browser(), s.browser()
-	alice.signUp("alice", "Passw0rd!")
-	bob.signUp("bob", "Passw0rd!")
-	alice.signIn("alice", "Passw0rd!", false)
-	bob.signIn("bob", "Passw0rd!", false)
+	users := s.signedIn("alice", "bob")
+	alice, bob := users[0], users[1]
 	bob.post("/tweets/follow/alice", nil).wantRedirect(t, "/tweets/user_history/alice")
 	bob.post("/tweets/user_timeline", form("tweet", "hey @alice, <look>")).wantRedirect(t, "/tweets/user_timeline")
 	alice.get("/tweets/user_timeline").want(t, 200, `Notifications <span class="badge" aria-label="2 unread">2</span>`)
