@@ -62,6 +62,7 @@ var commands = map[string]command{
 	"unlike":        {"unlike TWEET_ID", 1, 1, (*Shell).unlike},
 	"repost":        {"repost TWEET_ID", 1, 1, (*Shell).repost},
 	"unrepost":      {"unrepost TWEET_ID", 1, 1, (*Shell).unrepost},
+	"delete":        {"delete TWEET_ID", 1, 1, (*Shell).deleteTweet},
 	"notifications": {"notifications [MAX]", 0, 1, (*Shell).notifications},
 	"timeline":      {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
 	"tweetsby":      {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
@@ -406,6 +407,20 @@ func (sh *Shell) unrepost(ctx context.Context, args []string) error {
 	return sh.mark(ctx, sh.store.Repost, args[0], false, "undo the repost of tweet", "Undid the repost of tweet")
 }
 
+// deleteTweet deletes one of the signed-in user's tweets, everywhere.
+func (sh *Shell) deleteTweet(ctx context.Context, args []string) error {
+	id := args[0]
+	if err := sh.store.DeleteTweet(ctx, sh.secret, id); err != nil {
+		return sh.couldnt("delete tweet "+id, err)
+	}
+	// Off followers' timelines by fan-out jobs, as a post's (post).
+	if err := sh.store.DrainFanOut(ctx, "pytwask-cli"); err != nil {
+		return sh.couldnt("delete tweet "+id, err)
+	}
+	sh.say("Deleted tweet %s", id)
+	return nil
+}
+
 // mark runs a like or a repost (on) or its undoing, and says so.
 func (sh *Shell) mark(ctx context.Context, mark func(ctx context.Context, secret, id string, on bool) error,
 	id string, on bool, what, done string) error {
@@ -493,6 +508,7 @@ const helpText = `Commands:
   unlike TWEET_ID
   repost TWEET_ID
   unrepost TWEET_ID
+  delete TWEET_ID
   notifications [MAX]
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]

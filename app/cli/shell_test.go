@@ -85,6 +85,16 @@ func TestEveryCommand(t *testing.T) {
 		{"login alice N3w-Passw0rd", "Logged into username alice", false},
 		{"\x00\xff\xfe", `Unknown command`, true},
 		{"post \xff", "Couldn't post the tweet with error = The tweet is not valid UTF-8 text.", true},
+		{"post doomed", "Posted the tweet", false},
+		{"delete", "Usage: delete TWEET_ID", true},
+		{"delete 999", "Couldn't delete tweet 999 with error = That tweet does not exist.", true},
+		{"delete x", "Couldn't delete tweet x with error = That tweet does not exist.", true},
+		{"delete 2", "Deleted tweet 2", false},
+		{"tweetsby alice", "Got 1 tweets posted by alice", false},
+		{"logout", "Logged out of username alice", false},
+		{"delete 1", "Couldn't delete tweet 1 with error = Not logged in", true},
+		{"login bob Passw0rd!", "Logged into username bob", false},
+		{"delete 1", "Couldn't delete tweet 1 with error = You can only change your own tweets.", true},
 	}
 	for _, s := range steps {
 		out.Reset()

@@ -14,7 +14,8 @@ import (
 // their own, hold a conversation in Chromium the way people do, at desktop
 // and at phone size: a post that mentions and tags, a reply from the
 // mention's notification, the tag page, a like and a repost from lists, the
-// repost on a follower's timeline, the author's notifications, and an undo.
+// repost on a follower's timeline, the author's notifications, an undo,
+// and the author deleting her tweet.
 // Every step is a screenshot, and every page passes the checks of
 // TestBrowserPages.
 func TestBrowserConversation(t *testing.T) {
@@ -159,6 +160,31 @@ func TestBrowserConversation(t *testing.T) {
 				t.Error("ann's tweet is still on cat's timeline after ben's undo")
 			}
 			shot(cat, "cat-after-the-undo")
+
+			// Ann deletes her tweet from her profile, after confirming: it
+			// is gone from ben's timeline and the tag page; ben's reply
+			// stays, replying to a deleted tweet.
+			ann.open("/tweets/user_history/" + a)
+			ann.run(chromedp.Click(`#tweet-`+id+` a.delete`, chromedp.ByQuery))
+			ann.waitText("Delete this tweet?")
+			shot(ann, "ann-confirms-the-deletion")
+			ann.run(chromedp.Click(`main form[action="/tweets/delete/`+id+`"] button`, chromedp.ByQuery))
+			ann.waitText("Your tweet was deleted.")
+			if n := count(ann, `#tweet-`+id); n != 0 {
+				t.Error("ann's profile still lists the deleted tweet")
+			}
+			shot(ann, "ann-deleted")
+			ben.open("/tweets/user_timeline")
+			if n := count(ben, `#tweet-`+id); n != 0 {
+				t.Error("ben's timeline still lists ann's deleted tweet")
+			}
+			ben.open(attrOf(ben, `.tweet .permalink`, "href"))
+			ben.waitText("The tweet it replied to was deleted")
+			shot(ben, "ben-reply-to-a-deleted-tweet")
+			cat.open("/tags/" + tag)
+			if n := count(cat, `.tweet`); n != 1 {
+				t.Errorf("the tag page lists %d tweets after the deletion; want ben's reply", n)
+			}
 			for _, p := range people {
 				p.checkClean()
 			}

@@ -126,3 +126,33 @@ func commandStats(tb testing.TB, rdb redis.UniversalClient) map[string]commandSt
 	}
 	return stats
 }
+
+// BenchmarkDeleteJob deletes a tweet that reached 10,000 followers'
+// timelines, and runs the job that takes it off them: the time a deletion
+// takes to reach every timeline.
+func BenchmarkDeleteJob(b *testing.B) {
+	s := benchStore(b, 10001, 1, 0)
+	ctx := context.Background()
+	secret, err := s.Login(ctx, "", s.rdb.HGet(ctx, "user:1", "username").Val(), "Passw0rd!")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		id, err := s.Post(ctx, "1", "a tweet for everybody, for a moment")
+		if err == nil {
+			err = s.DrainFanOut(ctx, "bench")
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := s.DeleteTweet(ctx, secret, id); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.DrainFanOut(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -235,11 +235,12 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 		userID = v.ID
 	}
 	if parent != "" {
-		if n, err := s.rdb.Exists(ctx, tweetKey(parent)).Result(); err != nil || n == 0 {
-			if err == nil {
-				err = ErrNoSuchTweet
-			}
+		p, err := s.rdb.HMGet(ctx, tweetKey(parent), fieldTweetUserID, fieldDeleted).Result()
+		if err != nil {
 			return "", "", err
+		}
+		if p[0] == nil || p[1] != nil {
+			return "", "", ErrNoSuchTweet
 		}
 	}
 	n, err := s.rdb.Incr(ctx, keyNextTweetID).Result()
@@ -438,17 +439,17 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		p.SetNX(ctx, keyGeneration, newGen, 0)
 		gen = p.Get(ctx, keyGeneration)
 		for i, id := range ids {
-			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions)
+			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions, fieldDeleted)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	parents := map[string]*redis.StringCmd{}
+	parents := map[string]*redis.SliceCmd{}
 	err = s.pipelined(ctx, func(p redis.Pipeliner) {
 		for _, h := range hashes {
 			if parent := str(h.Val()[3]); parent != "" && parents[parent] == nil {
-				parents[parent] = p.HGet(ctx, tweetKey(parent), fieldTweetUserID)
+				parents[parent] = p.HMGet(ctx, tweetKey(parent), fieldTweetUserID, fieldDeleted)
 			}
 		}
 	})
@@ -466,7 +467,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 			want(str(h.Val()[0]))
 		}
 		for _, c := range parents {
-			want(c.Val())
+			want(parentAuthor(c))
 		}
 	})
 	if err != nil {
@@ -481,16 +482,29 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 	out := []any{gen.Val()}
 	for i, h := range hashes {
 		t := h.Val()
-		posted, parent, parentName := str(t[1]), str(t[3]), ""
+		uid, posted, parent, parentName := str(t[0]), str(t[1]), str(t[3]), ""
 		if posted == "" {
 			posted = "0"
 		}
-		if parent != "" {
-			parentName = name(parents[parent].Val())
+		if t[5] != nil { // a deleted tweet's tombstone
+			uid = ""
 		}
-		out = append(out, ids[i], str(t[0]), name(str(t[0])), posted, str(t[2]), parent, parentName, str(t[4]))
+		if parent != "" {
+			parentName = name(parentAuthor(parents[parent]))
+		}
+		out = append(out, ids[i], uid, name(uid), posted, str(t[2]), parent, parentName, str(t[4]))
 	}
 	return out, nil
+}
+
+// parentAuthor is the author's id from a parent tweet's userid and deleted
+// fields: "" when it is gone or deleted.
+func parentAuthor(c *redis.SliceCmd) string {
+	v := c.Val()
+	if len(v) != 2 || v[1] != nil {
+		return ""
+	}
+	return str(v[0])
 }
 
 // namesSharded is the usernames of ids, in order, skipping users that are

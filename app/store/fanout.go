@@ -107,12 +107,15 @@ return 'copy'
 // Pops up to count followers and pushes the tweet onto their timelines,
 // but onto one that has it among its newest entries already: a repost of
 // the tweet by someone else they follow can reach them before the job does.
-// Returns how many it pushed to, or -1 when the job is not in its push phase.
+// A tweet deleted meanwhile goes to nobody more: its chunks are popped and
+// not pushed (its deletion takes it off the timelines pushed before).
+// Returns how many it popped, or -1 when the job is not in its push phase.
 var pushStepScript = script(`
 local job = redis.call('HMGET', KEYS[1], 'phase', 'tweet')
 if job[1] ~= 'push' then return -1 end
 ` + pushLua + `
 local todo = redis.call('SPOP', KEYS[2], ARGV[1])
+if redis.call('HEXISTS', '{tweet:}' .. job[2], '{deleted}') == 1 then return #todo end
 for _, f in ipairs(todo) do
   if not redis.call('LPOS', '{timeline:}' .. f, job[2], 'MAXLEN', 200) then
     push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
@@ -302,11 +305,11 @@ func (s *Store) runJob(ctx context.Context, consumer string, msg redis.XMessage,
 }
 
 // runJobFrom is runJob of a job that was, if takenOver, claimed from a
-// worker that went quiet. On a Cluster, and for a repost's job everywhere,
-// it runs in single-key steps (runJobSharded); a post's job on one server
-// in scripts over many keys.
+// worker that went quiet. On a Cluster, and for a repost's or a deletion's
+// job everywhere, it runs in single-key steps (runJobSharded); a post's job
+// on one server in scripts over many keys.
 func (s *Store) runJobFrom(ctx context.Context, consumer string, msg redis.XMessage, takenOver bool, hooks fanOutHooks) error {
-	if s.sharded || msg.Values["via"] != nil {
+	if s.sharded || msg.Values["via"] != nil || msg.Values["purge"] != nil {
 		return s.runJobSharded(ctx, consumer, msg, takenOver, hooks)
 	}
 	tweet, _ := msg.Values["tweet"].(string)

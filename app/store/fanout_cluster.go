@@ -105,7 +105,10 @@ return 1
 // A repost's job (one whose entry has a via mark) runs the same way on one
 // server too: its own phase puts the tweet on the reposter's timeline, and
 // its pushes are repushScript's, each chunk only while the repost still
-// stands (or, to undo it, is still undone).
+// stands (or, to undo it, is still undone). So does a deletion's (purge):
+// it takes the tweet off the timelines of a user and their followers
+// (delete.go). A post's or a repost's chunk pushed while its tweet was
+// being deleted is taken off again.
 func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XMessage, takenOver bool, hooks fanOutHooks) error {
 	j := jobOf(msg)
 	tweet, author, posted := j.tweet, j.author, j.posted
@@ -140,10 +143,19 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 		}
 	}
 	if phase == "own" {
-		if j.via != "" {
+		switch {
+		case j.purge:
+			err = s.purgeFrom(ctx, tweet, []string{author})
+		case j.via != "":
 			err = s.repushTo(ctx, tweet, j.via, j.undo, []string{author})
-		} else {
+			if err == nil && !j.undo {
+				err = s.deletedMeanwhile(ctx, tweet, []string{author})
+			}
+		default:
 			err = s.pushOwn(ctx, tweet, author, j.parent, j.tags)
+			if err == nil {
+				err = s.unlistIfDeleted(ctx, j)
+			}
 		}
 		if err != nil {
 			return fail("push to the author's lists", err)
@@ -253,12 +265,25 @@ type fanOutJob struct {
 	tags                  []string
 	via                   string
 	undo                  bool
+	// purge: the tweet was deleted; the job takes it off the timelines
+	// of author (any user) and their followers.
+	purge bool
 }
 
 func jobOf(msg redis.XMessage) fanOutJob {
 	field := func(name string) string { v, _ := msg.Values[name].(string); return v }
 	return fanOutJob{tweet: field("tweet"), author: field("author"), posted: field("time"), parent: field("reply_to"),
-		tags: strings.Fields(field("tags")), via: field("via"), undo: field("undo") == "1"}
+		tags: strings.Fields(field("tags")), via: field("via"), undo: field("undo") == "1", purge: field("purge") == "1"}
+}
+
+// unlistIfDeleted takes a post off its author's lists (pushOwn's) again if
+// it was deleted while its job pushed it there.
+func (s *Store) unlistIfDeleted(ctx context.Context, j fanOutJob) error {
+	deleted, err := s.isDeleted(ctx, j.tweet)
+	if err != nil || !deleted {
+		return err
+	}
+	return s.unlistOwn(ctx, j.tweet, j.author, j.parent, j.tags)
 }
 
 // pushTo pushes the tweet onto the followers' timelines, at most once each,
@@ -267,7 +292,14 @@ func jobOf(msg redis.XMessage) fanOutJob {
 // the two jobs may run at once.
 func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, followers []string) error {
 	var err error
-	if j.via == "" {
+	switch {
+	case j.purge:
+		err = s.purgeFrom(ctx, j.tweet, followers)
+	case j.via == "":
+		var deleted bool
+		if deleted, err = s.isDeleted(ctx, j.tweet); err != nil || deleted {
+			break // a tweet deleted goes to nobody more
+		}
 		err = s.pipelined(ctx, func(p redis.Pipeliner) {
 			for _, f := range followers {
 				id, _ := strconv.ParseUint(f, 10, 64)
@@ -276,10 +308,16 @@ func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, follow
 				pushOnceScript.Eval(ctx, p, []string{timelineKey(f)}, j.tweet, UserTimelineCap, trimPoint(id))
 			}
 		})
-	} else {
+		if err == nil {
+			err = s.deletedMeanwhile(ctx, j.tweet, followers)
+		}
+	default:
 		var stands bool
 		if stands, err = s.rdb.SIsMember(ctx, repostsKey(j.tweet), j.author).Result(); err == nil && stands != j.undo {
 			err = s.repushTo(ctx, j.tweet, j.via, j.undo, followers)
+			if err == nil && !j.undo {
+				err = s.deletedMeanwhile(ctx, j.tweet, followers)
+			}
 		}
 	}
 	if err != nil {

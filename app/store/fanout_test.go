@@ -44,7 +44,7 @@ func fanOutStore(t *testing.T, n int) (s *Store, rdb *redis.Client, author strin
 
 // timelineCounts returns how often tweet is on each of the owners'
 // timelines.
-func timelineCounts(t *testing.T, rdb *redis.Client, tweet string, owners []string) map[string]int {
+func timelineCounts(t *testing.T, rdb redis.UniversalClient, tweet string, owners []string) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
 	for _, o := range owners {

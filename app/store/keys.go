@@ -38,6 +38,9 @@ const (
 	fieldReplies = "pytwask_replies"
 	fieldReposts = "pytwask_reposts"
 	fieldLikes   = "pytwask_likes"
+	// fieldDeleted (pytwask's own) marks a deleted tweet's hash, which stays
+	// as a tombstone (delete.go): when it was deleted, unix seconds.
+	fieldDeleted = "pytwask_deleted"
 
 	// keySessionKeys is this program's own key (pytwis never reads it): the
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
@@ -156,6 +159,7 @@ var luaKeys = strings.NewReplacer(
 	"{replies}", fieldReplies,
 	"{reposts}", fieldReposts,
 	"{likes}", fieldLikes,
+	"{deleted}", fieldDeleted,
 	"{liked:}", prefixLiked,
 	"{reposted:}", prefixReposted,
 	// The via hash of user <id> is '{via:}' .. id .. '}' in a script:

@@ -32,7 +32,7 @@ type Notification struct {
 	Kind  string
 	Actor string // who did it: a username, "" if the account is gone
 	Time  time.Time
-	Tweet *Tweet // the tweet it is about (nil for a follow, or if it is gone)
+	Tweet *Tweet // the tweet it is about (nil for a follow)
 }
 
 // notify tells each of the users (ids; the actor and repeats skipped) of
@@ -115,9 +115,14 @@ func (s *Store) Notifications(ctx context.Context, secret string, offset, n int)
 	for i := range page.Tweets {
 		tweets[page.Tweets[i].ID] = &page.Tweets[i]
 	}
-	for i := range out {
-		out[i].Actor = names[i].Val()
-		out[i].Tweet = tweets[tweetIDs[i]]
+	shown := out[:0]
+	for i, n := range out {
+		n.Actor = names[i].Val()
+		n.Tweet = tweets[tweetIDs[i]]
+		if n.Tweet == nil && tweetIDs[i] != "-" {
+			continue // about a tweet deleted since
+		}
+		shown = append(shown, n)
 	}
-	return v, out, more, nil
+	return v, shown, more, nil
 }

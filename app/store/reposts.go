@@ -27,9 +27,9 @@ import (
 // markScript: KEYS a tweet's hash, its likes or reposts set (one slot);
 // ARGV user id, '1' to add or '0' to remove, the count's field. Returns 1
 // when the set changed (and the count with it), 0 when it was so already,
-// -1 when the tweet does not exist.
+// -1 when the tweet does not exist or was deleted.
 var markScript = script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], '{deleted}') == 1 then return -1 end
 local changed, by
 if ARGV[2] == '1' then changed, by = redis.call('SADD', KEYS[2], ARGV[1]), 1
 else changed, by = redis.call('SREM', KEYS[2], ARGV[1]), -1 end

@@ -87,14 +87,15 @@ return 1
 // too; past it, a fan-out job goes onto the stream instead (fanout.go), so
 // that no post holds Redis for long. Returns {id, author id}, {0, ""}
 // when the secret is not a current one, or {-1, ""} when the tweet it
-// replies to does not exist.
+// replies to does not exist (or was deleted).
 var postScript = script(`
 local uid = ARGV[1]
 if ARGV[8] ~= '' then
   uid = redis.call('HGET', KEYS[3], ARGV[8])
   if not uid or redis.call('HGET', '{user:}' .. uid, '{auth}') ~= ARGV[8] then return {0, ''} end
 end
-if ARGV[9] ~= '' and redis.call('EXISTS', '{tweet:}' .. ARGV[9]) == 0 then return {-1, ''} end
+if ARGV[9] ~= '' and (redis.call('EXISTS', '{tweet:}' .. ARGV[9]) == 0 or
+    redis.call('HEXISTS', '{tweet:}' .. ARGV[9], '{deleted}') == 1) then return {-1, ''} end
 local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', '{tweet:}' .. id, '{userid}', uid, '{unix_time}', ARGV[2], '{body}', ARGV[3])
 if ARGV[9] ~= '' then
@@ -243,8 +244,8 @@ return {gen, viewer, target, ids, marks, focus}
 // per id: id, user id, username, unix time, body, the id of the tweet it
 // replies to (or ”), that tweet's author's name (” if it is gone) and the
 // users it mentions; the
-// user id is ” when the tweet hash does not exist. Authors' names are looked
-// up once per author per call.
+// user id is ” when the tweet hash does not exist or is a deleted tweet's
+// tombstone. Authors' names are looked up once per author per call.
 var tweetsScript = script(`
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 local out, names = {redis.call('GET', KEYS[1])}, {}
@@ -255,9 +256,13 @@ local function name(uid)
 end
 for i = 2, #ARGV do
   local tid = ARGV[i]
-  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}', '{reply_to}', '{mentions}')
+  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}', '{reply_to}', '{mentions}', '{deleted}')
   local uid, parent, parentName = t[1] or '', t[4] or '', ''
-  if parent ~= '' then parentName = name(redis.call('HGET', '{tweet:}' .. parent, '{userid}') or '') end
+  if t[6] then uid = '' end
+  if parent ~= '' then
+    local p = redis.call('HMGET', '{tweet:}' .. parent, '{userid}', '{deleted}')
+    if not p[2] then parentName = name(p[1] or '') end
+  end
   out[#out + 1] = tid
   out[#out + 1] = uid
   out[#out + 1] = name(uid)

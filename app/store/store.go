@@ -33,6 +33,7 @@ const (
 	Conflict                     // the name is taken
 	NotFound                     // no such user
 	Unauthorized                 // not signed in, or wrong password
+	Forbidden                    // signed in, but not allowed to
 )
 
 // Error is a refusal meant for the user to read. Its messages are pytwis's.

@@ -8,9 +8,9 @@ import (
 )
 
 // tweetCache keeps tweets in process. pytwis never changes a tweet once
-// posted, so a cached tweet is valid for as long as the database is the same
-// one: entries belong to a generation (keyGeneration), and a new generation
-// empties the cache.
+// posted, and pytwask only by deleting it, which gives the database a new
+// generation (keyGeneration), as wiping it does: entries belong to a
+// generation, and a new one, read with the next page, empties the cache.
 type tweetCache struct {
 	mu     sync.Mutex // guards gen
 	gen    string

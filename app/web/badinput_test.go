@@ -69,6 +69,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"follow with script", "POST", "/tweets/follow/" + url.PathEscape("<script>"), "", nil, 404, "Followee &lt;script&gt; doesn&#39;t exist"},
 		{"unfollow nobody", "POST", "/tweets/unfollow/nobody", "", nil, 404, "Followee nobody doesn&#39;t exist"},
 		{"page of nobody", "GET", "/tweets/user_history/" + url.PathEscape(`"><img src=x>`), "", nil, 404, "&#34;&gt;&lt;img src=x&gt;"},
+		// Deletions.
+		{"delete a tweet id that is not a number", "POST", "/tweets/delete/abc", "", nil, 404, "That tweet does not exist."},
+		{"delete a tweet that does not exist", "POST", "/tweets/delete/999999", "", nil, 404, "That tweet does not exist."},
+		{"ask to delete a tweet that does not exist", "GET", "/tweets/delete/999999", "", nil, 404, "There is no tweet 999999."},
+		{"cross-site delete", "POST", "/tweets/delete/1", "", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "sent from another site"},
 		// Wrong methods.
 		{"GET follow", "GET", "/tweets/follow/bob", "", nil, 405, "does not accept GET"},
 		{"PUT tweet", "PUT", "/tweets/user_timeline", "tweet=x", nil, 405, "does not accept PUT"},

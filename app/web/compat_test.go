@@ -282,15 +282,7 @@ func TestPytwisDatabaseMovedToCluster(t *testing.T) {
 // notified: they succeed, and list the same tweets as pytwask shows.
 func TestPytwisReadsNewFeatures(t *testing.T) {
 	s := newSite(t)
-	if s.redis.InProcess() {
-		t.Skip("needs redis-server: python3-redis reads it over its unix socket")
-	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import redis").Run(); err != nil {
-		if redistest.Strict() {
-			t.Fatalf("python3-redis is not installed (required in CI): %v", err)
-		}
-		t.Skip("python3-redis is not installed (apt-get install python3-redis)")
-	}
+	needPytwisReads(t, s)
 	names := []string{"alice", "bob", "carol"}
 	bs := map[string]*browser{}
 	for i, b := range s.signedIn(names...) {
@@ -308,7 +300,7 @@ func TestPytwisReadsNewFeatures(t *testing.T) {
 	bs["alice"].post("/tweets/unrepost/"+root, nil).want(t, 303)
 	bs["alice"].get("/notifications").want(t, 200, "replied to your tweet", "bob</a> reposted your tweet")
 
-	out, err := exec.Command("/usr/bin/python3", "testdata/pytwis_reads.py", s.redis.Addr, s.redis.Password, strconv.Itoa(s.redis.DB)).CombinedOutput()
+	out, err := runPytwisReads(s)
 	if err != nil {
 		t.Fatalf("pytwis's reads failed: %v\n%s", err, out)
 	}
@@ -321,13 +313,6 @@ func TestPytwisReadsNewFeatures(t *testing.T) {
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
-	}
-	asPytwis := func(ts []store.Tweet) [][3]any {
-		var l [][3]any
-		for _, tw := range ts {
-			l = append(l, [3]any{tw.Username, float64(tw.Time.Unix()), tw.Body})
-		}
-		return l
 	}
 	_, general, err := s.store.Timeline(t.Context(), "", store.General, 0, -1)
 	if err != nil || !sameTweets(got.GeneralTimeline, asPytwis(general.Tweets)) || len(general.Tweets) != 3 {
@@ -354,4 +339,174 @@ func TestPytwisReadsNewFeatures(t *testing.T) {
 	if f := got.Users["bob"].Followers; len(f) != 1 || f[0] != "carol" {
 		t.Errorf("bob's followers as pytwis reads them: %v", f)
 	}
+}
+
+// TestPytwisReadsDuringDeletions runs pytwis's own reads (as
+// TestPytwisReadsNewFeatures) again and again while users delete half of
+// their tweets, replied to, liked and reposted, with the fan-out workers
+// taking them off timelines meanwhile: every read succeeds. Once the
+// workers are done, no list pytwis reads holds a deleted tweet, and each
+// lists what pytwask shows.
+func TestPytwisReadsDuringDeletions(t *testing.T) {
+	s := newSite(t)
+	needPytwisReads(t, s)
+	ctx := t.Context()
+	st := s.store
+	names := []string{"ann", "ben", "cat", "dan", "eve", "fay"}
+	secrets := map[string]string{}
+	for _, n := range names {
+		if err := st.Register(ctx, n, "Passw0rd!"); err != nil {
+			t.Fatal(err)
+		}
+		secret, err := st.Login(ctx, "", n, "Passw0rd!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[n] = secret
+	}
+	for i, n := range names { // each follows the next two
+		for _, m := range []string{names[(i+1)%len(names)], names[(i+2)%len(names)]} {
+			v, _ := st.Authenticate(ctx, secrets[n])
+			if err := st.Follow(ctx, v.ID, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	type posted struct{ author, id string }
+	var all []posted
+	for round := range 10 {
+		for i, n := range names {
+			id, err := st.PostAs(ctx, secrets[n], fmt.Sprintf("tweet %d of %s #round%d", round, n, round%3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, posted{n, id})
+			other := secrets[names[(i+3)%len(names)]]
+			if _, err := st.Reply(ctx, other, id, "a reply to "+id); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Like(ctx, other, id, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Repost(ctx, other, id, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := st.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The reads run one after the other; every few deletions wait for one
+	// to end, so that each state between them is read.
+	done, read := make(chan struct{}), make(chan error)
+	go func() {
+		for {
+			out, err := runPytwisReads(s)
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, out)
+			}
+			select {
+			case read <- err:
+			case <-done:
+				return
+			}
+		}
+	}()
+	defer close(done)
+	reads := 0
+	deleted := map[string]bool{}
+	for i, p := range all {
+		if i%2 == 1 {
+			continue
+		}
+		if err := st.DeleteTweet(ctx, secrets[p.author], p.id); err != nil {
+			t.Fatal(err)
+		}
+		deleted[p.id] = true
+		if i%6 == 0 { // the workers run now and then, behind the deletions
+			if err := st.DrainFanOut(ctx, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%4 == 0 {
+			if err := <-read; err != nil {
+				t.Fatalf("pytwis's reads failed during the deletions: %v", err)
+			}
+			reads++
+		}
+	}
+	if err := st.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pytwis's reads ran %d times during the deletions", reads)
+
+	for _, key := range s.rdb.Keys(ctx, "*").Val() {
+		if typ := s.rdb.Type(ctx, key).Val(); typ != "list" || strings.HasPrefix(key, "pytwask:notifications:") {
+			continue
+		}
+		for _, id := range s.rdb.LRange(ctx, key, 0, -1).Val() {
+			if deleted[id] {
+				t.Errorf("%s still holds deleted tweet %s", key, id)
+			}
+		}
+	}
+	out, err := runPytwisReads(s)
+	if err != nil {
+		t.Fatalf("pytwis's reads failed after the deletions: %v\n%s", err, out)
+	}
+	var got struct {
+		GeneralTimeline [][3]any `json:"general_timeline"`
+		Users           map[string]struct{ Timeline, Tweets [][3]any }
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	_, general, err := st.Timeline(ctx, "", store.General, 0, -1)
+	// Half the tweets and every reply are left.
+	if left := len(all)/2 + len(all); err != nil || !sameTweets(got.GeneralTimeline, asPytwis(general.Tweets)) || len(general.Tweets) != left {
+		t.Errorf("the general timeline: pytwis %d tweets, pytwask %d; want %d (%v)", len(got.GeneralTimeline), len(general.Tweets), left, err)
+	}
+	for _, n := range names {
+		_, up, err := st.UserTweets(ctx, "", n, 0, -1)
+		if err != nil || !sameTweets(got.Users[n].Tweets, asPytwis(up.Tweets)) {
+			t.Errorf("%s's tweets: pytwis %v, pytwask %v (%v)", n, got.Users[n].Tweets, asPytwis(up.Tweets), err)
+		}
+		_, own, err := st.Timeline(ctx, secrets[n], store.Own, 0, -1)
+		if err != nil || !sameTweets(got.Users[n].Timeline, asPytwis(own.Tweets)) {
+			t.Errorf("%s's timeline: pytwis %v, pytwask %v (%v)", n, got.Users[n].Timeline, asPytwis(own.Tweets), err)
+		}
+	}
+}
+
+// needPytwisReads skips the test (fails it in CI) where pytwis's reads
+// cannot run: without redis-server or python3-redis.
+func needPytwisReads(t *testing.T, s *site) {
+	t.Helper()
+	if s.redis.InProcess() {
+		t.Skip("needs redis-server: python3-redis reads it over its unix socket")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import redis").Run(); err != nil {
+		if redistest.Strict() {
+			t.Fatalf("python3-redis is not installed (required in CI): %v", err)
+		}
+		t.Skip("python3-redis is not installed (apt-get install python3-redis)")
+	}
+}
+
+// runPytwisReads runs testdata/pytwis_reads.py on the site's database: its
+// JSON, or its error and output.
+func runPytwisReads(s *site) ([]byte, error) {
+	return exec.Command("/usr/bin/python3", "testdata/pytwis_reads.py", s.redis.Addr, s.redis.Password,
+		strconv.Itoa(s.redis.DB)).CombinedOutput()
+}
+
+// asPytwis is tweets as pytwis's reads list them: username, unix time
+// (a JSON number), body.
+func asPytwis(ts []store.Tweet) [][3]any {
+	var l [][3]any
+	for _, tw := range ts {
+		l = append(l, [3]any{tw.Username, float64(tw.Time.Unix()), tw.Body})
+	}
+	return l
 }

@@ -133,7 +133,7 @@ func refusalStatus(k store.Kind) int {
 		return http.StatusNotFound
 	case store.Conflict:
 		return http.StatusConflict
-	case store.Unauthorized:
+	case store.Unauthorized, store.Forbidden:
 		return http.StatusForbidden
 	}
 	return http.StatusBadRequest

@@ -237,6 +237,7 @@ type shownTweet struct {
 	Author, Datetime, Title, Ago, Body string
 	RepostedBy                         string
 	Replies, Reposts, Likes, Buttons   string
+	Delete                             string // the delete link's target
 }
 
 // tweets parses the tweets out of a page.
@@ -269,6 +270,8 @@ func (p *resp) tweets(t testing.TB) []shownTweet {
 				cur.Reposts = text(n)
 			case cur != nil && cls == "likes":
 				cur.Likes = text(n)
+			case cur != nil && n.Data == "a" && cls == "delete":
+				cur.Delete = attr(n, "href")
 			case cur != nil && n.Data == "button":
 				cur.Buttons = strings.TrimSpace(cur.Buttons + " " + text(n))
 			}

@@ -19,6 +19,7 @@ const (
 	bucketPost          = "post"   // tweets, per account and per client address
 	bucketFollow        = "follow" // follows and unfollows, likewise
 	bucketLike          = "like"   // likes and their undoing, with the follow limits
+	bucketDelete        = "delete" // deletions of tweets, with the post limits
 )
 
 // clientSubject is the client address a limit counts: IPv6 addresses by

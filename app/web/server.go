@@ -198,6 +198,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /tweets/unlike/{id}", s.handle(s.unlike))
 	mux.Handle("POST /tweets/repost/{id}", s.handle(s.repost))
 	mux.Handle("POST /tweets/unrepost/{id}", s.handle(s.unrepost))
+	mux.Handle("GET /tweets/delete/{id}", s.handle(s.deletePage))
+	mux.Handle("POST /tweets/delete/{id}", s.handle(s.deleteTweet))
 	mux.Handle("GET /notifications", s.handle(s.inPageSlot(s.notifications)))
 
 	mux.Handle("GET /static/", s.static)
@@ -240,6 +242,7 @@ func (s *Server) selfTest() error {
 		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: tweets},
 		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true, Tweets: tweets},
 		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: &postForm{}, ParentGone: true},
+		"delete":        &deletePage{Tweet: tweets, TweetID: "1", Cancel: "/"},
 		"notifications": &notificationsPage{Items: []notificationView{{Kind: "like", Actor: "x", TweetID: "1", Snippet: "x"}, {Kind: "follow"}}},
 		"error":         &errorPage{},
 	}

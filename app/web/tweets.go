@@ -37,11 +37,12 @@ type tweetView struct {
 	// Mentions are the users its @names denote (store.Tweet.Mentions).
 	Mentions string
 	// Its counts; SignedIn: the viewer may like and repost it (the buttons
-	// say whether they do); RepostedBy: who put it on the viewer's
-	// timeline by reposting it ("" for nobody).
-	Replies, Reposts, Likes   int64
-	SignedIn, Liked, Reposted bool
-	RepostedBy                string
+	// say whether they do); Own: the viewer wrote it, and may delete it;
+	// RepostedBy: who put it on the viewer's timeline by reposting it (""
+	// for nobody).
+	Replies, Reposts, Likes        int64
+	SignedIn, Own, Liked, Reposted bool
+	RepostedBy                     string
 }
 
 // segment is a piece of a tweet's text as the "tweet" template shows it:
@@ -94,7 +95,7 @@ func (s *Server) tweetViews(tweets []store.Tweet, v *store.Viewer) []tweetView {
 		views[i] = tweetView{ID: t.ID, Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now),
 			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser, Mentions: t.Mentions,
 			Replies: t.Replies, Reposts: t.Reposts, Likes: t.Likes,
-			SignedIn: v != nil, Liked: t.Liked, Reposted: t.Reposted, RepostedBy: t.RepostedBy}
+			SignedIn: v != nil, Own: v != nil && v.ID == t.UserID, Liked: t.Liked, Reposted: t.Reposted, RepostedBy: t.RepostedBy}
 	}
 	return views
 }
@@ -497,4 +498,66 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 		Items:  views,
 		Pager:  newPager(r.URL.Path, n, more),
 	})
+}
+
+type deletePage struct {
+	layout
+	Tweet   template.HTML
+	TweetID string
+	Cancel  string
+}
+
+// deletePage asks the author to confirm the deletion of their tweet: a form
+// without JavaScript, sent to deleteTweet.
+func (s *Server) deletePage(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	_, c, err := s.store.TweetConversation(r.Context(), secret, id, 0, 0)
+	if err != nil {
+		return err
+	}
+	if c.Tweet.UserID != v.ID {
+		return store.ErrNotYourTweet
+	}
+	tweet, err := s.tweetList([]store.Tweet{c.Tweet}, v)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "delete", &deletePage{
+		layout: layout{Title: "Delete tweet"}, Tweet: tweet, TweetID: id, Cancel: back(r, "/tweets/"+id),
+	})
+}
+
+// deleteTweet deletes the viewer's tweet (store.DeleteTweet), counted
+// against the post limits, and goes to their profile.
+func (s *Server) deleteTweet(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.readForm(w, r); err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	if err := s.limitAction(r, bucketDelete, "deletions", v.ID, s.limits.PostPerClient, s.limits.PostPerUser); err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteTweet(r.Context(), secret, r.PathValue("id")); err != nil {
+		if errors.Is(err, store.ErrNotLoggedIn) {
+			return errLoginRequired
+		}
+		return err
+	}
+	s.addFlash(r, flashOK, "Your tweet was deleted.")
+	return s.redirect(w, r, "/tweets/user_history/"+url.PathEscape(v.Username))
 }

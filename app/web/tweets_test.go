@@ -350,3 +350,68 @@ func TestNotificationsPage(t *testing.T) {
 	}
 	s.browser().get("/notifications").wantRedirect(t, "/auth/?next=%2Fnotifications")
 }
+
+// TestDeleteTweetPages: the author sees Delete on their tweets (and nobody
+// else does), which asks for confirmation on a page of its own, then
+// deletes and goes to their profile; the tweet is gone from every page and
+// its own is a 404. Someone else's deletion is refused and changes nothing.
+func TestDeleteTweetPages(t *testing.T) {
+	s := newSite(t)
+	users := s.signedIn("alice", "bob")
+	alice, bob := users[0], users[1]
+	bob.post("/tweets/follow/alice", nil)
+	alice.post("/tweets/user_timeline", form("tweet", "oops #typo")).wantRedirect(t, "/tweets/user_timeline")
+	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	bob.post("/tweets/reply/"+id, form("tweet", "you have a typo"))
+
+	for _, c := range []struct {
+		who  *browser
+		path string
+		link string
+	}{
+		{alice, "/tweets/user_history/alice", "/tweets/delete/" + id},
+		{alice, "/tweets/" + id, "/tweets/delete/" + id},
+		{bob, "/tweets/user_timeline", ""},
+		{s.browser(), "/tweets/general_timeline", ""},
+	} {
+		p := c.who.get(c.path)
+		p.want(t, 200)
+		var link string
+		for _, tw := range p.tweets(t) {
+			if tw.Body == "oops #typo" {
+				link = tw.Delete
+			}
+		}
+		if link != c.link {
+			t.Errorf("%s: the tweet's delete link is %q; want %q", c.path, link, c.link)
+		}
+	}
+
+	// Someone else: refused, on the confirmation page and the form.
+	bob.get("/tweets/delete/"+id).want(t, 403, "You can only change your own tweets.")
+	bob.post("/tweets/delete/"+id, nil).want(t, 403, "You can only change your own tweets.")
+	s.browser().get("/tweets/delete/"+id).wantRedirect(t, "/auth/?next=%2Ftweets%2Fdelete%2F"+id)
+	bob.get("/tweets/"+id).want(t, 200, "oops #typo")
+
+	// The author: a confirmation page with the tweet and a form.
+	alice.header.Set("Referer", s.srv.URL+"/tweets/user_history/alice")
+	p := alice.get("/tweets/delete/" + id)
+	alice.header.Del("Referer")
+	p.want(t, 200, "Delete this tweet?", `action="/tweets/delete/`+id+`"`, `href="/tweets/user_history/alice">Cancel`)
+	if tw := p.tweets(t); len(tw) != 1 || tw[0].Body != "oops #typo" {
+		t.Errorf("the confirmation page shows %+v; want the tweet", tw)
+	}
+	alice.post("/tweets/delete/"+id, nil).wantRedirect(t, "/tweets/user_history/alice")
+	alice.get("/tweets/user_history/alice").want(t, 200, "Your tweet was deleted.")
+	for _, path := range []string{"/tweets/user_history/alice", "/tweets/general_timeline", "/tags/typo"} {
+		if p := alice.get(path); strings.Contains(p.body, "oops #typo") {
+			t.Errorf("%s still shows the deleted tweet", path)
+		}
+	}
+	if p := bob.get("/tweets/user_timeline"); strings.Contains(p.body, "oops #typo") {
+		t.Error("the follower's timeline still shows the deleted tweet")
+	}
+	bob.get("/tweets/"+id).want(t, 404)
+	reply := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	bob.get("/tweets/"+reply).want(t, 200, "you have a typo", "The tweet it replied to was deleted")
+}

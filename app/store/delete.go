@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Deleting a tweet. pytwis fails on an id in its lists whose hash is gone,
+// and the timelines of former followers that hold the id cannot be found,
+// so a deleted tweet's hash stays as a tombstone: pytwis's three fields,
+// the body emptied, and pytwask_deleted, which pytwask's readers take for
+// "no such tweet" (tweetsScript). The steps, each single-slot and safe to
+// run again, so that asking again finishes a deletion a failure cut short:
+//
+//  1. mark: pytwask_deleted on the hash, in a script that checks the author;
+//  2. a new generation: every instance drops the tweets it cached at its
+//     next read, so from here the tweet is gone from every page;
+//  3. off the author's lists: tweets_by, timeline, the general timeline,
+//     its tags' lists, and its parent's replies (with the count);
+//  4. purge jobs on the fan-out stream: for the author's followers, and for
+//     each reposter and theirs, the id and its repost mark off those
+//     timelines, by the fan-out workers (a post's or a repost's job still
+//     running pushes no more, and takes back what it pushed meanwhile);
+//  5. the likers' and reposters' own sets, then the tweet's sets;
+//  6. the body emptied.
+
+// deleteMarkScript: KEYS a tweet's hash; ARGV the user's id, unix time.
+// Marks the tweet deleted (once) if the user wrote it. Returns {1, body,
+// the id of the tweet it replies to}, {-1} when there is no such tweet, or
+// {-2} when someone else wrote it.
+var deleteMarkScript = script(`
+local t = redis.call('HMGET', KEYS[1], '{userid}', '{body}', '{reply_to}', '{deleted}')
+if not t[1] then return {-1} end
+if t[1] ~= ARGV[1] then return {-2} end
+if not t[4] then redis.call('HSET', KEYS[1], '{deleted}', ARGV[2]) end
+return {1, t[2] or '', t[3] or ''}
+`)
+
+// unlistReplyScript: KEYS the replies list of a tweet, its hash (one slot);
+// ARGV a reply's id. Takes the reply off the list, and off the count if it
+// was there.
+var unlistReplyScript = script(`
+if redis.call('LREM', KEYS[1], 0, ARGV[1]) > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], '{replies}', -1)
+end
+return 1
+`)
+
+// purgeScript: KEYS a user's timeline, its via hash (one slot); ARGV a
+// tweet id. Takes the tweet off the timeline, and its repost mark.
+var purgeScript = script(`
+redis.call('HDEL', KEYS[2], ARGV[1])
+return redis.call('LREM', KEYS[1], 0, ARGV[1])
+`)
+
+// ErrNotYourTweet refuses to delete or edit someone else's tweet.
+var ErrNotYourTweet = &Error{Forbidden, "You can only change your own tweets."}
+
+// DeleteTweet deletes the tweet with this id, written by the user whose
+// secret it is. Deleting a tweet already deleted finishes what is left of
+// it. ErrNoSuchTweet if there is none, ErrNotYourTweet if someone else
+// wrote it.
+func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return err
+	}
+	if !validID(id) {
+		return ErrNoSuchTweet
+	}
+	now := s.now().Unix()
+	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, v.ID, now).Slice()
+	if err != nil {
+		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	switch n, _ := res[0].(int64); {
+	case n == -1:
+		return ErrNoSuchTweet
+	case n == -2:
+		return ErrNotYourTweet
+	case len(res) != 3:
+		return fmt.Errorf("delete tweet %s: unexpected reply of %d values", id, len(res))
+	}
+	body, parent := str(res[1]), str(res[2])
+	if err := s.newGeneration(ctx); err != nil {
+		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	if err := s.unlistOwn(ctx, id, v.ID, parent, tagsOf(body)); err != nil {
+		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	if err := s.purgeMarks(ctx, id, v.ID, now); err != nil {
+		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	if err := s.rdb.HSet(ctx, tweetKey(id), fieldTweetBody, "").Err(); err != nil {
+		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	return nil
+}
+
+// newGeneration gives the database a new generation: every instance drops
+// the tweets it keeps in process at its next read (tweetCache), as it does
+// for a database wiped.
+func (s *Store) newGeneration(ctx context.Context) error {
+	return s.rdb.Set(ctx, keyGeneration, newSecret()[:16], 0).Err()
+}
+
+// unlistOwn takes the tweet off its author's lists, the general timeline,
+// its tags' lists and its parent's replies (pushOwn's lists). Each id is
+// there once: LREM stops at the first, near the head for a recent tweet.
+func (s *Store) unlistOwn(ctx context.Context, tweet, author, parent string, tags []string) error {
+	keys := []string{tweetsByKey(author), timelineKey(author), keyGeneralTimeline}
+	for _, t := range tags {
+		keys = append(keys, tagKey(t))
+	}
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, k := range keys {
+			p.LRem(ctx, k, 1, tweet)
+		}
+		p.HDel(ctx, viaKey(author), tweet)
+		if parent != "" {
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			unlistReplyScript.Eval(ctx, p, []string{repliesKey(parent), tweetKey(parent)}, tweet)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("take it off its lists: %w", err)
+	}
+	if parent != "" {
+		s.counts.forget(parent)
+	}
+	return nil
+}
+
+// purgeMarks starts the jobs that take the tweet off its author's
+// followers' timelines and each reposter's and theirs, then takes it out
+// of its likers' and reposters' own sets, and deletes its sets.
+func (s *Store) purgeMarks(ctx context.Context, tweet, author string, now int64) error {
+	var likers, reposters *redis.StringSliceCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		likers = p.SMembers(ctx, likesKey(tweet))
+		reposters = p.SMembers(ctx, repostsKey(tweet))
+	}); err != nil {
+		return fmt.Errorf("read its likes and reposts: %w", err)
+	}
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, u := range append([]string{author}, reposters.Val()...) {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{
+				"tweet", tweet, "author", u, "time", now, "purge", "1"}})
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("start taking it off timelines: %w", err)
+	}
+	err = s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, u := range likers.Val() {
+			p.SRem(ctx, likedKey(u), tweet)
+		}
+		for _, u := range reposters.Val() {
+			p.SRem(ctx, repostedKey(u), tweet)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("take it off its likers' and reposters' sets: %w", err)
+	}
+	if err := s.rdb.Del(ctx, likesKey(tweet), repostsKey(tweet)).Err(); err != nil {
+		return fmt.Errorf("delete its likes and reposts: %w", err)
+	}
+	return nil
+}
+
+// purgeFrom takes the tweet off the timelines of users, and its repost
+// marks, in one pipeline.
+func (s *Store) purgeFrom(ctx context.Context, tweet string, users []string) error {
+	return s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, u := range users {
+			purgeScript.Eval(ctx, p, []string{timelineKey(u), viaKey(u)}, tweet)
+		}
+	})
+}
+
+// isDeleted reports whether the tweet was deleted.
+func (s *Store) isDeleted(ctx context.Context, tweet string) (bool, error) {
+	return s.rdb.HExists(ctx, tweetKey(tweet), fieldDeleted).Result()
+}
+
+// deletedMeanwhile is for a job that just pushed the tweet onto users'
+// timelines: if the tweet was deleted meanwhile, it takes it off them
+// again, as the deletion's own job may have served them before.
+func (s *Store) deletedMeanwhile(ctx context.Context, tweet string, users []string) error {
+	deleted, err := s.isDeleted(ctx, tweet)
+	if err != nil || !deleted {
+		return err
+	}
+	return s.purgeFrom(ctx, tweet, users)
+}
