@@ -27,11 +27,13 @@ type Shell struct {
 	loc         *time.Location
 	secret      string // the signed-in user's authentication secret; never printed
 	failed      bool
+	editWindow  time.Duration // how long after posting a tweet may be edited
 }
 
-// NewShell returns a shell on st writing to out. Times are shown in loc.
-func NewShell(st *store.Store, out io.Writer, loc *time.Location) *Shell {
-	return &Shell{store: st, out: out, loc: loc}
+// NewShell returns a shell on st writing to out. Times are shown in loc; a
+// tweet may be edited for editWindow after it was posted.
+func NewShell(st *store.Store, out io.Writer, loc *time.Location, editWindow time.Duration) *Shell {
+	return &Shell{store: st, out: out, loc: loc, editWindow: editWindow}
 }
 
 // Failed reports whether any command failed.
@@ -62,6 +64,7 @@ var commands = map[string]command{
 	"unlike":        {"unlike TWEET_ID", 1, 1, (*Shell).unlike},
 	"repost":        {"repost TWEET_ID", 1, 1, (*Shell).repost},
 	"unrepost":      {"unrepost TWEET_ID", 1, 1, (*Shell).unrepost},
+	"edit":          {"edit TWEET_ID TWEET", 2, 2, (*Shell).editTweet},
 	"delete":        {"delete TWEET_ID", 1, 1, (*Shell).deleteTweet},
 	"notifications": {"notifications [MAX]", 0, 1, (*Shell).notifications},
 	"timeline":      {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
@@ -120,8 +123,9 @@ func (sh *Shell) Exec(ctx context.Context, line string) (quit bool) {
 }
 
 // Parse splits a line into its command and arguments. "post" takes the rest
-// of the line, spaces included, as its one argument, and "reply" as its
-// second, after the id; other commands split on white space.
+// of the line, spaces included, as its one argument, and "reply" and
+// "edit" as their second, after the id; other commands split on white
+// space.
 func Parse(line string) (name string, args []string, err error) {
 	line = strings.TrimFunc(line, unicode.IsSpace)
 	if line == "" {
@@ -139,7 +143,7 @@ func Parse(line string) (name string, args []string, err error) {
 		}
 		return name, []string{rest}, nil
 	}
-	if name == "reply" {
+	if name == "reply" || name == "edit" {
 		id, text, _ := strings.Cut(strings.TrimLeftFunc(rest, unicode.IsSpace), " ")
 		if text = strings.TrimLeftFunc(text, unicode.IsSpace); text == "" {
 			return name, strings.Fields(id), nil
@@ -407,6 +411,16 @@ func (sh *Shell) unrepost(ctx context.Context, args []string) error {
 	return sh.mark(ctx, sh.store.Repost, args[0], false, "undo the repost of tweet", "Undid the repost of tweet")
 }
 
+// editTweet changes the text of one of the signed-in user's tweets, while
+// it may still be edited.
+func (sh *Shell) editTweet(ctx context.Context, args []string) error {
+	if err := sh.store.EditTweet(ctx, sh.secret, args[0], args[1], sh.editWindow); err != nil {
+		return sh.couldnt("edit tweet "+args[0], err)
+	}
+	sh.say("Edited tweet %s", args[0])
+	return nil
+}
+
 // deleteTweet deletes one of the signed-in user's tweets, everywhere.
 func (sh *Shell) deleteTweet(ctx context.Context, args []string) error {
 	id := args[0]
@@ -508,6 +522,7 @@ const helpText = `Commands:
   unlike TWEET_ID
   repost TWEET_ID
   unrepost TWEET_ID
+  edit TWEET_ID TWEET
   delete TWEET_ID
   notifications [MAX]
   timeline [MAX_TWEETS]

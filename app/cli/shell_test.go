@@ -23,7 +23,7 @@ func newShell(t testing.TB) (*Shell, *bytes.Buffer, *redistest.Server) {
 	rdb := rs.Client()
 	t.Cleanup(func() { rdb.Close() })
 	var out bytes.Buffer
-	return NewShell(store.New(rdb, password.Hasher{Iterations: 1000}, nil), &out, time.UTC), &out, rs
+	return NewShell(store.New(rdb, password.Hasher{Iterations: 1000}, nil), &out, time.UTC, store.DefaultEditWindow), &out, rs
 }
 
 // TestEveryCommand runs each command's success and failure in one session,
@@ -89,12 +89,17 @@ func TestEveryCommand(t *testing.T) {
 		{"delete", "Usage: delete TWEET_ID", true},
 		{"delete 999", "Couldn't delete tweet 999 with error = That tweet does not exist.", true},
 		{"delete x", "Couldn't delete tweet x with error = That tweet does not exist.", true},
+		{"edit 2", "Usage: edit TWEET_ID TWEET", true},
+		{"edit 2 \u200b", "Couldn't edit tweet 2 with error = The tweet is empty.", true},
+		{"edit 2 doomed,  twice", "Edited tweet 2", false},
+		{"tweetsby alice 1", "doomed,  twice", false},
 		{"delete 2", "Deleted tweet 2", false},
 		{"tweetsby alice", "Got 1 tweets posted by alice", false},
 		{"logout", "Logged out of username alice", false},
 		{"delete 1", "Couldn't delete tweet 1 with error = Not logged in", true},
 		{"login bob Passw0rd!", "Logged into username bob", false},
 		{"delete 1", "Couldn't delete tweet 1 with error = You can only change your own tweets.", true},
+		{"edit 1 mine", "Couldn't edit tweet 1 with error = You can only change your own tweets.", true},
 	}
 	for _, s := range steps {
 		out.Reset()

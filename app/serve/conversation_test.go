@@ -15,7 +15,7 @@ import (
 // and at phone size: a post that mentions and tags, a reply from the
 // mention's notification, the tag page, a like and a repost from lists, the
 // repost on a follower's timeline, the author's notifications, an undo,
-// and the author deleting her tweet.
+// an edit, a search, and the author deleting her tweet.
 // Every step is a screenshot, and every page passes the checks of
 // TestBrowserPages.
 func TestBrowserConversation(t *testing.T) {
@@ -160,6 +160,36 @@ func TestBrowserConversation(t *testing.T) {
 				t.Error("ann's tweet is still on cat's timeline after ben's undo")
 			}
 			shot(cat, "cat-after-the-undo")
+
+			// Ben fixes his reply from his profile: its page shows it
+			// edited, with the earlier text.
+			ben.open("/tweets/user_history/" + b)
+			ben.run(chromedp.Click(`.tweet a.edit`, chromedp.ByQuery))
+			ben.waitText("Edit tweet")
+			ben.fill([][2]string{{"#tweet", "Count me in! @" + c + " will bring the cake, I the lemonade #" + tag}}, `main form[action^="/tweets/edit/"] button`)
+			ben.waitText("Tweet edited.")
+			ben.waitText("Earlier versions")
+			if got := text(ben, `.focus .body`); !strings.Contains(got, "I the lemonade") {
+				t.Errorf("the edited reply shows %q", got)
+			}
+			if got := text(ben, `.focus .edited`); !strings.HasPrefix(got, "edited") {
+				t.Errorf("the edited reply is marked %q", got)
+			}
+			shot(ben, "ben-edits-his-reply")
+
+			// Cat looks for it with the search box in the navigation.
+			cat.open("/tweets/user_timeline")
+			cat.run(chromedp.SendKeys(`form.search input[name="q"]`, "Lemonade "+tag+"\r", chromedp.ByQuery))
+			cat.waitText("Results for “Lemonade " + tag + "”")
+			if n := count(cat, `.tweet`); n == 0 {
+				var loc string
+				cat.run(chromedp.Location(&loc))
+				t.Logf("the search at %s shows: %s", loc, text(cat, "main"))
+			}
+			if n := count(cat, `.tweet`); n != 1 || !strings.Contains(text(cat, `.tweet .body`), "I the lemonade") {
+				t.Errorf("the search lists %d tweets (%q); want ben's edited reply", n, text(cat, `.tweet .body`))
+			}
+			shot(cat, "cat-searches")
 
 			// Ann deletes her tweet from her profile, after confirming: it
 			// is gone from ben's timeline and the tag page; ben's reply

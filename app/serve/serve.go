@@ -87,6 +87,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		Limits:       limits(cfg),
 		SessionIdle:  cfg.SessionIdle,
 		SessionMax:   cfg.SessionMax,
+		EditWindow:   cfg.EditWindow,
 		PageSlots:    cfg.PageSlots,
 		Metrics:      m,
 	})
@@ -193,6 +194,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 			}
 		})
 	}
+	// The search index follows the tweets a moment after they are posted.
+	fanOut.Go(func() { st.RunIndexer(fanOutCtx, SearchIndexIdle) })
 	// On an early return. A worker waiting for a job is blocked in Redis
 	// for up to a second: closing the client ends that wait at once (a
 	// worker in a step loses nothing: the job is taken up again).
@@ -262,6 +265,10 @@ func fanOutMetrics(m *metrics.Metrics, st *store.Store) {
 // FanOutWorkers is how many fan-out workers each process runs: enough that
 // one post to very many followers does not hold up the next.
 const FanOutWorkers = 4
+
+// SearchIndexIdle is how often the search indexer looks for new tweets when
+// it has caught up: how long a new tweet may take to be found by a search.
+const SearchIndexIdle = 250 * time.Millisecond
 
 // fanOutName names a fan-out worker after this host and the first
 // listener, which a restart of the same service keeps, so that a restarted

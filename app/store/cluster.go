@@ -439,7 +439,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		p.SetNX(ctx, keyGeneration, newGen, 0)
 		gen = p.Get(ctx, keyGeneration)
 		for i, id := range ids {
-			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions, fieldDeleted)
+			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions, fieldDeleted, fieldEdited)
 		}
 	})
 	if err != nil {
@@ -492,7 +492,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		if parent != "" {
 			parentName = name(parentAuthor(parents[parent]))
 		}
-		out = append(out, ids[i], uid, name(uid), posted, str(t[2]), parent, parentName, str(t[4]))
+		out = append(out, ids[i], uid, name(uid), posted, str(t[2]), parent, parentName, str(t[4]), str(t[6]))
 	}
 	return out, nil
 }

@@ -18,12 +18,14 @@ import (
 //  2. a new generation: every instance drops the tweets it cached at its
 //     next read, so from here the tweet is gone from every page;
 //  3. off the author's lists: tweets_by, timeline, the general timeline,
-//     its tags' lists, and its parent's replies (with the count);
+//     its tags' lists, its parent's replies (with the count), and its
+//     words' lists (search.go);
 //  4. purge jobs on the fan-out stream: for the author's followers, and for
 //     each reposter and theirs, the id and its repost mark off those
 //     timelines, by the fan-out workers (a post's or a repost's job still
 //     running pushes no more, and takes back what it pushed meanwhile);
-//  5. the likers' and reposters' own sets, then the tweet's sets;
+//  5. the likers' and reposters' own sets, then the tweet's sets (and an
+//     edited tweet's versions);
 //  6. the body emptied.
 
 // deleteMarkScript: KEYS a tweet's hash; ARGV the user's id, unix time.
@@ -89,6 +91,9 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	}
 	if err := s.unlistOwn(ctx, id, v.ID, parent, tagsOf(body)); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	if err := s.reindexWords(ctx, id, wordsOf(body), nil); err != nil {
+		return fmt.Errorf("delete tweet %s: take it out of the search index: %w", id, err)
 	}
 	if err := s.purgeMarks(ctx, id, v.ID, now); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
@@ -164,7 +169,7 @@ func (s *Store) purgeMarks(ctx context.Context, tweet, author string, now int64)
 	if err != nil {
 		return fmt.Errorf("take it off its likers' and reposters' sets: %w", err)
 	}
-	if err := s.rdb.Del(ctx, likesKey(tweet), repostsKey(tweet)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, likesKey(tweet), repostsKey(tweet), versionsKey(tweet), mentionedKey(tweet)).Err(); err != nil {
 		return fmt.Errorf("delete its likes and reposts: %w", err)
 	}
 	return nil

@@ -41,6 +41,9 @@ const (
 	// fieldDeleted (pytwask's own) marks a deleted tweet's hash, which stays
 	// as a tombstone (delete.go): when it was deleted, unix seconds.
 	fieldDeleted = "pytwask_deleted"
+	// fieldEdited (pytwask's own): when the tweet was last edited, unix
+	// seconds (edit.go).
+	fieldEdited = "pytwask_edited"
 
 	// keySessionKeys is this program's own key (pytwis never reads it): the
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
@@ -72,6 +75,11 @@ const (
 	prefixReplies = "pytwask:replies:"
 	prefixLikes   = "pytwask:likes:"
 	prefixReposts = "pytwask:reposts:"
+	// pytwask:versions:{tweet:<id>} (list, newest first) holds an edited
+	// tweet's earlier texts, each "<unix time> <text>";
+	// pytwask:mentioned:{tweet:<id>} (set) the names it ever mentioned.
+	prefixVersions  = "pytwask:versions:"
+	prefixMentioned = "pytwask:mentioned:"
 	// prefixTag: pytwask:tag:<folded tag> (list) holds the ids of the tweets
 	// with that hashtag, newest first.
 	prefixTag = "pytwask:tag:"
@@ -133,6 +141,8 @@ func tweetKey(id string) string              { return prefixTweet + id }
 func repliesKey(id string) string            { return prefixReplies + "{" + tweetKey(id) + "}" }
 func likesKey(id string) string              { return prefixLikes + "{" + tweetKey(id) + "}" }
 func repostsKey(id string) string            { return prefixReposts + "{" + tweetKey(id) + "}" }
+func versionsKey(id string) string           { return prefixVersions + "{" + tweetKey(id) + "}" }
+func mentionedKey(id string) string          { return prefixMentioned + "{" + tweetKey(id) + "}" }
 func likedKey(user string) string            { return prefixLiked + user }
 func repostedKey(user string) string         { return prefixReposted + user }
 func viaKey(user string) string              { return prefixVia + "{" + timelineKey(user) + "}" }
@@ -160,6 +170,7 @@ var luaKeys = strings.NewReplacer(
 	"{reposts}", fieldReposts,
 	"{likes}", fieldLikes,
 	"{deleted}", fieldDeleted,
+	"{edited}", fieldEdited,
 	"{liked:}", prefixLiked,
 	"{reposted:}", prefixReposted,
 	// The via hash of user <id> is '{via:}' .. id .. '}' in a script:

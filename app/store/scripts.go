@@ -242,8 +242,8 @@ return {gen, viewer, target, ids, marks, focus}
 // tweets: KEYS generation key; ARGV a new generation (set if the database
 // has none), then tweet ids. Returns the generation, then tweetFields values
 // per id: id, user id, username, unix time, body, the id of the tweet it
-// replies to (or ”), that tweet's author's name (” if it is gone) and the
-// users it mentions; the
+// replies to (or ”), that tweet's author's name (” if it is gone), the
+// users it mentions and when it was last edited (” for never); the
 // user id is ” when the tweet hash does not exist or is a deleted tweet's
 // tombstone. Authors' names are looked up once per author per call.
 var tweetsScript = script(`
@@ -256,7 +256,7 @@ local function name(uid)
 end
 for i = 2, #ARGV do
   local tid = ARGV[i]
-  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}', '{reply_to}', '{mentions}', '{deleted}')
+  local t = redis.call('HMGET', '{tweet:}' .. tid, '{userid}', '{unix_time}', '{body}', '{reply_to}', '{mentions}', '{deleted}', '{edited}')
   local uid, parent, parentName = t[1] or '', t[4] or '', ''
   if t[6] then uid = '' end
   if parent ~= '' then
@@ -271,6 +271,7 @@ for i = 2, #ARGV do
   out[#out + 1] = parent
   out[#out + 1] = parentName
   out[#out + 1] = t[5] or ''
+  out[#out + 1] = t[7] or ''
 end
 return out
 `)

@@ -168,6 +168,10 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		timelines[u] = newRing(uint64(res.FirstUserID) + uint64(u))
 	}
 	byAuthor := make([][]int32, o.Users)
+	// The search index is written here for a database seeded from empty,
+	// rather than left to the indexer.
+	indexed := res.FirstTweetID == 1
+	byWord := map[string][]int32{}
 	span := o.Now.Sub(start)
 	for i := range o.Tweets {
 		author := o.Rand.IntN(o.Users)
@@ -177,6 +181,11 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 			p.HSet(ctx, tweetKey(tid(i)), fieldTweetUserID, uid(author), fieldTweetTime, at.Unix(), fieldTweetBody, body)
 		})
 		byAuthor[author] = append(byAuthor[author], int32(i))
+		if indexed {
+			for _, word := range wordsOf(body) {
+				byWord[word] = append(byWord[word], int32(i))
+			}
+		}
 		timelines[author].push(int32(i))
 		for _, e := range followers[author] {
 			timelines[e.user].push(int32(i))
@@ -212,6 +221,16 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 	if len(general) > 0 {
 		lpush(keyGeneralTimeline, general)
 		w.add(func(p redis.Pipeliner) { p.LTrim(ctx, keyGeneralTimeline, 0, GeneralTimelineCap-1) })
+	}
+	if indexed {
+		for word, ids := range byWord {
+			lpush(wordKey(word), ids[max(0, len(ids)-WordCap):])
+		}
+		w.add(func(p redis.Pipeliner) { p.Set(ctx, keySearchNext, lastTweet+1, 0) })
+	}
+	for i := 0; i < len(res.Names); i += 1000 {
+		names := res.Names[i:min(i+1000, len(res.Names))]
+		w.add(func(p redis.Pipeliner) { indexNames(ctx, p, names...) })
 	}
 	return res, w.flush()
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // tweetCache keeps tweets in process. pytwis never changes a tweet once
-// posted, and pytwask only by deleting it, which gives the database a new
+// posted, and pytwask only by deleting or editing it, which gives the database a new
 // generation (keyGeneration), as wiping it does: entries belong to a
 // generation, and a new one, read with the next page, empties the cache.
 type tweetCache struct {

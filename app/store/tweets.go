@@ -29,6 +29,8 @@ type Tweet struct {
 	// Mentions are the users it mentions that existed when it was posted,
 	// space-separated: the @names that link to a user.
 	Mentions string
+	// Edited is when its text was last changed (zero: never).
+	Edited time.Time
 
 	// What a page shows with it, read for each page and never cached (see
 	// decoration): its counts; whether the viewer likes it and reposted
@@ -41,7 +43,7 @@ type Tweet struct {
 
 // tweetFields is how many values the tweets script (and tweetsSharded)
 // return per tweet.
-const tweetFields = 8
+const tweetFields = 9
 
 // Page is one page of a timeline, newest first.
 type Page struct {
@@ -460,8 +462,12 @@ func listRange(offset, n int) (start, stop int) {
 
 func tweetFrom(v []any) Tweet {
 	unix, _ := strconv.ParseInt(str(v[3]), 10, 64)
-	return Tweet{ID: str(v[0]), UserID: str(v[1]), Username: str(v[2]), Time: time.Unix(unix, 0), Body: str(v[4]),
+	t := Tweet{ID: str(v[0]), UserID: str(v[1]), Username: str(v[2]), Time: time.Unix(unix, 0), Body: str(v[4]),
 		ReplyTo: str(v[5]), ReplyToUser: str(v[6]), Mentions: str(v[7])}
+	if edited, _ := strconv.ParseInt(str(v[8]), 10, 64); edited > 0 {
+		t.Edited = time.Unix(edited, 0)
+	}
+	return t
 }
 
 // Conversation is a tweet with what it belongs to: the tweets it answers,

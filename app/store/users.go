@@ -65,6 +65,10 @@ func (s *Store) Register(ctx context.Context, username, pw string) error {
 		case id == -2:
 			return refuse(Conflict, "username %s already exists in other upper and lower case; usernames that differ only in case are the same", username)
 		case id > 0:
+			if err := s.indexName(ctx, username); err != nil {
+				// The indexer fills it in: it finds fewer names than users.
+				s.log.Warn("could not index a new user's name", "err", err)
+			}
 			return nil
 		}
 		if err := s.foldNames(ctx); err != nil {

@@ -74,6 +74,18 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"delete a tweet that does not exist", "POST", "/tweets/delete/999999", "", nil, 404, "That tweet does not exist."},
 		{"ask to delete a tweet that does not exist", "GET", "/tweets/delete/999999", "", nil, 404, "There is no tweet 999999."},
 		{"cross-site delete", "POST", "/tweets/delete/1", "", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "sent from another site"},
+		// Edits.
+		{"edit a tweet id that is not a number", "POST", "/tweets/edit/abc", form("tweet", "x").Encode(), nil, 404, "That tweet does not exist."},
+		{"edit a tweet that does not exist", "GET", "/tweets/edit/999999", "", nil, 404, "There is no tweet 999999."},
+		{"edit to 10,000 characters", "POST", "/tweets/edit/1", form("tweet", strings.Repeat("a", 10000)).Encode(), nil, 422, "10000 characters long; the limit is 280"},
+		{"edit to nothing", "POST", "/tweets/edit/1", raw("tweet", "%E2%80%8B"), nil, 422, "The tweet is empty."},
+		{"edit with script", "POST", "/tweets/edit/1", form("tweet", strings.Repeat("<script>", 40)).Encode(), nil, 422, "the limit is 280"},
+		{"cross-site edit", "POST", "/tweets/edit/1", "tweet=forged", map[string]string{"Origin": "https://evil.example"}, 403, "sent from another site"},
+		// Searches.
+		{"search of 10,000 characters", "GET", "/search?q=" + strings.Repeat("a", 10000), "", nil, 400, "The search is 10000 characters long; the limit is 200."},
+		{"search of punctuation only", "GET", "/search?q=" + url.QueryEscape("!!! ... ???"), "", nil, 400, "Search for a word, a #tag or a name."},
+		{"search with script", "GET", "/search?q=" + url.QueryEscape(`"><script>x</script>`), "", nil, 200, "&#34;&gt;&lt;script&gt;"},
+		{"search page not a number", "GET", "/search?q=x&page=x", "", nil, 400, "The page number must be"},
 		// Wrong methods.
 		{"GET follow", "GET", "/tweets/follow/bob", "", nil, 405, "does not accept GET"},
 		{"PUT tweet", "PUT", "/tweets/user_timeline", "tweet=x", nil, 405, "does not accept PUT"},

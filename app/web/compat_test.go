@@ -341,13 +341,14 @@ func TestPytwisReadsNewFeatures(t *testing.T) {
 	}
 }
 
-// TestPytwisReadsDuringDeletions runs pytwis's own reads (as
+// TestPytwisReadsDuringEditsAndDeletions runs pytwis's own reads (as
 // TestPytwisReadsNewFeatures) again and again while users delete half of
-// their tweets, replied to, liked and reposted, with the fan-out workers
-// taking them off timelines meanwhile: every read succeeds. Once the
-// workers are done, no list pytwis reads holds a deleted tweet, and each
-// lists what pytwask shows.
-func TestPytwisReadsDuringDeletions(t *testing.T) {
+// their tweets, replied to, liked and reposted, and edit the other half,
+// with the fan-out workers taking the deleted off timelines meanwhile:
+// every read succeeds. Once the workers are done, no list pytwis reads
+// holds a deleted tweet, and each lists what pytwask shows, edits
+// included.
+func TestPytwisReadsDuringEditsAndDeletions(t *testing.T) {
 	s := newSite(t)
 	needPytwisReads(t, s)
 	ctx := t.Context()
@@ -418,6 +419,9 @@ func TestPytwisReadsDuringDeletions(t *testing.T) {
 	deleted := map[string]bool{}
 	for i, p := range all {
 		if i%2 == 1 {
+			if err := st.EditTweet(ctx, secrets[p.author], p.id, "edited: "+p.id, store.DefaultEditWindow); err != nil {
+				t.Fatal(err)
+			}
 			continue
 		}
 		if err := st.DeleteTweet(ctx, secrets[p.author], p.id); err != nil {
@@ -431,7 +435,7 @@ func TestPytwisReadsDuringDeletions(t *testing.T) {
 		}
 		if i%4 == 0 {
 			if err := <-read; err != nil {
-				t.Fatalf("pytwis's reads failed during the deletions: %v", err)
+				t.Fatalf("pytwis's reads failed during the edits and deletions: %v", err)
 			}
 			reads++
 		}
@@ -439,7 +443,7 @@ func TestPytwisReadsDuringDeletions(t *testing.T) {
 	if err := st.DrainFanOut(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("pytwis's reads ran %d times during the deletions", reads)
+	t.Logf("pytwis's reads ran %d times during the edits and deletions", reads)
 
 	for _, key := range s.rdb.Keys(ctx, "*").Val() {
 		if typ := s.rdb.Type(ctx, key).Val(); typ != "list" || strings.HasPrefix(key, "pytwask:notifications:") {
@@ -463,9 +467,18 @@ func TestPytwisReadsDuringDeletions(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	_, general, err := st.Timeline(ctx, "", store.General, 0, -1)
-	// Half the tweets and every reply are left.
+	// Half the tweets, edited, and every reply are left.
 	if left := len(all)/2 + len(all); err != nil || !sameTweets(got.GeneralTimeline, asPytwis(general.Tweets)) || len(general.Tweets) != left {
 		t.Errorf("the general timeline: pytwis %d tweets, pytwask %d; want %d (%v)", len(got.GeneralTimeline), len(general.Tweets), left, err)
+	}
+	edited := 0
+	for _, tw := range got.GeneralTimeline {
+		if body, _ := tw[2].(string); strings.HasPrefix(body, "edited: ") {
+			edited++
+		}
+	}
+	if edited != len(all)/2 {
+		t.Errorf("pytwis reads %d edited tweets; want %d", edited, len(all)/2)
 	}
 	for _, n := range names {
 		_, up, err := st.UserTweets(ctx, "", n, 0, -1)

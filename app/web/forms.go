@@ -85,16 +85,22 @@ func numberParam(r *http.Request, name string) (int, error) {
 // pager holds the links to the neighbouring pages.
 type pager struct{ Newer, Older string }
 
+// newPager links the pages next to page of path, which may have a query
+// of its own.
 func newPager(path string, page int, more bool) pager {
 	var p pager
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
 	if page > 1 {
 		p.Newer = path
 		if page > 2 {
-			p.Newer += "?page=" + strconv.Itoa(page-1)
+			p.Newer += sep + "page=" + strconv.Itoa(page-1)
 		}
 	}
 	if more {
-		p.Older = path + "?page=" + strconv.Itoa(page+1)
+		p.Older = path + sep + "page=" + strconv.Itoa(page+1)
 	}
 	return p
 }

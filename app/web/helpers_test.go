@@ -59,8 +59,9 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	s := &site{t: t, redis: rs, rdb: rdb, store: st, now: time.Now()}
 	h := s.handler(Options{
-		Now:    s.clock,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Now:        s.clock,
+		Logger:     slog.New(slog.NewTextHandler(t.Output(), nil)),
+		EditWindow: store.DefaultEditWindow,
 	})
 	if useTLS {
 		s.srv = httptest.NewTLSServer(h)
@@ -237,7 +238,8 @@ type shownTweet struct {
 	Author, Datetime, Title, Ago, Body string
 	RepostedBy                         string
 	Replies, Reposts, Likes, Buttons   string
-	Delete                             string // the delete link's target
+	Delete, Edit                       string // the delete and edit links' targets
+	Edited                             string // "edited <when>", if it was
 }
 
 // tweets parses the tweets out of a page.
@@ -272,6 +274,10 @@ func (p *resp) tweets(t testing.TB) []shownTweet {
 				cur.Likes = text(n)
 			case cur != nil && n.Data == "a" && cls == "delete":
 				cur.Delete = attr(n, "href")
+			case cur != nil && n.Data == "a" && cls == "edit":
+				cur.Edit = attr(n, "href")
+			case cur != nil && cls == "edited":
+				cur.Edited = text(n)
 			case cur != nil && n.Data == "button":
 				cur.Buttons = strings.TrimSpace(cur.Buttons + " " + text(n))
 			}

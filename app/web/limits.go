@@ -20,6 +20,7 @@ const (
 	bucketFollow        = "follow" // follows and unfollows, likewise
 	bucketLike          = "like"   // likes and their undoing, with the follow limits
 	bucketDelete        = "delete" // deletions of tweets, with the post limits
+	bucketEdit          = "edit"   // edits of tweets, with the post limits
 )
 
 // clientSubject is the client address a limit counts: IPv6 addresses by

@@ -46,6 +46,8 @@ type Options struct {
 	// after so long unused, and so long after it began (session.go); 12
 	// and 24 hours if zero.
 	SessionIdle, SessionMax time.Duration
+	// EditWindow is how long after posting a tweet may be edited; 0: never.
+	EditWindow time.Duration
 }
 
 // Limits bound what a client or an account can repeat: sign-ins, sign-ups,
@@ -78,9 +80,11 @@ type Server struct {
 	metrics  *metrics.Metrics
 	// sessionIdle and sessionMax bound a browser-session sign-in.
 	sessionIdle, sessionMax time.Duration
-	pages                   *slots.Slots
-	client                  func(*http.Request) string
-	handler                 http.Handler
+	// editWindow is Options.EditWindow.
+	editWindow time.Duration
+	pages      *slots.Slots
+	client     func(*http.Request) string
+	handler    http.Handler
 }
 
 // New parses every template and hashes every static file; a missing or
@@ -114,6 +118,7 @@ func New(o Options) (*Server, error) {
 
 		sessionIdle: cmp.Or(o.SessionIdle, 12*time.Hour),
 		sessionMax:  cmp.Or(o.SessionMax, 24*time.Hour),
+		editWindow:  o.EditWindow,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -200,7 +205,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /tweets/unrepost/{id}", s.handle(s.unrepost))
 	mux.Handle("GET /tweets/delete/{id}", s.handle(s.deletePage))
 	mux.Handle("POST /tweets/delete/{id}", s.handle(s.deleteTweet))
+	mux.Handle("GET /tweets/edit/{id}", s.handle(s.editPage))
+	mux.Handle("POST /tweets/edit/{id}", s.handle(s.editTweet))
 	mux.Handle("GET /notifications", s.handle(s.inPageSlot(s.notifications)))
+	mux.Handle("GET /search", s.handle(s.inPageSlot(s.search)))
 
 	mux.Handle("GET /static/", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -239,10 +247,12 @@ func (s *Server) selfTest() error {
 		"signup":        &signUpPage{},
 		"signout":       &layout{},
 		"user_settings": &settingsPage{},
-		"timeline":      &timelinePage{PostForm: &postForm{}, Tweets: tweets},
+		"timeline":      &timelinePage{PostForm: newTweetForm("", "x"), Tweets: tweets},
 		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true, Tweets: tweets},
-		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: &postForm{}, ParentGone: true},
+		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: replyForm("1", "", "x"), ParentGone: true},
 		"delete":        &deletePage{Tweet: tweets, TweetID: "1", Cancel: "/"},
+		"edit":          &editPage{Tweet: tweets, Form: editForm("1", "x", "x"), Window: "30 minutes"},
+		"search":        &searchPage{Query: "x", Searched: true, Error: "x", Users: []string{"x"}, Tweets: tweets},
 		"notifications": &notificationsPage{Items: []notificationView{{Kind: "like", Actor: "x", TweetID: "1", Snippet: "x"}, {Kind: "follow"}}},
 		"error":         &errorPage{},
 	}

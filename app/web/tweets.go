@@ -14,7 +14,24 @@ import (
 
 // The /tweets/ pages: timelines, a user's own tweets, posting and following.
 
-type postForm struct{ Body, Error string }
+// postForm is a form to write a tweet: a new one, a reply or an edit (the
+// "compose" template), with the text sent and its refusal.
+type postForm struct {
+	Action, Label, Button string
+	Body, Error           string
+}
+
+func newTweetForm(body, msg string) *postForm {
+	return &postForm{Action: "/tweets/user_timeline", Label: "What’s happening?", Button: "Post", Body: body, Error: msg}
+}
+
+func replyForm(id, body, msg string) *postForm {
+	return &postForm{Action: "/tweets/reply/" + id, Label: "Your reply", Button: "Reply", Body: body, Error: msg}
+}
+
+func editForm(id, body, msg string) *postForm {
+	return &postForm{Action: "/tweets/edit/" + id, Label: "Your tweet", Button: "Save", Body: body, Error: msg}
+}
 
 type timelinePage struct {
 	layout
@@ -36,13 +53,16 @@ type tweetView struct {
 	ReplyTo, ReplyToUser string
 	// Mentions are the users its @names denote (store.Tweet.Mentions).
 	Mentions string
+	// Edited is when its text was last changed (unix seconds, 0: never).
+	Edited    int64
+	EditedAgo string
 	// Its counts; SignedIn: the viewer may like and repost it (the buttons
 	// say whether they do); Own: the viewer wrote it, and may delete it;
-	// RepostedBy: who put it on the viewer's timeline by reposting it (""
-	// for nobody).
-	Replies, Reposts, Likes        int64
-	SignedIn, Own, Liked, Reposted bool
-	RepostedBy                     string
+	// Editable: and may still edit it; RepostedBy: who put it on the
+	// viewer's timeline by reposting it ("" for nobody).
+	Replies, Reposts, Likes                  int64
+	SignedIn, Own, Editable, Liked, Reposted bool
+	RepostedBy                               string
 }
 
 // segment is a piece of a tweet's text as the "tweet" template shows it:
@@ -88,14 +108,26 @@ func (v tweetView) Title() string {
 	return time.Unix(v.Posted, 0).UTC().Format("Mon 2 Jan 2006 15:04 UTC")
 }
 
+// EditedDatetime and EditedTitle are when it was last edited, as Datetime
+// and Title.
+func (v tweetView) EditedDatetime() string { return time.Unix(v.Edited, 0).UTC().Format(time.RFC3339) }
+
+func (v tweetView) EditedTitle() string {
+	return time.Unix(v.Edited, 0).UTC().Format("Mon 2 Jan 2006 15:04 UTC")
+}
+
 func (s *Server) tweetViews(tweets []store.Tweet, v *store.Viewer) []tweetView {
 	now := s.now()
 	views := make([]tweetView, len(tweets))
 	for i, t := range tweets {
+		own := v != nil && v.ID == t.UserID
 		views[i] = tweetView{ID: t.ID, Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now),
 			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser, Mentions: t.Mentions,
 			Replies: t.Replies, Reposts: t.Reposts, Likes: t.Likes,
-			SignedIn: v != nil, Own: v != nil && v.ID == t.UserID, Liked: t.Liked, Reposted: t.Reposted, RepostedBy: t.RepostedBy}
+			SignedIn: v != nil, Own: own, Editable: own && now.Sub(t.Time) < s.editWindow, Liked: t.Liked, Reposted: t.Reposted, RepostedBy: t.RepostedBy}
+		if !t.Edited.IsZero() {
+			views[i].Edited, views[i].EditedAgo = t.Edited.Unix(), timeAgo(t.Edited, now)
+		}
 	}
 	return views
 }
@@ -126,7 +158,7 @@ func (s *Server) generalTimeline(w http.ResponseWriter, r *http.Request) error {
 // userTimeline: GET /tweets/user_timeline — the signed-in user's timeline
 // (store.Timeline, Own: "timeline:<id>") and the post form.
 func (s *Server) userTimeline(w http.ResponseWriter, r *http.Request) error {
-	return s.renderTimeline(w, r, http.StatusOK, store.Own, &postForm{})
+	return s.renderTimeline(w, r, http.StatusOK, store.Own, newTweetForm("", ""))
 }
 
 // renderTimeline renders a page of a feed with the post form f (nil for
@@ -172,7 +204,7 @@ func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
 		if _, err := s.requireViewer(r); err != nil {
 			return err
 		}
-		return s.renderTimeline(w, r, http.StatusUnprocessableEntity, store.Own, &postForm{Body: body, Error: msg})
+		return s.renderTimeline(w, r, http.StatusUnprocessableEntity, store.Own, newTweetForm(body, msg))
 	}, "Tweet successfully posted", "/tweets/user_timeline")
 }
 
@@ -286,16 +318,25 @@ type tweetPage struct {
 	ReplyCount int64
 	Reply      *postForm // nil: nobody signed in
 	Pager      pager
+	// Versions are the tweet's earlier texts, newest first.
+	Versions []versionView
+}
+
+// versionView is an earlier text of an edited tweet.
+type versionView struct {
+	Body, Datetime, Ago string
 }
 
 // tweetPage: GET /tweets/{id} — one tweet and its conversation
 // (store.TweetConversation: tweet:<id>, the tweets it answers, and
 // pytwask:replies:<id>), with a reply form for a signed-in user.
 func (s *Server) tweetPage(w http.ResponseWriter, r *http.Request) error {
-	return s.renderTweet(w, r, http.StatusOK, &postForm{})
+	return s.renderTweet(w, r, http.StatusOK, "", "")
 }
 
-func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int, reply *postForm) error {
+// renderTweet renders a tweet's page, its reply form holding body and the
+// refusal msg.
+func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int, body, msg string) error {
 	n, secret, err := s.pageAndSecret(r)
 	if err != nil {
 		return err
@@ -318,8 +359,19 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 	if err != nil {
 		return err
 	}
-	if v == nil {
-		reply = nil
+	var reply *postForm
+	if v != nil {
+		reply = replyForm(id, body, msg)
+	}
+	var versions []versionView
+	if !c.Tweet.Edited.IsZero() {
+		earlier, err := s.store.Versions(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		for _, e := range earlier {
+			versions = append(versions, versionView{Body: e.Body, Datetime: e.Time.UTC().Format(time.RFC3339), Ago: timeAgo(e.Time, s.now())})
+		}
 	}
 	return s.render(w, r, status, "tweet", &tweetPage{
 		layout:     layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”"},
@@ -331,6 +383,7 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 		ReplyCount: c.Tweet.Replies,
 		Reply:      reply,
 		Pager:      newPager(r.URL.Path, n, c.Replies.More),
+		Versions:   versions,
 	})
 }
 
@@ -351,7 +404,7 @@ func (s *Server) replyTweet(w http.ResponseWriter, r *http.Request) error {
 		return s.store.Reply(ctx, secret, id, body)
 	}
 	return s.submitTweet(w, r, reply, func(body, msg string) error {
-		return s.renderTweet(w, r, http.StatusUnprocessableEntity, &postForm{Body: body, Error: msg})
+		return s.renderTweet(w, r, http.StatusUnprocessableEntity, body, msg)
 	}, "Reply posted", "/tweets/"+id)
 }
 
@@ -560,4 +613,148 @@ func (s *Server) deleteTweet(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.addFlash(r, flashOK, "Your tweet was deleted.")
 	return s.redirect(w, r, "/tweets/user_history/"+url.PathEscape(v.Username))
+}
+
+type editPage struct {
+	layout
+	Tweet  template.HTML
+	Form   *postForm
+	Window string
+}
+
+// editPage: GET /tweets/edit/{id} — the author's tweet and a form with its
+// text, while the tweet may still be edited.
+func (s *Server) editPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderEdit(w, r, http.StatusOK, nil)
+}
+
+// renderEdit renders the edit page of the tweet, with the text sent and its
+// refusal in form (nil: the tweet's own text).
+func (s *Server) renderEdit(w http.ResponseWriter, r *http.Request, status int, form *postForm) error {
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	_, c, err := s.store.TweetConversation(r.Context(), secret, id, 0, 0)
+	if err != nil {
+		return err
+	}
+	if c.Tweet.UserID != v.ID {
+		return store.ErrNotYourTweet
+	}
+	views := s.tweetViews([]store.Tweet{c.Tweet}, v)
+	if !views[0].Editable {
+		return store.ErrEditTooLate(s.editWindow)
+	}
+	tweet, err := s.rd.tweetList(views)
+	if err != nil {
+		return err
+	}
+	if form == nil {
+		form = editForm(id, c.Tweet.Body, "")
+	}
+	return s.render(w, r, status, "edit", &editPage{
+		layout: layout{Title: "Edit tweet"}, Tweet: tweet, Form: form, Window: store.Span(s.editWindow),
+	})
+}
+
+// editTweet: POST /tweets/edit/{id} — store.EditTweet, counted against the
+// post limits; goes to the tweet's page. A refused text shows the form
+// again.
+func (s *Server) editTweet(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	if err := s.limitAction(r, bucketEdit, "edits", v.ID, s.limits.PostPerClient, s.limits.PostPerUser); err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	id, body := r.PathValue("id"), form.Get("tweet")
+	err = s.store.EditTweet(r.Context(), secret, id, body, s.editWindow)
+	var refusal *store.Error
+	switch {
+	case errors.Is(err, store.ErrNotLoggedIn):
+		return errLoginRequired
+	case errors.As(err, &refusal) && refusal.Kind == store.Invalid:
+		return s.renderEdit(w, r, http.StatusUnprocessableEntity, editForm(id, body, refusal.Msg))
+	case err != nil:
+		return err
+	}
+	s.addFlash(r, flashOK, "Tweet edited.")
+	return s.redirect(w, r, "/tweets/"+id)
+}
+
+type searchPage struct {
+	layout
+	Query    string
+	Searched bool   // a query was given and is valid
+	Error    string // why the query was refused
+	Users    []string
+	Tweets   template.HTML
+	Pager    pager
+}
+
+// search: GET /search?q= — the users whose names match (store.SearchUsers:
+// pytwask:names:{names}) and a page of the tweets with every word of the
+// query, or its #tag (store.SearchTweets: pytwask:word:<word>), for
+// anyone. No query is the search form alone; one with nothing to look for
+// is a 400 that says why.
+func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
+	n, secret, err := s.pageAndSecret(r)
+	if err != nil {
+		return err
+	}
+	raw := r.URL.Query().Get("q")
+	page := &searchPage{layout: layout{Title: "Search"}}
+	if len(raw) <= 4*store.MaxQueryLen {
+		page.Query = raw // shown again in the form; a longer one is not
+	}
+	q, err := store.ParseQuery(raw)
+	var refusal *store.Error
+	if blank := strings.TrimSpace(raw) == ""; blank || errors.As(err, &refusal) {
+		// The form alone, or again with why the query was refused.
+		v, err := s.store.Authenticate(r.Context(), secret)
+		s.adopt(r, secret, v)
+		if err != nil && !errors.Is(err, store.ErrNotLoggedIn) {
+			return err
+		}
+		status := http.StatusOK
+		if !blank {
+			page.Error, status = refusal.Msg, http.StatusBadRequest
+		}
+		return s.render(w, r, status, "search", page)
+	}
+	if err != nil {
+		return err
+	}
+	v, p, err := s.store.SearchTweets(r.Context(), secret, q, (n-1)*pageSize, pageSize)
+	s.adopt(r, secret, v)
+	if err != nil {
+		return err
+	}
+	if n == 1 {
+		if page.Users, err = s.store.SearchUsers(r.Context(), q); err != nil {
+			return err
+		}
+	}
+	if page.Tweets, err = s.tweetList(p.Tweets, v); err != nil {
+		return err
+	}
+	page.Title = "Search: " + shorten(raw, 40)
+	page.Searched = true
+	page.Pager = newPager("/search?q="+url.QueryEscape(raw), n, p.More)
+	return s.render(w, r, http.StatusOK, "search", page)
 }

@@ -3,9 +3,13 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"pytwask/app/store"
 )
 
 func TestPostTweet(t *testing.T) {
@@ -414,4 +418,119 @@ func TestDeleteTweetPages(t *testing.T) {
 	bob.get("/tweets/"+id).want(t, 404)
 	reply := s.rdb.Get(t.Context(), "next_tweet_id").Val()
 	bob.get("/tweets/"+reply).want(t, 200, "you have a typo", "The tweet it replied to was deleted")
+}
+
+// TestEditTweetPages: the author sees Edit on their tweet while it may be
+// edited; the edit page holds its text; a bad text is shown again with
+// why; a saved edit shows on the tweet's page with "edited" and the earlier
+// text. Someone else, and the author after the window, are refused.
+func TestEditTweetPages(t *testing.T) {
+	s := newSite(t)
+	users := s.signedIn("alice", "bob")
+	alice, bob := users[0], users[1]
+	alice.post("/tweets/user_timeline", form("tweet", "helo world")).wantRedirect(t, "/tweets/user_timeline")
+	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	edit := "/tweets/edit/" + id
+	link := func(b *browser) string {
+		t.Helper()
+		tw := b.get("/tweets/user_history/alice").tweets(t)
+		if len(tw) == 0 {
+			t.Fatal("alice's page shows no tweet")
+		}
+		return tw[0].Edit
+	}
+	if got := link(alice); got != edit {
+		t.Errorf("alice's edit link is %q; want %q", got, edit)
+	}
+	if got := link(bob); got != "" {
+		t.Errorf("bob sees an edit link %q on alice's tweet", got)
+	}
+	alice.get(edit).want(t, 200, "Edit tweet", `action="`+edit+`"`, ">helo world</textarea>", "for 30 minutes after posting")
+	alice.post(edit, form("tweet", "  ")).want(t, 422, "The tweet is empty.", `action="`+edit+`"`)
+	bob.get(edit).want(t, 403, "You can only change your own tweets.")
+	bob.post(edit, form("tweet", "hijacked")).want(t, 403, "You can only change your own tweets.")
+	s.browser().post(edit, form("tweet", "anonymous")).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+
+	alice.post(edit, form("tweet", "hello world")).wantRedirect(t, "/tweets/"+id)
+	p := alice.get("/tweets/" + id)
+	p.want(t, 200, "Tweet edited.", "Earlier versions", "helo world")
+	if tw := p.tweets(t); len(tw) == 0 || tw[0].Body != "hello world" || !strings.HasPrefix(tw[0].Edited, "edited ") {
+		t.Errorf("the tweet's page shows %+v; want the new text, edited", tw)
+	}
+	if tw := bob.get("/tweets/general_timeline").tweets(t); len(tw) == 0 || tw[0].Body != "hello world" {
+		t.Errorf("the general timeline shows %+v; want the new text", tw)
+	}
+
+	// Past the window (the site's clock for its pages, the tweet's time in
+	// Redis for the edit itself).
+	s.setNow(time.Now().Add(store.DefaultEditWindow + time.Minute))
+	s.rdb.HSet(t.Context(), "tweet:"+id, "unix_time", time.Now().Add(-store.DefaultEditWindow-time.Minute).Unix())
+	if got := link(alice); got != "" {
+		t.Errorf("after the window alice still sees an edit link %q", got)
+	}
+	alice.get(edit).want(t, 403, "can no longer be edited")
+	alice.post(edit, form("tweet", "too late")).want(t, 403, "can no longer be edited")
+	if body := s.rdb.HGet(t.Context(), "tweet:"+id, "body").Val(); body != "hello world" {
+		t.Errorf("pytwis reads %q after the refused edit", body)
+	}
+}
+
+// TestSearchPage: the search box on every page leads to /search, which
+// lists the users whose names match and the tweets with every word of the
+// query, or its #tag, newest first and paged.
+func TestSearchPage(t *testing.T) {
+	s := newSite(t)
+	users := s.signedIn("alice", "bob")
+	alice, bob := users[0], users[1]
+	alice.post("/tweets/user_timeline", form("tweet", "Picnic in the park #sunday"))
+	bob.post("/tweets/user_timeline", form("tweet", "The park is closed"))
+	for i := range 21 {
+		bob.post("/tweets/user_timeline", form("tweet", fmt.Sprintf("many %d", i)))
+	}
+	for {
+		n, err := s.store.IndexSearch(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	alice.get("/tweets/general_timeline").want(t, 200, `<form class="search" method="get" action="/search" role="search">`)
+	p := s.browser().get("/search")
+	p.want(t, 200, `<input id="q" name="q" type="search" value=""`)
+	if strings.Contains(p.body, "<h2>Tweets</h2>") {
+		t.Error("the empty search shows results")
+	}
+	bodies := func(p *resp) []string {
+		var out []string
+		for _, tw := range p.tweets(t) {
+			out = append(out, tw.Body)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		q    string
+		want []string
+	}{
+		{"park", []string{"The park is closed", "Picnic in the park #sunday"}},
+		{"PARK picnic", []string{"Picnic in the park #sunday"}},
+		{"#Sunday", []string{"Picnic in the park #sunday"}},
+		{"nothing", nil},
+	} {
+		p := alice.get("/search?q=" + url.QueryEscape(c.q))
+		p.want(t, 200, `value="`+c.q+`"`)
+		if got := bodies(p); !slices.Equal(got, c.want) {
+			t.Errorf("search %q shows %q; want %q", c.q, got, c.want)
+		}
+	}
+	alice.get("/search?q=ali").want(t, 200, "People", `<a href="/tweets/user_history/alice">alice</a>`)
+	p = alice.get("/search?q=many")
+	p.want(t, 200, `href="/search?q=many&amp;page=2"`)
+	if n := len(p.tweets(t)); n != 20 {
+		t.Errorf("the first page of many shows %d tweets; want 20", n)
+	}
+	if got := bodies(alice.get("/search?q=many&page=2")); !slices.Equal(got, []string{"many 0"}) {
+		t.Errorf("the second page of many shows %q; want the oldest", got)
+	}
 }

@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestEditTweet: the author edits a tweet within the window: pytwis's body
+// holds the new text and every instance shows it at once, with when it was
+// edited; the earlier texts are kept, newest first; tags follow the text,
+// the tweet in its place by id; people mentioned for the first time are
+// told, nobody twice. Someone else, a bad text, a deleted tweet or an edit
+// after the window are refused and change nothing.
+func TestEditTweet(t *testing.T) {
+	s, rdb := newStore(t)
+	testEditTweet(t, s, New(rdb, testHasher, nil), rdb)
+}
+
+// TestEditTweetOnCluster is TestEditTweet on a Redis Cluster.
+func TestEditTweetOnCluster(t *testing.T) {
+	s, rdb, _ := clusterStore(t)
+	testEditTweet(t, s, New(rdb, testHasher, nil), rdb)
+}
+
+func testEditTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	_, bobSecret := mustRegister(t, s, "bob")
+	_, carolSecret := mustRegister(t, s, "carol")
+	id, err := s.Post(ctx, alice, "helo @bob #old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := s.Post(ctx, alice, "a later one #new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := func(st *Store) Tweet {
+		t.Helper()
+		_, c, err := st.TweetConversation(ctx, "", id, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Tweet
+	}
+	for _, st := range []*Store{s, other} {
+		shown(st) // cached on both
+	}
+	mentions := func(secret string) int {
+		t.Helper()
+		_, notes, _, err := s.Notifications(ctx, secret, 0, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, note := range notes {
+			if note.Kind == NotifyMention && note.Tweet != nil && note.Tweet.ID == id {
+				n++
+			}
+		}
+		return n
+	}
+	const window = 30 * time.Minute
+
+	// Refusals change nothing.
+	for _, c := range []struct {
+		name, secret, id, body string
+		want                   error
+	}{
+		{"someone else", bobSecret, id, "mine now", ErrNotYourTweet},
+		{"nobody", "", id, "anyone's", ErrNotLoggedIn},
+		{"no such tweet", aliceSecret, "999999", "x", ErrNoSuchTweet},
+		{"not an id", aliceSecret, "x1", "x", ErrNoSuchTweet},
+	} {
+		if err := s.EditTweet(ctx, c.secret, c.id, c.body, window); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v; want %v", c.name, err, c.want)
+		}
+	}
+	for _, body := range []string{"", "   ", strings.Repeat("x", MaxTweetLen+1)} {
+		var refusal *Error
+		if err := s.EditTweet(ctx, aliceSecret, id, body, window); !errors.As(err, &refusal) || refusal.Kind != Invalid {
+			t.Errorf("editing to %q: %v; want a refusal of the text", body, err)
+		}
+	}
+	if got := shown(other); got.Body != "helo @bob #old" || !got.Edited.IsZero() {
+		t.Fatalf("after refusals the tweet is %q, edited %v", got.Body, got.Edited)
+	}
+
+	if err := s.EditTweet(ctx, aliceSecret, id, "hello @bob and @carol #new", window); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []*Store{s, other} {
+		if got := shown(st); got.Body != "hello @bob and @carol #new" || got.Edited.IsZero() || got.Mentions != "bob carol" {
+			t.Errorf("instance %d shows %q, edited %v, mentions %q", i+1, got.Body, got.Edited, got.Mentions)
+		}
+	}
+	if body := rdb.HGet(ctx, tweetKey(id), "body").Val(); body != "hello @bob and @carol #new" {
+		t.Errorf("pytwis reads the body %q", body)
+	}
+	tagged := func(tag string) []string {
+		t.Helper()
+		_, p, err := other.TagTweets(ctx, "", tag, 0, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, tw := range p.Tweets {
+			ids = append(ids, tw.ID)
+		}
+		return ids
+	}
+	if got := tagged("old"); len(got) != 0 {
+		t.Errorf("#old lists %v after the edit took it out", got)
+	}
+	if got := tagged("new"); !slices.Equal(got, []string{newer, id}) {
+		t.Errorf("#new lists %v; want %v, newest first", got, []string{newer, id})
+	}
+	if b, c := mentions(bobSecret), mentions(carolSecret); b != 1 || c != 1 {
+		t.Errorf("bob was told %d times, carol %d; want once each", b, c)
+	}
+
+	// Bob out, then in again: not told again. The same text: no version.
+	for _, body := range []string{"hello @carol #new", "hello @carol #new", "hello again @bob @carol #new"} {
+		if err := s.EditTweet(ctx, aliceSecret, id, body, window); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, c := mentions(bobSecret), mentions(carolSecret); b != 1 || c != 1 {
+		t.Errorf("after more edits bob was told %d times, carol %d; want once each", b, c)
+	}
+	versions, err := other.Versions(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, v := range versions {
+		texts = append(texts, v.Body)
+		if v.Time.IsZero() || time.Since(v.Time) > time.Minute {
+			t.Errorf("version %q has the time %v", v.Body, v.Time)
+		}
+	}
+	if want := []string{"hello @carol #new", "hello @bob and @carol #new", "helo @bob #old"}; !slices.Equal(texts, want) {
+		t.Errorf("versions %q; want %q", texts, want)
+	}
+
+	// After the window: refused, as is a deleted tweet.
+	rdb.HSet(ctx, tweetKey(id), "unix_time", strconv.FormatInt(time.Now().Add(-window-time.Minute).Unix(), 10))
+	var refusal *Error
+	if err := s.EditTweet(ctx, aliceSecret, id, "too late", window); !errors.As(err, &refusal) || refusal.Kind != Forbidden ||
+		!strings.Contains(refusal.Msg, "30 minutes") {
+		t.Errorf("an edit after the window: %v; want a refusal that names it", err)
+	}
+	if err := s.DeleteTweet(ctx, aliceSecret, newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EditTweet(ctx, aliceSecret, newer, "back from the dead", window); !errors.Is(err, ErrNoSuchTweet) {
+		t.Errorf("editing a deleted tweet: %v; want %v", err, ErrNoSuchTweet)
+	}
+	if body := rdb.HGet(ctx, tweetKey(id), "body").Val(); body != "hello again @bob @carol #new" {
+		t.Errorf("after the refusals pytwis reads %q", body)
+	}
+}
+
+func TestSpan(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{30 * time.Minute, "30 minutes"}, {time.Hour, "1 hour"}, {2 * time.Hour, "2 hours"},
+		{90 * time.Second, "90 seconds"}, {time.Minute, "1 minute"},
+	} {
+		if got := Span(c.d); got != c.want {
+			t.Errorf("Span(%v) = %q; want %q", c.d, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,452 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Search finds tweets by their words and users by their names, from indexes
+// of pytwask's own beside pytwis's keys:
+//
+//   - pytwask:word:<folded word> (list, newest first, the newest WordCap
+//     kept): the ids of the tweets with that word. An indexer in every
+//     instance (IndexSearch, from the cursor pytwask:search:next up to
+//     next_tweet_id) adds new tweets a moment after they are posted, and
+//     a database written by pytwis is indexed the same way, from its first
+//     tweet; an edit and a deletion change the lists at once. A search
+//     walks the list of its rarest word and keeps the tweets whose text
+//     has every word (so an entry left behind by a race with an edit is
+//     harmless), and a #tag alone is its tag's list.
+//   - pytwask:names:{names} (sorted set of "<folded name> <name>", for
+//     prefixes) and pytwask:gram:{names}:<three characters> (sets of the
+//     same, for names that contain the query): one slot, so a search is
+//     one script on a Cluster too; kept by sign-up, and filled in from
+//     users by the indexer when pytwis added users.
+
+const (
+	// WordCap bounds each word's list: a search for only common words
+	// finds the newest of them.
+	WordCap = 10_000
+	// MaxQueryLen bounds a search, in characters.
+	MaxQueryLen = 200
+	// maxQueryWords bounds the words of a search that are looked up.
+	maxQueryWords = 8
+	// maxWordLen bounds an indexed word, in bytes.
+	maxWordLen = 64
+	// searchScan bounds the tweets one search reads to fill a page.
+	searchScan = 1000
+	// indexBatch is how many tweets one step of the indexer reads.
+	indexBatch = 500
+	// MaxUsersFound is how many users a search lists.
+	MaxUsersFound = 20
+)
+
+const (
+	prefixWord     = "pytwask:word:"
+	keySearchNext  = "pytwask:search:next"
+	keyNames       = "pytwask:names:{names}"
+	prefixNameGram = "pytwask:gram:{names}:"
+)
+
+func wordKey(w string) string { return prefixWord + w }
+
+// ErrBadQuery refuses a search that has nothing to look for.
+var ErrBadQuery = &Error{Invalid, "Search for a word, a #tag or a name."}
+
+// wordsOf returns the folded words of a text, each once, in order: runs of
+// letters, digits and _ of any script.
+func wordsOf(text string) []string {
+	var words []string
+	for _, w := range strings.FieldsFunc(foldText(text), notInWord) {
+		if len(w) <= maxWordLen && !slices.Contains(words, w) {
+			words = append(words, w)
+		}
+	}
+	return words
+}
+
+func notInWord(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' }
+
+// foldText is FoldTag of a whole text; ASCII text, the most common, is
+// folded without the Unicode tables.
+func foldText(text string) string {
+	for i := 0; i < len(text); i++ {
+		if text[i] >= utf8.RuneSelf {
+			return FoldTag(text)
+		}
+	}
+	return strings.ToLower(text)
+}
+
+// hasWords reports whether text has every one of words (folded, at most
+// 64). A search calls it on every tweet it reads, so it does not allocate
+// for ASCII text.
+func hasWords(text string, words []string) bool {
+	ascii := true
+	for i := 0; i < len(text) && ascii; i++ {
+		ascii = text[i] < utf8.RuneSelf
+	}
+	if !ascii {
+		text = FoldTag(text)
+	}
+	var found uint64
+	all := uint64(1)<<min(len(words), 64) - 1
+	for start := 0; start < len(text); {
+		r, size := utf8.DecodeRuneInString(text[start:])
+		if notInWord(r) {
+			start += size
+			continue
+		}
+		end := start + size
+		for end < len(text) {
+			r, size := utf8.DecodeRuneInString(text[end:])
+			if notInWord(r) {
+				break
+			}
+			end += size
+		}
+		for i, q := range words[:min(len(words), 64)] {
+			if found&(1<<i) == 0 && len(q) == end-start && (ascii && asciiFoldEqual(text[start:end], q) || !ascii && text[start:end] == q) {
+				if found |= 1 << i; found == all {
+					return true
+				}
+			}
+		}
+		start = end
+	}
+	return found == all
+}
+
+// asciiFoldEqual reports whether the ASCII word equals the folded q.
+func asciiFoldEqual(word, q string) bool {
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != q[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Query is a search as typed, checked: the folded words to find, or one
+// #tag; and the name to look for among users ("" for none).
+type Query struct {
+	Words []string
+	Tag   string
+	Name  string
+}
+
+// ParseQuery checks a search: at most MaxQueryLen characters, with a word
+// in it. A single #tag searches that tag; a single word, or @name, names
+// too.
+func ParseQuery(q string) (Query, error) {
+	q = strings.TrimSpace(q)
+	if n := len([]rune(q)); n > MaxQueryLen {
+		return Query{}, refuse(Invalid, "The search is %d characters long; the limit is %d.", n, MaxQueryLen)
+	}
+	var out Query
+	fields := strings.Fields(q)
+	if len(fields) == 1 {
+		f := fields[0]
+		if segs := Segments(f); len(segs) == 1 && segs[0].Kind == Hashtag {
+			out.Tag = FoldTag(segs[0].Text)
+			return out, nil
+		}
+		if name := strings.TrimPrefix(f, "@"); name != "" && strings.IndexFunc(name, func(r rune) bool {
+			return !isASCIILetter(byte(r)) && !isDigit(byte(r)) && r != '_' && r != '-' || r > unicode.MaxASCII
+		}) < 0 {
+			out.Name = FoldUsername(name)
+		}
+	}
+	out.Words = wordsOf(q)
+	if len(out.Words) > maxQueryWords {
+		out.Words = out.Words[:maxQueryWords]
+	}
+	if len(out.Words) == 0 && out.Name == "" {
+		return Query{}, ErrBadQuery
+	}
+	return out, nil
+}
+
+// SearchTweets returns a page of the tweets that match q, newest first, and
+// the viewer whose secret it is (or nil).
+func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset, n int) (*Viewer, Page, error) {
+	if q.Tag != "" {
+		return s.TagTweets(ctx, secret, q.Tag, offset, n)
+	}
+	if len(q.Words) == 0 {
+		v, err := s.viewerOnly(ctx, secret)
+		return v, Page{}, err
+	}
+	// The rarest word's list is walked; the others are checked in each
+	// tweet's text.
+	lens := make([]*redis.IntCmd, len(q.Words))
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, w := range q.Words {
+			lens[i] = p.LLen(ctx, wordKey(w))
+		}
+	}); err != nil {
+		return nil, Page{}, fmt.Errorf("search: %w", err)
+	}
+	rarest := 0
+	for i, l := range lens {
+		if l.Val() < lens[rarest].Val() {
+			rarest = i
+		}
+	}
+	// The first read is of twice the tweets the page shows, with the
+	// viewer: enough for one word; more are read as needed.
+	enough := offset + n + 1
+	chunk := max(2*enough, 50)
+	if n < 0 {
+		enough, chunk = searchScan, 200
+	}
+	r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: wordKey(q.Words[rarest])}, 0, chunk-1)
+	if err != nil {
+		return nil, Page{}, fmt.Errorf("search: %w", err)
+	}
+	v, ids := r.viewer, r.ids
+	var matched []string
+	for start := 0; ; {
+		found, err := s.resolve(ctx, r.gen, ids, -1, nil)
+		if err != nil {
+			return v, Page{}, fmt.Errorf("search: %w", err)
+		}
+		for _, t := range found.Tweets {
+			if len(matched) < enough && hasWords(t.Body, q.Words) && !slices.Contains(matched, t.ID) {
+				matched = append(matched, t.ID)
+			}
+		}
+		start += len(ids)
+		if len(ids) < chunk || start >= searchScan || len(matched) >= enough {
+			break
+		}
+		chunk = 200
+		if ids, err = s.rdb.LRange(ctx, wordKey(q.Words[rarest]), int64(start), int64(start+chunk-1)).Result(); err != nil {
+			return v, Page{}, fmt.Errorf("search: %w", err)
+		}
+	}
+	if offset >= len(matched) {
+		return v, Page{}, nil
+	}
+	page, err := s.resolve(ctx, r.gen, matched[offset:], n, decorationFor(v))
+	return v, page, err
+}
+
+// SearchUsers returns the names of the users whose name is q.Name, starts
+// with it, or (for three characters or more) contains it, in that order,
+// then alphabetically; at most MaxUsersFound.
+func (s *Store) SearchUsers(ctx context.Context, q Query) ([]string, error) {
+	if q.Name == "" {
+		return nil, nil
+	}
+	var prefixed *redis.StringSliceCmd
+	var containing *redis.StringSliceCmd
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		prefixed = p.ZRangeByLex(ctx, keyNames, &redis.ZRangeBy{Min: "[" + q.Name, Max: "[" + q.Name + "\xff", Count: MaxUsersFound})
+		if grams := nameGrams(q.Name); len(grams) > 0 {
+			keys := make([]string, len(grams))
+			for i, g := range grams {
+				keys[i] = prefixNameGram + g
+			}
+			containing = p.SInter(ctx, keys...)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	var exact, prefix, rest []string
+	seen := map[string]bool{}
+	add := func(member string) {
+		folded, name, ok := strings.Cut(member, " ")
+		if !ok || seen[name] || !strings.Contains(folded, q.Name) {
+			return
+		}
+		seen[name] = true
+		switch {
+		case folded == q.Name:
+			exact = append(exact, name)
+		case strings.HasPrefix(folded, q.Name):
+			prefix = append(prefix, name)
+		default:
+			rest = append(rest, name)
+		}
+	}
+	for _, m := range prefixed.Val() {
+		add(m)
+	}
+	if containing != nil {
+		members := containing.Val()
+		slices.Sort(members)
+		for _, m := range members {
+			add(m)
+		}
+	}
+	names := append(append(exact, prefix...), rest...)
+	return names[:min(len(names), MaxUsersFound)], nil
+}
+
+// nameGrams returns the three-character pieces of a folded name.
+func nameGrams(folded string) []string {
+	var grams []string
+	for i := 0; i+3 <= len(folded); i++ {
+		if g := folded[i : i+3]; !slices.Contains(grams, g) {
+			grams = append(grams, g)
+		}
+	}
+	return grams
+}
+
+// indexNames adds users' names to the name indexes, in one pipeline.
+func indexNames(ctx context.Context, p redis.Pipeliner, names ...string) {
+	for _, name := range names {
+		folded := FoldUsername(name)
+		member := folded + " " + name
+		p.ZAdd(ctx, keyNames, redis.Z{Member: member})
+		for _, g := range nameGrams(folded) {
+			p.SAdd(ctx, prefixNameGram+g, member)
+		}
+	}
+}
+
+// indexName adds one user's name to the name indexes.
+func (s *Store) indexName(ctx context.Context, name string) error {
+	return s.pipelined(ctx, func(p redis.Pipeliner) { indexNames(ctx, p, name) })
+}
+
+// indexWordScript: KEYS a word's list; ARGV tweet id, cap. Pushes the id
+// unless it is among the list's newest entries (a batch indexed twice, by
+// two instances at once), and trims the list back to cap.
+var indexWordScript = script(`
+if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', 100) then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 1
+`)
+
+// advanceScript: KEYS the indexer's cursor; ARGV where it was, where it
+// goes. Moves it on unless another instance did.
+var advanceScript = script(`
+if math.max(tonumber(redis.call('GET', KEYS[1]) or '1'), 1) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`)
+
+// IndexSearch indexes the words of the tweets posted since the indexer's
+// cursor, up to indexBatch of them, and the names of users pytwis added;
+// it returns how many tweets it read (0: nothing left to do).
+func (s *Store) IndexSearch(ctx context.Context) (int, error) {
+	var next, last *redis.StringCmd
+	var nameCount, userCount *redis.IntCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		next, last = p.Get(ctx, keySearchNext), p.Get(ctx, keyNextTweetID)
+		nameCount, userCount = p.ZCard(ctx, keyNames), p.HLen(ctx, keyUsers)
+	}); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	if nameCount.Val() < userCount.Val() {
+		if err := s.indexAllNames(ctx); err != nil {
+			return 0, err
+		}
+	}
+	from, _ := strconv.ParseInt(next.Val(), 10, 64)
+	from = max(from, 1)
+	upTo, _ := strconv.ParseInt(last.Val(), 10, 64)
+	if from > upTo {
+		return 0, nil
+	}
+	to := min(upTo, from+indexBatch-1)
+	bodies := make([]*redis.SliceCmd, 0, to-from+1)
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for id := from; id <= to; id++ {
+			bodies = append(bodies, p.HMGet(ctx, tweetKey(strconv.FormatInt(id, 10)), fieldTweetBody, fieldDeleted))
+		}
+	}); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, b := range bodies {
+			v := b.Val()
+			if len(v) != 2 || v[0] == nil || v[1] != nil {
+				continue // no such tweet, or deleted
+			}
+			id := strconv.FormatInt(from+int64(i), 10)
+			for _, w := range wordsOf(str(v[0])) {
+				indexWordScript.Eval(ctx, p, []string{wordKey(w)}, id, WordCap)
+			}
+		}
+	}); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	if err := advanceScript.Run(ctx, s.rdb, []string{keySearchNext}, from, to+1).Err(); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	return int(to - from + 1), nil
+}
+
+// indexAllNames adds every user's name to the name indexes.
+func (s *Store) indexAllNames(ctx context.Context) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, keyUsers, cursor, "*", 1000).Result()
+		if err != nil {
+			return fmt.Errorf("index names: %w", err)
+		}
+		var names []string
+		for i := 0; i+1 < len(kv); i += 2 {
+			names = append(names, kv[i])
+		}
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) { indexNames(ctx, p, names...) }); err != nil {
+			return fmt.Errorf("index names: %w", err)
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// RunIndexer runs IndexSearch until ctx ends: at once while there is
+// something to index (with a pause between batches, so that a database of
+// pytwis's is indexed without crowding out pages), every idle otherwise.
+func (s *Store) RunIndexer(ctx context.Context, idle time.Duration) {
+	for ctx.Err() == nil {
+		n, err := s.IndexSearch(ctx)
+		wait := idle
+		switch {
+		case err != nil && !errors.Is(err, context.Canceled):
+			s.log.Warn("search index", "err", err)
+			wait = time.Second
+		case n > 0:
+			wait = 20 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// reindexWords takes a tweet off the lists of words (a deletion, or words
+// an edit took out) and puts it on those of added (an edit's new words).
+func (s *Store) reindexWords(ctx context.Context, id string, removed, added []string) error {
+	return s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, w := range removed {
+			p.LRem(ctx, wordKey(w), 1, id)
+		}
+		for _, w := range added {
+			insertByIDScript.Eval(ctx, p, []string{wordKey(w)}, id)
+		}
+	})
+}

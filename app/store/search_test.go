@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestSearch: users by name (exact, then prefix, then the rest that
+// contain it), tweets by all their words, newest first, or by a #tag; the
+// index follows edits and deletions at once, takes in new tweets and
+// users pytwis wrote, and pages.
+func TestSearch(t *testing.T) {
+	s, rdb := newStore(t)
+	testSearch(t, s, rdb)
+}
+
+// TestSearchOnCluster is TestSearch on a Redis Cluster.
+func TestSearchOnCluster(t *testing.T) {
+	s, rdb, _ := clusterStore(t)
+	testSearch(t, s, rdb)
+}
+
+func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	for _, name := range []string{"alice", "alicia", "malice", "Alfred", "bob"} {
+		mustRegister(t, s, name)
+	}
+	_, aliceSecret := mustRegister(t, s, "Ali")
+	users := func(q string) []string {
+		t.Helper()
+		query, err := ParseQuery(q)
+		if err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		names, err := s.SearchUsers(ctx, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	for _, c := range []struct {
+		q    string
+		want []string
+	}{
+		{"ali", []string{"Ali", "alice", "alicia", "malice"}},
+		{"ALICE", []string{"alice", "malice"}},
+		{"@alic", []string{"alice", "alicia", "malice"}},
+		{"al", []string{"Alfred", "Ali", "alice", "alicia"}}, // too short to look inside names
+		{"lic", []string{"alice", "alicia", "malice"}},
+		{"nobody", nil},
+		{"two words", nil},
+	} {
+		if got := users(c.q); !slices.Equal(got, c.want) {
+			t.Errorf("users for %q: %v; want %v", c.q, got, c.want)
+		}
+	}
+
+	post := func(body string) string {
+		t.Helper()
+		id, err := s.PostAs(ctx, aliceSecret, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	index := func() {
+		t.Helper()
+		for {
+			n, err := s.IndexSearch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+	picnic := post("Picnic in the Park #sunday")
+	closed := post("The park is closed")
+	post("Coffee in the morning")
+	parks := post("café and parks")
+	index()
+	tweets := func(q string) []string {
+		t.Helper()
+		query, err := ParseQuery(q)
+		if err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		_, p, err := s.SearchTweets(ctx, "", query, 0, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, tw := range p.Tweets {
+			ids = append(ids, tw.ID)
+		}
+		return ids
+	}
+	check := func(q string, want ...string) {
+		t.Helper()
+		if got := tweets(q); !slices.Equal(got, want) {
+			t.Errorf("tweets for %q: %v; want %v", q, got, want)
+		}
+	}
+	check("park", closed, picnic)
+	check("PARK picnic", picnic)
+	check("#Sunday", picnic)
+	check("sunday", picnic)
+	check("parks", parks)
+	check("CAFÉ", parks)
+	check("park coffee")
+
+	inWord := func(word, id string) bool {
+		return slices.Contains(rdb.LRange(ctx, wordKey(word), 0, -1).Val(), id)
+	}
+	// An edit and a deletion change the index at once.
+	if err := s.EditTweet(ctx, aliceSecret, closed, "The garden is closed", DefaultEditWindow); err != nil {
+		t.Fatal(err)
+	}
+	check("park", picnic)
+	check("garden", closed)
+	if inWord("park", closed) || !inWord("garden", closed) {
+		t.Error("the index does not follow the edit")
+	}
+	if err := s.DeleteTweet(ctx, aliceSecret, picnic); err != nil {
+		t.Fatal(err)
+	}
+	check("park")
+	check("#sunday")
+	for _, w := range []string{"picnic", "park", "sunday", "the"} {
+		if inWord(w, picnic) {
+			t.Errorf("pytwask:word:%s still holds the deleted tweet", w)
+		}
+	}
+
+	// What pytwis wrote: a user and a tweet, found once indexed.
+	uid := strconv.FormatInt(rdb.Incr(ctx, "next_user_id").Val(), 10)
+	tid := strconv.FormatInt(rdb.Incr(ctx, "next_tweet_id").Val(), 10)
+	rdb.HSet(ctx, "user:"+uid, "username", "pythonista", "password_hash", "x", "auth", "y")
+	rdb.HSet(ctx, "users", "pythonista", uid)
+	rdb.HSet(ctx, "tweet:"+tid, "userid", uid, "unix_time", "1700000000", "body", "written by pytwis")
+	rdb.LPush(ctx, "timeline", tid)
+	index()
+	check("pytwis", tid)
+	if got := users("python"); !slices.Equal(got, []string{"pythonista"}) {
+		t.Errorf("users for python: %v; want pythonista", got)
+	}
+
+	// Paging, newest first.
+	var many []string
+	for i := range 25 {
+		many = append([]string{post(fmt.Sprintf("many %d", i))}, many...)
+	}
+	index()
+	query, _ := ParseQuery("many")
+	_, p1, err := s.SearchTweets(ctx, "", query, 0, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p2, err := s.SearchTweets(ctx, "", query, 20, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tw := range append(p1.Tweets, p2.Tweets...) {
+		got = append(got, tw.ID)
+	}
+	if !slices.Equal(got, many) || !p1.More || p2.More {
+		t.Errorf("pages of many: %v (more %v, %v); want %v", got, p1.More, p2.More, many)
+	}
+	// Indexing again adds nothing twice.
+	rdb.Del(ctx, keySearchNext)
+	index()
+	if n := len(rdb.LRange(ctx, wordKey("many"), 0, -1).Val()); n != 25 {
+		t.Errorf("pytwask:word:many holds %d ids after indexing twice; want 25", n)
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	for _, c := range []struct {
+		q    string
+		want Query
+		err  string
+	}{
+		{"Picnic  PARK", Query{Words: []string{"picnic", "park"}}, ""},
+		{"alice", Query{Words: []string{"alice"}, Name: FoldUsername("alice")}, ""},
+		{"@Alice", Query{Words: []string{"alice"}, Name: FoldUsername("alice")}, ""},
+		{"#Sunday", Query{Tag: "sunday"}, ""},
+		{"Straße", Query{Words: []string{"strasse"}}, ""},
+		{"!!! ... ???", Query{}, "Search for a word, a #tag or a name."},
+		{"@", Query{}, "Search for a word, a #tag or a name."},
+		{strings.Repeat("a", 10000), Query{}, "The search is 10000 characters long; the limit is 200."},
+		{strings.Repeat("w ", 20), Query{Words: []string{"w"}}, ""},
+	} {
+		got, err := ParseQuery(c.q)
+		var refusal *Error
+		switch {
+		case c.err != "" && (!errors.As(err, &refusal) || refusal.Msg != c.err):
+			t.Errorf("ParseQuery(%.20q): %v; want %q", c.q, err, c.err)
+		case c.err == "" && (err != nil || !slices.Equal(got.Words, c.want.Words) || got.Tag != c.want.Tag || got.Name != c.want.Name):
+			t.Errorf("ParseQuery(%.20q) = %+v, %v; want %+v", c.q, got, err, c.want)
+		}
+	}
+}
+
+func TestHasWords(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		words []string
+		want  bool
+	}{
+		{"Picnic in the PARK, at noon.", []string{"park", "noon"}, true},
+		{"Picnic in the parks", []string{"park"}, false},
+		{"#Sunday_picnic", []string{"sunday_picnic"}, true},
+		{"Die STRASSE ist nass", []string{"straße"}, false}, // words are folded before they come here
+		{"Die Straße ist nass", []string{"strasse", "nass"}, true},
+		{"Ein Café", []string{"café"}, true},
+		{"", []string{"x"}, false},
+		{"anything", nil, true},
+	} {
+		if got := hasWords(c.text, c.words); got != c.want {
+			t.Errorf("hasWords(%q, %q) = %v; want %v", c.text, c.words, got, c.want)
+		}
+	}
+}
