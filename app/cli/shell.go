@@ -27,13 +27,18 @@ type Shell struct {
 	loc         *time.Location
 	secret      string // the signed-in user's authentication secret; never printed
 	failed      bool
-	editWindow  time.Duration // how long after posting a tweet may be edited
+	rules       Rules
 }
 
-// NewShell returns a shell on st writing to out. Times are shown in loc; a
-// tweet may be edited for editWindow after it was posted.
-func NewShell(st *store.Store, out io.Writer, loc *time.Location, editWindow time.Duration) *Shell {
-	return &Shell{store: st, out: out, loc: loc, editWindow: editWindow}
+// Rules are the site's settings that commands follow.
+type Rules struct {
+	EditWindow time.Duration // how long after posting a tweet may be edited
+	NameHold   time.Duration // how long a deleted account's name is held
+}
+
+// NewShell returns a shell on st writing to out. Times are shown in loc.
+func NewShell(st *store.Store, out io.Writer, loc *time.Location, rules Rules) *Shell {
+	return &Shell{store: st, out: out, loc: loc, rules: rules}
 }
 
 // Failed reports whether any command failed.
@@ -66,6 +71,7 @@ var commands = map[string]command{
 	"unrepost":      {"unrepost TWEET_ID", 1, 1, (*Shell).unrepost},
 	"edit":          {"edit TWEET_ID TWEET", 2, 2, (*Shell).editTweet},
 	"delete":        {"delete TWEET_ID", 1, 1, (*Shell).deleteTweet},
+	"deleteuser":    {"deleteuser USERNAME [confirm]", 1, 2, (*Shell).deleteUser},
 	"notifications": {"notifications [MAX]", 0, 1, (*Shell).notifications},
 	"timeline":      {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
 	"tweetsby":      {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
@@ -414,10 +420,38 @@ func (sh *Shell) unrepost(ctx context.Context, args []string) error {
 // editTweet changes the text of one of the signed-in user's tweets, while
 // it may still be edited.
 func (sh *Shell) editTweet(ctx context.Context, args []string) error {
-	if err := sh.store.EditTweet(ctx, sh.secret, args[0], args[1], sh.editWindow); err != nil {
+	if err := sh.store.EditTweet(ctx, sh.secret, args[0], args[1], sh.rules.EditWindow); err != nil {
 		return sh.couldnt("edit tweet "+args[0], err)
 	}
 	sh.say("Edited tweet %s", args[0])
+	return nil
+}
+
+// deleteUser is an operator's: it lists what deleting the account of
+// USERNAME removes, and with "confirm" after the name removes it.
+func (sh *Shell) deleteUser(ctx context.Context, args []string) error {
+	name := args[0]
+	if len(args) == 2 && args[1] != "confirm" {
+		return errBadArgs
+	}
+	a, err := sh.store.AccountOf(ctx, name)
+	if err != nil {
+		return sh.couldnt("delete the account of "+name, err)
+	}
+	sh.say("Deleting the account of %s removes: its profile and sessions, %d tweets, %d likes, %d reposts, "+
+		"%d notifications, its %d follows and %d followers. Replies others wrote stay. The name is held for %s.",
+		name, a.Tweets, a.Likes, a.Reposts, a.Notifications, a.Following, a.Followers, store.Span(sh.rules.NameHold))
+	if len(args) == 1 {
+		sh.say("To delete it, type: deleteuser %s confirm", name)
+		return nil
+	}
+	if err := sh.store.DeleteUser(ctx, name, sh.rules.NameHold); err != nil {
+		return sh.couldnt("delete the account of "+name, err)
+	}
+	if err := sh.store.DrainFanOut(ctx, "pytwask-cli"); err != nil {
+		return sh.couldnt("delete the account of "+name, err)
+	}
+	sh.say("Deleted the account of %s", name)
 	return nil
 }
 
@@ -524,6 +558,7 @@ const helpText = `Commands:
   unrepost TWEET_ID
   edit TWEET_ID TWEET
   delete TWEET_ID
+  deleteuser USERNAME [confirm]   (an operator's: no sign-in needed)
   notifications [MAX]
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]

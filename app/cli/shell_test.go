@@ -23,7 +23,8 @@ func newShell(t testing.TB) (*Shell, *bytes.Buffer, *redistest.Server) {
 	rdb := rs.Client()
 	t.Cleanup(func() { rdb.Close() })
 	var out bytes.Buffer
-	return NewShell(store.New(rdb, password.Hasher{Iterations: 1000}, nil), &out, time.UTC, store.DefaultEditWindow), &out, rs
+	return NewShell(store.New(rdb, password.Hasher{Iterations: 1000}, nil), &out, time.UTC,
+		Rules{EditWindow: store.DefaultEditWindow, NameHold: store.DefaultNameHold}), &out, rs
 }
 
 // TestEveryCommand runs each command's success and failure in one session,
@@ -100,6 +101,14 @@ func TestEveryCommand(t *testing.T) {
 		{"login bob Passw0rd!", "Logged into username bob", false},
 		{"delete 1", "Couldn't delete tweet 1 with error = You can only change your own tweets.", true},
 		{"edit 1 mine", "Couldn't edit tweet 1 with error = You can only change your own tweets.", true},
+		{"deleteuser", "Usage: deleteuser USERNAME [confirm]", true},
+		{"deleteuser nobody", "Couldn't delete the account of nobody with error = username nobody doesn't exist", true},
+		{"deleteuser alice yes", "Usage: deleteuser USERNAME [confirm]", true},
+		{"deleteuser alice", "Deleting the account of alice removes: its profile and sessions, 1 tweets, 0 likes, 0 reposts, 0 notifications, its 0 follows and 0 followers. Replies others wrote stay. The name is held for 30 days.\nTo delete it, type: deleteuser alice confirm", false},
+		{"tweetsby alice", "Got 1 tweets posted by alice", false},
+		{"deleteuser alice confirm", "Deleted the account of alice", false},
+		{"tweetsby alice", "Couldn't get the tweets posted by alice with error = username alice doesn't exist", true},
+		{"register alice Passw0rd!", "Couldn't register alice with error = That username belonged to an account deleted recently; choose another.", true},
 	}
 	for _, s := range steps {
 		out.Reset()

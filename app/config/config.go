@@ -80,6 +80,7 @@ type Config struct {
 	SessionIdle time.Duration `envconfig:"PYTWASK_SESSION_IDLE" default:"12h" desc:"a sign-in without \"Keep me logged in\" ends after this long without a request"`
 	SessionMax  time.Duration `envconfig:"PYTWASK_SESSION_MAX" default:"24h" desc:"a sign-in without \"Keep me logged in\" ends this long after it began, whatever its use"`
 	EditWindow  time.Duration `envconfig:"PYTWASK_EDIT_WINDOW" default:"30m" desc:"how long after posting the author may edit a tweet (0: never)"`
+	NameHold    time.Duration `envconfig:"PYTWASK_NAME_HOLD" default:"720h" desc:"how long the name of a deleted account stays reserved (0: not at all)"`
 
 	MaxConns          int `envconfig:"PYTWASK_MAX_CONNS" default:"4096" desc:"open connections allowed on each listener; more are closed at once (0: no limit)"`
 	MaxConnsPerClient int `envconfig:"PYTWASK_MAX_CONNS_PER_CLIENT" default:"100" desc:"open connections allowed from one client address (IPv6 per /64) on each TCP listener; not on unix sockets, where nginx speaks for everyone (0: no limit)"`
@@ -279,6 +280,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionIdle < time.Minute {
 		bad("PYTWASK_SESSION_IDLE", "expected a duration of a minute or more, such as 12h, got %v", c.SessionIdle)
+	}
+	if c.NameHold < 0 {
+		bad("PYTWASK_NAME_HOLD", "expected a duration of 0 or more, such as 720h, got %v", c.NameHold)
 	}
 	if c.EditWindow < 0 {
 		bad("PYTWASK_EDIT_WINDOW", "expected a duration of 0 or more, such as 30m, got %v", c.EditWindow)

@@ -15,7 +15,8 @@ import (
 // and at phone size: a post that mentions and tags, a reply from the
 // mention's notification, the tag page, a like and a repost from lists, the
 // repost on a follower's timeline, the author's notifications, an undo,
-// an edit, a search, and the author deleting her tweet.
+// an edit, a search, the author deleting her tweet, and a user deleting
+// their account.
 // Every step is a screenshot, and every page passes the checks of
 // TestBrowserPages.
 func TestBrowserConversation(t *testing.T) {
@@ -214,6 +215,17 @@ func TestBrowserConversation(t *testing.T) {
 			cat.open("/tags/" + tag)
 			if n := count(cat, `.tweet`); n != 1 {
 				t.Errorf("the tag page lists %d tweets after the deletion; want ben's reply", n)
+			}
+
+			// Ben deletes his account from the settings page, with his
+			// password: signed out, his reply gone from the tag page.
+			ben.open("/auth/user_settings")
+			ben.fill([][2]string{{"#delete_password", "Passw0rd!"}}, `form[action="/auth/delete_account"] button`)
+			ben.waitText("Your account was deleted.")
+			shot(ben, "ben-deleted-his-account")
+			cat.open("/tags/" + tag)
+			if n := count(cat, `.tweet`); n != 0 {
+				t.Errorf("the tag page lists %d tweets after ben's account was deleted; want none", n)
 			}
 			for _, p := range people {
 				p.checkClean()

@@ -88,6 +88,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		SessionIdle:  cfg.SessionIdle,
 		SessionMax:   cfg.SessionMax,
 		EditWindow:   cfg.EditWindow,
+		NameHold:     cfg.NameHold,
 		PageSlots:    cfg.PageSlots,
 		Metrics:      m,
 	})

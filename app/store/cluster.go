@@ -457,6 +457,7 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		return nil, err
 	}
 	names := map[string]*redis.StringCmd{}
+	gone := map[string]*redis.BoolCmd{} // authors of deleted parents: account deleted?
 	err = s.pipelined(ctx, func(p redis.Pipeliner) {
 		want := func(uid string) {
 			if uid != "" && names[uid] == nil {
@@ -468,6 +469,9 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		}
 		for _, c := range parents {
 			want(parentAuthor(c))
+			if uid := deletedAuthor(c); uid != "" && gone[uid] == nil {
+				gone[uid] = p.HExists(ctx, userKey(uid), fieldDeleted)
+			}
 		}
 	})
 	if err != nil {
@@ -491,6 +495,9 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		}
 		if parent != "" {
 			parentName = name(parentAuthor(parents[parent]))
+			if g := gone[deletedAuthor(parents[parent])]; g != nil && g.Val() {
+				parentName = "-"
+			}
 		}
 		out = append(out, ids[i], uid, name(uid), posted, str(t[2]), parent, parentName, str(t[4]), str(t[6]))
 	}
@@ -502,6 +509,16 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 func parentAuthor(c *redis.SliceCmd) string {
 	v := c.Val()
 	if len(v) != 2 || v[1] != nil {
+		return ""
+	}
+	return str(v[0])
+}
+
+// deletedAuthor is the author's id from a deleted parent tweet's fields
+// ("" for one not deleted), whose account may be gone too.
+func deletedAuthor(c *redis.SliceCmd) string {
+	v := c.Val()
+	if len(v) != 2 || v[1] == nil {
 		return ""
 	}
 	return str(v[0])

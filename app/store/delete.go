@@ -50,13 +50,6 @@ end
 return 1
 `)
 
-// purgeScript: KEYS a user's timeline, its via hash (one slot); ARGV a
-// tweet id. Takes the tweet off the timeline, and its repost mark.
-var purgeScript = script(`
-redis.call('HDEL', KEYS[2], ARGV[1])
-return redis.call('LREM', KEYS[1], 0, ARGV[1])
-`)
-
 // ErrNotYourTweet refuses to delete or edit someone else's tweet.
 var ErrNotYourTweet = &Error{Forbidden, "You can only change your own tweets."}
 
@@ -69,11 +62,16 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	if err != nil {
 		return err
 	}
+	return s.deleteTweet(ctx, v.ID, id)
+}
+
+// deleteTweet is DeleteTweet by the user with this id.
+func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	if !validID(id) {
 		return ErrNoSuchTweet
 	}
 	now := s.now().Unix()
-	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, v.ID, now).Slice()
+	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, userID, now).Slice()
 	if err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
@@ -89,13 +87,13 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	if err := s.newGeneration(ctx); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
-	if err := s.unlistOwn(ctx, id, v.ID, parent, tagsOf(body)); err != nil {
+	if err := s.unlistOwn(ctx, id, userID, parent, tagsOf(body)); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
 	if err := s.reindexWords(ctx, id, wordsOf(body), nil); err != nil {
 		return fmt.Errorf("delete tweet %s: take it out of the search index: %w", id, err)
 	}
-	if err := s.purgeMarks(ctx, id, v.ID, now); err != nil {
+	if err := s.purgeMarks(ctx, id, userID, now); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
 	if err := s.rdb.HSet(ctx, tweetKey(id), fieldTweetBody, "").Err(); err != nil {
@@ -176,11 +174,13 @@ func (s *Store) purgeMarks(ctx context.Context, tweet, author string, now int64)
 }
 
 // purgeFrom takes the tweet off the timelines of users, and its repost
-// marks, in one pipeline.
+// marks, in one pipeline. A timeline holds a tweet once (pushes skip one
+// that has it), and a deleted one is recent, so LREM stops near the head.
 func (s *Store) purgeFrom(ctx context.Context, tweet string, users []string) error {
 	return s.pipelined(ctx, func(p redis.Pipeliner) {
 		for _, u := range users {
-			purgeScript.Eval(ctx, p, []string{timelineKey(u), viaKey(u)}, tweet)
+			p.HDel(ctx, viaKey(u), tweet)
+			p.LRem(ctx, timelineKey(u), 1, tweet)
 		}
 	})
 }

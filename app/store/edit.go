@@ -81,7 +81,7 @@ func ErrEditTooLate(window time.Duration) *Error {
 		Span(window))
 }
 
-// Span says a duration as people do: "30 minutes", "1 hour", "90 seconds".
+// Span says a duration as people do: "30 days", "1 hour", "90 seconds".
 func Span(d time.Duration) string {
 	unit := func(n int64, one string) string {
 		if n == 1 {
@@ -90,6 +90,8 @@ func Span(d time.Duration) string {
 		return strconv.FormatInt(n, 10) + " " + one + "s"
 	}
 	switch {
+	case d%(24*time.Hour) == 0 && d > 0:
+		return unit(int64(d/(24*time.Hour)), "day")
 	case d%time.Hour == 0:
 		return unit(int64(d/time.Hour), "hour")
 	case d%time.Minute == 0:
@@ -155,6 +157,7 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	if err := s.reindexWords(ctx, id, without(before, after), without(after, before)); err != nil {
 		return fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
 	}
+	s.searches.Clear()
 	var told []string
 	for _, name := range res[2:] {
 		if i := slices.Index(mentions, str(name)); i >= 0 {

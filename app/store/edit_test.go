@@ -174,7 +174,7 @@ func TestSpan(t *testing.T) {
 		want string
 	}{
 		{30 * time.Minute, "30 minutes"}, {time.Hour, "1 hour"}, {2 * time.Hour, "2 hours"},
-		{90 * time.Second, "90 seconds"}, {time.Minute, "1 minute"},
+		{90 * time.Second, "90 seconds"}, {time.Minute, "1 minute"}, {720 * time.Hour, "30 days"}, {36 * time.Hour, "36 hours"},
 	} {
 		if got := Span(c.d); got != c.want {
 			t.Errorf("Span(%v) = %q; want %q", c.d, got, c.want)

@@ -105,8 +105,10 @@ return 'copy'
 
 // pushStep: KEYS job state, to-do set; ARGV count, user timeline cap, slack.
 // Pops up to count followers and pushes the tweet onto their timelines,
-// but onto one that has it among its newest entries already: a repost of
-// the tweet by someone else they follow can reach them before the job does.
+// but onto one that has it already: a repost of the tweet by someone else
+// they follow can reach them before the job does, and leaves its mark in
+// the timeline's via hash, which is one lookup where searching the list
+// was one per entry.
 // A tweet deleted meanwhile goes to nobody more: its chunks are popped and
 // not pushed (its deletion takes it off the timelines pushed before).
 // Returns how many it popped, or -1 when the job is not in its push phase.
@@ -117,7 +119,7 @@ if job[1] ~= 'push' then return -1 end
 local todo = redis.call('SPOP', KEYS[2], ARGV[1])
 if redis.call('HEXISTS', '{tweet:}' .. job[2], '{deleted}') == 1 then return #todo end
 for _, f in ipairs(todo) do
-  if not redis.call('LPOS', '{timeline:}' .. f, job[2], 'MAXLEN', 200) then
+  if redis.call('HEXISTS', '{via:}' .. f .. '}', job[2]) == 0 then
     push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
   end
 end

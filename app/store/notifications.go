@@ -93,10 +93,10 @@ func (s *Store) Notifications(ctx context.Context, secret string, offset, n int)
 		actors = append(actors, f[1])
 		tweetIDs = append(tweetIDs, f[2])
 	}
-	names := make([]*redis.StringCmd, len(actors))
+	names := make([]*redis.SliceCmd, len(actors))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for i, a := range actors {
-			names[i] = p.HGet(ctx, userKey(a), fieldUsername)
+			names[i] = p.HMGet(ctx, userKey(a), fieldUsername, fieldDeleted)
 		}
 	}); err != nil {
 		return v, nil, false, fmt.Errorf("read notifications: %w", err)
@@ -117,7 +117,9 @@ func (s *Store) Notifications(ctx context.Context, secret string, offset, n int)
 	}
 	shown := out[:0]
 	for i, n := range out {
-		n.Actor = names[i].Val()
+		if actor := names[i].Val(); len(actor) == 2 && actor[1] == nil { // "" for an account deleted
+			n.Actor = str(actor[0])
+		}
 		n.Tweet = tweets[tweetIDs[i]]
 		if n.Tweet == nil && tweetIDs[i] != "-" {
 			continue // about a tweet deleted since

@@ -242,7 +242,8 @@ return {gen, viewer, target, ids, marks, focus}
 // tweets: KEYS generation key; ARGV a new generation (set if the database
 // has none), then tweet ids. Returns the generation, then tweetFields values
 // per id: id, user id, username, unix time, body, the id of the tweet it
-// replies to (or ”), that tweet's author's name (” if it is gone), the
+// replies to (or ”), that tweet's author's name (” if it is gone, '-' if
+// its author's account was deleted), the
 // users it mentions and when it was last edited (” for never); the
 // user id is ” when the tweet hash does not exist or is a deleted tweet's
 // tombstone. Authors' names are looked up once per author per call.
@@ -261,7 +262,8 @@ for i = 2, #ARGV do
   if t[6] then uid = '' end
   if parent ~= '' then
     local p = redis.call('HMGET', '{tweet:}' .. parent, '{userid}', '{deleted}')
-    if not p[2] then parentName = name(p[1] or '') end
+    if not p[2] then parentName = name(p[1] or '')
+    elseif p[1] and redis.call('HEXISTS', '{user:}' .. p[1], '{deleted}') == 1 then parentName = '-' end
   end
   out[#out + 1] = tid
   out[#out + 1] = uid

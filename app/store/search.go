@@ -48,7 +48,21 @@ const (
 	indexBatch = 500
 	// MaxUsersFound is how many users a search lists.
 	MaxUsersFound = 20
+	// SearchTTL is how long an instance keeps the tweets a search found:
+	// the same search within it shows the same tweets (their counts and
+	// the viewer's likes read afresh, deleted ones and ones edited not to
+	// match left out) without reading the index again; a tweet posted or
+	// edited to match on another instance may be missing for that long.
+	SearchTTL = 2 * time.Second
+	// searchCacheSize bounds the searches kept.
+	searchCacheSize = 1000
 )
+
+// searchHit is what a search found, and when.
+type searchHit struct {
+	ids []string
+	at  time.Time
+}
 
 const (
 	prefixWord     = "pytwask:word:"
@@ -190,29 +204,46 @@ func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset
 		v, err := s.viewerOnly(ctx, secret)
 		return v, Page{}, err
 	}
+	enough := offset + n + 1 // matches that fill the page and tell if there are more
+	if n < 0 {
+		enough = searchScan
+	}
+	key := strings.Join(q.Words, " ") + "|" + strconv.Itoa(enough)
+	if hit, ok := s.searches.Get(key); ok && s.now().Sub(hit.at) < SearchTTL {
+		// The viewer and the generation, with the first id of a list.
+		r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: wordKey(q.Words[0])}, 0, 0)
+		if err != nil {
+			return nil, Page{}, fmt.Errorf("search: %w", err)
+		}
+		if offset >= len(hit.ids) {
+			return r.viewer, Page{}, nil
+		}
+		page, err := s.resolve(ctx, r.gen, hit.ids[offset:], n, decorationFor(r.viewer))
+		// An edit since may have taken a word out.
+		page.Tweets = slices.DeleteFunc(page.Tweets, func(t Tweet) bool { return !hasWords(t.Body, q.Words) })
+		return r.viewer, page, err
+	}
 	// The rarest word's list is walked; the others are checked in each
 	// tweet's text.
-	lens := make([]*redis.IntCmd, len(q.Words))
-	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for i, w := range q.Words {
-			lens[i] = p.LLen(ctx, wordKey(w))
-		}
-	}); err != nil {
-		return nil, Page{}, fmt.Errorf("search: %w", err)
-	}
 	rarest := 0
-	for i, l := range lens {
-		if l.Val() < lens[rarest].Val() {
-			rarest = i
+	if len(q.Words) > 1 {
+		lens := make([]*redis.IntCmd, len(q.Words))
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			for i, w := range q.Words {
+				lens[i] = p.LLen(ctx, wordKey(w))
+			}
+		}); err != nil {
+			return nil, Page{}, fmt.Errorf("search: %w", err)
+		}
+		for i, l := range lens {
+			if l.Val() < lens[rarest].Val() {
+				rarest = i
+			}
 		}
 	}
 	// The first read is of twice the tweets the page shows, with the
 	// viewer: enough for one word; more are read as needed.
-	enough := offset + n + 1
-	chunk := max(2*enough, 50)
-	if n < 0 {
-		enough, chunk = searchScan, 200
-	}
+	chunk := min(max(2*enough, 50), 200)
 	r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: wordKey(q.Words[rarest])}, 0, chunk-1)
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("search: %w", err)
@@ -238,6 +269,7 @@ func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset
 			return v, Page{}, fmt.Errorf("search: %w", err)
 		}
 	}
+	s.searches.Put(key, searchHit{ids: matched, at: s.now()})
 	if offset >= len(matched) {
 		return v, Page{}, nil
 	}

@@ -175,6 +175,15 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	if !slices.Equal(got, many) || !p1.More || p2.More {
 		t.Errorf("pages of many: %v (more %v, %v); want %v", got, p1.More, p2.More, many)
 	}
+	// Again at once: what it found is kept (SearchTTL), and only the
+	// viewer, the generation and the counts are read.
+	before := s.RoundTrips()
+	if _, p, err := s.SearchTweets(ctx, "", query, 0, 20); err != nil || len(p.Tweets) != 20 {
+		t.Fatalf("the same search again: %d tweets, %v", len(p.Tweets), err)
+	}
+	if n := s.RoundTrips() - before; n > 2 {
+		t.Errorf("the same search again took %d round trips; want at most 2", n)
+	}
 	// Indexing again adds nothing twice.
 	rdb.Del(ctx, keySearchNext)
 	index()

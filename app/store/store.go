@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"pytwask/app/cache"
 	"pytwask/app/password"
 	"pytwask/app/slots"
 )
@@ -116,6 +117,8 @@ type Store struct {
 	now    func() time.Time
 	tweets *tweetCache
 	counts *countsCache
+	// searches keeps what searches found, for SearchTTL.
+	searches *cache.Bounded[string, searchHit]
 	// inlineFanOut is InlineFanOut; tests lower it to send small fan-outs
 	// through the workers too.
 	inlineFanOut int
@@ -158,6 +161,7 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 		rdb: rdb, hasher: hasher, log: log, now: time.Now,
 		tweets:       newTweetCache(TweetCacheSize),
 		counts:       newCountsCache(TweetCacheSize, time.Now),
+		searches:     cache.New[string, searchHit](searchCacheSize),
 		inlineFanOut: InlineFanOut, jobIdle: JobIdle, trips: &roundTrips{},
 		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy),
 	}

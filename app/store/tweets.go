@@ -24,7 +24,8 @@ type Tweet struct {
 	Time     time.Time
 	Body     string
 	// ReplyTo is the id of the tweet this one answers ("" for none), and
-	// ReplyToUser that tweet's author's name ("" when it is gone).
+	// ReplyToUser that tweet's author's name ("" when it is gone, "-" when
+	// its author's account is).
 	ReplyTo, ReplyToUser string
 	// Mentions are the users it mentions that existed when it was posted,
 	// space-separated: the @names that link to a user.

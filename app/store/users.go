@@ -32,6 +32,12 @@ func (s *Store) Register(ctx context.Context, username, pw string) error {
 	if !password.Strong(pw) {
 		return ErrWeakPassword
 	}
+	if held, err := s.nameHeld(ctx, username); err != nil || held {
+		if err == nil {
+			err = ErrNameReserved
+		}
+		return err
+	}
 	exists, err := s.rdb.HExists(ctx, keyUsers, username).Result()
 	if err != nil {
 		return fmt.Errorf("register %s: %w", username, err)

@@ -227,6 +227,8 @@ type settingsPage struct {
 	layout
 	Following, Followers peopleList
 	Form                 passwordForm
+	// NameHold is how long a deleted account's name stays reserved.
+	NameHold string
 }
 
 // peopleList is a page of a follower or following list, with links to the
@@ -248,7 +250,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
-	page := &settingsPage{layout: layout{Title: "Settings"}, Form: f}
+	page := &settingsPage{layout: layout{Title: "Settings"}, Form: f, NameHold: store.Span(s.nameHold)}
 	for _, l := range []struct {
 		param string
 		read  func(context.Context, string, int) (store.People, error)
@@ -352,6 +354,57 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
+}
+
+// deleteAccountSubmit: POST /auth/delete_account — store.DeleteAccount,
+// once the password is given again (checked, and limited, as the settings
+// page's old password is): the account, its tweets and all it made go,
+// the session ends, and the name is held for PYTWASK_NAME_HOLD.
+func (s *Server) deleteAccountSubmit(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	f := passwordForm{Errors: map[string]string{}}
+	pw := form.Get("password")
+	if pw == "" {
+		f.Errors["delete_password"] = "This field is required."
+		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	reserved, err := s.limitPasswordCheck(r, v.Username, nil)
+	if err != nil {
+		return err
+	}
+	err = s.store.DeleteAccount(r.Context(), s.clientSubject(r), secret, pw, s.nameHold)
+	if !errors.Is(err, store.ErrIncorrectPassword) {
+		if err := reserved.refund(r); err != nil {
+			return err
+		}
+	}
+	switch {
+	case errors.Is(err, store.ErrNotLoggedIn):
+		return errLoginRequired
+	case errors.Is(err, store.ErrIncorrectPassword):
+		s.failedSignIn(r, v.Username, "wrong password to delete the account")
+		f.Errors["delete_password"] = err.Error()
+		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
+	case err != nil:
+		return err
+	}
+	s.log.Info("account deleted", "user", v.Username)
+	if err := s.signOut(r); err != nil {
+		return err
+	}
+	s.addFlash(r, flashOK, "Your account was deleted.")
+	return s.redirect(w, r, "/auth/")
 }
 
 // redirect saves the session (flash messages, sign-in) and redirects.

@@ -284,3 +284,29 @@ func TestConcurrentSignUpsOfOneName(t *testing.T) {
 		t.Fatalf("users holds %d names", n)
 	}
 }
+
+// TestDeleteAccountPage: the settings page offers to delete the account;
+// a missing or wrong password is asked again and changes nothing; the
+// right one deletes the account, signs out, and the name is refused to a
+// new sign-up.
+func TestDeleteAccountPage(t *testing.T) {
+	s := newSite(t)
+	users := s.signedIn("alice", "bob")
+	alice, bob := users[0], users[1]
+	bob.post("/tweets/follow/alice", nil)
+	alice.post("/tweets/user_timeline", form("tweet", "my last words"))
+	alice.get("/auth/user_settings").want(t, 200, "Delete your account", `action="/auth/delete_account"`, "for 30 days")
+	alice.post("/auth/delete_account", form("password", "")).want(t, 422, "This field is required.")
+	alice.post("/auth/delete_account", form("password", "Wr0ng-password")).want(t, 422, "Incorrect password")
+	alice.get("/tweets/user_timeline").want(t, 200, "my last words")
+	bob.post("/auth/delete_account", form("password", "Passw0rd!")).wantRedirect(t, "/auth/") // bob's own, not alice's
+	alice.post("/auth/delete_account", form("password", "Passw0rd!")).wantRedirect(t, "/auth/")
+	alice.get("/auth/").want(t, 200, "Your account was deleted.")
+	alice.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	s.browser().get("/tweets/user_history/alice").want(t, 404)
+	if p := s.browser().get("/tweets/general_timeline"); strings.Contains(p.body, "my last words") {
+		t.Error("the general timeline still shows the deleted account's tweet")
+	}
+	b := s.browser()
+	b.post("/auth/signup", form("username", "Alice", "password", "Passw0rd!", "password2", "Passw0rd!")).want(t, 422, "belonged to an account deleted recently")
+}

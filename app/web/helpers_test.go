@@ -62,6 +62,7 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 		Now:        s.clock,
 		Logger:     slog.New(slog.NewTextHandler(t.Output(), nil)),
 		EditWindow: store.DefaultEditWindow,
+		NameHold:   store.DefaultNameHold,
 	})
 	if useTLS {
 		s.srv = httptest.NewTLSServer(h)

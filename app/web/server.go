@@ -48,6 +48,9 @@ type Options struct {
 	SessionIdle, SessionMax time.Duration
 	// EditWindow is how long after posting a tweet may be edited; 0: never.
 	EditWindow time.Duration
+	// NameHold is how long a deleted account's name stays reserved (0:
+	// not at all).
+	NameHold time.Duration
 }
 
 // Limits bound what a client or an account can repeat: sign-ins, sign-ups,
@@ -80,11 +83,11 @@ type Server struct {
 	metrics  *metrics.Metrics
 	// sessionIdle and sessionMax bound a browser-session sign-in.
 	sessionIdle, sessionMax time.Duration
-	// editWindow is Options.EditWindow.
-	editWindow time.Duration
-	pages      *slots.Slots
-	client     func(*http.Request) string
-	handler    http.Handler
+	// editWindow and nameHold are Options'.
+	editWindow, nameHold time.Duration
+	pages                *slots.Slots
+	client               func(*http.Request) string
+	handler              http.Handler
 }
 
 // New parses every template and hashes every static file; a missing or
@@ -119,6 +122,7 @@ func New(o Options) (*Server, error) {
 		sessionIdle: cmp.Or(o.SessionIdle, 12*time.Hour),
 		sessionMax:  cmp.Or(o.SessionMax, 24*time.Hour),
 		editWindow:  o.EditWindow,
+		nameHold:    o.NameHold,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -185,6 +189,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /auth/signout", s.handle(s.signOutPage))
 	mux.Handle("POST /auth/signout", s.handle(s.signOutSubmit))
 	mux.Handle("POST /auth/signout_others", s.handle(s.signOutOthersSubmit))
+	mux.Handle("POST /auth/delete_account", s.handle(s.deleteAccountSubmit))
 	mux.Handle("GET /auth/user_settings", s.handle(s.settingsPage))
 	mux.Handle("POST /auth/user_settings", s.handle(s.settingsSubmit))
 

@@ -49,7 +49,8 @@ type tweetView struct {
 	Posted             int64 // unix seconds
 	Ago                string
 	// ReplyTo is the id of the tweet it answers ("" for none), and
-	// ReplyToUser its author ("" when that tweet is gone).
+	// ReplyToUser its author ("" when that tweet is gone, "-" when its
+	// author's account is).
 	ReplyTo, ReplyToUser string
 	// Mentions are the users its @names denote (store.Tweet.Mentions).
 	Mentions string

@@ -1,0 +1,249 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/password"
+)
+
+// Deleting an account removes what the user made: their tweets (each as
+// DeleteTweet does), follows both ways, likes and reposts, notifications,
+// sessions and profile. pytwis reads a deleted tweet's tombstone and looks
+// up its author's name, so user:<id> stays with the username alone and
+// pytwask_deleted; the name leaves users (pytwis and pytwask no longer
+// know it) and is held in pytwask:reserved:<folded name> for a while, so
+// that nobody takes it over at once. The steps are each safe to run again:
+// deleting an account cut short is finished by deleting it again (as an
+// operator, by name, until the name is released).
+
+// DefaultNameHold is how long a deleted account's name stays reserved.
+const DefaultNameHold = 30 * 24 * time.Hour
+
+const prefixReserved = "pytwask:reserved:"
+
+func reservedKey(folded string) string { return prefixReserved + folded }
+
+// ErrNameReserved refuses a sign-up with the name of an account deleted
+// not long ago.
+var ErrNameReserved = &Error{Conflict, "That username belonged to an account deleted recently; choose another."}
+
+// Account is what deleting an account removes, counted.
+type Account struct {
+	ID, Username                  string
+	Tweets, Followers, Following  int64
+	Likes, Reposts, Notifications int64
+}
+
+// AccountOf counts what deleting the account of username would remove.
+// NotFound if there is none.
+func (s *Store) AccountOf(ctx context.Context, username string) (Account, error) {
+	id, err := s.rdb.HGet(ctx, keyUsers, username).Result()
+	if errors.Is(err, redis.Nil) {
+		return Account{}, refuse(NotFound, "username %s doesn't exist", username)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("read account %s: %w", username, err)
+	}
+	a := Account{ID: id, Username: username}
+	var tweets, followers, following, likes, reposts, notes *redis.IntCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		tweets, followers, following = p.LLen(ctx, tweetsByKey(id)), p.ZCard(ctx, followerKey(id)), p.ZCard(ctx, followingKey(id))
+		likes, reposts, notes = p.SCard(ctx, likedKey(id)), p.SCard(ctx, repostedKey(id)), p.LLen(ctx, notificationsKey(id))
+	}); err != nil {
+		return Account{}, fmt.Errorf("read account %s: %w", username, err)
+	}
+	a.Tweets, a.Followers, a.Following = tweets.Val(), followers.Val(), following.Val()
+	a.Likes, a.Reposts, a.Notifications = likes.Val(), reposts.Val(), notes.Val()
+	return a, nil
+}
+
+// DeleteAccount deletes the account of the user whose secret it is, once
+// pw is their password (checked as ChangePassword checks the old one; client
+// names the line the check waits in). The name is held for hold.
+func (s *Store) DeleteAccount(ctx context.Context, client, secret, pw string, hold time.Duration) error {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return err
+	}
+	stored, err := s.rdb.HGet(ctx, userKey(v.ID), fieldPasswordHash).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("delete account: %w", err)
+	}
+	var ok bool
+	if err := s.withHashSlot(ctx, client, func() {
+		if ok, _ = password.Verify(stored, pw); !ok {
+			s.padRefusal(stored, pw)
+		}
+	}); err != nil {
+		return err
+	}
+	if !ok {
+		return ErrIncorrectPassword
+	}
+	return s.deleteAccount(ctx, v.ID, v.Username, hold)
+}
+
+// DeleteUser deletes the account of username, for an operator: no password.
+func (s *Store) DeleteUser(ctx context.Context, username string, hold time.Duration) error {
+	a, err := s.AccountOf(ctx, username)
+	if err != nil {
+		return err
+	}
+	return s.deleteAccount(ctx, a.ID, username, hold)
+}
+
+func (s *Store) deleteAccount(ctx context.Context, id, username string, hold time.Duration) error {
+	fail := func(what string, err error) error {
+		return fmt.Errorf("delete account %s: %s: %w", username, what, err)
+	}
+	folded := FoldUsername(username)
+	now := s.now().Unix()
+	// The name is held before it leaves users, and the sessions end.
+	if hold > 0 {
+		if err := s.rdb.Set(ctx, reservedKey(folded), id, hold).Err(); err != nil {
+			return fail("hold the name", err)
+		}
+	}
+	secret, err := s.rdb.HGet(ctx, userKey(id), fieldAuth).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fail("read the user", err)
+	}
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		p.HSet(ctx, userKey(id), fieldDeleted, now)
+		if secret != "" {
+			p.HDel(ctx, keyAuths, secret)
+		}
+		p.HDel(ctx, keyUsers, username)
+		p.HDel(ctx, userKey(id), fieldAuth, fieldPasswordHash)
+	}); err != nil {
+		return fail("end the sessions", err)
+	}
+	// Their tweets, newest first.
+	tweets, err := s.rdb.LRange(ctx, tweetsByKey(id), 0, -1).Result()
+	if err != nil {
+		return fail("list the tweets", err)
+	}
+	for _, t := range tweets {
+		if err := s.deleteTweet(ctx, id, t); err != nil && !errors.Is(err, ErrNoSuchTweet) {
+			return fail("delete tweet "+t, err)
+		}
+	}
+	// Their likes and reposts, taken back.
+	liked, err := s.rdb.SMembers(ctx, likedKey(id)).Result()
+	if err != nil {
+		return fail("list the likes", err)
+	}
+	for _, t := range liked {
+		if err := s.unmark(ctx, id, t, likesKey, fieldLikes); err != nil {
+			return fail("take back a like", err)
+		}
+	}
+	reposted, err := s.rdb.SMembers(ctx, repostedKey(id)).Result()
+	if err != nil {
+		return fail("list the reposts", err)
+	}
+	for _, t := range reposted {
+		if err := s.unmark(ctx, id, t, repostsKey, fieldReposts); err != nil {
+			return fail("undo a repost", err)
+		}
+	}
+	// Off the followers' timelines here, rather than by the deletions'
+	// jobs, which would find no followers once the follows are gone: the
+	// tweets, and what the user reposted there.
+	var followers, following *redis.StringSliceCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		followers, following = p.ZRange(ctx, followerKey(id), 0, -1), p.ZRange(ctx, followingKey(id), 0, -1)
+	}); err != nil {
+		return fail("list the follows", err)
+	}
+	args := make([]any, 0, len(tweets)+1)
+	args = append(args, id+" ")
+	for _, t := range tweets {
+		args = append(args, t)
+	}
+	for f := range slices.Chunk(followers.Val(), fanOutChunk) {
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			for _, u := range f {
+				// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+				purgeAccountScript.Eval(ctx, p, []string{timelineKey(u), viaKey(u)}, args...)
+			}
+		}); err != nil {
+			return fail("take the tweets off the followers' timelines", err)
+		}
+	}
+	// Follows, from the others' side first: pytwis lists a user's
+	// followers by their ids.
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, f := range followers.Val() {
+			p.ZRem(ctx, followingKey(f), id)
+		}
+		for _, f := range following.Val() {
+			p.ZRem(ctx, followerKey(f), id)
+		}
+	}); err != nil {
+		return fail("remove the follows", err)
+	}
+	member := folded + " " + username
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, k := range []string{followerKey(id), followingKey(id), timelineKey(id), tweetsByKey(id), viaKey(id),
+			notificationsKey(id), unreadKey(id), likedKey(id), repostedKey(id)} {
+			p.Del(ctx, k)
+		}
+		p.ZRem(ctx, keyNames, member)
+		for _, g := range nameGrams(folded) {
+			p.SRem(ctx, prefixNameGram+g, member)
+		}
+	}); err != nil {
+		return fail("remove the profile", err)
+	}
+	// Last, the folded name: until here a sign-up of the name in any case
+	// is refused as taken.
+	if err := s.rdb.HDel(ctx, keyFoldedNames, folded).Err(); err != nil {
+		return fail("release the name", err)
+	}
+	return nil
+}
+
+// purgeAccountScript: KEYS a user's timeline, its via hash (one slot);
+// ARGV a deleted user's repost mark prefix ("<id> "), then their tweets'
+// ids. Takes those tweets, and the entries their reposts put there, off
+// the timeline (at most UserTimelineCap plus its slack long) in one pass.
+var purgeAccountScript = script(`
+local gone = {}
+for i = 2, #ARGV do gone[ARGV[i]] = true end
+local marks = redis.call('HGETALL', KEYS[2])
+for i = 1, #marks, 2 do
+  if string.sub(marks[i + 1], 1, #ARGV[1]) == ARGV[1] then gone[marks[i]] = true end
+end
+local kept, removed = {}, 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if gone[id] then removed = removed + 1; redis.call('HDEL', KEYS[2], id) else kept[#kept + 1] = id end
+end
+if removed > 0 then
+  redis.call('DEL', KEYS[1])
+  for i = 1, #kept, 1000 do redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 999, #kept))) end
+end
+return removed
+`)
+
+// unmark takes the user out of the tweet's likes or reposts set (mark's
+// undo, by id), and the tweet out of the user's own set.
+func (s *Store) unmark(ctx context.Context, userID, tweet string, set func(string) string, field string) error {
+	if err := markScript.Run(ctx, s.rdb, []string{tweetKey(tweet), set(tweet)}, userID, "0", field).Err(); err != nil {
+		return err
+	}
+	s.counts.forget(tweet)
+	return nil
+}
+
+// nameHeld reports whether a deleted account's name is still reserved.
+func (s *Store) nameHeld(ctx context.Context, username string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, reservedKey(FoldUsername(username))).Result()
+	return n > 0, err
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestDeleteAccount: with the right password, an account's tweets, follows
+// both ways, likes, reposts, notifications and sessions go; replies by
+// others stay, replying to a deleted account; the name is held (in any
+// case) until the hold ends, and pytwis still finds a name for the
+// deleted user's tombstones. A wrong password changes nothing.
+func TestDeleteAccount(t *testing.T) {
+	s, rdb := newStore(t)
+	testDeleteAccount(t, s, rdb)
+}
+
+// TestDeleteAccountOnCluster is TestDeleteAccount on a Redis Cluster.
+func TestDeleteAccountOnCluster(t *testing.T) {
+	s, rdb, _ := clusterStore(t)
+	s.inlineFanOut = 1
+	testDeleteAccount(t, s, rdb)
+}
+
+func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	bob, bobSecret := mustRegister(t, s, "bob")       // follows alice
+	carol, carolSecret := mustRegister(t, s, "carol") // followed by alice
+	for _, f := range []struct{ who, whom string }{{bob, "alice"}, {alice, "carol"}} {
+		if err := s.Follow(ctx, f.who, f.whom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine, err := s.Post(ctx, alice, "mine #gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := s.Reply(ctx, bobSecret, mine, "a reply that stays")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := s.Post(ctx, carol, "carol's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Like(ctx, aliceSecret, theirs, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Repost(ctx, aliceSecret, theirs, true); err != nil { // onto bob's timeline
+		t.Fatal(err)
+	}
+	if _, err := s.Reply(ctx, carolSecret, mine, "hi @alice"); err != nil {
+		t.Fatal(err)
+	}
+	drain := func() {
+		t.Helper()
+		if err := s.DrainFanOut(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain()
+	a, err := s.AccountOf(ctx, "alice")
+	if err != nil || a.Tweets != 1 || a.Followers != 1 || a.Following != 1 || a.Likes != 1 || a.Reposts != 1 || a.Notifications < 2 {
+		t.Errorf("AccountOf(alice) = %+v, %v", a, err)
+	}
+
+	if err := s.DeleteAccount(ctx, "", aliceSecret, "Wr0ng-password", DefaultNameHold); !errors.Is(err, ErrIncorrectPassword) {
+		t.Fatalf("a wrong password: %v; want %v", err, ErrIncorrectPassword)
+	}
+	if _, err := s.Authenticate(ctx, aliceSecret); err != nil {
+		t.Fatalf("a refused deletion ended the session: %v", err)
+	}
+	if err := s.DeleteAccount(ctx, "", aliceSecret, "Passw0rd!", DefaultNameHold); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+
+	if _, err := s.Authenticate(ctx, aliceSecret); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("the deleted user's session: %v; want %v", err, ErrNotLoggedIn)
+	}
+	if _, err := s.Login(ctx, "", "alice", "Passw0rd!"); err == nil {
+		t.Error("the deleted user signs in")
+	}
+	for _, name := range []string{"alice", "ALICE"} {
+		if err := s.Register(ctx, name, "Passw0rd!"); !errors.Is(err, ErrNameReserved) {
+			t.Errorf("registering %s: %v; want %v", name, err, ErrNameReserved)
+		}
+	}
+	ids := func(p Page) []string {
+		var out []string
+		for _, tw := range p.Tweets {
+			out = append(out, tw.ID)
+		}
+		return out
+	}
+	_, bobs, err := s.Timeline(ctx, bobSecret, Own, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(bobs); slices.Contains(got, mine) || slices.Contains(got, theirs) {
+		t.Errorf("bob's timeline %v still holds alice's tweet or her repost", got)
+	}
+	for _, key := range []string{"timeline:" + bob, "timeline"} {
+		if l := rdb.LRange(ctx, key, 0, -1).Val(); slices.Contains(l, mine) || key != "timeline" && slices.Contains(l, theirs) {
+			t.Errorf("%s holds %v", key, l)
+		}
+	}
+	_, c, err := s.TweetConversation(ctx, "", theirs, 0, 10)
+	if err != nil || c.Tweet.Likes != 0 || c.Tweet.Reposts != 0 {
+		t.Errorf("carol's tweet after alice left: %d likes, %d reposts (%v); want none", c.Tweet.Likes, c.Tweet.Reposts, err)
+	}
+	_, c, err = s.TweetConversation(ctx, "", reply, 0, 10)
+	if err != nil || c.Tweet.ReplyToUser != "-" || c.Tweet.Body != "a reply that stays" {
+		t.Errorf("bob's reply: %+v, %v; want it, replying to a deleted account", c.Tweet, err)
+	}
+	if f, err := s.Followers(ctx, carol); err != nil || len(f) != 0 {
+		t.Errorf("carol's followers: %v, %v; want none", f, err)
+	}
+	if f, err := s.Following(ctx, bob); err != nil || len(f) != 0 {
+		t.Errorf("bob follows %v, %v; want nobody", f, err)
+	}
+	if u := rdb.HGetAll(ctx, "user:"+alice).Val(); len(u) != 2 || u["username"] != "alice" || u[fieldDeleted] == "" {
+		t.Errorf("user:%s is %v; want the name alone, for pytwis, and %s", alice, u, fieldDeleted)
+	}
+	for _, key := range []string{"timeline:" + alice, "tweets_by:" + alice, "follower:" + alice, "following:" + alice,
+		notificationsKey(alice), likedKey(alice), repostedKey(alice)} {
+		if rdb.Exists(ctx, key).Val() != 0 {
+			t.Errorf("%s is left", key)
+		}
+	}
+	if rdb.HExists(ctx, "users", "alice").Val() || rdb.HExists(ctx, keyFoldedNames, FoldUsername("alice")).Val() {
+		t.Error("the name is still in users or the folded names")
+	}
+	query, _ := ParseQuery("alice")
+	if names, err := s.SearchUsers(ctx, query); err != nil || len(names) != 0 {
+		t.Errorf("a search for alice finds %v, %v", names, err)
+	}
+
+	// An operator's deletion, by name, with a short hold: the name is free
+	// again after it.
+	if err := s.DeleteUser(ctx, "carol", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "carol", time.Second); !isNotFound(err) {
+		t.Errorf("deleting carol again: %v; want not found", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := s.Register(ctx, "carol", "Passw0rd!"); err != nil {
+		t.Errorf("registering carol after the hold: %v", err)
+	}
+}
