@@ -95,7 +95,11 @@ any command failed). Type help at the prompt for the commands.
 		return 1
 	}
 	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
-	sh := NewShell(st, stdout, time.Local, Rules{EditWindow: cfg.EditWindow, NameHold: cfg.NameHold})
+	baseURL := cfg.BaseURL
+	if baseURL == "" && len(cfg.Domains) > 0 {
+		baseURL = "https://" + cfg.Domains[0]
+	}
+	sh := NewShell(st, stdout, time.Local, Rules{EditWindow: cfg.EditWindow, NameHold: cfg.NameHold, BaseURL: baseURL})
 
 	interactive := false
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

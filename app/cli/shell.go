@@ -34,6 +34,7 @@ type Shell struct {
 type Rules struct {
 	EditWindow time.Duration // how long after posting a tweet may be edited
 	NameHold   time.Duration // how long a deleted account's name is held
+	BaseURL    string        // the site's address, for links
 }
 
 // NewShell returns a shell on st writing to out. Times are shown in loc.
@@ -72,6 +73,7 @@ var commands = map[string]command{
 	"edit":          {"edit TWEET_ID TWEET", 2, 2, (*Shell).editTweet},
 	"delete":        {"delete TWEET_ID", 1, 1, (*Shell).deleteTweet},
 	"deleteuser":    {"deleteuser USERNAME [confirm]", 1, 2, (*Shell).deleteUser},
+	"resetlink":     {"resetlink USERNAME", 1, 1, (*Shell).resetLink},
 	"notifications": {"notifications [MAX]", 0, 1, (*Shell).notifications},
 	"timeline":      {"timeline [MAX_TWEETS]", 0, 1, (*Shell).timeline},
 	"tweetsby":      {"tweetsby [USERNAME] [MAX_TWEETS]", 0, 2, (*Shell).tweetsBy},
@@ -455,6 +457,19 @@ func (sh *Shell) deleteUser(ctx context.Context, args []string) error {
 	return nil
 }
 
+// resetLink is an operator's: it prints a link that sets a new password
+// for the user, once, within the hour, for a site that sends no email. The
+// link is printed once: nothing keeps it.
+func (sh *Shell) resetLink(ctx context.Context, args []string) error {
+	token, err := sh.store.ResetTokenFor(ctx, args[0])
+	if err != nil {
+		return sh.couldnt("make a password reset link for "+args[0], err)
+	}
+	sh.say("A password reset link for %s, which works once, for %s:\n%s/auth/reset?token=%s", args[0],
+		store.Span(store.ResetTTL), strings.TrimRight(sh.rules.BaseURL, "/"), token)
+	return nil
+}
+
 // deleteTweet deletes one of the signed-in user's tweets, everywhere.
 func (sh *Shell) deleteTweet(ctx context.Context, args []string) error {
 	id := args[0]
@@ -559,6 +574,7 @@ const helpText = `Commands:
   edit TWEET_ID TWEET
   delete TWEET_ID
   deleteuser USERNAME [confirm]   (an operator's: no sign-in needed)
+  resetlink USERNAME              (an operator's: a password reset link)
   notifications [MAX]
   timeline [MAX_TWEETS]
   tweetsby [USERNAME] [MAX_TWEETS]

@@ -24,7 +24,7 @@ func newShell(t testing.TB) (*Shell, *bytes.Buffer, *redistest.Server) {
 	t.Cleanup(func() { rdb.Close() })
 	var out bytes.Buffer
 	return NewShell(store.New(rdb, password.Hasher{Iterations: 1000}, nil), &out, time.UTC,
-		Rules{EditWindow: store.DefaultEditWindow, NameHold: store.DefaultNameHold}), &out, rs
+		Rules{EditWindow: store.DefaultEditWindow, NameHold: store.DefaultNameHold, BaseURL: "https://pytwask.test"}), &out, rs
 }
 
 // TestEveryCommand runs each command's success and failure in one session,
@@ -101,6 +101,8 @@ func TestEveryCommand(t *testing.T) {
 		{"login bob Passw0rd!", "Logged into username bob", false},
 		{"delete 1", "Couldn't delete tweet 1 with error = You can only change your own tweets.", true},
 		{"edit 1 mine", "Couldn't edit tweet 1 with error = You can only change your own tweets.", true},
+		{"resetlink nobody", "Couldn't make a password reset link for nobody with error = username nobody doesn't exist", true},
+		{"resetlink bob", "A password reset link for bob, which works once, for 1 hour:\nhttps://pytwask.test/auth/reset?token=", false},
 		{"deleteuser", "Usage: deleteuser USERNAME [confirm]", true},
 		{"deleteuser nobody", "Couldn't delete the account of nobody with error = username nobody doesn't exist", true},
 		{"deleteuser alice yes", "Usage: deleteuser USERNAME [confirm]", true},

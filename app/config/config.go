@@ -82,6 +82,14 @@ type Config struct {
 	EditWindow  time.Duration `envconfig:"PYTWASK_EDIT_WINDOW" default:"30m" desc:"how long after posting the author may edit a tweet (0: never)"`
 	NameHold    time.Duration `envconfig:"PYTWASK_NAME_HOLD" default:"720h" desc:"how long the name of a deleted account stays reserved (0: not at all)"`
 
+	SMTPHost     string `envconfig:"PYTWASK_SMTP_HOST" desc:"SMTP server for address confirmations and password resets (unset: no email)"`
+	SMTPPort     int    `envconfig:"PYTWASK_SMTP_PORT" default:"587" desc:"SMTP server port"`
+	SMTPTLS      string `envconfig:"PYTWASK_SMTP_TLS" default:"starttls" desc:"starttls (required), tls (implicit, usually port 465) or none (a relay on this host)"`
+	SMTPUser     string `envconfig:"PYTWASK_SMTP_USER" desc:"SMTP user name, if the server asks for one"`
+	SMTPPassword string `envconfig:"PYTWASK_SMTP_PASSWORD" secret:"true" desc:"SMTP password"`
+	SMTPFrom     string `envconfig:"PYTWASK_SMTP_FROM" desc:"the From address of the site's email, e.g. pytwask <noreply@example.com>"`
+	BaseURL      string `envconfig:"PYTWASK_BASE_URL" desc:"the site's address for links in email, e.g. https://example.com (default: https:// and the first of PYTWASK_DOMAINS)"`
+
 	MaxConns          int `envconfig:"PYTWASK_MAX_CONNS" default:"4096" desc:"open connections allowed on each listener; more are closed at once (0: no limit)"`
 	MaxConnsPerClient int `envconfig:"PYTWASK_MAX_CONNS_PER_CLIENT" default:"100" desc:"open connections allowed from one client address (IPv6 per /64) on each TCP listener; not on unix sockets, where nginx speaks for everyone (0: no limit)"`
 
@@ -280,6 +288,20 @@ func (c *Config) validate() error {
 	}
 	if c.SessionIdle < time.Minute {
 		bad("PYTWASK_SESSION_IDLE", "expected a duration of a minute or more, such as 12h, got %v", c.SessionIdle)
+	}
+	if c.SMTPHost != "" {
+		if !slices.Contains([]string{"starttls", "tls", "none"}, c.SMTPTLS) {
+			bad("PYTWASK_SMTP_TLS", "expected starttls, tls or none, got %q", c.SMTPTLS)
+		}
+		if c.SMTPFrom == "" {
+			bad("PYTWASK_SMTP_FROM", "expected the From address of the site's email, with PYTWASK_SMTP_HOST")
+		}
+		if c.BaseURL == "" && len(c.Domains) == 0 {
+			bad("PYTWASK_BASE_URL", "expected the site's address for links in email (or PYTWASK_DOMAINS), with PYTWASK_SMTP_HOST")
+		}
+	}
+	if u, err := url.Parse(c.BaseURL); c.BaseURL != "" && (err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "") {
+		bad("PYTWASK_BASE_URL", "expected an address such as https://example.com, got %q", c.BaseURL)
 	}
 	if c.NameHold < 0 {
 		bad("PYTWASK_NAME_HOLD", "expected a duration of 0 or more, such as 720h, got %v", c.NameHold)

@@ -351,3 +351,37 @@ func TestRedisModes(t *testing.T) {
 		})
 	}
 }
+
+// TestEmailSettings: SMTP needs a From address, a TLS mode it knows and an
+// address for links (PYTWASK_BASE_URL or PYTWASK_DOMAINS); the password is
+// never shown.
+func TestEmailSettings(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PYTWASK_SMTP_HOST", "smtp.example.com")
+	t.Setenv("PYTWASK_SMTP_TLS", "maybe")
+	t.Setenv("PYTWASK_BASE_URL", "example.com")
+	_, err := Load()
+	for _, want := range []string{"PYTWASK_SMTP_TLS: expected starttls, tls or none", "PYTWASK_SMTP_FROM: expected",
+		"PYTWASK_BASE_URL: expected an address such as https://example.com"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %q", err, want)
+		}
+	}
+	t.Setenv("PYTWASK_SMTP_TLS", "tls")
+	t.Setenv("PYTWASK_SMTP_FROM", "pytwask <noreply@example.com>")
+	t.Setenv("PYTWASK_BASE_URL", "")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "PYTWASK_BASE_URL: expected the site's address") {
+		t.Errorf("SMTP without an address for links: %v", err)
+	}
+	t.Setenv("PYTWASK_BASE_URL", "https://example.com")
+	t.Setenv("PYTWASK_SMTP_PASSWORD", "smtp-s3cret")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range c.Settings() {
+		if strings.Contains(s.Value, "smtp-s3cret") {
+			t.Errorf("%s shows the SMTP password", s.Name)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"pytwask/app/config"
+	"pytwask/app/mail"
 	"pytwask/app/metrics"
 	"pytwask/app/password"
 	"pytwask/app/redisconn"
@@ -76,6 +77,15 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	} else {
 		log.Info("PYTWASK_SECRET_KEY is not set: cookies are signed with a key generated once and kept in Redis (pytwask:session_keys), shared by every instance")
 	}
+	var mailer web.Mailer // none unless configured: a nil *mail.Sender would not be a nil Mailer
+	if cfg.SMTPHost != "" {
+		mailer = mail.New(mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, TLS: cfg.SMTPTLS,
+			User: cfg.SMTPUser, Password: cfg.SMTPPassword, From: cfg.SMTPFrom})
+	}
+	baseURL := cfg.BaseURL
+	if baseURL == "" && len(cfg.Domains) > 0 {
+		baseURL = "https://" + cfg.Domains[0]
+	}
 	site, err := web.New(web.Options{
 		Store:        st,
 		Assets:       assets.FS,
@@ -89,6 +99,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		SessionMax:   cfg.SessionMax,
 		EditWindow:   cfg.EditWindow,
 		NameHold:     cfg.NameHold,
+		Mailer:       mailer,
+		BaseURL:      baseURL,
 		PageSlots:    cfg.PageSlots,
 		Metrics:      m,
 	})

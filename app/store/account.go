@@ -189,6 +189,15 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 	}); err != nil {
 		return fail("remove the follows", err)
 	}
+	address, err := s.AddressOf(ctx, id)
+	if err != nil {
+		return fail("read the email address", err)
+	}
+	if address != "" {
+		if err := s.rdb.Del(ctx, emailUserKey(address), emailKey(id)).Err(); err != nil {
+			return fail("remove the email address", err)
+		}
+	}
 	member := folded + " " + username
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for _, k := range []string{followerKey(id), followingKey(id), timelineKey(id), tweetsByKey(id), viaKey(id),

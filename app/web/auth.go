@@ -229,6 +229,8 @@ type settingsPage struct {
 	Form                 passwordForm
 	// NameHold is how long a deleted account's name stays reserved.
 	NameHold string
+	// Address is the user's confirmed email address.
+	Address string
 }
 
 // peopleList is a page of a follower or following list, with links to the
@@ -251,6 +253,9 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		return err
 	}
 	page := &settingsPage{layout: layout{Title: "Settings"}, Form: f, NameHold: store.Span(s.nameHold)}
+	if page.Address, err = s.store.AddressOf(r.Context(), v.ID); err != nil {
+		return err
+	}
 	for _, l := range []struct {
 		param string
 		read  func(context.Context, string, int) (store.People, error)

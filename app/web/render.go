@@ -17,7 +17,7 @@ import (
 
 // pageNames are the page templates; each defines "content" for the "base"
 // layout. All must parse at start, or the server does not start.
-var pageNames = []string{"index", "signup", "signout", "user_settings", "timeline", "user_history", "tweet", "delete", "edit", "search", "notifications", "error"}
+var pageNames = []string{"index", "signup", "signout", "user_settings", "timeline", "user_history", "tweet", "delete", "edit", "search", "forgot", "reset", "notifications", "error"}
 
 // renderer executes pre-parsed templates into pooled buffers, so a failing
 // template yields a clean 500 page instead of half a page.

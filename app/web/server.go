@@ -51,6 +51,10 @@ type Options struct {
 	// NameHold is how long a deleted account's name stays reserved (0:
 	// not at all).
 	NameHold time.Duration
+	// Mailer sends address confirmations and password resets (nil: none);
+	// BaseURL starts the links in them (https://example.com).
+	Mailer  Mailer
+	BaseURL string
 }
 
 // Limits bound what a client or an account can repeat: sign-ins, sign-ups,
@@ -85,6 +89,8 @@ type Server struct {
 	sessionIdle, sessionMax time.Duration
 	// editWindow and nameHold are Options'.
 	editWindow, nameHold time.Duration
+	mailer               Mailer
+	baseURL              string
 	pages                *slots.Slots
 	client               func(*http.Request) string
 	handler              http.Handler
@@ -123,6 +129,8 @@ func New(o Options) (*Server, error) {
 		sessionMax:  cmp.Or(o.SessionMax, 24*time.Hour),
 		editWindow:  o.EditWindow,
 		nameHold:    o.NameHold,
+		mailer:      o.Mailer,
+		baseURL:     o.BaseURL,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -190,6 +198,12 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /auth/signout", s.handle(s.signOutSubmit))
 	mux.Handle("POST /auth/signout_others", s.handle(s.signOutOthersSubmit))
 	mux.Handle("POST /auth/delete_account", s.handle(s.deleteAccountSubmit))
+	mux.Handle("POST /auth/email", s.handle(s.addressSubmit))
+	mux.Handle("GET /auth/confirm_email", s.handle(s.confirmAddress))
+	mux.Handle("GET /auth/forgot", s.handle(s.forgotPage))
+	mux.Handle("POST /auth/forgot", s.handle(s.forgotSubmit))
+	mux.Handle("GET /auth/reset", s.handle(s.resetPage))
+	mux.Handle("POST /auth/reset", s.handle(s.resetSubmit))
 	mux.Handle("GET /auth/user_settings", s.handle(s.settingsPage))
 	mux.Handle("POST /auth/user_settings", s.handle(s.settingsSubmit))
 
@@ -257,6 +271,8 @@ func (s *Server) selfTest() error {
 		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: replyForm("1", "", "x"), ParentGone: true},
 		"delete":        &deletePage{Tweet: tweets, TweetID: "1", Cancel: "/"},
 		"edit":          &editPage{Tweet: tweets, Form: editForm("1", "x", "x"), Window: "30 minutes"},
+		"forgot":        &forgotPage{Who: "x", Error: "x"},
+		"reset":         &resetPage{Token: "x", Form: passwordForm{Errors: map[string]string{"new_password": "x"}}},
 		"search":        &searchPage{Query: "x", Searched: true, Error: "x", Users: []string{"x"}, Tweets: tweets},
 		"notifications": &notificationsPage{Items: []notificationView{{Kind: "like", Actor: "x", TweetID: "1", Snippet: "x"}, {Kind: "follow"}}},
 		"error":         &errorPage{},

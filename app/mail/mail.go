@@ -1,0 +1,63 @@
+// Package mail sends the site's email (address confirmations, password
+// resets) through an SMTP server, with go-mail: a maintained client that
+// does STARTTLS, implicit TLS and SMTP authentication properly, which
+// net/smtp leaves to its callers.
+package mail
+
+import (
+	"context"
+	"fmt"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Config is how to reach the SMTP server (PYTWASK_SMTP_*).
+type Config struct {
+	Host string
+	Port int
+	// TLS is "starttls" (required), "tls" (implicit, usually port 465) or
+	// "none" (a relay on this host or a private network).
+	TLS            string
+	User, Password string
+	From           string
+}
+
+// Sender sends mail through one SMTP server.
+type Sender struct{ cfg Config }
+
+// New returns a Sender for cfg.
+func New(cfg Config) *Sender { return &Sender{cfg: cfg} }
+
+// Send sends a plain-text message.
+func (s *Sender) Send(ctx context.Context, to, subject, body string) error {
+	m := gomail.NewMsg()
+	if err := m.From(s.cfg.From); err != nil {
+		return fmt.Errorf("mail from %q: %w", s.cfg.From, err)
+	}
+	if err := m.To(to); err != nil {
+		return fmt.Errorf("mail to %q: %w", to, err)
+	}
+	m.Subject(subject)
+	m.SetBodyString(gomail.TypeTextPlain, body)
+	opts := []gomail.Option{gomail.WithPort(s.cfg.Port)}
+	switch s.cfg.TLS {
+	case "tls":
+		opts = append(opts, gomail.WithSSL())
+	case "none":
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	default:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	}
+	if s.cfg.User != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover), gomail.WithUsername(s.cfg.User),
+			gomail.WithPassword(s.cfg.Password))
+	}
+	c, err := gomail.NewClient(s.cfg.Host, opts...)
+	if err != nil {
+		return fmt.Errorf("mail: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		return fmt.Errorf("mail to %s: %w", to, err)
+	}
+	return nil
+}

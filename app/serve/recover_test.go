@@ -1,0 +1,99 @@
+package serve_test
+
+import (
+	"fmt"
+	"io"
+	"mime/quotedprintable"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"pytwask/app/mailtest"
+	"pytwask/app/redistest"
+)
+
+// TestBrowserPasswordRecovery: in Chromium, at desktop and phone size,
+// through the binary and a real SMTP server on loopback, a user confirms
+// an address from the settings page with the mailed link, forgets the
+// password, and sets a new one from the reset link mailed to it.
+func TestBrowserPasswordRecovery(t *testing.T) {
+	needChromium(t)
+	rs := redistest.Start(t)
+	smtp := mailtest.Start(t)
+	port := strconv.Itoa(freePort(t))
+	base := "http://127.0.0.1:" + port
+	start(t, append(baseEnv(rs), "PYTWASK_LISTEN=127.0.0.1:"+port, "PYTWASK_SMTP_HOST="+smtp.Host,
+		"PYTWASK_SMTP_PORT="+strconv.Itoa(smtp.Port), "PYTWASK_SMTP_TLS=none", "PYTWASK_SMTP_FROM=pytwask <noreply@pytwask.test>",
+		"PYTWASK_BASE_URL="+base))
+	b := newBrowser(t, base, rs)
+	link := regexp.MustCompile(regexp.QuoteMeta(base) + `(/auth/[a-z_]+\?token=[0-9a-f]+)`)
+	mailed := func(n int) string {
+		t.Helper()
+		m := smtp.Wait(t, n)[n-1]
+		body, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(m.Data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := link.FindStringSubmatch(string(body))
+		if l == nil {
+			t.Fatalf("no link in message %d:\n%s", n, body)
+		}
+		return l[1]
+	}
+	for i, size := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1280, 800}, {"phone", 360, 740}} {
+		step := 0
+		shot := func(what string) {
+			t.Helper()
+			step++
+			var png []byte
+			b.run(chromedp.FullScreenshot(&png, 100))
+			if err := os.WriteFile(filepath.Join(b.shots, fmt.Sprintf("recovery-%s-%02d-%s.png", size.name, step, what)), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var problems []string
+			b.eval(pageChecks, &problems)
+			for _, p := range problems {
+				t.Errorf("step %d (%s) at %s: %s", step, what, size.name, p)
+			}
+		}
+		b.run(chromedp.EmulateViewport(size.w, size.h))
+		name := "dana_" + size.name[:1]
+		b.open("/auth/signup")
+		b.fill([][2]string{{"#username", name}, {"#password", "Passw0rd!"}, {"#password2", "Passw0rd!"}}, `main form button`)
+		b.waitText("Welcome, " + name)
+		b.signIn(name, "Passw0rd!", false)
+
+		b.open("/auth/user_settings")
+		b.fill([][2]string{{"#email", name + "@example.com"}}, `form[action="/auth/email"] button`)
+		b.waitText("We sent a link to " + name + "@example.com")
+		b.open(mailed(2*i + 1))
+		b.waitText("is confirmed")
+		shot("address-confirmed")
+		b.signOut()
+
+		b.open("/auth/")
+		b.run(chromedp.Click(`a[href="/auth/forgot"]`, chromedp.ByQuery))
+		b.waitText("Username or email address")
+		shot("forgot")
+		b.fill([][2]string{{"#who", name}}, `main form button`)
+		b.waitText("we sent a link to it")
+		shot("forgot-sent")
+		b.open(mailed(2*i + 2))
+		b.waitText("Choose a new password")
+		shot("reset")
+		b.fill([][2]string{{"#new_password", "N3w-Passw0rd!"}, {"#new_password2", "N3w-Passw0rd!"}}, `main form button`)
+		b.waitText("Your password was changed. Sign in with it.")
+		shot("reset-done")
+		b.signIn(name, "N3w-Passw0rd!", false)
+		b.signOut()
+	}
+	b.checkClean()
+}

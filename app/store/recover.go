@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/password"
+)
+
+// Password recovery. A user may give an email address, confirmed by a link
+// sent to it; then "forgot your password" sends a link that sets a new
+// password. The keys, pytwask's own:
+//
+//   - pytwask:email:<user id> (string): the confirmed address;
+//     pytwask:email_user:<address, lower case> (string): whose it is.
+//   - pytwask:token:<SHA-256 of the token, hex> (hash: kind, user id,
+//     address), with an expiry: a link's token. Only its hash is kept, so
+//     that a copy of the database holds no working link; taking it deletes
+//     it, so a link works once.
+
+const (
+	// ResetTTL is how long a password reset link works.
+	ResetTTL = time.Hour
+	// ConfirmTTL is how long an address confirmation link works.
+	ConfirmTTL = 24 * time.Hour
+
+	prefixEmail     = "pytwask:email:"
+	prefixEmailUser = "pytwask:email_user:"
+	prefixToken     = "pytwask:token:"
+)
+
+func emailKey(uid string) string      { return prefixEmail + uid }
+func emailUserKey(addr string) string { return prefixEmailUser + strings.ToLower(addr) }
+func tokenKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return prefixToken + hex.EncodeToString(sum[:])
+}
+
+// ErrBadLink refuses a link that expired, was used, or never was.
+var ErrBadLink = &Error{Invalid, "This link has expired or was used already. Ask for a new one."}
+
+// takeTokenScript: KEYS a token's hash; ARGV its kind. Returns the token's
+// fields and deletes it, or false if there is none of that kind.
+var takeTokenScript = script(`
+local t = redis.call('HMGET', KEYS[1], 'kind', 'uid', 'address')
+if t[1] ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return {t[2], t[3] or ''}
+`)
+
+// newToken stores a token of kind for the user (and address) for ttl, and
+// returns it.
+func (s *Store) newToken(ctx context.Context, kind, uid, address string, ttl time.Duration) (string, error) {
+	token := newSecret()
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		p.HSet(ctx, tokenKey(token), "kind", kind, "uid", uid, "address", address)
+		p.Expire(ctx, tokenKey(token), ttl)
+	})
+	return token, err
+}
+
+// CheckAddress returns the address as it will be kept, or a refusal.
+func CheckAddress(address string) (string, error) {
+	a, err := mail.ParseAddress(strings.TrimSpace(address))
+	if err != nil || a.Name != "" || len(a.Address) > 254 || !strings.Contains(a.Address, "@") {
+		return "", refuse(Invalid, "That is not an email address.")
+	}
+	return a.Address, nil
+}
+
+// AddressToken returns a token that confirms address as the email address
+// of the user whose secret it is (ConfirmAddress), for ConfirmTTL.
+func (s *Store) AddressToken(ctx context.Context, secret, address string) (string, error) {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return "", err
+	}
+	if address, err = CheckAddress(address); err != nil {
+		return "", err
+	}
+	token, err := s.newToken(ctx, "confirm", v.ID, address, ConfirmTTL)
+	if err != nil {
+		return "", fmt.Errorf("confirm an address: %w", err)
+	}
+	return token, nil
+}
+
+// ConfirmAddress takes a token from AddressToken and makes its address the
+// user's; it returns the address. ErrBadLink for a token that does not
+// work, a Conflict refusal if another user has the address.
+func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error) {
+	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "confirm").StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrBadLink
+	}
+	if err != nil || len(res) != 2 {
+		return "", fmt.Errorf("confirm an address: %v %w", res, err)
+	}
+	uid, address := res[0], res[1]
+	ok, err := s.rdb.SetNX(ctx, emailUserKey(address), uid, 0).Result()
+	if err != nil {
+		return "", fmt.Errorf("confirm an address: %w", err)
+	}
+	if !ok {
+		if owner, err := s.rdb.Get(ctx, emailUserKey(address)).Result(); err != nil || owner != uid {
+			return "", refuse(Conflict, "Another account has that email address.")
+		}
+	}
+	old, err := s.rdb.GetSet(ctx, emailKey(uid), address).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("confirm an address: %w", err)
+	}
+	if old != "" && !strings.EqualFold(old, address) {
+		if err := s.rdb.Del(ctx, emailUserKey(old)).Err(); err != nil {
+			return "", fmt.Errorf("confirm an address: %w", err)
+		}
+	}
+	return address, nil
+}
+
+// AddressOf is the user's confirmed email address ("" for none).
+func (s *Store) AddressOf(ctx context.Context, uid string) (string, error) {
+	a, err := s.rdb.Get(ctx, emailKey(uid)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return a, err
+}
+
+// ResetToken finds the user named, or whose confirmed address is, who, and
+// returns their address and a password reset token for ResetTTL; "" and ""
+// when there is no such user or they have no address (the caller answers
+// the same either way).
+func (s *Store) ResetToken(ctx context.Context, who string) (address, token string, err error) {
+	who = strings.TrimSpace(who)
+	uid, err := s.rdb.HGet(ctx, keyUsers, who).Result()
+	if errors.Is(err, redis.Nil) && strings.Contains(who, "@") {
+		uid, err = s.rdb.Get(ctx, emailUserKey(who)).Result()
+	}
+	if errors.Is(err, redis.Nil) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("password reset: %w", err)
+	}
+	if address, err = s.AddressOf(ctx, uid); err != nil || address == "" {
+		return "", "", err
+	}
+	token, err = s.newToken(ctx, "reset", uid, address, ResetTTL)
+	return address, token, err
+}
+
+// ResetTokenFor is a password reset token for the user, whatever their
+// address: for an operator (pytwask cli) where no email is sent.
+func (s *Store) ResetTokenFor(ctx context.Context, username string) (string, error) {
+	uid, err := s.rdb.HGet(ctx, keyUsers, username).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", refuse(NotFound, "username %s doesn't exist", username)
+	}
+	if err != nil {
+		return "", fmt.Errorf("password reset: %w", err)
+	}
+	return s.newToken(ctx, "reset", uid, "", ResetTTL)
+}
+
+// ResetWorks reports whether a reset token would work now.
+func (s *Store) ResetWorks(ctx context.Context, token string) (bool, error) {
+	kind, err := s.rdb.HGet(ctx, tokenKey(token), "kind").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return kind == "reset", err
+}
+
+// ResetPassword takes a reset token and sets the user's new password,
+// ending every session as a password change does. A weak password is
+// refused before the token is taken, so it can be tried again.
+func (s *Store) ResetPassword(ctx context.Context, client, token, newPassword string) error {
+	if !password.Strong(newPassword) {
+		return ErrWeakPassword
+	}
+	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "reset").StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return ErrBadLink
+	}
+	if err != nil || len(res) != 2 {
+		return fmt.Errorf("password reset: %v %w", res, err)
+	}
+	uid := res[0]
+	var hash string
+	var hashErr error
+	if err := s.withHashSlot(ctx, client, func() { hash, hashErr = s.hasher.Hash(newPassword) }); err != nil {
+		return err
+	}
+	if hashErr != nil {
+		return hashErr
+	}
+	for range 3 { // a sign-in meanwhile renews the secret: read it again
+		u, err := s.rdb.HMGet(ctx, userKey(uid), fieldAuth, fieldPasswordHash).Result()
+		if err != nil {
+			return fmt.Errorf("password reset: %w", err)
+		}
+		if u[0] == nil {
+			return ErrBadLink // the account is gone
+		}
+		n, err := s.rotate(ctx, str(u[0]), newSecret(), hash, str(u[1]))
+		if err != nil {
+			return fmt.Errorf("password reset: %w", err)
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	return ErrConcurrentPassword
+}

@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestPasswordRecovery: an address is the user's once its link is used
+// (once); a reset token, found by name or address, sets a new password
+// once, within its hour, ending every session; Redis keeps only hashes of
+// tokens.
+func TestPasswordRecovery(t *testing.T) {
+	s, rdb := newStore(t)
+	testPasswordRecovery(t, s, rdb)
+}
+
+// TestPasswordRecoveryOnCluster is TestPasswordRecovery on a Cluster.
+func TestPasswordRecoveryOnCluster(t *testing.T) {
+	s, rdb, _ := clusterStore(t)
+	testPasswordRecovery(t, s, rdb)
+}
+
+func testPasswordRecovery(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	_, bobSecret := mustRegister(t, s, "bob")
+	var refusal *Error
+	if _, err := s.AddressToken(ctx, aliceSecret, "not an address"); !errors.As(err, &refusal) || refusal.Kind != Invalid {
+		t.Errorf("a bad address: %v", err)
+	}
+	confirm, err := s.AddressToken(ctx, aliceSecret, "Alice@Example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.AddressOf(ctx, alice); a != "" {
+		t.Errorf("the address is alice's before its link was used: %q", a)
+	}
+	if a, err := s.ConfirmAddress(ctx, confirm); err != nil || a != "Alice@Example.com" {
+		t.Fatalf("ConfirmAddress: %q, %v", a, err)
+	}
+	if _, err := s.ConfirmAddress(ctx, confirm); !errors.Is(err, ErrBadLink) {
+		t.Errorf("the link again: %v; want %v", err, ErrBadLink)
+	}
+	bobs, _ := s.AddressToken(ctx, bobSecret, "alice@example.com")
+	if _, err := s.ConfirmAddress(ctx, bobs); !errors.As(err, &refusal) || refusal.Kind != Conflict {
+		t.Errorf("bob taking alice's address: %v; want a conflict", err)
+	}
+
+	for _, c := range []struct{ who, address string }{
+		{"alice", "Alice@Example.com"}, {"ALICE@example.com", "Alice@Example.com"}, {"bob", ""}, {"nobody", ""}, {"x@y.z", ""},
+	} {
+		address, token, err := s.ResetToken(ctx, c.who)
+		if err != nil || address != c.address || (token == "") != (c.address == "") {
+			t.Errorf("ResetToken(%q) = %q, token %v, %v; want %q", c.who, address, token != "", err, c.address)
+		}
+	}
+	_, token, _ := s.ResetToken(ctx, "alice")
+	if err := s.ResetPassword(ctx, "", token, "weak"); !errors.Is(err, ErrWeakPassword) {
+		t.Errorf("a weak password: %v", err)
+	}
+	if ok, _ := s.ResetWorks(ctx, token); !ok {
+		t.Fatal("a refused weak password used up the link")
+	}
+	if err := s.ResetPassword(ctx, "", token, "N3w-Passw0rd"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, aliceSecret); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("alice's session after the reset: %v; want it ended", err)
+	}
+	if _, err := s.Login(ctx, "", "alice", "N3w-Passw0rd"); err != nil {
+		t.Errorf("signing in with the new password: %v", err)
+	}
+	if err := s.ResetPassword(ctx, "", token, "Other-Passw0rd"); !errors.Is(err, ErrBadLink) {
+		t.Errorf("the link again: %v; want %v", err, ErrBadLink)
+	}
+	expired, err := s.ResetTokenFor(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.PExpire(ctx, tokenKey(expired), time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	if err := s.ResetPassword(ctx, "", expired, "Other-Passw0rd"); !errors.Is(err, ErrBadLink) {
+		t.Errorf("an expired link: %v; want %v", err, ErrBadLink)
+	}
+	if ttl := rdb.TTL(ctx, tokenKey(confirm)).Val(); ttl > 0 {
+		t.Errorf("a used confirmation is kept %v", ttl)
+	}
+	fresh, _ := s.ResetTokenFor(ctx, "bob")
+	if ttl := rdb.TTL(ctx, tokenKey(fresh)).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("a reset token lives %v; want an hour", ttl)
+	}
+	if n := rdb.Exists(ctx, prefixToken+fresh).Val(); n != 0 || strings.Contains(tokenKey(fresh), fresh) {
+		t.Error("the token itself is a key name")
+	}
+}

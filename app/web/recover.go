@@ -1,0 +1,189 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"pytwask/app/store"
+)
+
+// Mailer sends the site's email (package mail); nil: the site sends none.
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// The limits on email a client can make the site send, whatever the
+// configured ones: per account or address, and per client address.
+var (
+	mailPerSubject = store.Limit{Max: 5, Window: time.Hour}
+	mailPerClient  = store.Limit{Max: 20, Window: time.Hour}
+)
+
+const bucketMail = "mail"
+
+// link is an address of this site for email: the configured base URL, never
+// the request's Host (which a client chooses).
+func (s *Server) link(path, token string) string {
+	return strings.TrimRight(s.baseURL, "/") + path + "?token=" + url.QueryEscape(token)
+}
+
+// addressSubmit: POST /auth/email — store.AddressToken: a link that
+// confirms the address is mailed to it; the address is the user's once it
+// is opened (confirmAddress).
+func (s *Server) addressSubmit(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return err
+	}
+	f := passwordForm{Errors: map[string]string{}}
+	if s.mailer == nil {
+		f.Errors["email"] = "This site does not send email."
+		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	address, err := store.CheckAddress(form.Get("email"))
+	if err == nil {
+		if err = s.limitAction(r, bucketMail, "emails", "address:"+v.ID, mailPerClient, mailPerSubject); err != nil {
+			return err
+		}
+		var token string
+		if token, err = s.store.AddressToken(r.Context(), secret, address); err == nil {
+			err = s.mailer.Send(r.Context(), address, "Confirm your email address on pytwask",
+				"Hello "+v.Username+",\n\nOpen this link to make "+address+" the address of your pytwask account:\n\n"+
+					s.link("/auth/confirm_email", token)+"\n\nIt works once, for a day. If you did not ask for it, ignore this message.\n")
+			if err != nil {
+				s.log.Warn("could not send an address confirmation", "err", err)
+				return errorf(http.StatusServiceUnavailable, "The email could not be sent just now. Try again in a moment.")
+			}
+		}
+	}
+	var refusal *store.Error
+	switch {
+	case errors.Is(err, store.ErrNotLoggedIn):
+		return errLoginRequired
+	case errors.As(err, &refusal):
+		f.Errors["email"] = refusal.Msg
+		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
+	case err != nil:
+		return err
+	}
+	s.addFlash(r, flashOK, "We sent a link to "+address+". Open it to confirm the address.")
+	return s.redirect(w, r, "/auth/user_settings#address")
+}
+
+// confirmAddress: GET /auth/confirm_email?token= — store.ConfirmAddress.
+func (s *Server) confirmAddress(w http.ResponseWriter, r *http.Request) error {
+	address, err := s.store.ConfirmAddress(r.Context(), r.URL.Query().Get("token"))
+	if err != nil {
+		return err
+	}
+	s.addFlash(r, flashOK, "Your email address "+address+" is confirmed.")
+	return s.redirect(w, r, "/auth/user_settings#address")
+}
+
+type forgotPage struct {
+	layout
+	Who, Error string
+	Sent       bool
+}
+
+// forgotPage: GET /auth/forgot — asks for a username or email address.
+func (s *Server) forgotPage(w http.ResponseWriter, r *http.Request) error {
+	return s.render(w, r, http.StatusOK, "forgot", &forgotPage{layout: layout{Title: "Forgot your password?"}})
+}
+
+// forgotSubmit: POST /auth/forgot — store.ResetToken: a reset link is
+// mailed to the account's confirmed address. The answer is the same
+// whether or not there is such an account or address, and the requests
+// are limited per name or address and per client.
+func (s *Server) forgotSubmit(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	page := &forgotPage{layout: layout{Title: "Forgot your password?"}, Who: strings.TrimSpace(form.Get("who"))}
+	if page.Who == "" || len(page.Who) > 254 {
+		page.Error = "Enter your username or email address."
+		return s.render(w, r, http.StatusUnprocessableEntity, "forgot", page)
+	}
+	if err := s.limitAction(r, bucketMail, "password reset emails", "reset:"+strings.ToLower(page.Who),
+		mailPerClient, mailPerSubject); err != nil {
+		return err
+	}
+	address, token, err := s.store.ResetToken(r.Context(), page.Who)
+	if err != nil {
+		return err
+	}
+	if address != "" && s.mailer != nil {
+		err := s.mailer.Send(r.Context(), address, "Reset your pytwask password",
+			"Someone, probably you, asked to reset the password of your pytwask account.\n\nOpen this link to choose a new one:\n\n"+
+				s.link("/auth/reset", token)+"\n\nIt works once, for an hour. If you did not ask for it, ignore this message: your password stays as it is.\n")
+		if err != nil {
+			s.log.Warn("could not send a password reset", "err", err)
+		}
+	}
+	page.Sent = true
+	return s.render(w, r, http.StatusOK, "forgot", page)
+}
+
+type resetPage struct {
+	layout
+	Token string
+	Form  passwordForm
+}
+
+// resetPage: GET /auth/reset?token= — the new password form of a reset
+// link that still works.
+func (s *Server) resetPage(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	ok, err := s.store.ResetWorks(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return store.ErrBadLink
+	}
+	return s.render(w, r, http.StatusOK, "reset", &resetPage{layout: layout{Title: "Choose a new password"}, Token: token,
+		Form: passwordForm{Errors: map[string]string{}}})
+}
+
+// resetSubmit: POST /auth/reset — store.ResetPassword: the new password,
+// and every session of the account ends; then to the sign-in page.
+func (s *Server) resetSubmit(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return err
+	}
+	page := &resetPage{layout: layout{Title: "Choose a new password"}, Token: form.Get("token"),
+		Form: passwordForm{Errors: map[string]string{}}}
+	pw := form.Get("new_password")
+	switch {
+	case pw == "":
+		page.Form.Errors["new_password"] = "This field is required."
+	case pw != form.Get("new_password2"):
+		page.Form.Errors["new_password2"] = "New passwords must match"
+	default:
+		err := s.store.ResetPassword(r.Context(), s.clientSubject(r), page.Token, pw)
+		if errors.Is(err, store.ErrWeakPassword) {
+			page.Form.Errors["new_password"] = err.Error()
+			break
+		}
+		if err != nil {
+			return err
+		}
+		s.addFlash(r, flashOK, "Your password was changed. Sign in with it.")
+		return s.redirect(w, r, "/auth/")
+	}
+	return s.render(w, r, http.StatusUnprocessableEntity, "reset", page)
+}

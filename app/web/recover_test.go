@@ -1,0 +1,104 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"mime/quotedprintable"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"pytwask/app/mail"
+	"pytwask/app/mailtest"
+	"pytwask/app/store"
+)
+
+// mailedLink is the path and query of the site's link in a message.
+var mailedLink = regexp.MustCompile(`https://pytwask\.test(/auth/[a-z_]+\?token=[0-9a-f]+)`)
+
+// linkIn is the site's link in a message's body, which a mail client would
+// show: quoted-printable decoded.
+func linkIn(t *testing.T, m mailtest.Message) string {
+	t.Helper()
+	body, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(m.Data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := mailedLink.FindStringSubmatch(string(body))
+	if link == nil {
+		t.Fatalf("no link in:\n%s", body)
+	}
+	return link[1]
+}
+
+// TestPasswordRecoveryPages: through a real SMTP server on loopback, a
+// user confirms an address from the settings page, then resets a forgotten
+// password from the link mailed to it: the link works once, every session
+// ends, and the new password signs in. The forgot page answers the same
+// for a name that does not exist, and is limited per name.
+func TestPasswordRecoveryPages(t *testing.T) {
+	s := newSite(t)
+	smtp := mailtest.Start(t)
+	s.srv.Close()
+	s.srv = httptest.NewServer(s.handler(Options{
+		Now: s.clock, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), NameHold: store.DefaultNameHold,
+		Mailer:  mail.New(mail.Config{Host: smtp.Host, Port: smtp.Port, TLS: "none", From: "pytwask <noreply@pytwask.test>"}),
+		BaseURL: "https://pytwask.test",
+	}))
+	t.Cleanup(s.srv.Close)
+	alice := s.signedIn("alice")[0]
+	other := s.browser() // another of alice's browsers, signed in too
+	other.signIn("alice", "Passw0rd!", false)
+
+	alice.get("/auth/user_settings").want(t, 200, "Email address", "None yet.")
+	alice.post("/auth/email", form("email", "not an address")).want(t, 422, "That is not an email address.")
+	alice.post("/auth/email", form("email", "alice@example.com")).wantRedirect(t, "/auth/user_settings#address")
+	msgs := smtp.Wait(t, 1)
+	if msgs[0].To[0] != "alice@example.com" {
+		t.Fatalf("the confirmation went to %v", msgs[0].To)
+	}
+	link := linkIn(t, msgs[0])
+	alice.get(link).wantRedirect(t, "/auth/user_settings#address")
+	alice.get("/auth/user_settings").want(t, 200, "Confirmed: <strong>alice@example.com</strong>")
+	alice.get(link).want(t, 400, "This link has expired or was used already.")
+
+	// Forgotten: the same answer for alice, an address, and nobody.
+	anon := s.browser()
+	anon.get("/auth/").want(t, 200, `href="/auth/forgot"`)
+	anon.get("/auth/forgot").want(t, 200, "Username or email address")
+	anon.post("/auth/forgot", form("who", "")).want(t, 422, "Enter your username or email address.")
+	for _, who := range []string{"alice", "nobody", "ALICE@example.com"} {
+		anon.post("/auth/forgot", form("who", who)).want(t, 200, "If that account has a confirmed email address, we sent a link to it.")
+	}
+	msgs = smtp.Wait(t, 3)
+	if len(msgs) != 3 {
+		t.Fatalf("%d messages; want the confirmation and two resets (none for nobody)", len(msgs))
+	}
+	if msgs[1].To[0] != "alice@example.com" {
+		t.Fatalf("the reset went to %v", msgs[1].To)
+	}
+	reset := linkIn(t, msgs[1])
+	u, _ := url.Parse(reset)
+	token := u.Query().Get("token")
+	anon.get(reset).want(t, 200, "Choose a new password", `name="token" value="`+token+`"`)
+	anon.post("/auth/reset", form("token", token, "new_password", "N3w-Passw0rd", "new_password2", "other")).want(t, 422, "New passwords must match")
+	anon.post("/auth/reset", form("token", token, "new_password", "weak", "new_password2", "weak")).want(t, 422, "Weak password")
+	anon.post("/auth/reset", form("token", token, "new_password", "N3w-Passw0rd", "new_password2", "N3w-Passw0rd")).wantRedirect(t, "/auth/")
+	anon.get("/auth/").want(t, 200, "Your password was changed. Sign in with it.")
+	for _, b := range []*browser{alice, other} {
+		b.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	}
+	anon.signIn("alice", "N3w-Passw0rd", false).want(t, 200, "Signed in as")
+	s.browser().post("/auth/reset", form("token", token, "new_password", "An0ther-Passw0rd", "new_password2", "An0ther-Passw0rd")).want(t, 400, "This link has expired or was used already.")
+	s.browser().get("/auth/reset?token="+token).want(t, 400, "This link has expired or was used already.")
+	s.browser().get("/auth/reset?token=nonsense").want(t, 400, "This link has expired or was used already.")
+
+	// Five requests an hour per name (in any case), then 429.
+	for range 4 {
+		anon.post("/auth/forgot", form("who", "alice")).want(t, 200)
+	}
+	anon.post("/auth/forgot", form("who", "Alice")).want(t, http.StatusTooManyRequests)
+}
