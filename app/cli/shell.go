@@ -66,6 +66,7 @@ var commands = map[string]command{
 	"post":          {"post TWEET", 1, -1, (*Shell).post},
 	"reply":         {"reply TWEET_ID TWEET", 2, 2, (*Shell).reply},
 	"tag":           {"tag TAG [MAX_TWEETS]", 1, 2, (*Shell).tag},
+	"search":        {"search QUERY", 1, -1, (*Shell).search},
 	"like":          {"like TWEET_ID", 1, 1, (*Shell).like},
 	"unlike":        {"unlike TWEET_ID", 1, 1, (*Shell).unlike},
 	"repost":        {"repost TWEET_ID", 1, 1, (*Shell).repost},
@@ -130,8 +131,9 @@ func (sh *Shell) Exec(ctx context.Context, line string) (quit bool) {
 	return false
 }
 
-// Parse splits a line into its command and arguments. "post" takes the rest
-// of the line, spaces included, as its one argument, and "reply" and
+// Parse splits a line into its command and arguments. "post" and "search"
+// take the rest of the line, spaces included, as their one argument, and
+// "reply" and
 // "edit" as their second, after the id; other commands split on white
 // space.
 func Parse(line string) (name string, args []string, err error) {
@@ -144,7 +146,7 @@ func Parse(line string) (name string, args []string, err error) {
 		_, size := utf8.DecodeRuneInString(line[i:]) // white space may be several bytes
 		name, rest = line[:i], line[i+size:]
 	}
-	if name == "post" {
+	if name == "post" || name == "search" {
 		rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
 		if rest == "" {
 			return name, nil, nil
@@ -536,6 +538,37 @@ func (sh *Shell) tag(ctx context.Context, args []string) error {
 	return nil
 }
 
+// search lists the users and the newest tweets (20 at most) a search
+// finds, as the site's search page does. The search index is brought up to
+// date first: no server may be running to do it.
+func (sh *Shell) search(ctx context.Context, args []string) error {
+	q, err := store.ParseQuery(args[0])
+	if err != nil {
+		return sh.couldnt("search", err)
+	}
+	for {
+		n, err := sh.store.IndexSearch(ctx)
+		if err != nil {
+			return sh.couldnt("search", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	names, err := sh.store.SearchUsers(ctx, q)
+	if err != nil {
+		return sh.couldnt("search", err)
+	}
+	_, p, err := sh.store.SearchTweets(ctx, sh.secret, q, 0, 20)
+	if err != nil {
+		return sh.couldnt("search", err)
+	}
+	sh.say("Got %d users: %s", len(names), strings.Join(names, " "))
+	sh.say("Got %d tweets", len(p.Tweets))
+	sh.printTweets(p.Tweets)
+	return nil
+}
+
 func (sh *Shell) printTweets(tweets []store.Tweet) {
 	sh.say("%s", strings.Repeat("=", 60))
 	for i, t := range tweets {
@@ -567,6 +600,7 @@ const helpText = `Commands:
   post TWEET
   reply TWEET_ID TWEET
   tag TAG [MAX_TWEETS]
+  search QUERY
   like TWEET_ID
   unlike TWEET_ID
   repost TWEET_ID
