@@ -157,7 +157,6 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	if err := s.reindexWords(ctx, id, without(before, after), without(after, before)); err != nil {
 		return fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
 	}
-	s.searches.Clear()
 	var told []string
 	for _, name := range res[2:] {
 		if i := slices.Index(mentions, str(name)); i >= 0 {

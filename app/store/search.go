@@ -48,21 +48,14 @@ const (
 	indexBatch = 500
 	// MaxUsersFound is how many users a search lists.
 	MaxUsersFound = 20
-	// SearchTTL is how long an instance keeps the tweets a search found:
-	// the same search within it shows the same tweets (their counts and
-	// the viewer's likes read afresh, deleted ones and ones edited not to
-	// match left out) without reading the index again; a tweet posted or
-	// edited to match on another instance may be missing for that long.
+	// SearchTTL is how long the tweets a search found are kept
+	// (pytwask:found:<words>|<count>): the same search within it shows the
+	// same tweets (their counts and the viewer's likes read afresh,
+	// deleted ones and ones edited not to match left out) without reading
+	// the index again; a tweet posted or edited to match may be missing
+	// for that long.
 	SearchTTL = 2 * time.Second
-	// searchCacheSize bounds the searches kept.
-	searchCacheSize = 1000
 )
-
-// searchHit is what a search found, and when.
-type searchHit struct {
-	ids []string
-	at  time.Time
-}
 
 const (
 	prefixWord     = "pytwask:word:"
@@ -72,6 +65,12 @@ const (
 )
 
 func wordKey(w string) string { return prefixWord + w }
+
+// foundKey names the list of the first count tweets a search for words
+// found.
+func foundKey(words []string, count int) string {
+	return "pytwask:found:" + strings.Join(words, " ") + "|" + strconv.Itoa(count)
+}
 
 // ErrBadQuery refuses a search that has nothing to look for.
 var ErrBadQuery = &Error{Invalid, "Search for a word, a #tag or a name."}
@@ -208,17 +207,16 @@ func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset
 	if n < 0 {
 		enough = searchScan
 	}
-	key := strings.Join(q.Words, " ") + "|" + strconv.Itoa(enough)
-	if hit, ok := s.searches.Get(key); ok && s.now().Sub(hit.at) < SearchTTL {
-		// The viewer and the generation, with the first id of a list.
-		r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: wordKey(q.Words[0])}, 0, 0)
-		if err != nil {
-			return nil, Page{}, fmt.Errorf("search: %w", err)
-		}
-		if offset >= len(hit.ids) {
-			return r.viewer, Page{}, nil
-		}
-		page, err := s.resolve(ctx, r.gen, hit.ids[offset:], n, decorationFor(r.viewer))
+	// What a search found is kept for SearchTTL as a list, which a page
+	// reads as a tag's: the viewer, the generation, the ids and the
+	// viewer's marks in one round trip.
+	found := foundKey(q.Words, enough)
+	r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: found}, offset, n)
+	if err != nil {
+		return nil, Page{}, fmt.Errorf("search: %w", err)
+	}
+	if len(r.ids) > 0 {
+		page, err := s.resolve(ctx, r.gen, r.ids, n, r.decoration())
 		// An edit since may have taken a word out.
 		page.Tweets = slices.DeleteFunc(page.Tweets, func(t Tweet) bool { return !hasWords(t.Body, q.Words) })
 		return r.viewer, page, err
@@ -244,11 +242,11 @@ func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset
 	// The first read is of twice the tweets the page shows, with the
 	// viewer: enough for one word; more are read as needed.
 	chunk := min(max(2*enough, 50), 200)
-	r, err := s.readPage(ctx, secret, pageQuery{feed: "list", key: wordKey(q.Words[rarest])}, 0, chunk-1)
+	v := r.viewer
+	ids, err := s.rdb.LRange(ctx, wordKey(q.Words[rarest]), 0, int64(chunk-1)).Result()
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("search: %w", err)
 	}
-	v, ids := r.viewer, r.ids
 	var matched []string
 	for start := 0; ; {
 		found, err := s.resolve(ctx, r.gen, ids, -1, nil)
@@ -269,7 +267,21 @@ func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset
 			return v, Page{}, fmt.Errorf("search: %w", err)
 		}
 	}
-	s.searches.Put(key, searchHit{ids: matched, at: s.now()})
+	kept := []any{"0"} // tweet 0 is none: a search that found nothing is kept too
+	if len(matched) > 0 {
+		kept = kept[:0]
+		for _, id := range matched {
+			kept = append(kept, id)
+		}
+	}
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, found)
+		p.RPush(ctx, found, kept...)
+		p.PExpire(ctx, found, SearchTTL)
+		return nil
+	}); err != nil {
+		return v, Page{}, fmt.Errorf("search: keep what it found: %w", err)
+	}
 	if offset >= len(matched) {
 		return v, Page{}, nil
 	}
@@ -280,9 +292,16 @@ func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset
 // SearchUsers returns the names of the users whose name is q.Name, starts
 // with it, or (for three characters or more) contains it, in that order,
 // then alphabetically; at most MaxUsersFound.
+//
+// What it found is kept in process for SearchTTL: a name is a word, so a
+// one-word search looks for both, and the tweets are read in one round trip
+// from what SearchTweets kept.
 func (s *Store) SearchUsers(ctx context.Context, q Query) ([]string, error) {
 	if q.Name == "" {
 		return nil, nil
+	}
+	if hit, ok := s.namesFound.Get(q.Name); ok && s.now().Sub(hit.at) < SearchTTL {
+		return hit.names, nil
 	}
 	var prefixed *redis.StringSliceCmd
 	var containing *redis.StringSliceCmd
@@ -327,7 +346,15 @@ func (s *Store) SearchUsers(ctx context.Context, q Query) ([]string, error) {
 		}
 	}
 	names := append(append(exact, prefix...), rest...)
-	return names[:min(len(names), MaxUsersFound)], nil
+	names = names[:min(len(names), MaxUsersFound)]
+	s.namesFound.Put(q.Name, namesFound{names: names, at: s.now()})
+	return names, nil
+}
+
+// namesFound is what a search of names found, and when.
+type namesFound struct {
+	names []string
+	at    time.Time
 }
 
 // nameGrams returns the three-character pieces of a folded name.

@@ -117,8 +117,8 @@ type Store struct {
 	now    func() time.Time
 	tweets *tweetCache
 	counts *countsCache
-	// searches keeps what searches found, for SearchTTL.
-	searches *cache.Bounded[string, searchHit]
+	// namesFound keeps what searches of names found, for SearchTTL.
+	namesFound *cache.Bounded[string, namesFound]
 	// inlineFanOut is InlineFanOut; tests lower it to send small fan-outs
 	// through the workers too.
 	inlineFanOut int
@@ -161,7 +161,7 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 		rdb: rdb, hasher: hasher, log: log, now: time.Now,
 		tweets:       newTweetCache(TweetCacheSize),
 		counts:       newCountsCache(TweetCacheSize, time.Now),
-		searches:     cache.New[string, searchHit](searchCacheSize),
+		namesFound:   cache.New[string, namesFound](1000),
 		inlineFanOut: InlineFanOut, jobIdle: JobIdle, trips: &roundTrips{},
 		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy),
 	}
