@@ -118,7 +118,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 		})
 	}
 	b.header = http.Header{}
-	if after := snapshot(t, s.rdb); !reflect.DeepEqual(after, before) {
+	after := snapshot(t, s.rdb)
+	for k := range after {
+		// What a valid search found, kept for 2 s: a cache, not data.
+		if strings.HasPrefix(k, "pytwask:found:") {
+			delete(after, k)
+		}
+	}
+	if !reflect.DeepEqual(after, before) {
 		for k := range after {
 			if !reflect.DeepEqual(after[k], before[k]) {
 				t.Errorf("key %s changed", k)
