@@ -561,26 +561,36 @@ type deletePage struct {
 	Cancel  string
 }
 
-// deletePage asks the author to confirm the deletion of their tweet: a form
-// without JavaScript, sent to deleteTweet.
-func (s *Server) deletePage(w http.ResponseWriter, r *http.Request) error {
+// ownTweet is the signed-in viewer and their tweet of the request's {id}:
+// store.ErrNotYourTweet if someone else wrote it.
+func (s *Server) ownTweet(r *http.Request) (*store.Viewer, store.Tweet, error) {
 	v, err := s.requireViewer(r)
 	if err != nil {
-		return err
+		return nil, store.Tweet{}, err
 	}
 	secret, err := s.secret(r)
 	if err != nil {
-		return err
+		return nil, store.Tweet{}, err
 	}
-	id := r.PathValue("id")
-	_, c, err := s.store.TweetConversation(r.Context(), secret, id, 0, 0)
+	_, c, err := s.store.TweetConversation(r.Context(), secret, r.PathValue("id"), 0, 0)
+	if err != nil {
+		return nil, store.Tweet{}, err
+	}
+	if c.Tweet.UserID != v.ID {
+		return nil, store.Tweet{}, store.ErrNotYourTweet
+	}
+	return v, c.Tweet, nil
+}
+
+// deletePage asks the author to confirm the deletion of their tweet: a form
+// without JavaScript, sent to deleteTweet.
+func (s *Server) deletePage(w http.ResponseWriter, r *http.Request) error {
+	v, own, err := s.ownTweet(r)
 	if err != nil {
 		return err
 	}
-	if c.Tweet.UserID != v.ID {
-		return store.ErrNotYourTweet
-	}
-	tweet, err := s.tweetList([]store.Tweet{c.Tweet}, v)
+	id := own.ID
+	tweet, err := s.tweetList([]store.Tweet{own}, v)
 	if err != nil {
 		return err
 	}
@@ -632,23 +642,12 @@ func (s *Server) editPage(w http.ResponseWriter, r *http.Request) error {
 // renderEdit renders the edit page of the tweet, with the text sent and its
 // refusal in form (nil: the tweet's own text).
 func (s *Server) renderEdit(w http.ResponseWriter, r *http.Request, status int, form *postForm) error {
-	v, err := s.requireViewer(r)
+	v, own, err := s.ownTweet(r)
 	if err != nil {
 		return err
 	}
-	secret, err := s.secret(r)
-	if err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	_, c, err := s.store.TweetConversation(r.Context(), secret, id, 0, 0)
-	if err != nil {
-		return err
-	}
-	if c.Tweet.UserID != v.ID {
-		return store.ErrNotYourTweet
-	}
-	views := s.tweetViews([]store.Tweet{c.Tweet}, v)
+	id := own.ID
+	views := s.tweetViews([]store.Tweet{own}, v)
 	if !views[0].Editable {
 		return store.ErrEditTooLate(s.editWindow)
 	}
@@ -657,7 +656,7 @@ func (s *Server) renderEdit(w http.ResponseWriter, r *http.Request, status int, 
 		return err
 	}
 	if form == nil {
-		form = editForm(id, c.Tweet.Body, "")
+		form = editForm(id, own.Body, "")
 	}
 	return s.render(w, r, status, "edit", &editPage{
 		layout: layout{Title: "Edit tweet"}, Tweet: tweet, Form: form, Window: store.Span(s.editWindow),
