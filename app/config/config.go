@@ -82,6 +82,9 @@ type Config struct {
 	EditWindow  time.Duration `envconfig:"PYTWASK_EDIT_WINDOW" default:"30m" desc:"how long after posting the author may edit a tweet (0: never)"`
 	NameHold    time.Duration `envconfig:"PYTWASK_NAME_HOLD" default:"720h" desc:"how long the name of a deleted account stays reserved (0: not at all)"`
 
+	StreamsPerClient int `envconfig:"PYTWASK_STREAMS_PER_CLIENT" default:"20" desc:"live-update streams (open pages) one client address may hold at once, on each instance (0: no limit)"`
+	StreamsPerUser   int `envconfig:"PYTWASK_STREAMS_PER_USER" default:"10" desc:"live-update streams one account may hold at once, on each instance (0: no limit)"`
+
 	SMTPHost     string `envconfig:"PYTWASK_SMTP_HOST" desc:"SMTP server for address confirmations and password resets (unset: no email)"`
 	SMTPPort     int    `envconfig:"PYTWASK_SMTP_PORT" default:"587" desc:"SMTP server port"`
 	SMTPTLS      string `envconfig:"PYTWASK_SMTP_TLS" default:"starttls" desc:"starttls (required), tls (implicit, usually port 465) or none (a relay on this host)"`
@@ -305,6 +308,12 @@ func (c *Config) validate() error {
 	}
 	if c.NameHold < 0 {
 		bad("PYTWASK_NAME_HOLD", "expected a duration of 0 or more, such as 720h, got %v", c.NameHold)
+	}
+	if c.StreamsPerClient < 0 {
+		bad("PYTWASK_STREAMS_PER_CLIENT", "expected 0 (no limit) or more, got %d", c.StreamsPerClient)
+	}
+	if c.StreamsPerUser < 0 {
+		bad("PYTWASK_STREAMS_PER_USER", "expected 0 (no limit) or more, got %d", c.StreamsPerUser)
 	}
 	if c.EditWindow < 0 {
 		bad("PYTWASK_EDIT_WINDOW", "expected a duration of 0 or more, such as 30m, got %v", c.EditWindow)

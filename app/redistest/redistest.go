@@ -107,7 +107,23 @@ func (s *Server) startMini() {
 	}
 	s.t.Logf("redis-server not installed: using the in-process Redis")
 	s.mini, s.Network, s.Addr = m, "tcp", m.Addr()
-	s.t.Cleanup(m.Close)
+	// Its keys expire only when told that time passed: tell it, as it does.
+	stop := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	s.t.Cleanup(func() { close(stop); m.Close() })
 }
 
 // InProcess reports whether the server is the in-process stand-in, which

@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"pytwask/app/config"
+	"pytwask/app/live"
 	"pytwask/app/mail"
 	"pytwask/app/metrics"
 	"pytwask/app/password"
@@ -69,6 +70,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	m.Gauge("pytwask_password_checks_waiting", "Password checks waiting for a slot (sign-ins, sign-ups, password changes).",
 		func() float64 { return float64(st.PasswordChecksWaiting()) })
 	fanOutMetrics(m, st)
+	hub := live.NewHub(rdb, log, live.Limits{PerClient: cfg.StreamsPerClient, PerUser: cfg.StreamsPerUser})
+	m.Gauge("pytwask_live_streams", "Live-update streams open on this instance.", func() float64 { return float64(hub.Open()) })
 
 	trust := proxyTrust{nets: cfg.TrustedProxies.List}
 	sessionKeys := func(ctx context.Context) ([]string, error) { return st.SessionKeys(ctx) }
@@ -103,6 +106,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		BaseURL:      baseURL,
 		PageSlots:    cfg.PageSlots,
 		Metrics:      m,
+		Hub:          hub,
 	})
 	if err != nil {
 		return err
@@ -209,6 +213,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	}
 	// The search index follows the tweets a moment after they are posted.
 	fanOut.Go(func() { st.RunIndexer(fanOutCtx, SearchIndexIdle) })
+	// Live events reach this instance's open pages (package live).
+	fanOut.Go(func() { hub.Run(fanOutCtx) })
 	// On an early return. A worker waiting for a job is blocked in Redis
 	// for up to a second: closing the client ends that wait at once (a
 	// worker in a step loses nothing: the job is taken up again).
@@ -230,6 +236,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	// Shutdown closes what is left idle: a connection closed just as its
 	// client sends a request on it fails that request.
 	closeAll(listeners)
+	// Live streams never end by themselves: they end now, and their pages
+	// reconnect, to another instance or to the next process.
+	hub.Close()
 	drain.wait(DrainTime)
 	shutCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"pytwask/app/live"
 	"pytwask/app/password"
 )
 
@@ -123,6 +124,9 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 		p.HDel(ctx, userKey(id), fieldAuth, fieldPasswordHash)
 	}); err != nil {
 		return fail("end the sessions", err)
+	}
+	if secret != "" {
+		s.events.Publish(ctx, &live.Event{Kind: live.KindEnd, Session: live.SessionTag(secret)})
 	}
 	// Their tweets, newest first.
 	tweets, err := s.rdb.LRange(ctx, tweetsByKey(id), 0, -1).Result()

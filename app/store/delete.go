@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/live"
 )
 
 // Deleting a tweet. pytwis fails on an id in its lists whose hash is gone,
@@ -98,6 +100,10 @@ func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	}
 	if err := s.rdb.HSet(ctx, tweetKey(id), fieldTweetBody, "").Err(); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	s.events.Publish(ctx, &live.Event{Kind: live.KindGone, Tweet: id})
+	if parent != "" {
+		s.publishCounts(ctx, parent)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/live"
 )
 
 // A post to more than InlineFanOut followers leaves the pushes onto their
@@ -111,19 +113,22 @@ return 'copy'
 // was one per entry.
 // A tweet deleted meanwhile goes to nobody more: its chunks are popped and
 // not pushed (its deletion takes it off the timelines pushed before).
-// Returns how many it popped, or -1 when the job is not in its push phase.
+// Returns {how many it popped, then the followers it pushed to}, or {-1}
+// when the job is not in its push phase.
 var pushStepScript = script(`
 local job = redis.call('HMGET', KEYS[1], 'phase', 'tweet')
-if job[1] ~= 'push' then return -1 end
+if job[1] ~= 'push' then return {-1} end
 ` + pushLua + `
 local todo = redis.call('SPOP', KEYS[2], ARGV[1])
-if redis.call('HEXISTS', '{tweet:}' .. job[2], '{deleted}') == 1 then return #todo end
+local out = {#todo}
+if redis.call('HEXISTS', '{tweet:}' .. job[2], '{deleted}') == 1 then return out end
 for _, f in ipairs(todo) do
   if redis.call('HEXISTS', '{via:}' .. f .. '}', job[2]) == 0 then
     push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
+    out[#out + 1] = f
   end
 end
-return #todo
+return out
 `)
 
 // jobDone: KEYS stream, job state, to-do set; ARGV group, stream id. Ends a
@@ -343,14 +348,22 @@ func (s *Store) runJobFrom(ctx context.Context, consumer string, msg redis.XMess
 		}
 	}
 	for {
-		n, err := pushStepScript.Run(ctx, s.rdb, []string{state, todo}, fanOutChunk, UserTimelineCap, UserTimelineSlack).Int64()
+		res, err := pushStepScript.Run(ctx, s.rdb, []string{state, todo}, fanOutChunk, UserTimelineCap, UserTimelineSlack).Slice()
 		if err != nil {
 			return fmt.Errorf("fan-out of tweet %s: push: %w", tweet, err)
 		}
+		n, _ := res[0].(int64)
 		if n <= 0 {
 			break
 		}
 		s.fanOut.followers.Add(n)
+		if len(res) > 1 {
+			reached := make([]string, len(res)-1)
+			for i, f := range res[1:] {
+				reached[i] = str(f)
+			}
+			s.events.Publish(ctx, &live.Event{Kind: live.KindHome, Tweet: tweet, Users: reached})
+		}
 		if err := s.touchJob(ctx, consumer, msg.ID); err != nil {
 			return err
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/live"
 )
 
 // On a Cluster a fan-out job runs as on one server (fanout.go), with what a
@@ -310,6 +312,9 @@ func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, follow
 		})
 		if err == nil {
 			err = s.deletedMeanwhile(ctx, j.tweet, followers)
+		}
+		if err == nil {
+			s.events.Publish(ctx, &live.Event{Kind: live.KindHome, Tweet: j.tweet, Users: followers})
 		}
 	default:
 		var stands bool

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/live"
 )
 
 // Notifications tell users what others did that concerns them: a mention, a
@@ -40,6 +42,8 @@ type Notification struct {
 func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...string) {
 	entry := strings.Join([]string{kind, actor, tweet, strconv.FormatInt(s.now().Unix(), 10)}, " ")
 	done := map[string]bool{actor: true}
+	var told []string
+	var unread []*redis.IntCmd
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for _, u := range users {
 			if u == "" || done[u] {
@@ -48,12 +52,21 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 			done[u] = true
 			p.LPush(ctx, notificationsKey(u), entry)
 			p.LTrim(ctx, notificationsKey(u), 0, NotificationsCap-1)
-			p.Incr(ctx, unreadKey(u))
+			told = append(told, u)
+			unread = append(unread, p.Incr(ctx, unreadKey(u)))
 		}
 	})
 	if err != nil {
 		// What it tells of is done; the notification is lost.
 		s.log.Warn("could not notify", "kind", kind, "err", err)
+		return
+	}
+	events := make([]*live.Event, len(told))
+	for i, u := range told {
+		events[i] = &live.Event{Kind: live.KindUnread, Users: []string{u}, Unread: unread[i].Val()}
+	}
+	if len(events) > 0 {
+		s.events.Publish(ctx, events...)
 	}
 }
 
@@ -74,6 +87,10 @@ func (s *Store) Notifications(ctx context.Context, secret string, offset, n int)
 		p.Set(ctx, unreadKey(v.ID), 0, 0)
 	}); err != nil {
 		return v, nil, false, fmt.Errorf("read notifications: %w", err)
+	}
+	if v.Unread != 0 {
+		// The user's other pages clear their count too.
+		s.events.Publish(ctx, &live.Event{Kind: live.KindUnread, Users: []string{v.ID}})
 	}
 	v.Unread = 0
 	list := entries.Val()

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/live"
 )
 
 // Likes and reposts are a user's mark on a tweet: the user's id in the
@@ -124,6 +127,7 @@ func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(s
 	}
 	if n == 1 {
 		s.counts.forget(id)
+		s.publishCounts(ctx, id)
 	}
 	if on {
 		err = s.rdb.SAdd(ctx, userSet(v.ID), id).Err()
@@ -167,13 +171,29 @@ func undoFlag(undo bool) string {
 }
 
 // repushTo runs repushScript on the timelines of users, in one pipeline.
+// The timelines it put the tweet on are told to their pages (live.KindHome).
 func (s *Store) repushTo(ctx context.Context, tweet, via string, undo bool, users []string) error {
-	return s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, u := range users {
+	cmds := make([]*redis.Cmd, len(users))
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, u := range users {
 			id, _ := strconv.ParseUint(u, 10, 64)
 			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
-			repushScript.Eval(ctx, p, []string{timelineKey(u), viaKey(u)}, tweet, via, UserTimelineCap, trimPoint(id),
+			cmds[i] = repushScript.Eval(ctx, p, []string{timelineKey(u), viaKey(u)}, tweet, via, UserTimelineCap, trimPoint(id),
 				undoFlag(undo), UserTimelineCap+UserTimelineSlack)
 		}
 	})
+	if err != nil || undo {
+		return err
+	}
+	var reached []string
+	for i, c := range cmds {
+		if n, _ := c.Int(); n == 1 {
+			reached = append(reached, users[i])
+		}
+	}
+	if len(reached) > 0 {
+		_, name, _ := strings.Cut(via, " ")
+		s.events.Publish(ctx, &live.Event{Kind: live.KindHome, Tweet: tweet, Users: reached, Via: name})
+	}
+	return nil
 }

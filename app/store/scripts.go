@@ -85,9 +85,9 @@ return 1
 // Writes the tweet and pushes it onto the author's timeline, tweets_by and
 // the general timeline. Up to that many followers' timelines get it here
 // too; past it, a fan-out job goes onto the stream instead (fanout.go), so
-// that no post holds Redis for long. Returns {id, author id}, {0, ""}
-// when the secret is not a current one, or {-1, ""} when the tweet it
-// replies to does not exist (or was deleted).
+// that no post holds Redis for long. Returns {id, author id, the followers
+// it pushed to}, {0, ""} when the secret is not a current one, or {-1, ""}
+// when the tweet it replies to does not exist (or was deleted).
 var postScript = script(`
 local uid = ARGV[1]
 if ARGV[8] ~= '' then
@@ -110,15 +110,16 @@ push(uid, id, tonumber(ARGV[5]), tonumber(ARGV[6]))
 redis.call('LPUSH', '{tweets_by:}' .. uid, id)
 redis.call('LPUSH', KEYS[2], id)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-local followers = '{follower:}' .. uid
+local followers, reached = '{follower:}' .. uid, {}
 if redis.call('ZCARD', followers) <= tonumber(ARGV[7]) then
-  for _, f in ipairs(redis.call('ZRANGE', followers, 0, -1)) do
+  reached = redis.call('ZRANGE', followers, 0, -1)
+  for _, f in ipairs(reached) do
     push(f, id, tonumber(ARGV[5]), tonumber(ARGV[6]))
   end
 else
   redis.call('XADD', KEYS[4], '*', 'tweet', id, 'author', uid, 'time', ARGV[2])
 end
-return {id, uid}
+return {id, uid, reached}
 `)
 
 // pushLua defines push(owner, id, cap, slack): LPUSH the tweet id onto the

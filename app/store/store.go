@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/cache"
+	"pytwask/app/live"
 	"pytwask/app/password"
 	"pytwask/app/slots"
 )
@@ -128,6 +129,8 @@ type Store struct {
 	jobIdle time.Duration
 	// trips counts the round trips to Redis, for /debug/redis.
 	trips *roundTrips
+	// events tells open pages what changed (live.go).
+	events *live.Publisher
 	// durability is SetDurability's.
 	durability Durability
 	// sharded: rdb is a Redis Cluster, where each operation is a series of
@@ -164,6 +167,7 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 		namesFound:   cache.New[string, namesFound](1000),
 		inlineFanOut: InlineFanOut, jobIdle: JobIdle, trips: &roundTrips{},
 		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy),
+		events:    live.NewPublisher(rdb, log),
 	}
 	_, s.sharded = rdb.(*redis.ClusterClient)
 	rdb.AddHook(s.trips)

@@ -153,6 +153,7 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 			if parent != "" {
 				s.counts.forget(parent)
 			}
+			s.publishPost(ctx, id, author, parent, tags, nil)
 			s.notifyPost(ctx, id, author, parent, mentioned)
 		}
 		return id, err
@@ -170,7 +171,7 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	if err != nil {
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
-	if len(res) != 2 {
+	if len(res) < 2 {
 		return "", fmt.Errorf("post tweet: unexpected reply of %d values", len(res))
 	}
 	id, _ := res[0].(int64)
@@ -184,6 +185,14 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	if parent != "" {
 		s.counts.forget(parent)
 	}
+	var reached []string
+	if len(res) == 3 {
+		list, _ := res[2].([]any)
+		for _, f := range list {
+			reached = append(reached, str(f))
+		}
+	}
+	s.publishPost(ctx, tweet, str(res[1]), parent, tags, reached)
 	s.notifyPost(ctx, tweet, str(res[1]), parent, mentioned)
 	return tweet, nil
 }

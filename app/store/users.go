@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"pytwask/app/live"
 	"pytwask/app/password"
 )
 
@@ -313,11 +314,19 @@ func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword,
 
 // rotate replaces the user's secret, and with a hash the password hash if
 // it is still expected (rotateScript's replies).
+// The pages open with the old secret are told their session ended.
 func (s *Store) rotate(ctx context.Context, secret, renewed, hash, expected string) (int, error) {
+	var n int
+	var err error
 	if s.sharded {
-		return s.rotateSharded(ctx, secret, renewed, hash, expected)
+		n, err = s.rotateSharded(ctx, secret, renewed, hash, expected)
+	} else {
+		n, err = s.runDurable(ctx, rotateScript, []string{keyAuths}, secret, renewed, hash, expected).Int()
 	}
-	return s.runDurable(ctx, rotateScript, []string{keyAuths}, secret, renewed, hash, expected).Int()
+	if err == nil && n == 1 {
+		s.events.Publish(ctx, &live.Event{Kind: live.KindEnd, Session: live.SessionTag(secret)})
+	}
+	return n, err
 }
 
 // Profile is what pytwis get_user_profile returned, less the password hash

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/net/html"
 
+	"pytwask/app/live"
 	"pytwask/app/password"
 	"pytwask/app/redistest"
 	"pytwask/app/store"
@@ -31,6 +32,7 @@ type site struct {
 	redis *redistest.Server
 	rdb   *redis.Client
 	store *store.Store
+	hub   *live.Hub
 
 	mu  sync.Mutex
 	now time.Time // the site's clock: setNow, and the handler reads it
@@ -58,6 +60,14 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 	t.Cleanup(func() { rdb.Close() })
 	st := store.New(rdb, password.Hasher{Iterations: 1000}, nil)
 	s := &site{t: t, redis: rs, rdb: rdb, store: st, now: time.Now()}
+	// The hub has its own client, so that its reads are not counted in the
+	// store's round trips.
+	hubRdb := rs.Client()
+	t.Cleanup(func() { hubRdb.Close() })
+	s.hub = live.NewHub(hubRdb, slog.New(slog.DiscardHandler), live.Limits{})
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	go s.hub.Run(hubCtx) // ends once the client is closed, not waited for: it may be blocked reading
+	t.Cleanup(func() { s.hub.Close(); stopHub() })
 	h := s.handler(Options{
 		Now:        s.clock,
 		Logger:     slog.New(slog.NewTextHandler(t.Output(), nil)),
@@ -70,6 +80,7 @@ func newSiteTLS(t testing.TB, useTLS bool) *site {
 		s.srv = httptest.NewServer(h)
 	}
 	t.Cleanup(s.srv.Close)
+	t.Cleanup(s.hub.Close) // first: streams left open would hold up Close
 	return s
 }
 
@@ -81,6 +92,9 @@ func testKeys(context.Context) ([]string, error) { return []string{strings.Repea
 func (s *site) handler(o Options) *Server {
 	s.t.Helper()
 	o.Store, o.Assets, o.SessionKeys = s.store, siteAssets(), testKeys
+	if o.Hub == nil {
+		o.Hub = s.hub
+	}
 	h, err := New(o)
 	if err != nil {
 		s.t.Fatal(err)

@@ -162,11 +162,15 @@ type layout struct {
 	Assets  *assetURLs
 	// Top is everything above <main>, set by renderer.execute (topOf).
 	Top template.HTML
+	// Live names the streams of GET /events that the page's list shows
+	// (space-separated; "" for none), and LiveSince the last event before
+	// the page was made, set by render.
+	Live, LiveSince string
 }
 
 // assetURLs are the hashed URLs of the files every page links to, looked up
 // once rather than by a template function on every page.
-type assetURLs struct{ CSS, Icon string }
+type assetURLs struct{ CSS, Icon, Script string }
 
 func (l *layout) base() *layout { return l }
 
@@ -182,6 +186,12 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		l.Viewer = st.viewer
 	}
 	l.Flashes = s.takeFlashes(r)
+	if s.hub != nil && l.Live != "" {
+		if l.Viewer != nil {
+			l.Live += " notifications"
+		}
+		l.LiveSince = s.hub.Last()
+	}
 	buf, err := s.rd.execute(name, data)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"pytwask/app/live"
 	"pytwask/app/metrics"
 	"pytwask/app/slots"
 	"pytwask/app/store"
@@ -55,6 +56,11 @@ type Options struct {
 	// BaseURL starts the links in them (https://example.com).
 	Mailer  Mailer
 	BaseURL string
+	// Hub carries live updates to open pages (GET /events); nil: none.
+	Hub *live.Hub
+	// Heartbeat is how often an idle live stream gets a comment, so that
+	// proxies keep it open; 25 s if zero.
+	Heartbeat time.Duration
 }
 
 // Limits bound what a client or an account can repeat: sign-ins, sign-ups,
@@ -92,6 +98,8 @@ type Server struct {
 	mailer               Mailer
 	baseURL              string
 	pages                *slots.Slots
+	hub                  *live.Hub
+	heartbeat            time.Duration
 	client               func(*http.Request) string
 	handler              http.Handler
 }
@@ -131,6 +139,8 @@ func New(o Options) (*Server, error) {
 		nameHold:    o.NameHold,
 		mailer:      o.Mailer,
 		baseURL:     o.BaseURL,
+		hub:         o.Hub,
+		heartbeat:   cmp.Or(o.Heartbeat, 25*time.Second),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -157,7 +167,11 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.assets = &assetURLs{CSS: css, Icon: icon}
+	script, err := static.URL("live.js")
+	if err != nil {
+		return nil, err
+	}
+	s.assets = &assetURLs{CSS: css, Icon: icon, Script: script}
 	if err := s.selfTest(); err != nil {
 		return nil, err
 	}
@@ -228,6 +242,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /tweets/edit/{id}", s.handle(s.editTweet))
 	mux.Handle("GET /notifications", s.handle(s.inPageSlot(s.notifications)))
 	mux.Handle("GET /search", s.handle(s.inPageSlot(s.search)))
+	mux.Handle("GET /events", s.handle(s.events))
 
 	mux.Handle("GET /static/", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -130,19 +130,29 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 		p := b.get(path)
 		h := p.header
 		csp := h.Get("Content-Security-Policy")
+		// Scripts: the site's own files only, never inline or from elsewhere.
 		if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") ||
-			strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "script-src") {
+			strings.Contains(csp, "unsafe") || !strings.Contains(csp, "script-src 'self';") {
 			t.Errorf("%s: CSP %q", path, csp)
 		}
 		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" {
 			t.Errorf("%s: headers %v", path, h)
 		}
 	}
-	// No page refers to another host, and none carries a script.
+	// No page refers to another host, and the one script is the site's file.
+	script := regexp.MustCompile(`<script[^>]*>`)
 	for _, path := range []string{"/auth/", "/auth/signup", "/tweets/general_timeline"} {
 		body := b.get(path).body
-		if strings.Contains(body, "<script") || regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(body) {
-			t.Errorf("%s refers to a script or another host", path)
+		if regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(body) {
+			t.Errorf("%s refers to another host", path)
+		}
+		for _, tag := range script.FindAllString(body, -1) {
+			if !regexp.MustCompile(`^<script src="/static/live\.[0-9a-f]+\.js" defer>$`).MatchString(tag) {
+				t.Errorf("%s: script %s", path, tag)
+			}
+		}
+		if strings.Count(body, "<script") != 1 || strings.Count(body, "</script>") != 1 {
+			t.Errorf("%s: other scripts than the site's file", path)
 		}
 	}
 }

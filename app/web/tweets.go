@@ -177,16 +177,16 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return errLoginRequired
 	}
-	title := "Recent Timeline"
+	title, stream := "Recent Timeline", "public"
 	if feed == store.Own {
-		title = "Your Timeline"
+		title, stream = "Your Timeline", "home"
 	}
 	tweets, err := s.tweetList(p.Tweets, v)
 	if err != nil {
 		return err
 	}
 	return s.render(w, r, status, "timeline", &timelinePage{
-		layout:   layout{Title: title},
+		layout:   layout{Title: title, Live: liveOnFirst(n, stream)},
 		Heading:  title,
 		PostForm: f,
 		Tweets:   tweets,
@@ -272,7 +272,7 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.render(w, r, http.StatusOK, "user_history", &userHistoryPage{
-		layout:    layout{Title: up.Username},
+		layout:    layout{Title: up.Username, Live: liveOnFirst(n, "user:"+up.ID)},
 		User:      &up,
 		CanFollow: v != nil && v.ID != up.ID,
 		Tweets:    tweets,
@@ -375,7 +375,7 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 		}
 	}
 	return s.render(w, r, status, "tweet", &tweetPage{
-		layout:     layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”"},
+		layout:     layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”", Live: "tweet:" + c.Tweet.ID},
 		Tweet:      tweet,
 		TweetID:    c.Tweet.ID,
 		Ancestors:  ancestors,
@@ -432,7 +432,7 @@ func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	title := "#" + store.FoldTag(tag)
 	return s.render(w, r, http.StatusOK, "timeline", &timelinePage{
-		layout:  layout{Title: title},
+		layout:  layout{Title: title, Live: liveOnFirst(n, "tag:"+store.FoldTag(tag))},
 		Heading: title,
 		Tweets:  tweets,
 		Pager:   newPager(r.URL.Path, n, p.More),

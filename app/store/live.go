@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+
+	"pytwask/app/live"
+)
+
+// What changes here is told to the pages open on it through live events
+// (package live), after the change is in Redis: publishCounts after a
+// like, a repost or a reply, and the rest where the change is made.
+
+// publishPost tells the pages that list a new tweet of it: the lists it
+// is on (live.KindPost), the timelines of its author and of the followers
+// reached (live.KindHome; a fan-out job tells of the others as it reaches
+// them), and its parent's counts.
+func (s *Store) publishPost(ctx context.Context, id, author, parent string, tags, reached []string) {
+	s.events.Publish(ctx, &live.Event{Kind: live.KindPost, Tweet: id, AuthorID: author, Tags: tags, Parent: parent},
+		&live.Event{Kind: live.KindHome, Tweet: id, Users: append([]string{author}, reached...)})
+	if parent != "" {
+		s.publishCounts(ctx, parent)
+	}
+}
+
+// publishCounts tells the pages showing the tweet its counts.
+func (s *Store) publishCounts(ctx context.Context, id string) {
+	c, err := s.rdb.HMGet(ctx, tweetKey(id), fieldReplies, fieldReposts, fieldLikes).Result()
+	if err != nil {
+		return // the change is made; its pages show it when reloaded
+	}
+	e := &live.Event{Kind: live.KindCounts, Tweet: id}
+	for i := range e.Counts {
+		e.Counts[i] = count(c[i])
+	}
+	s.events.Publish(ctx, e)
+}
+
+// TweetFor reads one tweet as a list shows it to the viewer with this id
+// ("" for nobody: no likes or reposts of theirs), with its counts; found is
+// false when it does not exist or was deleted. For live events, which
+// show a tweet to many pages: it reads Redis once, not the caches.
+func (s *Store) TweetFor(ctx context.Context, viewer, id string) (t Tweet, found bool, err error) {
+	if !validID(id) {
+		return Tweet{}, false, nil
+	}
+	p, err := s.resolve(ctx, "", []string{id}, 1, &decoration{viewer: viewer})
+	if err != nil || len(p.Tweets) == 0 {
+		return Tweet{}, false, err
+	}
+	return p.Tweets[0], true, nil
+}

@@ -1,0 +1,318 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"pytwask/app/live"
+	"pytwask/app/store"
+)
+
+// Live updates (package live): a page opens GET /events for the streams it
+// shows, and live.js shows what arrives. Without JavaScript nothing changes:
+// a page shows what existed when it was loaded.
+
+const (
+	// maxStreams bounds the stream parameters of one request, and
+	// maxWatched the tweets whose counts it follows.
+	maxStreams = 8
+	maxWatched = 100
+	// streamWriteWait bounds one write to a stream's client.
+	streamWriteWait = 30 * time.Second
+)
+
+// events: GET /events?stream=…[&stream=…][&watch=ids][&since=id] — the
+// events of the streams a page shows, as server-sent events (text/event-stream),
+// each with its id. A client that reconnects with Last-Event-ID (or a page
+// that opens with since=, the last event before it was rendered) gets what
+// it missed first, or a "reload" event when that is more than the window
+// kept. home and notifications are the signed-in viewer's: without a
+// session they are a 401. The stream ends when the viewer's session does,
+// and on shutdown (clients reconnect, to this instance's successor).
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	if s.hub == nil {
+		return errorf(http.StatusServiceUnavailable, "Live updates are not available on this server.")
+	}
+	q := r.URL.Query()
+	streams, err := parseStreams(q["stream"])
+	if err != nil {
+		return err
+	}
+	watched, err := parseWatched(q.Get("watch"))
+	if err != nil {
+		return err
+	}
+	since := r.Header.Get("Last-Event-ID")
+	if since == "" {
+		since = q.Get("since")
+	}
+	if since != "" && !live.ValidID(since) {
+		return errorf(http.StatusBadRequest, "Last-Event-ID is not the id of an event.")
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	var v *store.Viewer
+	if secret != "" {
+		if v, err = s.store.Authenticate(r.Context(), secret); err != nil && !errors.Is(err, store.ErrNotLoggedIn) {
+			return err
+		}
+	}
+	viewer, session := "", ""
+	if v != nil {
+		viewer, session = v.ID, live.SessionTag(secret)
+	}
+	for _, st := range streams {
+		if (st.Kind == "home" || st.Kind == "notifications") && v == nil {
+			return errorf(http.StatusUnauthorized, "Sign in to follow your timeline and notifications.")
+		}
+	}
+	sub, err := s.hub.Subscribe(s.clientSubject(r), viewer, session, streams, watched)
+	switch {
+	case errors.Is(err, live.ErrTooManyForClient), errors.Is(err, live.ErrTooManyForUser):
+		return errorf(http.StatusTooManyRequests, "Too many pages are following live updates; close some, or reload later.")
+	case err != nil:
+		return errorf(http.StatusServiceUnavailable, "The server is restarting; live updates resume in a moment.")
+	}
+	defer s.hub.Unsubscribe(sub)
+
+	rc := http.NewResponseController(w)
+	// The server's read timeout would end the request's context: a stream
+	// reads nothing more after its request.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
+	w.WriteHeader(http.StatusOK)
+	out := &eventWriter{w: w, rc: rc}
+	out.comment("live") // headers out now: the page knows it is connected
+	out.line("retry: 2000\n\n")
+
+	last := since
+	if since != "" {
+		missed, complete, err := s.hub.Missed(r.Context(), sub, since)
+		if err != nil || !complete {
+			out.event("", "reload", struct{}{})
+		}
+		for _, e := range missed {
+			s.sendEvent(r.Context(), out, sub, v, e)
+			last = e.ID
+		}
+	}
+	beat := time.NewTicker(s.heartbeat)
+	defer beat.Stop()
+	for out.err == nil {
+		select {
+		case e := <-sub.Events():
+			if last != "" && !live.After(e.ID, last) {
+				continue // sent already, among the missed ones
+			}
+			s.sendEvent(r.Context(), out, sub, v, e)
+			last = e.ID
+		case <-beat.C:
+			out.comment("")
+		case <-sub.Done():
+			s.log.Debug("live stream ended", "why", sub.Reason())
+			return nil
+		case <-r.Context().Done():
+			return nil
+		}
+	}
+	return nil // the client went away
+}
+
+// parseStreams reads the stream parameters: 1 to maxStreams of them, each
+// one a stream kind with, where it takes one, a well-formed argument.
+func parseStreams(values []string) ([]live.Stream, error) {
+	bad := func(format string, args ...any) error {
+		return errorf(http.StatusBadRequest, format, args...)
+	}
+	if len(values) == 0 || len(values) > maxStreams {
+		return nil, bad("Ask for 1 to %d streams.", maxStreams)
+	}
+	var streams []live.Stream
+	for _, v := range values {
+		st, ok := live.ParseStream(v)
+		switch {
+		case !ok:
+			return nil, bad("%q is not a stream. Streams are home, public, notifications, user:<id>, tag:<tag> and tweet:<id>.", v)
+		case (st.Kind == "user" || st.Kind == "tweet") && !numeric(st.Arg),
+			st.Kind == "tag" && (len(st.Arg) > store.MaxTagLen || store.FoldTag(st.Arg) != st.Arg):
+			return nil, bad("%q is not a stream.", v)
+		}
+		streams = append(streams, st)
+	}
+	return streams, nil
+}
+
+// parseWatched reads the comma-separated tweet ids whose counts a page
+// shows.
+func parseWatched(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	ids := strings.Split(v, ",")
+	if len(ids) > maxWatched {
+		return nil, errorf(http.StatusBadRequest, "Watch at most %d tweets.", maxWatched)
+	}
+	for _, id := range ids {
+		if !numeric(id) {
+			return nil, errorf(http.StatusBadRequest, "watch is a list of tweet ids.")
+		}
+	}
+	return ids, nil
+}
+
+func numeric(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// sendEvent writes e as the page shows it to viewer v: a tweet's markup for
+// a list (event "post"), counts ("counts"), a tweet gone ("gone") or the
+// unread count ("unread").
+func (s *Server) sendEvent(ctx context.Context, out *eventWriter, sub *live.Sub, v *store.Viewer, e *live.Event) {
+	switch e.Kind {
+	case live.KindPost, live.KindHome:
+		st := sub.Show(e)
+		html, ok := s.fragment(ctx, e, v)
+		if !ok {
+			return // deleted meanwhile, or Redis did not answer: shown on reload
+		}
+		out.event(e.ID, "post", struct {
+			Stream string `json:"stream"`
+			ID     string `json:"id"`
+			HTML   string `json:"html"`
+		}{st.String(), e.Tweet, html})
+	case live.KindCounts:
+		out.event(e.ID, "counts", struct {
+			ID      string `json:"id"`
+			Replies int64  `json:"replies"`
+			Reposts int64  `json:"reposts"`
+			Likes   int64  `json:"likes"`
+		}{e.Tweet, e.Counts[0], e.Counts[1], e.Counts[2]})
+	case live.KindGone:
+		out.event(e.ID, "gone", struct {
+			ID string `json:"id"`
+		}{e.Tweet})
+	case live.KindUnread:
+		out.event(e.ID, "unread", struct {
+			Unread int64 `json:"unread"`
+		}{e.Unread})
+	}
+}
+
+// fragment is the markup of the event's tweet as a list shows it to v, made
+// once per kind of viewer for every page of this instance: nobody, the
+// author, anyone else signed in; and for a repost on a timeline, each
+// viewer (whether they like it is theirs).
+func (s *Server) fragment(ctx context.Context, e *live.Event, v *store.Viewer) (string, bool) {
+	viewer := ""
+	if v != nil {
+		viewer = v.ID
+	}
+	read := "tweet"
+	if e.Via != "" {
+		read = "tweet:" + viewer
+	} else {
+		viewer = "" // a new tweet: nobody has liked or reposted it yet
+	}
+	got, err := e.Memo(read, func() (any, error) {
+		t, found, err := s.store.TweetFor(ctx, viewer, e.Tweet)
+		if err != nil || !found {
+			return nil, errors.Join(err, errors.New("not found"))
+		}
+		t.RepostedBy = e.Via
+		return t, nil
+	})
+	if err != nil {
+		return "", false
+	}
+	t := got.(store.Tweet)
+	kind := "nobody"
+	switch {
+	case v == nil:
+	case e.Via != "":
+		kind = "viewer:" + v.ID
+	case v.ID == t.UserID:
+		kind = "author"
+	default:
+		kind = "signed in"
+	}
+	html, err := e.Memo("html:"+kind, func() (any, error) {
+		h, err := s.tweetList([]store.Tweet{t}, v)
+		return string(h), err
+	})
+	if err != nil {
+		s.log.Error("render a live tweet", "tweet", e.Tweet, "err", err)
+		return "", false
+	}
+	return html.(string), true
+}
+
+// eventWriter writes server-sent events, each flushed at once; after a
+// failed write it writes nothing more.
+type eventWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	err error
+}
+
+func (o *eventWriter) line(s string) {
+	if o.err != nil {
+		return
+	}
+	if o.err = o.rc.SetWriteDeadline(time.Now().Add(streamWriteWait)); o.err != nil {
+		return
+	}
+	if _, o.err = fmt.Fprint(o.w, s); o.err == nil {
+		o.err = o.rc.Flush()
+	}
+}
+
+// comment writes a comment line: a heartbeat that keeps proxies from
+// closing an idle stream.
+func (o *eventWriter) comment(text string) { o.line(": " + text + "\n\n") }
+
+// event writes an event named name with data as JSON (one line: the markup
+// in it has its newlines escaped).
+func (o *eventWriter) event(id, name string, data any) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		o.err = err
+		return
+	}
+	var sb strings.Builder
+	if id != "" {
+		sb.WriteString("id: " + id + "\n")
+	}
+	sb.WriteString("event: " + name + "\ndata: ")
+	sb.Write(b)
+	sb.WriteString("\n\n")
+	o.line(sb.String())
+}
+
+// liveOnFirst is stream for the first page of a list, where new tweets
+// appear, and nothing for the older pages.
+func liveOnFirst(page int, stream string) string {
+	if page != 1 {
+		return ""
+	}
+	return stream
+}

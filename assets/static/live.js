@@ -1,0 +1,155 @@
+// live.js: live updates for a page that shows a list (its <main> has
+// data-live, the streams of GET /events it shows). New tweets wait behind a
+// "N new posts" button at the top of the list rather than moving what is
+// being read; counts and the unread notification count change in place.
+// The server renders every tweet inserted here. Without this script, pages
+// show what existed when they were loaded, and everything works by reloading.
+(function () {
+  "use strict";
+
+  var main = document.querySelector("main[data-live]");
+  if (!main || !window.EventSource) {
+    return;
+  }
+  var streams = main.dataset.live.split(" ").filter(Boolean);
+  var conversation = streams.some(function (s) { return s.indexOf("tweet:") === 0; });
+  var list = conversation ? main.querySelector("ol.tweets.replies") : main.querySelector("ol.tweets");
+  var pending = [];
+  var bar = null;
+
+  function tweetIds() {
+    var ids = [];
+    document.querySelectorAll("li.tweet[id^='tweet-']").forEach(function (li) {
+      if (ids.length < 100) {
+        ids.push(li.id.slice("tweet-".length));
+      }
+    });
+    return ids;
+  }
+
+  function showBar(text, onClick) {
+    if (!list) {
+      return;
+    }
+    if (!bar) {
+      bar = document.createElement("div");
+      bar.className = "live-bar";
+      bar.setAttribute("role", "status");
+      var button = document.createElement("button");
+      button.type = "button";
+      bar.appendChild(button);
+      list.parentNode.insertBefore(bar, list);
+    }
+    var b = bar.querySelector("button");
+    b.textContent = text;
+    b.onclick = onClick;
+  }
+
+  function hideBar() {
+    if (bar) {
+      bar.remove();
+      bar = null;
+    }
+  }
+
+  function plural(n, one, many) {
+    return n + " " + (n === 1 ? one : many);
+  }
+
+  function showPending() {
+    var empty = list.querySelector("li.empty");
+    if (empty) {
+      empty.remove();
+    }
+    pending.forEach(function (p) {
+      if (!document.getElementById("tweet-" + p.id)) {
+        list.insertAdjacentHTML(conversation ? "beforeend" : "afterbegin", p.html);
+      }
+    });
+    pending = [];
+    hideBar();
+  }
+
+  function onPost(e) {
+    var d = JSON.parse(e.data);
+    if (!list || document.getElementById("tweet-" + d.id) ||
+        pending.some(function (p) { return p.id === d.id; })) {
+      return;
+    }
+    pending.push(d);
+    var n = pending.length;
+    showBar(conversation ? plural(n, "new reply", "new replies") + " — show" :
+      plural(n, "new post", "new posts") + " — show", showPending);
+  }
+
+  function onCounts(e) {
+    var d = JSON.parse(e.data);
+    var li = document.getElementById("tweet-" + d.id);
+    if (!li) {
+      return;
+    }
+    var set = function (cls, n, one, many) {
+      var el = li.querySelector("." + cls);
+      if (el) {
+        el.textContent = plural(n, one, many);
+      }
+    };
+    set("replies", d.replies, "reply", "replies");
+    set("reposts", d.reposts, "repost", "reposts");
+    set("likes", d.likes, "like", "likes");
+  }
+
+  function onGone(e) {
+    var d = JSON.parse(e.data);
+    var li = document.getElementById("tweet-" + d.id);
+    if (li && li.closest("ol.focus") === null) {
+      li.remove();
+    }
+    pending = pending.filter(function (p) { return p.id !== d.id; });
+    if (bar && pending.length === 0) {
+      hideBar();
+    }
+  }
+
+  function onUnread(e) {
+    var d = JSON.parse(e.data);
+    var link = document.querySelector("header.site a[href='/notifications']");
+    if (!link) {
+      return;
+    }
+    var badge = link.querySelector(".badge");
+    if (d.unread > 0) {
+      if (!badge) {
+        badge = document.createElement("span");
+        badge.className = "badge";
+        link.appendChild(document.createTextNode(" "));
+        link.appendChild(badge);
+      }
+      badge.textContent = String(d.unread);
+      badge.setAttribute("aria-label", d.unread + " unread");
+    } else if (badge) {
+      badge.remove();
+    }
+  }
+
+  function onReload() {
+    showBar("New posts — reload the page", function () { location.reload(); });
+  }
+
+  var query = streams.map(function (s) { return "stream=" + encodeURIComponent(s); });
+  var ids = tweetIds();
+  if (ids.length) {
+    query.push("watch=" + ids.join(","));
+  }
+  if (main.dataset.since) {
+    query.push("since=" + encodeURIComponent(main.dataset.since));
+  }
+  var source = new EventSource("/events?" + query.join("&"));
+  source.addEventListener("post", onPost);
+  source.addEventListener("counts", onCounts);
+  source.addEventListener("gone", onGone);
+  source.addEventListener("unread", onUnread);
+  source.addEventListener("reload", onReload);
+  source.addEventListener("open", function () { main.dataset.liveState = "open"; });
+  source.addEventListener("error", function () { main.dataset.liveState = "reconnecting"; });
+})();
