@@ -136,20 +136,50 @@
     showBar("New posts — reload the page", function () { location.reload(); });
   }
 
-  var query = streams.map(function (s) { return "stream=" + encodeURIComponent(s); });
-  var ids = tweetIds();
-  if (ids.length) {
-    query.push("watch=" + ids.join(","));
+  // last is the id of the last event seen: the page's own at first (what
+  // it was rendered after), so that nothing between is missed.
+  var last = main.dataset.since || "";
+  var failures = 0;
+
+  function on(source, name, handle) {
+    source.addEventListener(name, function (e) {
+      if (e.lastEventId) {
+        last = e.lastEventId;
+      }
+      handle(e);
+    });
   }
-  if (main.dataset.since) {
-    query.push("since=" + encodeURIComponent(main.dataset.since));
+
+  // connect opens the stream. The browser reconnects by itself after a
+  // dropped connection (sending Last-Event-ID); an answer other than a
+  // stream (a proxy's 502 while an instance restarts, a 429) closes it for
+  // good, so it is opened again here, a little later each time.
+  function connect() {
+    var query = streams.map(function (s) { return "stream=" + encodeURIComponent(s); });
+    var ids = tweetIds();
+    if (ids.length) {
+      query.push("watch=" + ids.join(","));
+    }
+    if (last) {
+      query.push("since=" + encodeURIComponent(last));
+    }
+    var source = new EventSource("/events?" + query.join("&"));
+    on(source, "post", onPost);
+    on(source, "counts", onCounts);
+    on(source, "gone", onGone);
+    on(source, "unread", onUnread);
+    on(source, "reload", onReload);
+    source.addEventListener("open", function () {
+      failures = 0;
+      main.dataset.liveState = "open";
+    });
+    source.addEventListener("error", function () {
+      main.dataset.liveState = "reconnecting";
+      if (source.readyState === EventSource.CLOSED && failures < 10) {
+        failures++;
+        setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, failures)));
+      }
+    });
   }
-  var source = new EventSource("/events?" + query.join("&"));
-  source.addEventListener("post", onPost);
-  source.addEventListener("counts", onCounts);
-  source.addEventListener("gone", onGone);
-  source.addEventListener("unread", onUnread);
-  source.addEventListener("reload", onReload);
-  source.addEventListener("open", function () { main.dataset.liveState = "open"; });
-  source.addEventListener("error", function () { main.dataset.liveState = "reconnecting"; });
+  connect();
 })();
