@@ -359,6 +359,14 @@ func ValidID(id string) bool {
 	return err1 == nil && err2 == nil
 }
 
+// Time is when the event with this id was appended (the Redis server's
+// clock, to the millisecond).
+func Time(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(n)
+}
+
 // After reports whether stream id a comes after b (both valid).
 func After(a, b string) bool {
 	ams, aseq, _ := strings.Cut(a, "-")

@@ -34,6 +34,7 @@ type Metrics struct {
 	redisErrs *prometheus.CounterVec
 	signIns   *prometheus.CounterVec
 	posts     *prometheus.CounterVec
+	delivery  prometheus.Histogram
 }
 
 // New returns metrics registered with a registry of their own, the Go
@@ -66,8 +67,13 @@ func New() *Metrics {
 			Name: "pytwask_posts_total",
 			Help: "Tweets posted.",
 		}, nil),
+		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pytwask_live_delivery_seconds",
+			Help:    "From a live event's append to Redis to its write to an open page's stream.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.redisCmds, m.redisErrs, m.signIns, m.posts,
+	m.reg.MustRegister(m.requests, m.latency, m.redisCmds, m.redisErrs, m.signIns, m.posts, m.delivery,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -86,7 +92,20 @@ func (m *Metrics) Request(route, method string, status int, took time.Duration) 
 		route = "none" // matched no route: a 404 or 405
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(took.Seconds())
+	if route != LiveRoute { // a stream lasts as long as its page
+		m.latency.WithLabelValues(route).Observe(took.Seconds())
+	}
+}
+
+// LiveRoute is the route of live-update streams, whose requests last as
+// long as their page: they are counted, not timed.
+const LiveRoute = "GET /events"
+
+// Delivered records how long a live event took from Redis to a page.
+func (m *Metrics) Delivered(took time.Duration) {
+	if m != nil {
+		m.delivery.Observe(took.Seconds())
+	}
 }
 
 // SignIn counts a sign-in by its result: "ok", "refused" or "limited".

@@ -418,16 +418,25 @@ func TestDebugListener(t *testing.T) {
 		t.Errorf("pprof on the site: %d; want 404", st)
 	}
 	get(t, site, "http://x/tweets/general_timeline") // loads the script into Redis
-	_, before := get(t, c, "http://"+debug+"/debug/redis")
-	get(t, site, "http://x/tweets/general_timeline")
-	_, after := get(t, c, "http://"+debug+"/debug/redis")
-	var b, a struct {
-		RoundTrips int `json:"round_trips"`
+	// The counter counts the process's background work too (the search
+	// indexer, the live events' reader): the page's cost is the least of a
+	// few tries.
+	least := -1
+	for range 5 {
+		_, before := get(t, c, "http://"+debug+"/debug/redis")
+		get(t, site, "http://x/tweets/general_timeline")
+		_, after := get(t, c, "http://"+debug+"/debug/redis")
+		var b, a struct {
+			RoundTrips int `json:"round_trips"`
+		}
+		json.Unmarshal([]byte(before), &b)
+		json.Unmarshal([]byte(after), &a)
+		if n := a.RoundTrips - b.RoundTrips; least < 0 || n < least {
+			least = n
+		}
 	}
-	json.Unmarshal([]byte(before), &b)
-	json.Unmarshal([]byte(after), &a)
-	if a.RoundTrips-b.RoundTrips != 1 {
-		t.Errorf("the general timeline cost %d round trips; want 1", a.RoundTrips-b.RoundTrips)
+	if least != 1 {
+		t.Errorf("the general timeline cost %d round trips; want 1", least)
 	}
 
 	// The metrics, read with the parser Prometheus itself uses. (A page's

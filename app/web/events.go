@@ -95,7 +95,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	out := &eventWriter{w: w, rc: rc}
 	out.comment("live") // headers out now: the page knows it is connected
-	out.line("retry: 2000\n\n")
+	out.write([]byte("retry: 2000\n\n"))
 
 	last := since
 	if since != "" {
@@ -118,6 +118,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			}
 			s.sendEvent(r.Context(), out, sub, v, e)
 			last = e.ID
+			if out.err == nil {
+				s.metrics.Delivered(time.Since(live.Time(e.ID)))
+			}
 		case <-beat.C:
 			out.comment("")
 		case <-sub.Done():
@@ -186,53 +189,69 @@ func numeric(s string) bool {
 
 // sendEvent writes e as the page shows it to viewer v: a tweet's markup for
 // a list (event "post"), counts ("counts"), a tweet gone ("gone") or the
-// unread count ("unread").
+// unread count ("unread"). Each frame is made once per event for all the
+// streams of this instance that show it alike.
 func (s *Server) sendEvent(ctx context.Context, out *eventWriter, sub *live.Sub, v *store.Viewer, e *live.Event) {
+	var frame any
+	var err error
 	switch e.Kind {
 	case live.KindPost, live.KindHome:
 		st := sub.Show(e)
-		html, ok := s.fragment(ctx, e, v)
+		t, kind, ok := s.liveTweet(ctx, e, v)
 		if !ok {
 			return // deleted meanwhile, or Redis did not answer: shown on reload
 		}
-		out.event(e.ID, "post", struct {
-			Stream string `json:"stream"`
-			ID     string `json:"id"`
-			HTML   string `json:"html"`
-		}{st.String(), e.Tweet, html})
+		frame, err = e.Memo("frame "+st.String()+" "+kind, func() (any, error) {
+			html, err := s.tweetList([]store.Tweet{t}, v)
+			if err != nil {
+				return nil, err
+			}
+			return sseFrame(e.ID, "post", struct {
+				Stream string `json:"stream"`
+				ID     string `json:"id"`
+				HTML   string `json:"html"`
+			}{st.String(), e.Tweet, string(html)})
+		})
 	case live.KindCounts:
-		out.event(e.ID, "counts", struct {
-			ID      string `json:"id"`
-			Replies int64  `json:"replies"`
-			Reposts int64  `json:"reposts"`
-			Likes   int64  `json:"likes"`
-		}{e.Tweet, e.Counts[0], e.Counts[1], e.Counts[2]})
+		frame, err = e.Memo("frame", func() (any, error) {
+			return sseFrame(e.ID, "counts", struct {
+				ID      string `json:"id"`
+				Replies int64  `json:"replies"`
+				Reposts int64  `json:"reposts"`
+				Likes   int64  `json:"likes"`
+			}{e.Tweet, e.Counts[0], e.Counts[1], e.Counts[2]})
+		})
 	case live.KindGone:
-		out.event(e.ID, "gone", struct {
-			ID string `json:"id"`
-		}{e.Tweet})
+		frame, err = e.Memo("frame", func() (any, error) {
+			return sseFrame(e.ID, "gone", struct {
+				ID string `json:"id"`
+			}{e.Tweet})
+		})
 	case live.KindUnread:
-		out.event(e.ID, "unread", struct {
-			Unread int64 `json:"unread"`
-		}{e.Unread})
+		frame, err = e.Memo("frame", func() (any, error) {
+			return sseFrame(e.ID, "unread", struct {
+				Unread int64 `json:"unread"`
+			}{e.Unread})
+		})
+	default:
+		return
 	}
+	if err != nil {
+		s.log.Error("make a live event", "kind", e.Kind, "tweet", e.Tweet, "err", err)
+		return
+	}
+	out.write(frame.([]byte))
 }
 
-// fragment is the markup of the event's tweet as a list shows it to v, made
-// once per kind of viewer for every page of this instance: nobody, the
-// author, anyone else signed in; and for a repost on a timeline, each
-// viewer (whether they like it is theirs).
-func (s *Server) fragment(ctx context.Context, e *live.Event, v *store.Viewer) (string, bool) {
-	viewer := ""
-	if v != nil {
-		viewer = v.ID
-	}
-	read := "tweet"
-	if e.Via != "" {
-		read = "tweet:" + viewer
-	} else {
-		viewer = "" // a new tweet: nobody has liked or reposted it yet
-	}
+// liveTweet is the event's tweet as a list shows it to v, read once for
+// every page of this instance, and what kind of viewer v is for it: nobody,
+// its author, or anyone else signed in; for a repost on a timeline, each
+// viewer is their own kind (whether they like it is theirs).
+func (s *Server) liveTweet(ctx context.Context, e *live.Event, v *store.Viewer) (t store.Tweet, kind string, ok bool) {
+	viewer, read := "", "tweet"
+	if e.Via != "" && v != nil {
+		viewer, read = v.ID, "tweet "+v.ID
+	} // else a new tweet: nobody has liked or reposted it yet
 	got, err := e.Memo(read, func() (any, error) {
 		t, found, err := s.store.TweetFor(ctx, viewer, e.Tweet)
 		if err != nil || !found {
@@ -242,31 +261,39 @@ func (s *Server) fragment(ctx context.Context, e *live.Event, v *store.Viewer) (
 		return t, nil
 	})
 	if err != nil {
-		return "", false
+		return store.Tweet{}, "", false
 	}
-	t := got.(store.Tweet)
-	kind := "nobody"
+	t = got.(store.Tweet)
 	switch {
 	case v == nil:
+		kind = "nobody"
 	case e.Via != "":
-		kind = "viewer:" + v.ID
+		kind = "viewer " + v.ID
 	case v.ID == t.UserID:
 		kind = "author"
 	default:
 		kind = "signed in"
 	}
-	html, err := e.Memo("html:"+kind, func() (any, error) {
-		h, err := s.tweetList([]store.Tweet{t}, v)
-		return string(h), err
-	})
-	if err != nil {
-		s.log.Error("render a live tweet", "tweet", e.Tweet, "err", err)
-		return "", false
-	}
-	return html.(string), true
+	return t, kind, true
 }
 
-// eventWriter writes server-sent events, each flushed at once; after a
+// sseFrame is an event named name with data as JSON: one line, as the
+// markup in it has its newlines escaped.
+func sseFrame(id, name string, data any) ([]byte, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	frame := make([]byte, 0, len(b)+len(id)+len(name)+24)
+	if id != "" {
+		frame = append(frame, "id: "+id+"\n"...)
+	}
+	frame = append(frame, "event: "+name+"\ndata: "...)
+	frame = append(frame, b...)
+	return append(frame, "\n\n"...), nil
+}
+
+// eventWriter writes to a stream, each write flushed at once; after a
 // failed write it writes nothing more.
 type eventWriter struct {
 	w   http.ResponseWriter
@@ -274,38 +301,30 @@ type eventWriter struct {
 	err error
 }
 
-func (o *eventWriter) line(s string) {
+func (o *eventWriter) write(b []byte) {
 	if o.err != nil {
 		return
 	}
 	if o.err = o.rc.SetWriteDeadline(time.Now().Add(streamWriteWait)); o.err != nil {
 		return
 	}
-	if _, o.err = fmt.Fprint(o.w, s); o.err == nil {
+	if _, o.err = o.w.Write(b); o.err == nil {
 		o.err = o.rc.Flush()
 	}
 }
 
 // comment writes a comment line: a heartbeat that keeps proxies from
 // closing an idle stream.
-func (o *eventWriter) comment(text string) { o.line(": " + text + "\n\n") }
+func (o *eventWriter) comment(text string) { o.write([]byte(": " + text + "\n\n")) }
 
-// event writes an event named name with data as JSON (one line: the markup
-// in it has its newlines escaped).
+// event writes an event named name with data.
 func (o *eventWriter) event(id, name string, data any) {
-	b, err := json.Marshal(data)
+	frame, err := sseFrame(id, name, data)
 	if err != nil {
 		o.err = err
 		return
 	}
-	var sb strings.Builder
-	if id != "" {
-		sb.WriteString("id: " + id + "\n")
-	}
-	sb.WriteString("event: " + name + "\ndata: ")
-	sb.Write(b)
-	sb.WriteString("\n\n")
-	o.line(sb.String())
+	o.write(frame)
 }
 
 // liveOnFirst is stream for the first page of a list, where new tweets

@@ -242,7 +242,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /tweets/edit/{id}", s.handle(s.editTweet))
 	mux.Handle("GET /notifications", s.handle(s.inPageSlot(s.notifications)))
 	mux.Handle("GET /search", s.handle(s.inPageSlot(s.search)))
-	mux.Handle("GET /events", s.handle(s.events))
+	mux.Handle(metrics.LiveRoute, s.handle(s.events))
 
 	mux.Handle("GET /static/", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
