@@ -14,9 +14,10 @@ import (
 
 // Stream is a list or count a page shows live: Kind is "home" (the viewer's
 // timeline), "public" (the general timeline), "user", "tag" or "tweet"
-// (with Arg the name, the folded tag or the tweet id), or "notifications"
-// (the viewer's unread count).
-type Stream struct{ Kind, Arg string }
+// (with Arg the username, the folded tag or the tweet id), or
+// "notifications" (the viewer's unread count). For "user", UserID is the
+// user's id, which posts carry; the caller looks it up.
+type Stream struct{ Kind, Arg, UserID string }
 
 func (s Stream) String() string {
 	if s.Arg == "" {
@@ -306,7 +307,7 @@ func (s *Sub) Show(e *Event) Stream {
 		switch {
 		case e.Kind == KindHome && st.Kind == "home" && s.viewer != "" && e.For(s.viewer),
 			e.Kind == KindPost && st.Kind == "public",
-			e.Kind == KindPost && st.Kind == "user" && st.Arg == e.AuthorID,
+			e.Kind == KindPost && st.Kind == "user" && st.UserID == e.AuthorID && e.AuthorID != "",
 			e.Kind == KindPost && st.Kind == "tweet" && st.Arg == e.Parent && e.Parent != "",
 			e.Kind == KindPost && st.Kind == "tag" && contains(e.Tags, st.Arg):
 			return st

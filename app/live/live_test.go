@@ -11,7 +11,7 @@ func TestParseStream(t *testing.T) {
 		{"home", Stream{Kind: "home"}, true},
 		{"public", Stream{Kind: "public"}, true},
 		{"notifications", Stream{Kind: "notifications"}, true},
-		{"user:12", Stream{Kind: "user", Arg: "12"}, true},
+		{"user:alice", Stream{Kind: "user", Arg: "alice"}, true},
 		{"tag:go", Stream{Kind: "tag", Arg: "go"}, true},
 		{"tweet:7", Stream{Kind: "tweet", Arg: "7"}, true},
 		{"home:1", Stream{Kind: "home"}, false},

@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -138,6 +140,46 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 		}
 		if c := b.cookie(); c == nil || !c.Secure {
 			t.Errorf("session cookie over HTTPS: %+v; want Secure", c)
+		}
+
+		// Two tabs with live updates share one HTTP/2 connection.
+		var mu sync.Mutex
+		streams := map[string]float64{} // the tab's stream: its connection
+		listen := func(ctx context.Context, tab string) {
+			chromedp.ListenTarget(ctx, func(ev any) {
+				if e, ok := ev.(*network.EventResponseReceived); ok && strings.Contains(e.Response.URL, "/events?") {
+					mu.Lock()
+					defer mu.Unlock()
+					if e.Response.Protocol != "h2" || e.Response.Status != 200 {
+						t.Errorf("%s: the stream answered %d over %q; want 200 over h2", tab, e.Response.Status, e.Response.Protocol)
+					}
+					streams[tab] = e.Response.ConnectionID
+				}
+			})
+		}
+		listen(b.ctx, "first tab")
+		b.open("/tweets/user_timeline")
+		tab, closeTab := chromedp.NewContext(b.ctx)
+		defer closeTab()
+		listen(tab, "second tab")
+		if err := chromedp.Run(tab, network.Enable(), chromedp.Navigate(origin+"/tweets/general_timeline")); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n, first, second := len(streams), streams["first tab"], streams["second tab"]
+			mu.Unlock()
+			if n == 2 {
+				if first != second {
+					t.Errorf("the tabs' streams are on connections %v and %v; want one", first, second)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("within 5 s, %d of the two tabs opened their stream", n)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		b.checkClean()
 	})

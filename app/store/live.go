@@ -2,6 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/live"
 )
@@ -33,6 +37,18 @@ func (s *Store) publishCounts(ctx context.Context, id string) {
 		e.Counts[i] = count(c[i])
 	}
 	s.events.Publish(ctx, e)
+}
+
+// UserID is the id of the user named username; NotFound if there is none.
+func (s *Store) UserID(ctx context.Context, username string) (string, error) {
+	id, err := s.rdb.HGet(ctx, keyUsers, username).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", refuse(NotFound, "username %s doesn't exist", username)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find user %s: %w", username, err)
+	}
+	return id, nil
 }
 
 // TweetFor reads one tweet as a list shows it to the viewer with this id

@@ -68,9 +68,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if v != nil {
 		viewer, session = v.ID, live.SessionTag(secret)
 	}
-	for _, st := range streams {
-		if (st.Kind == "home" || st.Kind == "notifications") && v == nil {
+	for i, st := range streams {
+		switch {
+		case (st.Kind == "home" || st.Kind == "notifications") && v == nil:
 			return errorf(http.StatusUnauthorized, "Sign in to follow your timeline and notifications.")
+		case st.Kind == "user":
+			if streams[i].UserID, err = s.store.UserID(r.Context(), st.Arg); err != nil {
+				return err // a 404 page for nobody of that name
+			}
 		}
 	}
 	sub, err := s.hub.Subscribe(s.clientSubject(r), viewer, session, streams, watched)
@@ -147,8 +152,9 @@ func parseStreams(values []string) ([]live.Stream, error) {
 		st, ok := live.ParseStream(v)
 		switch {
 		case !ok:
-			return nil, bad("%q is not a stream. Streams are home, public, notifications, user:<id>, tag:<tag> and tweet:<id>.", v)
-		case (st.Kind == "user" || st.Kind == "tweet") && !numeric(st.Arg),
+			return nil, bad("%q is not a stream. Streams are home, public, notifications, user:<name>, tag:<tag> and tweet:<id>.", v)
+		case st.Kind == "user" && !store.ValidUsername(st.Arg),
+			st.Kind == "tweet" && !numeric(st.Arg),
 			st.Kind == "tag" && (len(st.Arg) > store.MaxTagLen || store.FoldTag(st.Arg) != st.Arg):
 			return nil, bad("%q is not a stream.", v)
 		}

@@ -138,20 +138,19 @@ func TestLiveTimelines(t *testing.T) {
 	bs := s.signedIn("alice", "bob", "carol")
 	alice, bob, carol := bs[0], bs[1], bs[2]
 	bob.post("/tweets/follow/alice", nil)
-	aliceID := s.rdb.HGet(t.Context(), "users", "alice").Val()
 
 	bobHome := bob.stream("stream=home&stream=notifications")
 	carolHome := carol.stream("stream=home")
 	public := s.browser().stream("stream=public")
 	tag := s.browser().stream("stream=tag:golang")
-	user := s.browser().stream("stream=user:" + aliceID)
+	user := s.browser().stream("stream=user:alice")
 
 	alice.post("/tweets/user_timeline", form("tweet", "hello @bob #GoLang <b>bold</b>")).wantRedirect(t, "/tweets/user_timeline")
 	for _, c := range []struct {
 		name   string
 		s      *sseStream
 		stream string
-	}{{"bob's timeline", bobHome, "home"}, {"public", public, "public"}, {"tag", tag, "tag:golang"}, {"alice's page", user, "user:" + aliceID}} {
+	}{{"bob's timeline", bobHome, "home"}, {"public", public, "public"}, {"tag", tag, "tag:golang"}, {"alice's page", user, "user:alice"}} {
 		d := c.s.next().post(t)
 		if d.Stream != c.stream || !strings.Contains(d.HTML, `<li class="tweet" id="tweet-`+d.ID+`">`) ||
 			!strings.Contains(d.HTML, `href="/tags/golang"`) || !strings.Contains(d.HTML, "&lt;b&gt;bold&lt;/b&gt;") ||
@@ -270,7 +269,8 @@ func TestLiveBadRequests(t *testing.T) {
 	}{
 		{"", "", 400, "Ask for 1 to 8 streams"},
 		{"stream=nope", "", 400, "is not a stream"},
-		{"stream=user:alice", "", 400, "is not a stream"},
+		{"stream=user:1", "", 400, "is not a stream"},
+		{"stream=user:nobody", "", 404, "username nobody doesn&#39;t exist"},
 		{"stream=tweet:1x", "", 400, "is not a stream"},
 		{"stream=tag:GoLang", "", 400, "is not a stream"},
 		{"stream=public&watch=1,x", "", 400, "watch is a list of tweet ids"},

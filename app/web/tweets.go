@@ -272,7 +272,7 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.render(w, r, http.StatusOK, "user_history", &userHistoryPage{
-		layout:    layout{Title: up.Username, Live: liveOnFirst(n, "user:"+up.ID)},
+		layout:    layout{Title: up.Username, Live: liveOnFirst(n, "user:"+up.Username)},
 		User:      &up,
 		CanFollow: v != nil && v.ID != up.ID,
 		Tweets:    tweets,
