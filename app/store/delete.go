@@ -69,7 +69,7 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 
 // deleteTweet is DeleteTweet by the user with this id.
 func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
-	if !validID(id) {
+	if !ValidTweetID(id) {
 		return ErrNoSuchTweet
 	}
 	now := s.now().Unix()

@@ -110,7 +110,7 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	if err != nil {
 		return err
 	}
-	if !validID(id) {
+	if !ValidTweetID(id) {
 		return ErrNoSuchTweet
 	}
 	if window <= 0 {
@@ -219,7 +219,7 @@ func without(a, b []string) []string {
 // Versions returns the earlier texts of the tweet with this id, newest
 // first (none for a tweet never edited).
 func (s *Store) Versions(ctx context.Context, id string) ([]Version, error) {
-	if !validID(id) {
+	if !ValidTweetID(id) {
 		return nil, nil
 	}
 	entries, err := s.rdb.LRange(ctx, versionsKey(id), 0, -1).Result()

@@ -56,7 +56,7 @@ func (s *Store) UserID(ctx context.Context, username string) (string, error) {
 // false when it does not exist or was deleted. For live events, which
 // show a tweet to many pages: it reads Redis once, not the caches.
 func (s *Store) TweetFor(ctx context.Context, viewer, id string) (t Tweet, found bool, err error) {
-	if !validID(id) {
+	if !ValidTweetID(id) {
 		return Tweet{}, false, nil
 	}
 	p, err := s.resolve(ctx, "", []string{id}, 1, &decoration{viewer: viewer})

@@ -111,7 +111,7 @@ func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(s
 	if err != nil {
 		return nil, false, err
 	}
-	if !validID(id) {
+	if !ValidTweetID(id) {
 		return v, false, ErrNoSuchTweet
 	}
 	flag := "0"

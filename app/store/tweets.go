@@ -103,14 +103,14 @@ func (s *Store) Reply(ctx context.Context, secret, parent, body string) (string,
 	if secret == "" {
 		return "", ErrNotLoggedIn
 	}
-	if !validID(parent) {
+	if !ValidTweetID(parent) {
 		return "", ErrNoSuchTweet
 	}
 	return s.post(ctx, "", secret, body, parent)
 }
 
-// validID reports whether id can be a tweet id: digits, not too many.
-func validID(id string) bool {
+// ValidTweetID reports whether id can be a tweet id: digits, not too many.
+func ValidTweetID(id string) bool {
 	if id == "" || len(id) > 19 {
 		return false
 	}
@@ -500,7 +500,7 @@ const MaxAncestors = 20
 // nil). A tweet that does not exist is a NotFound refusal.
 func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset, n int) (*Viewer, Conversation, error) {
 	var c Conversation
-	if !validID(id) {
+	if !ValidTweetID(id) {
 		v, err := s.viewerOnly(ctx, secret)
 		if err != nil {
 			return nil, c, err

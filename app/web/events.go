@@ -154,7 +154,7 @@ func parseStreams(values []string) ([]live.Stream, error) {
 		case !ok:
 			return nil, bad("%q is not a stream. Streams are home, public, notifications, user:<name>, tag:<tag> and tweet:<id>.", v)
 		case st.Kind == "user" && !store.ValidUsername(st.Arg),
-			st.Kind == "tweet" && !numeric(st.Arg),
+			st.Kind == "tweet" && !store.ValidTweetID(st.Arg),
 			st.Kind == "tag" && (len(st.Arg) > store.MaxTagLen || store.FoldTag(st.Arg) != st.Arg):
 			return nil, bad("%q is not a stream.", v)
 		}
@@ -174,23 +174,11 @@ func parseWatched(v string) ([]string, error) {
 		return nil, errorf(http.StatusBadRequest, "Watch at most %d tweets.", maxWatched)
 	}
 	for _, id := range ids {
-		if !numeric(id) {
+		if !store.ValidTweetID(id) {
 			return nil, errorf(http.StatusBadRequest, "watch is a list of tweet ids.")
 		}
 	}
 	return ids, nil
-}
-
-func numeric(s string) bool {
-	if s == "" || len(s) > 19 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // sendEvent writes e as the page shows it to viewer v: a tweet's markup for
