@@ -59,8 +59,21 @@ func TestRollingRestart(t *testing.T) {
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A page's live stream, held by curl, ends cleanly (the chunked
+	// response closed, curl exits 0) when its process stops, at once
+	// rather than at the end of the shutdown's grace; a new one opens on the
+	// next process.
+	curl := need(t, "curl")
+	stream := exec.Command(curl, "-sSN", "--max-time", "60", "http://"+addr+"/events?stream=public")
+	streamOut := &lockedBuffer{}
+	stream.Stdout, stream.Stderr = streamOut, streamOut
+	if err := stream.Start(); err != nil {
+		t.Fatal(err)
+	}
+	streamDone := make(chan error, 1)
+	go func() { streamDone <- stream.Wait() }()
 	var pids []int
-	for range 3 {
+	for i := range 3 {
 		time.Sleep(3 * time.Second)
 		pid := servicePID(t, sup.cmd.Process.Pid)
 		pids = append(pids, pid)
@@ -73,6 +86,20 @@ func TestRollingRestart(t *testing.T) {
 				t.Fatal("the service was not restarted")
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+		if i == 0 {
+			select {
+			case err := <-streamDone:
+				if err != nil || !strings.HasPrefix(streamOut.String(), ": live") {
+					t.Errorf("the live stream across the restart: %v, %q; want a clean end", err, streamOut.String())
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("the live stream was still open 5 s after its process was told to stop")
+			}
+			out, _ := exec.Command(curl, "-sSN", "--max-time", "1", "http://"+addr+"/events?stream=public").CombinedOutput()
+			if !strings.HasPrefix(string(out), ": live") {
+				t.Errorf("a live stream on the new process: %q", out)
+			}
 		}
 	}
 	if err := load.Wait(); err != nil {

@@ -217,26 +217,45 @@ func TestLiveMissedEvents(t *testing.T) {
 	}
 }
 
-// A stream ends with the session it was opened in (here: the user signs
-// out on another device, which ends every session of theirs), and opening
-// it again is refused.
+// A stream ends with the session it was opened in: the user signs out on
+// another device, which ends every session of theirs, or changes their
+// password there; opening it again with the old session is refused.
 func TestLiveStreamEndsWithTheSession(t *testing.T) {
-	s := newSite(t)
-	bob := s.signedIn("bob")[0]
-	other := s.browser()
-	other.signIn("bob", "Passw0rd!", false)
-	home := bob.stream("stream=home")
-	other.post("/auth/signout", nil)
-	select {
-	case e, ok := <-home.events:
-		if ok {
-			t.Errorf("event %+v after signing out", e)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the stream is still open 5 s after signing out")
-	}
-	if again := bob.stream("stream=home"); again.status != http.StatusUnauthorized {
-		t.Errorf("opened again: %d", again.status)
+	for _, c := range []struct {
+		name string
+		end  func(other *browser)
+	}{
+		{"sign-out", func(other *browser) { other.post("/auth/signout", nil) }},
+		{"password change", func(other *browser) {
+			other.post("/auth/user_settings", form("old_password", "Passw0rd!", "new_password", "N3w-Passw0rd", "new_password2", "N3w-Passw0rd"))
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSite(t)
+			bob := s.signedIn("bob")[0]
+			other := s.browser()
+			other.signIn("bob", "Passw0rd!", false)
+			home := bob.stream("stream=home&stream=notifications")
+			public := s.browser().stream("stream=public")
+			c.end(other)
+			select {
+			case e, ok := <-home.events:
+				if ok {
+					t.Errorf("event %+v after the session ended", e)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the stream is still open 5 s after its session ended")
+			}
+			if again := bob.stream("stream=home"); again.status != http.StatusUnauthorized {
+				t.Errorf("opened again: %d", again.status)
+			}
+			public.none(100 * time.Millisecond) // nobody else's stream ended
+			select {
+			case <-public.events:
+				t.Error("an anonymous stream ended too")
+			default:
+			}
+		})
 	}
 }
 
