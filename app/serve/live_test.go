@@ -97,6 +97,26 @@ func TestBrowserLive(t *testing.T) {
 	waitFor(t, ben, bar, "1 new post — show", 20*time.Second)
 	ben.run(chromedp.Click(bar, chromedp.ByQuery))
 	waitFor(t, ben, `ol.tweets li:first-child .body`, "Posted while ben's instance was down", 2*time.Second)
+
+	// The console's errors so far are the stream's 502s while nothing
+	// listened: expected. From here on, none.
+	ben.mu.Lock()
+	ben.errors = nil
+	ben.mu.Unlock()
+
+	// A conversation: ben reads ann's tweet; her reply arrives under it.
+	id := strings.TrimPrefix(attrOf(ben, `ol.tweets li:first-child .permalink`, "href"), "/tweets/")
+	ben.open("/tweets/" + id)
+	waitLive(t, ben)
+	ann.open("/tweets/" + id)
+	ann.fill([][2]string{{"#tweet", "A reply, live"}}, `main form[action="/tweets/reply/`+id+`"] button`)
+	ann.waitText("Reply posted")
+	waitFor(t, ben, bar, "1 new reply — show", 2*time.Second)
+	waitFor(t, ben, `ol.focus .replies`, "1 reply", 2*time.Second)
+	ben.run(chromedp.Click(bar, chromedp.ByQuery))
+	waitFor(t, ben, `ol.tweets.replies li:last-child .body`, "A reply, live", 2*time.Second)
+	shotOf(t, ben, "live-reply")
+	ben.checkClean()
 }
 
 // nginxPerInstance is the shipped nginx site twice: on ports[i], proxying
