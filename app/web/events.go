@@ -1,10 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -85,57 +87,130 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return errorf(http.StatusServiceUnavailable, "The server is restarting; live updates resume in a moment.")
 	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
+	if r.ProtoMajor == 1 {
+		// The connection leaves net/http, which would keep its buffers and
+		// the request's grown stack for as long as the page is open: the
+		// stream is written by a goroutine of its own, from a small stack,
+		// and ends with the connection.
+		conn, err := s.takeConnection(w, r)
+		if err != nil {
+			s.hub.Unsubscribe(sub)
+			return fmt.Errorf("events: %w", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			defer s.hub.Unsubscribe(sub)
+			defer conn.Close()
+			s.stream(ctx, &connWriter{conn: conn}, sub, v, since)
+		}()
+		go func() {
+			// The client sends nothing more: a read returns when it closes
+			// the connection (or when the stream's end closes it).
+			var b [1]byte
+			for {
+				if _, err := conn.Read(b[:]); err != nil {
+					cancel()
+					return
+				}
+			}
+		}()
+		return nil
+	}
 	defer s.hub.Unsubscribe(sub)
-
 	rc := http.NewResponseController(w)
 	// The server's read timeout would end the request's context: a stream
 	// reads nothing more after its request.
 	if err := rc.SetReadDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
 	w.WriteHeader(http.StatusOK)
-	out := &eventWriter{w: w, rc: rc}
-	out.comment("live") // headers out now: the page knows it is connected
-	out.write([]byte("retry: 2000\n\n"))
+	s.stream(r.Context(), &flushWriter{w: w, rc: rc}, sub, v, since)
+	return nil
+}
 
+// stream writes a stream's events until the hub ends it, ctx ends, or a
+// write fails (the client went away): first what it missed since the event
+// with id since, if any.
+func (s *Server) stream(ctx context.Context, out eventWriter, sub *live.Sub, v *store.Viewer, since string) {
+	write := func(b []byte) bool { return out.write(b) == nil }
+	// At once: the page knows it is connected.
+	if !write([]byte(": live\n\nretry: 2000\n\n")) {
+		return
+	}
 	last := since
 	if since != "" {
-		missed, complete, err := s.hub.Missed(r.Context(), sub, since)
+		missed, complete, err := s.hub.Missed(ctx, sub, since)
 		if err != nil || !complete {
-			out.event("", "reload", struct{}{})
+			if !write([]byte("event: reload\ndata: {}\n\n")) {
+				return
+			}
 		}
 		for _, e := range missed {
-			s.sendEvent(r.Context(), out, sub, v, e)
+			if frame := s.frame(ctx, sub, v, e); frame != nil && !write(frame) {
+				return
+			}
 			last = e.ID
 		}
 	}
 	beat := time.NewTicker(s.heartbeat)
 	defer beat.Stop()
-	for out.err == nil {
+	for {
 		select {
 		case e := <-sub.Events():
 			if last != "" && !live.After(e.ID, last) {
 				continue // sent already, among the missed ones
 			}
-			s.sendEvent(r.Context(), out, sub, v, e)
 			last = e.ID
-			if out.err == nil {
-				s.metrics.Delivered(time.Since(live.Time(e.ID)))
+			frame := s.frame(ctx, sub, v, e)
+			if frame == nil {
+				continue
 			}
+			if !write(frame) {
+				return
+			}
+			s.metrics.Delivered(time.Since(live.Time(e.ID)))
 		case <-beat.C:
-			out.comment("")
+			if !write([]byte(": \n\n")) {
+				return
+			}
 		case <-sub.Done():
 			s.log.Debug("live stream ended", "why", sub.Reason())
-			return nil
-		case <-r.Context().Done():
-			return nil
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
-	return nil // the client went away
+}
+
+// takeConnection takes an HTTP/1 request's connection from net/http and
+// writes the response's status line and headers (w's, and Connection:
+// close: the stream's end is the connection's).
+func (s *Server) takeConnection(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	// The server's read and write deadlines for the request stay with the
+	// connection: a stream has none but each write's.
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	h := w.Header().Clone()
+	h.Set("Connection", "close")
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/%d.%d 200 OK\r\n", r.ProtoMajor, r.ProtoMinor)
+	h.Write(&b)
+	b.WriteString("\r\n")
+	if err := (&connWriter{conn: conn}).write(b.Bytes()); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // parseStreams reads the stream parameters: 1 to maxStreams of them, each
@@ -181,11 +256,13 @@ func parseWatched(v string) ([]string, error) {
 	return ids, nil
 }
 
-// sendEvent writes e as the page shows it to viewer v: a tweet's markup for
-// a list (event "post"), counts ("counts"), a tweet gone ("gone") or the
-// unread count ("unread"). Each frame is made once per event for all the
-// streams of this instance that show it alike.
-func (s *Server) sendEvent(ctx context.Context, out *eventWriter, sub *live.Sub, v *store.Viewer, e *live.Event) {
+// frame is e as the page shows it to viewer v, as a server-sent event: a
+// tweet's markup for a list (event "post"), counts ("counts"), a tweet gone
+// ("gone") or the unread count ("unread"); nil for nothing to send (a
+// tweet deleted meanwhile, or Redis did not answer: shown on reload). Each
+// frame is made once per event for all the streams of this instance that
+// show it alike.
+func (s *Server) frame(ctx context.Context, sub *live.Sub, v *store.Viewer, e *live.Event) []byte {
 	var frame any
 	var err error
 	switch e.Kind {
@@ -193,7 +270,7 @@ func (s *Server) sendEvent(ctx context.Context, out *eventWriter, sub *live.Sub,
 		st := sub.Show(e)
 		t, kind, ok := s.liveTweet(ctx, e, v)
 		if !ok {
-			return // deleted meanwhile, or Redis did not answer: shown on reload
+			return nil
 		}
 		frame, err = e.Memo("frame "+st.String()+" "+kind, func() (any, error) {
 			html, err := s.tweetList([]store.Tweet{t}, v)
@@ -228,13 +305,13 @@ func (s *Server) sendEvent(ctx context.Context, out *eventWriter, sub *live.Sub,
 			}{e.Unread})
 		})
 	default:
-		return
+		return nil
 	}
 	if err != nil {
 		s.log.Error("make a live event", "kind", e.Kind, "tweet", e.Tweet, "err", err)
-		return
+		return nil
 	}
-	out.write(frame.([]byte))
+	return frame.([]byte)
 }
 
 // liveTweet is the event's tweet as a list shows it to v, read once for
@@ -247,7 +324,8 @@ func (s *Server) liveTweet(ctx context.Context, e *live.Event, v *store.Viewer) 
 		viewer, read = v.ID, "tweet "+v.ID
 	} // else a new tweet: nobody has liked or reposted it yet
 	got, err := e.Memo(read, func() (any, error) {
-		t, found, err := s.store.TweetFor(ctx, viewer, e.Tweet)
+		// Not ended with this page: the read is for every page's.
+		t, found, err := s.store.TweetFor(context.WithoutCancel(ctx), viewer, e.Tweet)
 		if err != nil || !found {
 			return nil, errors.Join(err, errors.New("not found"))
 		}
@@ -287,38 +365,34 @@ func sseFrame(id, name string, data any) ([]byte, error) {
 	return append(frame, "\n\n"...), nil
 }
 
-// eventWriter writes to a stream, each write flushed at once; after a
-// failed write it writes nothing more.
-type eventWriter struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	err error
+// eventWriter writes to a stream, each write sent at once.
+type eventWriter interface{ write([]byte) error }
+
+// flushWriter writes to a response that net/http keeps (HTTP/2).
+type flushWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
-func (o *eventWriter) write(b []byte) {
-	if o.err != nil {
-		return
+func (o *flushWriter) write(b []byte) error {
+	if err := o.rc.SetWriteDeadline(time.Now().Add(streamWriteWait)); err != nil {
+		return err
 	}
-	if o.err = o.rc.SetWriteDeadline(time.Now().Add(streamWriteWait)); o.err != nil {
-		return
+	if _, err := o.w.Write(b); err != nil {
+		return err
 	}
-	if _, o.err = o.w.Write(b); o.err == nil {
-		o.err = o.rc.Flush()
-	}
+	return o.rc.Flush()
 }
 
-// comment writes a comment line: a heartbeat that keeps proxies from
-// closing an idle stream.
-func (o *eventWriter) comment(text string) { o.write([]byte(": " + text + "\n\n")) }
+// connWriter writes to a connection taken from net/http (HTTP/1).
+type connWriter struct{ conn net.Conn }
 
-// event writes an event named name with data.
-func (o *eventWriter) event(id, name string, data any) {
-	frame, err := sseFrame(id, name, data)
-	if err != nil {
-		o.err = err
-		return
+func (o *connWriter) write(b []byte) error {
+	if err := o.conn.SetWriteDeadline(time.Now().Add(streamWriteWait)); err != nil {
+		return err
 	}
-	o.write(frame)
+	_, err := o.conn.Write(b)
+	return err
 }
 
 // liveOnFirst is stream for the first page of a list, where new tweets
