@@ -8,7 +8,7 @@
 // events' ids: a page that reconnects with the last id it saw reads what it
 // missed from the same Redis stream (Hub.Missed), within the newest Keep
 // events. One Redis connection per instance, none per page, and no
-// goroutine but each page's own request.
+// goroutine per page but its stream's own (app/web).
 package live
 
 import (
