@@ -349,3 +349,32 @@ func TestLiveLimits(t *testing.T) {
 		t.Errorf("after one closed: %d", e.status)
 	}
 }
+
+// An idle stream gets a comment every heartbeat, so that proxies keep it
+// open; over HTTP/1 the stream's end is the connection's (Connection:
+// close), with the site's security headers.
+func TestLiveHeartbeat(t *testing.T) {
+	s := newSite(t)
+	srv := httptest.NewServer(s.handler(Options{Heartbeat: 50 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	c := &http.Client{Timeout: 5 * time.Second} // ends the read if no heartbeat comes
+	res, err := c.Get(srv.URL + "/events?stream=public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.Header.Get("Connection") != "close" && !res.Close || res.Header.Get("Content-Security-Policy") == "" ||
+		res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("X-Accel-Buffering") != "no" {
+		t.Errorf("headers %v (close %v)", res.Header, res.Close)
+	}
+	sc := bufio.NewScanner(res.Body)
+	beats := 0
+	for beats < 3 && sc.Scan() {
+		if sc.Text() == ": " {
+			beats++
+		}
+	}
+	if beats < 3 {
+		t.Errorf("%d heartbeats; want 3 within 5 s at one each 50 ms", beats)
+	}
+}
