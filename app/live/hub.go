@@ -330,13 +330,19 @@ func contains(list []string, v string) bool {
 // the stream keeps, or more than MaxMissed came after it; the page should
 // then reload rather than show part of what it missed.
 func (h *Hub) Missed(ctx context.Context, s *Sub, since string) (events []*Event, complete bool, err error) {
-	msgs, err := h.rdb.XRangeN(ctx, Key, since, "+", MaxMissed+1).Result()
+	msgs, err := h.rdb.XRangeN(ctx, Key, since, "+", MaxMissed+2).Result()
 	if err != nil {
 		return nil, false, err
 	}
-	if len(msgs) == 0 || msgs[0].ID != since || len(msgs) > MaxMissed {
+	if since == "0-0" {
+		// The stream was empty when the page was made: all of it came
+		// after (its first MaxMissed events cannot have been trimmed).
+		msgs = append([]redis.XMessage{{ID: since}}, msgs...)
+	}
+	if len(msgs) == 0 || msgs[0].ID != since || len(msgs) > MaxMissed+1 {
 		// The stream no longer has the last event the page saw (or the
-		// database was wiped): what came between is unknown.
+		// database was wiped), or too much came after it: what came
+		// between is not all to be had.
 		return nil, false, nil
 	}
 	h.mu.Lock()

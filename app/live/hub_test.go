@@ -41,6 +41,10 @@ func testHub(t *testing.T, rdb redis.UniversalClient) {
 	for hub.Last() == "" {
 		time.Sleep(5 * time.Millisecond)
 	}
+	empty := hub.Last() // a page made now says it saw everything up to here
+	if empty != "0-0" {
+		t.Fatalf("the hub of an empty stream starts after %q", empty)
+	}
 
 	public, _ := hub.Subscribe("a", "", "", []live.Stream{{Kind: "public"}}, nil)
 	bob, _ := hub.Subscribe("b", "2", live.SessionTag("bob's secret"),
@@ -96,6 +100,10 @@ func testHub(t *testing.T, rdb redis.UniversalClient) {
 	missed, complete, err := hub.Missed(ctx, bob, b[0].ID)
 	if err != nil || !complete || len(missed) != 3 || missed[0].ID != b[1].ID || missed[1].ID != b[2].ID {
 		t.Errorf("missed after %s: %d events, complete %v, %v", b[0].ID, len(missed), complete, err)
+	}
+	// ... and since the stream was empty: all of them.
+	if all, complete, err := hub.Missed(ctx, bob, empty); err != nil || !complete || len(all) != 4 {
+		t.Errorf("missed since the empty stream: %d events, complete %v, %v; want 4", len(all), complete, err)
 	}
 	if _, complete, _ := hub.Missed(ctx, bob, "1-0"); complete {
 		t.Error("missed since 1-0, which the stream never had: complete")
