@@ -194,10 +194,7 @@ func (s *Server) signOutSubmit(w http.ResponseWriter, r *http.Request) error {
 // (and its own lifetime). Offered after each sign-in and on the settings
 // page.
 func (s *Server) signOutOthersSubmit(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.readForm(w, r); err != nil {
-		return err
-	}
-	if _, err := s.requireViewer(r); err != nil {
+	if _, _, err := s.viewerForm(w, r); err != nil {
 		return err
 	}
 	sess, err := s.session(r)
@@ -302,11 +299,7 @@ func settingsPager(r *http.Request, param string, page int, more bool) pager {
 // settingsSubmit: POST /auth/user_settings — store.ChangePassword. The new
 // secret goes into this session; every other session of the user ends.
 func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
-	form, err := s.readForm(w, r)
-	if err != nil {
-		return err
-	}
-	v, err := s.requireViewer(r)
+	form, v, err := s.viewerForm(w, r)
 	if err != nil {
 		return err
 	}
@@ -366,11 +359,7 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 // page's old password is): the account, its tweets and all it made go,
 // the session ends, and the name is held for PYTWASK_NAME_HOLD.
 func (s *Server) deleteAccountSubmit(w http.ResponseWriter, r *http.Request) error {
-	form, err := s.readForm(w, r)
-	if err != nil {
-		return err
-	}
-	v, err := s.requireViewer(r)
+	form, v, err := s.viewerForm(w, r)
 	if err != nil {
 		return err
 	}

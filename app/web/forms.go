@@ -7,7 +7,23 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"pytwask/app/store"
 )
+
+// viewerForm is readForm for a form only a signed-in user may send: the
+// form, and the viewer (errLoginRequired for nobody).
+func (s *Server) viewerForm(w http.ResponseWriter, r *http.Request) (url.Values, *store.Viewer, error) {
+	form, err := s.readForm(w, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := s.requireViewer(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return form, v, nil
+}
 
 // readForm parses a POST body within the size limit and refuses what no
 // browser sends from our forms: bodies over the limit (413), repeated fields,

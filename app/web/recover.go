@@ -35,11 +35,7 @@ func (s *Server) link(path, token string) string {
 // confirms the address is mailed to it; the address is the user's once it
 // is opened (confirmAddress).
 func (s *Server) addressSubmit(w http.ResponseWriter, r *http.Request) error {
-	form, err := s.readForm(w, r)
-	if err != nil {
-		return err
-	}
-	v, err := s.requireViewer(r)
+	form, v, err := s.viewerForm(w, r)
 	if err != nil {
 		return err
 	}

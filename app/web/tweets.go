@@ -291,10 +291,7 @@ func (s *Server) unfollow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) changeFollow(w http.ResponseWriter, r *http.Request, op func(ctx context.Context, userID, name string) error, done string) error {
-	if _, err := s.readForm(w, r); err != nil {
-		return err
-	}
-	v, err := s.requireViewer(r)
+	_, v, err := s.viewerForm(w, r)
 	if err != nil {
 		return err
 	}
@@ -467,10 +464,7 @@ func (s *Server) unrepost(w http.ResponseWriter, r *http.Request) error {
 // click), and goes back to the page the form was on.
 func (s *Server) markTweet(w http.ResponseWriter, r *http.Request, mark func(ctx context.Context, secret, id string, on bool) error,
 	on bool, done string) error {
-	if _, err := s.readForm(w, r); err != nil {
-		return err
-	}
-	v, err := s.requireViewer(r)
+	_, v, err := s.viewerForm(w, r)
 	if err != nil {
 		return err
 	}
@@ -602,10 +596,7 @@ func (s *Server) deletePage(w http.ResponseWriter, r *http.Request) error {
 // deleteTweet deletes the viewer's tweet (store.DeleteTweet), counted
 // against the post limits, and goes to their profile.
 func (s *Server) deleteTweet(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.readForm(w, r); err != nil {
-		return err
-	}
-	v, err := s.requireViewer(r)
+	_, v, err := s.viewerForm(w, r)
 	if err != nil {
 		return err
 	}
@@ -667,11 +658,7 @@ func (s *Server) renderEdit(w http.ResponseWriter, r *http.Request, status int, 
 // post limits; goes to the tweet's page. A refused text shows the form
 // again.
 func (s *Server) editTweet(w http.ResponseWriter, r *http.Request) error {
-	form, err := s.readForm(w, r)
-	if err != nil {
-		return err
-	}
-	v, err := s.requireViewer(r)
+	form, v, err := s.viewerForm(w, r)
 	if err != nil {
 		return err
 	}
