@@ -275,8 +275,6 @@ func (s *Sub) wants(e *Event) bool {
 		return s.watched[e.Tweet]
 	case KindUnread:
 		return s.viewer != "" && len(e.Users) == 1 && e.Users[0] == s.viewer && s.has(Stream{Kind: "notifications"})
-	case KindEnd:
-		return s.session != "" && s.session == e.Session
 	}
 	if s.Show(e) == (Stream{}) {
 		return false
@@ -330,24 +328,26 @@ func contains(list []string, v string) bool {
 // the stream keeps, or more than MaxMissed came after it; the page should
 // then reload rather than show part of what it missed.
 func (h *Hub) Missed(ctx context.Context, s *Sub, since string) (events []*Event, complete bool, err error) {
-	msgs, err := h.rdb.XRangeN(ctx, Key, since, "+", MaxMissed+2).Result()
+	msgs, err := h.rdb.XRangeN(ctx, Key, since, "+", MaxMissed+2).Result() // since, MaxMissed, and one too many
 	if err != nil {
 		return nil, false, err
 	}
-	if since == "0-0" {
-		// The stream was empty when the page was made: all of it came
-		// after (its first MaxMissed events cannot have been trimmed).
-		msgs = append([]redis.XMessage{{ID: since}}, msgs...)
+	// since is the first of them, unless the stream was empty when the
+	// page was made (0-0): then all of it came after.
+	if since != "0-0" {
+		if len(msgs) == 0 || msgs[0].ID != since {
+			// The stream no longer has the last event the page saw (or
+			// the database was wiped): what came between is unknown.
+			return nil, false, nil
+		}
+		msgs = msgs[1:]
 	}
-	if len(msgs) == 0 || msgs[0].ID != since || len(msgs) > MaxMissed+1 {
-		// The stream no longer has the last event the page saw (or the
-		// database was wiped), or too much came after it: what came
-		// between is not all to be had.
+	if len(msgs) > MaxMissed {
 		return nil, false, nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, m := range msgs[1:] {
+	for _, m := range msgs {
 		if e := Parse(m); s.wants(e) {
 			events = append(events, e)
 		}
