@@ -106,6 +106,11 @@ any command failed). Type help at the prompt for the commands.
 		interactive = true
 		fd := int(f.Fd())
 		sh.askPassword = func(p string) (string, error) {
+			restore, err := echoOff(fd)
+			if err != nil {
+				return "", err
+			}
+			defer restore()
 			fmt.Fprint(stdout, p)
 			pw, err := term.ReadPassword(fd)
 			fmt.Fprintln(stdout)
