@@ -219,6 +219,25 @@ func (b *browserRun) waitText(text string) {
 	}
 }
 
+// waitPath waits until the browser has left the page it was on for a
+// document at path, after a click on a link: waitText alone would pass on
+// the old page when it shows the same words.
+func (b *browserRun) waitPath(path string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var at string
+		err := chromedp.Run(b.ctx, chromedp.Evaluate(`location.pathname + " " + document.readyState`, &at))
+		if err == nil && (at == path+" interactive" || at == path+" complete") {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the browser never reached %s (last read: %q, %v)", path, at, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // fill types into the form fields (CSS selector -> text) and submits the
 // form that holds the first field.
 func (b *browserRun) fill(fields [][2]string, submit string) {
@@ -338,7 +357,15 @@ func TestBrowserJourney(t *testing.T) {
 	if replyTo != "Replying to @alice" {
 		t.Errorf("the reply says %q", replyTo)
 	}
+	// The reply is listed on its parent's page, where the browser is.
+	var parent, here string
+	b.eval(`document.querySelector('.replies .reply-to a').getAttribute('href')`, &parent)
+	b.eval(`location.pathname`, &here)
+	if parent != here {
+		t.Errorf("the reply's link leads to %s; want its parent's page, %s", parent, here)
+	}
 	b.run(chromedp.Click(`.replies .reply-to a`, chromedp.ByQuery))
+	b.waitPath(parent)
 	b.waitText("1 reply")
 
 	// A long timeline, paged with Older and Newer.

@@ -98,7 +98,7 @@ func TestBrowserConversation(t *testing.T) {
 			cat.waitText("Who is coming to the #P" + tag[1:])
 			shot(cat, "cat-reads-the-conversation")
 			cat.run(chromedp.Click(`.ancestors .body a[href="/tags/`+tag+`"]`, chromedp.ByQuery))
-			cat.waitText("#" + tag)
+			cat.waitPath("/tags/" + tag)
 			if n := count(cat, `.tweet`); n != 2 {
 				t.Errorf("the tag page lists %d tweets; want 2", n)
 			}
