@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,7 +275,7 @@ func (s *Sub) wants(e *Event) bool {
 	case KindCounts, KindGone:
 		return s.watched[e.Tweet]
 	case KindUnread:
-		return s.viewer != "" && len(e.Users) == 1 && e.Users[0] == s.viewer && s.has(Stream{Kind: "notifications"})
+		return s.viewer != "" && len(e.Users) == 1 && e.Users[0] == s.viewer && slices.Contains(s.streams, Stream{Kind: "notifications"})
 	}
 	if s.Show(e) == (Stream{}) {
 		return false
@@ -289,15 +290,6 @@ func (s *Sub) watch(id string) {
 	}
 }
 
-func (s *Sub) has(st Stream) bool {
-	for _, x := range s.streams {
-		if x == st {
-			return true
-		}
-	}
-	return false
-}
-
 // Show is the list of the stream that shows a post or home event (the
 // zero Stream if none does).
 func (s *Sub) Show(e *Event) Stream {
@@ -307,20 +299,11 @@ func (s *Sub) Show(e *Event) Stream {
 			e.Kind == KindPost && st.Kind == "public",
 			e.Kind == KindPost && st.Kind == "user" && st.UserID == e.AuthorID && e.AuthorID != "",
 			e.Kind == KindPost && st.Kind == "tweet" && st.Arg == e.Parent && e.Parent != "",
-			e.Kind == KindPost && st.Kind == "tag" && contains(e.Tags, st.Arg):
+			e.Kind == KindPost && st.Kind == "tag" && slices.Contains(e.Tags, st.Arg):
 			return st
 		}
 	}
 	return Stream{}
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Missed returns the events for s after the event with id since, oldest
@@ -355,35 +338,34 @@ func (h *Hub) Missed(ctx context.Context, s *Sub, since string) (events []*Event
 	return events, true, nil
 }
 
+// parseID splits a stream entry's id, "<ms>-<seq>", into its numbers; ok
+// is false when id does not have that form.
+func parseID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, found && err1 == nil && err2 == nil
+}
+
 // ValidID reports whether id has the form of a stream entry's id.
 func ValidID(id string) bool {
-	ms, seq, ok := strings.Cut(id, "-")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.ParseUint(ms, 10, 64)
-	_, err2 := strconv.ParseUint(seq, 10, 64)
-	return err1 == nil && err2 == nil
+	_, _, ok := parseID(id)
+	return ok
 }
 
 // Time is when the event with this id was appended (the Redis server's
 // clock, to the millisecond).
 func Time(id string) time.Time {
-	ms, _, _ := strings.Cut(id, "-")
-	n, _ := strconv.ParseInt(ms, 10, 64)
-	return time.UnixMilli(n)
+	ms, _, _ := parseID(id)
+	return time.UnixMilli(int64(ms))
 }
 
 // After reports whether stream id a comes after b (both valid).
 func After(a, b string) bool {
-	ams, aseq, _ := strings.Cut(a, "-")
-	bms, bseq, _ := strings.Cut(b, "-")
-	am, _ := strconv.ParseUint(ams, 10, 64)
-	bm, _ := strconv.ParseUint(bms, 10, 64)
+	am, as, _ := parseID(a)
+	bm, bs, _ := parseID(b)
 	if am != bm {
 		return am > bm
 	}
-	as, _ := strconv.ParseUint(aseq, 10, 64)
-	bs, _ := strconv.ParseUint(bseq, 10, 64)
 	return as > bs
 }
