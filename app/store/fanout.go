@@ -358,11 +358,7 @@ func (s *Store) runJobFrom(ctx context.Context, consumer string, msg redis.XMess
 		}
 		s.fanOut.followers.Add(n)
 		if len(res) > 1 {
-			reached := make([]string, len(res)-1)
-			for i, f := range res[1:] {
-				reached[i] = str(f)
-			}
-			s.events.Publish(ctx, &live.Event{Kind: live.KindHome, Tweet: tweet, Users: reached})
+			s.events.Publish(ctx, &live.Event{Kind: live.KindHome, Tweet: tweet, Users: strs(res[1:])})
 		}
 		if err := s.touchJob(ctx, consumer, msg.ID); err != nil {
 			return err

@@ -91,10 +91,7 @@ func (s *Store) readPage(ctx context.Context, secret string, q pageQuery, offset
 		r.target.Following, _ = t[3].(int64)
 	}
 	if ids, ok := res[3].([]any); ok {
-		r.ids = make([]string, len(ids))
-		for i, id := range ids {
-			r.ids[i] = str(id)
-		}
+		r.ids = strs(ids)
 	}
 	if len(res) == 6 {
 		if m, ok := res[4].([]any); ok && len(m) == 3 && r.viewer != nil {

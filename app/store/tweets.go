@@ -188,9 +188,7 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	var reached []string
 	if len(res) == 3 {
 		list, _ := res[2].([]any)
-		for _, f := range list {
-			reached = append(reached, str(f))
-		}
+		reached = strs(list)
 	}
 	s.publishPost(ctx, tweet, str(res[1]), parent, tags, reached)
 	s.notifyPost(ctx, tweet, str(res[1]), parent, mentioned)

@@ -473,3 +473,12 @@ func str(v any) string {
 	}
 	return ""
 }
+
+// strs turns a Lua reply's list into strings, as str does each value.
+func strs(list []any) []string {
+	out := make([]string, len(list))
+	for i, v := range list {
+		out[i] = str(v)
+	}
+	return out
+}
