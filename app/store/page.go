@@ -95,16 +95,25 @@ func (s *Store) readPage(ctx context.Context, secret string, q pageQuery, offset
 	}
 	if len(res) == 6 {
 		if m, ok := res[4].([]any); ok && len(m) == 3 && r.viewer != nil {
-			r.flags = &decoration{viewer: r.viewer.ID, flagsRead: true, liked: str(m[0]), reposted: str(m[1]),
-				marks: make([]any, len(r.ids))}
-			pairs, _ := m[2].([]any)
-			for i := 0; i+1 < len(pairs); i += 2 {
-				if at, ok := pairs[i].(int64); ok && at >= 1 && int(at) <= len(r.ids) {
-					r.flags.marks[at-1] = pairs[i+1]
-				}
+			liked, _ := m[0].([]any)
+			reposted, _ := m[1].([]any)
+			marks, _ := m[2].([]any)
+			if marks == nil {
+				marks = []any{} // read: not a timeline, so no marks
 			}
+			r.flags = &decoration{viewer: r.viewer.ID, flagsRead: true, liked: flags(liked), reposted: flags(reposted), marks: marks}
 		}
 		r.focusCounts, _ = res[5].([]any)
 	}
 	return r, nil
+}
+
+// flags turns SMISMEMBER's reply, as a script returns it, into a flag per
+// member.
+func flags(reply []any) []bool {
+	out := make([]bool, len(reply))
+	for i, v := range reply {
+		out[i] = v == int64(1)
+	}
+	return out
 }

@@ -165,12 +165,10 @@ return tonumber(fid)
 // 'by') is {id, viewer follows (0/1), followers, following} or nil when no
 // such user, ids is nil when the feed cannot be read ('own' without a
 // viewer). For a viewer, marks is {liked, reposted, via}: liked and
-// reposted say for the page's tweet (if any) then each id whether the
-// viewer likes it and reposted it, a character ('0' or '1') each, or are
-// ” when the viewer has liked or reposted nothing at all; via holds, for
-// the ids on their own timeline that a repost put there, the id's place
-// (from 1) and its mark, in pairs. Focus counts are the page's tweet's
-// reply, repost and like counts.
+// reposted are SMISMEMBER's replies for the page's tweet (if any) then each
+// id; via, for the viewer's own timeline, the via hash's value for each id
+// (HMGET's reply). Focus counts are the page's tweet's reply, repost and
+// like counts. A page is at most a few dozen ids, so unpack is safe.
 var pageScript = script(`
 local gen = redis.call('GET', KEYS[4]) or ''
 local viewer = false
@@ -207,35 +205,13 @@ end
 if viewer then
   local all = ids
   if ARGV[6] ~= '' then all = {ARGV[6], unpack(ids)} end
-  -- A '0' or '1' per id: the characters are looked up, not formatted from
-  -- numbers, which costs several times more.
-  local function flags(key)
-    if #all == 0 or redis.call('SCARD', key) == 0 then return '' end
-    local out = {}
-    for i = 1, #all, 500 do
-      for _, v in ipairs(redis.call('SMISMEMBER', key, unpack(all, i, math.min(i + 499, #all)))) do
-        out[#out + 1] = v == 1 and '1' or '0'
-      end
-    end
-    return table.concat(out)
+  local liked, reposted, via = {}, {}, {}
+  if #all > 0 then
+    liked = redis.call('SMISMEMBER', '{liked:}' .. viewer[1], unpack(all))
+    reposted = redis.call('SMISMEMBER', '{reposted:}' .. viewer[1], unpack(all))
   end
-  -- The marks of the ids that have one, as {index, mark} pairs: a small
-  -- hash is read whole rather than asked for every id.
-  local via, byVia = '{via:}' .. viewer[1] .. '}', {}
-  local n = ARGV[2] == 'own' and #ids > 0 and redis.call('HLEN', via) or 0
-  if n > 0 then
-    local found = {}
-    if n <= 32 then
-      local h = redis.call('HGETALL', via)
-      for i = 1, #h, 2 do found[h[i]] = h[i + 1] end
-    else
-      for i, v in ipairs(redis.call('HMGET', via, unpack(ids))) do if v then found[ids[i]] = v end end
-    end
-    for i, id in ipairs(ids) do
-      if found[id] then byVia[#byVia + 1] = i; byVia[#byVia + 1] = found[id] end
-    end
-  end
-  marks = {flags('{liked:}' .. viewer[1]), flags('{reposted:}' .. viewer[1]), byVia}
+  if ARGV[2] == 'own' and #ids > 0 then via = redis.call('HMGET', '{via:}' .. viewer[1] .. '}', unpack(ids)) end
+  marks = {liked, reposted, via}
 end
 return {gen, viewer, target, ids, marks, focus}
 `)

@@ -288,12 +288,12 @@ func (s *Store) UserTweets(ctx context.Context, secret, username string, offset,
 // nobody), for whether they like and reposted each tweet; via, the user
 // whose timeline the tweets come from ("" for another list), for the
 // reposts that put them there. On one server the page script reads them
-// with the list: liked and reposted, a '0' or '1' per tweet ("" for none
-// at all), once flagsRead; marks, the via hash's value per tweet.
+// with the list (flagsRead): liked and reposted, a flag per tweet; marks,
+// the via hash's value per tweet.
 type decoration struct {
 	viewer, via     string
 	flagsRead       bool
-	liked, reposted string
+	liked, reposted []bool
 	marks           []any
 }
 
@@ -389,15 +389,13 @@ func (s *Store) resolve(ctx context.Context, gen string, ids []string, n int, de
 		if marks != nil {
 			dec.marks = marks.Val()
 		}
+		if liked != nil {
+			dec.liked, dec.reposted = liked.Val(), reposted.Val()
+		}
 		for i := range tweets {
 			t := &tweets[i]
-			if dec.flagsRead {
-				t.Liked = i < len(dec.liked) && dec.liked[i] == '1'
-				t.Reposted = i < len(dec.reposted) && dec.reposted[i] == '1'
-			} else {
-				t.Liked = liked != nil && i < len(liked.Val()) && liked.Val()[i]
-				t.Reposted = reposted != nil && i < len(reposted.Val()) && reposted.Val()[i]
-			}
+			t.Liked = i < len(dec.liked) && dec.liked[i]
+			t.Reposted = i < len(dec.reposted) && dec.reposted[i]
 			if i < len(dec.marks) {
 				if _, name, ok := strings.Cut(str(dec.marks[i]), " "); ok {
 					t.RepostedBy = name
