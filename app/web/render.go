@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,14 +31,23 @@ var pageNames = []string{"index", "signup", "signout", "user_settings", "timelin
 //
 // It keeps each page top it made too ("top": everything above <main>, by
 // the title and the viewer it shows, topKey): the top's dozen values were
-// much of a page's template time.
+// much of a page's template time. And, for the same reason, the small parts
+// that templates insert with the "fragment" function (the compose form, the
+// pager), by their value.
 type renderer struct {
-	pages  map[string]*template.Template
-	tweet  *template.Template
-	tweets *cache.Bounded[tweetView, template.HTML]
-	top    *template.Template
-	tops   *cache.Bounded[topKey, template.HTML]
-	bufs   sync.Pool
+	pages     map[string]*template.Template
+	tweet     *template.Template
+	tweets    *cache.Bounded[tweetView, template.HTML]
+	top       *template.Template
+	tops      *cache.Bounded[topKey, template.HTML]
+	fragments *cache.Bounded[fragmentKey, template.HTML]
+	bufs      sync.Pool
+}
+
+// fragmentKey is a template's name and the value it was executed with.
+type fragmentKey struct {
+	name  string
+	value any
 }
 
 // topKey is all the "top" template shows but the asset URLs, which are the
@@ -54,14 +64,18 @@ const TopCacheSize = 1024
 // TweetCacheSize bounds the tweets whose markup is kept: about 6 MB.
 const TweetCacheSize = 10_000
 
+// FragmentCacheSize bounds the fragments kept: under 1 KB each.
+const FragmentCacheSize = 1024
+
 func newRenderer(fsys fs.FS) (*renderer, error) {
-	base, err := template.New("base").Funcs(template.FuncMap{"segments": tweetSegments}).ParseFS(fsys, "templates/base.html")
+	rd := &renderer{pages: map[string]*template.Template{}, tweets: cache.New[tweetView, template.HTML](TweetCacheSize),
+		tops: cache.New[topKey, template.HTML](TopCacheSize), fragments: cache.New[fragmentKey, template.HTML](FragmentCacheSize)}
+	rd.bufs.New = func() any { return new(bytes.Buffer) }
+	base, err := template.New("base").Funcs(template.FuncMap{"segments": tweetSegments, "fragment": rd.fragment}).
+		ParseFS(fsys, "templates/base.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse templates/base.html: %w", err)
 	}
-	rd := &renderer{pages: map[string]*template.Template{}, tweets: cache.New[tweetView, template.HTML](TweetCacheSize),
-		tops: cache.New[topKey, template.HTML](TopCacheSize)}
-	rd.bufs.New = func() any { return new(bytes.Buffer) }
 	for _, name := range pageNames {
 		t, err := template.Must(base.Clone()).ParseFS(fsys, "templates/"+name+".html")
 		if err != nil {
@@ -97,6 +111,36 @@ func (rd *renderer) topOf(l *layout) (template.HTML, error) {
 	top := template.HTML(b.String()) // html/template escaped it
 	rd.tops.Put(k, top)
 	return top, nil
+}
+
+// fragment returns the markup of the template name executed with value (a
+// pointer's value for a pointer), made once per distinct value and kept.
+// The value is the key, so it must be a comparable struct without pointers:
+// the forms and pagers that templates pass.
+func (rd *renderer) fragment(name string, value any) (template.HTML, error) {
+	v := reflect.ValueOf(value)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+		value = v.Interface()
+	}
+	if v.Kind() != reflect.Struct || !v.Type().Comparable() {
+		return "", fmt.Errorf("fragment %q: %T is not a comparable struct", name, value)
+	}
+	k := fragmentKey{name, value}
+	if html, ok := rd.fragments.Get(k); ok {
+		return html, nil
+	}
+	t := rd.pages[pageNames[0]].Lookup(name)
+	if t == nil {
+		return "", fmt.Errorf("fragment %q: no such template", name)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, value); err != nil {
+		return "", fmt.Errorf("render fragment %q: %w", name, err)
+	}
+	html := template.HTML(b.String()) // html/template escaped it
+	rd.fragments.Put(k, html)
+	return html, nil
 }
 
 // tweetList returns the markup of the tweets, each from the "tweet"

@@ -57,3 +57,54 @@ func TestTweetMarkup(t *testing.T) {
 		t.Errorf("an empty timeline: %v\n%s", err, buf)
 	}
 }
+
+// TestFragments checks the parts of pages kept by value: each distinct form
+// and pager is rendered, escaped, from its own value, whether passed as a
+// value or a pointer, and a value that cannot be a key is an error, not a
+// wrong page.
+func TestFragments(t *testing.T) {
+	rd, err := newRenderer(assets.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		value any
+		want  []string
+		lacks []string
+	}{
+		{"pager", newPager("/tags/x", 2, true), []string{`href="/tags/x"`, `href="/tags/x?page=3"`}, nil},
+		{"pager", newPager("/search?q=a", 3, false), []string{`href="/search?q=a&amp;page=2"`}, []string{"Older"}},
+		{"pager", pager{}, nil, []string{"<nav"}},
+		{"compose", newTweetForm("", ""), []string{`action="/tweets/user_timeline"`, `></textarea>`}, []string{"aria-invalid"}},
+		{"compose", *newTweetForm(`<b>"hi"</b>`, "Too long & more"), []string{`&lt;b&gt;&#34;hi&#34;&lt;/b&gt;</textarea>`,
+			`aria-invalid="true"`, `Too long &amp; more`}, nil},
+		{"compose", replyForm("42", "", ""), []string{`action="/tweets/reply/42"`, "Your reply"}, nil},
+	}
+	for _, c := range cases {
+		for range 2 { // made, then kept
+			got, err := rd.fragment(c.name, c.value)
+			if err != nil {
+				t.Fatalf("fragment(%q, %+v): %v", c.name, c.value, err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(got), w) {
+					t.Errorf("fragment(%q, %+v) lacks %s:\n%s", c.name, c.value, w, got)
+				}
+			}
+			for _, w := range c.lacks {
+				if strings.Contains(string(got), w) {
+					t.Errorf("fragment(%q, %+v) has %s:\n%s", c.name, c.value, w, got)
+				}
+			}
+		}
+	}
+	for _, bad := range []any{"text", struct{ L []string }{}, (*postForm)(nil)} {
+		if _, err := rd.fragment("pager", bad); err == nil {
+			t.Errorf("fragment of %#v: no error", bad)
+		}
+	}
+	if _, err := rd.fragment("no-such-template", pager{}); err == nil {
+		t.Error("fragment of a missing template: no error")
+	}
+}
