@@ -52,20 +52,22 @@ func (s *Server) inPageSlot(h handlerFunc) handlerFunc {
 		if err := s.pages.Acquire(r.Context()); err != nil {
 			return fmt.Errorf("waiting for a page slot: %w", err)
 		}
-		page := &heldResponse{header: w.Header()}
+		page := &heldResponse{header: w.Header(), body: s.rd.buffer()}
 		err := h(page, r)
 		s.pages.Release()
 		page.send(w)
+		s.rd.release(page.body)
 		return err
 	}
 }
 
 // heldResponse keeps what a handler writes until send. Its header is the
-// real response's, which nothing sends before send.
+// real response's, which nothing sends before send; its body is a page
+// buffer of the renderer's.
 type heldResponse struct {
 	header http.Header
 	status int
-	body   bytes.Buffer
+	body   *bytes.Buffer
 }
 
 func (h *heldResponse) Header() http.Header { return h.header }

@@ -177,19 +177,26 @@ func (rd *renderer) execute(name string, data page) (*bytes.Buffer, error) {
 	if !ok {
 		return nil, fmt.Errorf("no page template %q", name)
 	}
-	l := data.base()
+	l := data.Layout()
 	top, err := rd.topOf(l)
 	if err != nil {
 		return nil, err
 	}
 	l.Top = top
-	buf := rd.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
+	buf := rd.buffer()
 	if err := t.ExecuteTemplate(buf, "base", data); err != nil {
 		rd.release(buf)
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	return buf, nil
+}
+
+// buffer returns an empty page buffer from the pool; give it back with
+// release.
+func (rd *renderer) buffer() *bytes.Buffer {
+	buf := rd.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
 }
 
 func (rd *renderer) release(buf *bytes.Buffer) {
@@ -216,14 +223,14 @@ type layout struct {
 // once rather than by a template function on every page.
 type assetURLs struct{ CSS, Icon, Script string }
 
-func (l *layout) base() *layout { return l }
+func (l *layout) Layout() *layout { return l }
 
-type page interface{ base() *layout }
+type page interface{ Layout() *layout }
 
 // render writes a whole page: the viewer and pending flash messages are filled
 // in, the session is saved if flashes were consumed, then the body is sent.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data page) error {
-	l := data.base()
+	l := data.Layout()
 	l.Assets = s.assets
 	st := state(r)
 	if l.Viewer == nil {
