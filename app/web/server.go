@@ -297,8 +297,8 @@ func (s *Server) selfTest() error {
 		if !ok {
 			return fmt.Errorf("template %s has no self-test sample", name)
 		}
-		data.base().Viewer = &store.Viewer{Username: "x"}
-		data.base().Assets = s.assets
+		data.Layout().Viewer = &store.Viewer{Username: "x"}
+		data.Layout().Assets = s.assets
 		buf, err := s.rd.execute(name, data)
 		if err != nil {
 			return err
