@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -484,5 +486,54 @@ func testRepostBeforeTheFanOut(t *testing.T, s *Store) {
 	}
 	if n != 1 {
 		t.Errorf("carol's timeline has the tweet %d times; want once", n)
+	}
+}
+
+// TestFlagsOfAWholeTimeline: the CLI's "timeline -1" reads a whole
+// timeline, which a database pytwis wrote may hold untrimmed: more ids than
+// a Lua script can pass to one command at once. The viewer's likes,
+// reposts and repost marks are still read for every tweet.
+func TestFlagsOfAWholeTimeline(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	bob, bobSecret := mustRegister(t, s, "bob")
+	old, err := s.Post(ctx, alice, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := s.Post(ctx, alice, "newer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Like(ctx, bobSecret, old, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Repost(ctx, bobSecret, old, true); err != nil { // marked "bob reposted" on his timeline
+		t.Fatal(err)
+	}
+	// bob's timeline: the newer tweet, 9,000 ids of tweets long gone, the old one.
+	ids := []any{newer}
+	for i := range 9000 {
+		ids = append(ids, strconv.Itoa(900000+i))
+	}
+	ids = append(ids, old)
+	key := "timeline:" + bob
+	if err := rdb.Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.RPush(ctx, key, ids...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, page, err := s.Timeline(ctx, bobSecret, Own, 0, -1)
+	if err != nil {
+		t.Fatalf("bob's whole timeline: %v", err)
+	}
+	var got []string
+	for _, tw := range page.Tweets {
+		got = append(got, fmt.Sprintf("%s liked=%v reposted=%v by=%q", tw.Body, tw.Liked, tw.Reposted, tw.RepostedBy))
+	}
+	if want := []string{`newer liked=false reposted=false by=""`, `old liked=true reposted=true by="bob"`}; !slices.Equal(got, want) {
+		t.Errorf("bob's whole timeline: %q; want %q", got, want)
 	}
 }

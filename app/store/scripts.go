@@ -168,7 +168,7 @@ return tonumber(fid)
 // reposted are SMISMEMBER's replies for the page's tweet (if any) then each
 // id; via, for the viewer's own timeline, the via hash's value for each id
 // (HMGET's reply). Focus counts are the page's tweet's reply, repost and
-// like counts. A page is at most a few dozen ids, so unpack is safe.
+// like counts.
 var pageScript = script(`
 local gen = redis.call('GET', KEYS[4]) or ''
 local viewer = false
@@ -205,13 +205,19 @@ end
 if viewer then
   local all = ids
   if ARGV[6] ~= '' then all = {ARGV[6], unpack(ids)} end
-  local liked, reposted, via = {}, {}, {}
-  if #all > 0 then
-    liked = redis.call('SMISMEMBER', '{liked:}' .. viewer[1], unpack(all))
-    reposted = redis.call('SMISMEMBER', '{reposted:}' .. viewer[1], unpack(all))
+  -- cmd's replies for key and each of list, asked 500 at a time: a whole
+  -- timeline (the CLI's "timeline -1") can hold more than unpack passes.
+  local function each(cmd, key, list)
+    if #list == 0 then return {} end
+    local out = redis.call(cmd, key, unpack(list, 1, math.min(500, #list)))
+    for i = 501, #list, 500 do
+      for _, v in ipairs(redis.call(cmd, key, unpack(list, i, math.min(i + 499, #list)))) do out[#out + 1] = v end
+    end
+    return out
   end
-  if ARGV[2] == 'own' and #ids > 0 then via = redis.call('HMGET', '{via:}' .. viewer[1] .. '}', unpack(ids)) end
-  marks = {liked, reposted, via}
+  local via = {}
+  if ARGV[2] == 'own' then via = each('HMGET', '{via:}' .. viewer[1] .. '}', ids) end
+  marks = {each('SMISMEMBER', '{liked:}' .. viewer[1], all), each('SMISMEMBER', '{reposted:}' .. viewer[1], all), via}
 end
 return {gen, viewer, target, ids, marks, focus}
 `)
