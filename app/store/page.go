@@ -97,10 +97,7 @@ func (s *Store) readPage(ctx context.Context, secret string, q pageQuery, offset
 		if m, ok := res[4].([]any); ok && len(m) == 3 && r.viewer != nil {
 			liked, _ := m[0].([]any)
 			reposted, _ := m[1].([]any)
-			marks, _ := m[2].([]any)
-			if marks == nil {
-				marks = []any{} // read: not a timeline, so no marks
-			}
+			marks, _ := m[2].([]any) // empty, not nil, when not a timeline: read all the same
 			r.flags = &decoration{viewer: r.viewer.ID, flagsRead: true, liked: flags(liked), reposted: flags(reposted), marks: marks}
 		}
 		r.focusCounts, _ = res[5].([]any)
