@@ -104,11 +104,10 @@ func (rd *renderer) topOf(l *layout) (template.HTML, error) {
 	if top, ok := rd.tops.Get(k); ok {
 		return top, nil
 	}
-	var b strings.Builder
-	if err := rd.top.Execute(&b, l); err != nil {
+	top, err := markup(rd.top, l)
+	if err != nil {
 		return "", fmt.Errorf("render the page top: %w", err)
 	}
-	top := template.HTML(b.String()) // html/template escaped it
 	rd.tops.Put(k, top)
 	return top, nil
 }
@@ -134,13 +133,19 @@ func (rd *renderer) fragment(name string, value any) (template.HTML, error) {
 	if t == nil {
 		return "", fmt.Errorf("fragment %q: no such template", name)
 	}
-	var b strings.Builder
-	if err := t.Execute(&b, value); err != nil {
+	html, err := markup(t, value)
+	if err != nil {
 		return "", fmt.Errorf("render fragment %q: %w", name, err)
 	}
-	html := template.HTML(b.String()) // html/template escaped it
 	rd.fragments.Put(k, html)
 	return html, nil
+}
+
+// markup executes t with data into a string, for one of the caches.
+func markup(t *template.Template, data any) (template.HTML, error) {
+	var b strings.Builder
+	err := t.Execute(&b, data)
+	return template.HTML(b.String()), err // html/template escaped it
 }
 
 // tweetList returns the markup of the tweets, each from the "tweet"
@@ -152,11 +157,10 @@ func (rd *renderer) tweetList(views []tweetView) (template.HTML, error) {
 	for i, v := range views {
 		html, ok := rd.tweets.Get(v)
 		if !ok {
-			var b strings.Builder
-			if err := rd.tweet.Execute(&b, v); err != nil {
+			var err error
+			if html, err = markup(rd.tweet, v); err != nil {
 				return "", fmt.Errorf("render a tweet: %w", err)
 			}
-			html = template.HTML(b.String()) // html/template escaped it
 			rd.tweets.Put(v, html)
 		}
 		parts[i] = html
