@@ -161,6 +161,7 @@ func TestSentinelMode(t *testing.T) {
 // checks the Cluster (slots, replicas); the seeder and the CLI work there.
 func TestClusterMode(t *testing.T) {
 	cl := redistest.StartCluster(t)
+	cl.WaitReplicasSeen() // check reports replicas as the node it asks sees them
 	t.Setenv("PYTWASK_ENV", "prod")
 	t.Setenv("PYTWASK_LISTEN", "unix:"+filepath.Join(t.TempDir(), "p.sock"))
 	for _, kv := range cl.Env() {

@@ -23,8 +23,11 @@ type Cluster struct {
 
 // StartCluster starts six cluster-enabled redis-server processes, joins them
 // with redis-cli --cluster create, and waits until every node reports the
-// cluster ok. Without redis-server and redis-cli the test is skipped, or
-// fails in strict mode.
+// cluster ok and its replication in place (ROLE: a primary with its replica
+// in sync, or a replica connected to its primary). How the nodes see one
+// another's replicas comes later, by gossip: WaitReplicasSeen waits for
+// that. Without redis-server and redis-cli the test is skipped, or fails in
+// strict mode.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
 	if testing.Short() {
@@ -51,23 +54,65 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
+	c.waitNodes(func(n *redis.Client) (bool, string) {
+		info, err := n.ClusterInfo(context.Background()).Result()
+		if err != nil || !strings.Contains(info, "cluster_state:ok") {
+			return false, fmt.Sprintf("cluster info: %v\n%s", err, info)
+		}
+		role, err := n.Do(context.Background(), "ROLE").Slice()
+		return err == nil && replicating(role), fmt.Sprintf("role: %v %v", role, err)
+	})
+	return c
+}
+
+// WaitReplicasSeen waits until every node, by gossip, knows each of the
+// three primaries' replica to be online, as CLUSTER SHARDS tells it (what
+// pytwask check reads, from whichever node it asks).
+func (c *Cluster) WaitReplicasSeen() {
+	c.t.Helper()
+	c.waitNodes(func(n *redis.Client) (bool, string) {
+		online := replicasOnline(n)
+		return online == 3, fmt.Sprintf("%d replicas seen online", online)
+	})
+}
+
+// waitNodes waits, for up to 30 s in all, until ready holds on each node;
+// ready returns whether it does and what it saw, for the failure.
+func (c *Cluster) waitNodes(ready func(*redis.Client) (bool, string)) {
+	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, addr := range c.Addrs {
 		n := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DisableIdentity: true, MaxRetries: -1})
 		for {
-			info, err := n.ClusterInfo(context.Background()).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && replicasOnline(n) == 3 {
+			ok, saw := ready(n)
+			if ok {
 				break
 			}
 			if time.Now().After(deadline) {
 				n.Close()
-				t.Fatalf("the cluster node %s is not ok: %v\n%s", addr, err, info)
+				c.t.Fatalf("the cluster node %s is not ready: %s", addr, saw)
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 		n.Close()
 	}
-	return c
+}
+
+// replicating tells, from a node's ROLE reply, whether its part in
+// replication is in place: a primary with a replica in sync, or a replica
+// connected to its primary.
+func replicating(role []any) bool {
+	if len(role) < 3 {
+		return false
+	}
+	switch role[0] {
+	case "master":
+		replicas, _ := role[2].([]any)
+		return len(replicas) == 1
+	case "slave":
+		return len(role) >= 4 && role[3] == "connected"
+	}
+	return false
 }
 
 // Env returns the variables that point pytwask at the cluster.
