@@ -307,7 +307,8 @@ func testReposts(t *testing.T, s *Store) {
 
 // TestNotifications: a mention, a reply, a follow and a first like each
 // tell the user concerned once (never the actor; a reply that mentions
-// its parent's author tells them once); reading clears the unread count.
+// its parent's author tells them of the reply only); reading clears the
+// unread count.
 func TestNotifications(t *testing.T) {
 	s, _ := newStore(t)
 	testNotifications(t, s)
@@ -327,7 +328,7 @@ func testNotifications(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply, err := s.Reply(ctx, bobSecret, root, "hi @ALICE") // a reply that mentions: once
+	reply, err := s.Reply(ctx, bobSecret, root, "@ALICE hi") // a reply that mentions: once
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,14 +350,14 @@ func testNotifications(t *testing.T, s *Store) {
 	}
 	v, _ := s.Authenticate(ctx, aliceSecret)
 	if v.Unread != 4 {
-		t.Errorf("alice has %d unread; want 4 (the mention in the reply, the follow, the like, the repost)", v.Unread)
+		t.Errorf("alice has %d unread; want 4 (the reply that mentions her, the follow, the like, the repost)", v.Unread)
 	}
 	_, items, more, err := s.Notifications(ctx, aliceSecret, 0, 10)
 	if err != nil || more || len(items) != 4 {
 		t.Fatalf("alice's notifications: %+v, %v, %v", items, more, err)
 	}
 	for i, want := range []struct{ kind, actor, tweet string }{{NotifyRepost, "bob", root}, {NotifyLike, "bob", root},
-		{NotifyFollow, "bob", ""}, {NotifyMention, "bob", reply}} {
+		{NotifyFollow, "bob", ""}, {NotifyReply, "bob", reply}} {
 		got := items[i]
 		tweet := ""
 		if got.Tweet != nil {

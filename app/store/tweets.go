@@ -195,23 +195,20 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	return tweet, nil
 }
 
-// notifyPost tells the users a new tweet mentions, and the author of the
-// tweet it replies to (unless mentioned too: nobody is told twice).
+// notifyPost tells the author of the tweet it replies to that it did, and
+// the users it mentions that it does. Nobody is told twice: the parent's
+// author, mentioned as replies usually begin ("@alice …"), is told of the
+// reply, the more telling of the two.
 func (s *Store) notifyPost(ctx context.Context, tweet, author, parent string, mentioned []string) {
-	s.notify(ctx, NotifyMention, author, tweet, mentioned...)
-	if parent == "" {
-		return
-	}
-	to, err := s.rdb.HGet(ctx, tweetKey(parent), fieldTweetUserID).Result()
-	if err != nil {
-		return // the tweet replied to is gone, or Redis is: nobody to tell
-	}
-	for _, m := range mentioned {
-		if m == to {
-			return
+	if parent != "" {
+		// An error leaves nobody to tell: the tweet replied to is gone, or
+		// Redis is.
+		if to, err := s.rdb.HGet(ctx, tweetKey(parent), fieldTweetUserID).Result(); err == nil {
+			s.notify(ctx, NotifyReply, author, tweet, to)
+			mentioned = without(mentioned, []string{to})
 		}
 	}
-	s.notify(ctx, NotifyReply, author, tweet, to)
+	s.notify(ctx, NotifyMention, author, tweet, mentioned...)
 }
 
 // Feed is the list a timeline page reads.
