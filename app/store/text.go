@@ -3,6 +3,7 @@ package store
 import (
 	"regexp"
 	"strings"
+	"unicode"
 
 	"golang.org/x/text/cases"
 )
@@ -95,6 +96,22 @@ func isDigit(c byte) bool       { return c >= '0' && c <= '9' }
 // MaxTagLen bounds a tag's length in bytes (a tweet is at most 280
 // characters anyway).
 const MaxTagLen = 140
+
+// ValidTag reports whether tag can be a hashtag (without its #), as
+// written or folded: letters, digits and _ of any script (and the marks that
+// folding adds to some letters: İ folds to i and a combining dot), at most
+// MaxTagLen bytes.
+func ValidTag(tag string) bool {
+	if tag == "" || len(tag) > MaxTagLen {
+		return false
+	}
+	for _, r := range tag {
+		if !unicode.In(r, unicode.L, unicode.M, unicode.N) && r != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // FoldTag is a hashtag under Unicode case folding: #Go, #GO and #go are one
 // tag, and so are #Straße and #STRASSE.

@@ -41,3 +41,33 @@ func TestTagsAndMentions(t *testing.T) {
 		t.Errorf("mentionsOf = %q", got)
 	}
 }
+
+func TestValidTag(t *testing.T) {
+	for _, c := range []struct {
+		tag  string
+		want bool
+	}{
+		{"go", true},
+		{"café_2", true},
+		{"日本語", true},
+		{FoldTag("İstanbul"), true}, // folding adds a combining mark
+		{"x", true},
+		{"", false},
+		{"a b", false},
+		{"a-b", false},
+		{"\x00", false},
+		{"<script>", false},
+		{`"q`, false},
+		{string(make([]byte, MaxTagLen+1)), false},
+	} {
+		if got := ValidTag(c.tag); got != c.want {
+			t.Errorf("ValidTag(%q) = %v; want %v", c.tag, got, c.want)
+		}
+	}
+	// Every tag the tokenizer finds is valid, folded too.
+	for _, tag := range tagsOf("#Go #日本語 #café_2 #İstanbul #x_1") {
+		if !ValidTag(tag) {
+			t.Errorf("tagsOf gave %q, which ValidTag refuses", tag)
+		}
+	}
+}

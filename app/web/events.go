@@ -230,7 +230,7 @@ func parseStreams(values []string) ([]live.Stream, error) {
 			return nil, bad("%q is not a stream. Streams are home, public, notifications, user:<name>, tag:<tag> and tweet:<id>.", v)
 		case st.Kind == "user" && !store.ValidUsername(st.Arg),
 			st.Kind == "tweet" && !store.ValidTweetID(st.Arg),
-			st.Kind == "tag" && (len(st.Arg) > store.MaxTagLen || store.FoldTag(st.Arg) != st.Arg):
+			st.Kind == "tag" && (!store.ValidTag(st.Arg) || store.FoldTag(st.Arg) != st.Arg):
 			return nil, bad("%q is not a stream.", v)
 		}
 		streams = append(streams, st)

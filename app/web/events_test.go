@@ -292,6 +292,8 @@ func TestLiveBadRequests(t *testing.T) {
 		{"stream=user:nobody", "", 404, "username nobody doesn&#39;t exist"},
 		{"stream=tweet:1x", "", 400, "is not a stream"},
 		{"stream=tag:GoLang", "", 400, "is not a stream"},
+		{"stream=tag:a%20b", "", 400, "is not a stream"},
+		{"stream=tag:", "", 400, "is not a stream"},
 		{"stream=public&watch=1,x", "", 400, "watch is a list of tweet ids"},
 		{"stream=public&watch=" + strings.Repeat("1,", 100) + "1", "", 400, "at most 100"},
 		{strings.Repeat("stream=public&", 9), "", 400, "Ask for 1 to 8 streams"},

@@ -415,7 +415,7 @@ func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tag := r.PathValue("tag")
-	if len(tag) > store.MaxTagLen {
+	if !store.ValidTag(tag) {
 		return errorf(http.StatusNotFound, "There is no such tag.")
 	}
 	v, p, err := s.store.TagTweets(r.Context(), secret, tag, (n-1)*pageSize, pageSize)

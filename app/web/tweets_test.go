@@ -243,8 +243,11 @@ func TestMentionsTagsAndLinks(t *testing.T) {
 	if strings.Index(tag.body, "again") > strings.Index(tag.body, "hi ") {
 		t.Error("the tag page is not newest first")
 	}
-	s.browser().get("/tags/nobody-used-this").want(t, 200, "No tweets here yet.")
-	s.browser().get("/tags/"+strings.Repeat("x", 200)).want(t, 404)
+	s.browser().get("/tags/nobody_used_this").want(t, 200, "<h1>#nobody_used_this</h1>", "No tweets here yet.")
+	// What no tweet can tag is no tag: a clear 404, not an empty page.
+	for _, bad := range []string{strings.Repeat("x", 200), "a%20b", "nobody-used-this", "%00", "%3Cscript%3E"} {
+		s.browser().get("/tags/"+bad).want(t, 404, "There is no such tag.")
+	}
 }
 
 // TestMarkButtons: a signed-in user likes and reposts a tweet from a list
