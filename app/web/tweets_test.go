@@ -527,7 +527,7 @@ func TestSearchPage(t *testing.T) {
 			t.Errorf("search %q shows %q; want %q", c.q, got, c.want)
 		}
 	}
-	alice.get("/search?q=ali").want(t, 200, "People", `<a href="/tweets/user_history/alice">alice</a>`)
+	alice.get("/search?q=ali").want(t, 200, "People", `<a href="/tweets/user_history/alice">alice</a>`, "No tweets match “ali”.")
 	p = alice.get("/search?q=many")
 	p.want(t, 200, `href="/search?q=many&amp;page=2"`)
 	if n := len(p.tweets(t)); n != 20 {
