@@ -37,9 +37,10 @@ type Rules struct {
 	BaseURL    string        // the site's address, for links
 }
 
-// NewShell returns a shell on st writing to out. Times are shown in loc.
+// NewShell returns a shell on st writing to out, control characters
+// escaped (plainWriter). Times are shown in loc.
 func NewShell(st *store.Store, out io.Writer, loc *time.Location, rules Rules) *Shell {
-	return &Shell{store: st, out: out, loc: loc, rules: rules}
+	return &Shell{store: st, out: plainWriter{out}, loc: loc, rules: rules}
 }
 
 // Failed reports whether any command failed.
