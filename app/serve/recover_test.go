@@ -97,3 +97,55 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 	}
 	b.checkClean()
 }
+
+// TestBrowserRecoveryWithoutMail: in Chromium, at desktop and phone size,
+// a site without SMTP sends a user who forgot their password to its
+// operator, and its settings say why no address can be added.
+func TestBrowserRecoveryWithoutMail(t *testing.T) {
+	needChromium(t)
+	rs := redistest.Start(t)
+	port := strconv.Itoa(freePort(t))
+	base := "http://127.0.0.1:" + port
+	start(t, append(baseEnv(rs), "PYTWASK_LISTEN=127.0.0.1:"+port))
+	b := newBrowser(t, base, rs)
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1280, 800}, {"phone", 360, 740}} {
+		shot := func(what string) {
+			t.Helper()
+			var png []byte
+			b.run(chromedp.FullScreenshot(&png, 100))
+			if err := os.WriteFile(filepath.Join(b.shots, "recovery-without-mail-"+size.name+"-"+what+".png"), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var problems []string
+			b.eval(pageChecks, &problems)
+			for _, p := range problems {
+				t.Errorf("%s at %s: %s", what, size.name, p)
+			}
+		}
+		b.run(chromedp.EmulateViewport(size.w, size.h))
+		b.open("/auth/")
+		b.run(chromedp.Click(`a[href="/auth/forgot"]`, chromedp.ByQuery))
+		b.waitText("This site does not send email, so it cannot send you a link.")
+		if n := count(b, `input#who`); n != 0 {
+			t.Errorf("at %s the forgot page asks for a name it can send nothing to", size.name)
+		}
+		shot("forgot")
+
+		name := "erin_" + size.name[:1]
+		b.open("/auth/signup")
+		b.fill([][2]string{{"#username", name}, {"#password", "Passw0rd!"}, {"#password2", "Passw0rd!"}}, `main form button`)
+		b.waitText("Welcome, " + name)
+		b.signIn(name, "Passw0rd!", false)
+		b.open("/auth/user_settings")
+		b.waitText("This site does not send email, so it cannot confirm an address")
+		if n := count(b, `input#email`); n != 0 {
+			t.Errorf("at %s the settings ask for an address no link can confirm", size.name)
+		}
+		shot("settings")
+		b.signOut()
+	}
+	b.checkClean()
+}

@@ -228,6 +228,8 @@ type settingsPage struct {
 	NameHold string
 	// Address is the user's confirmed email address.
 	Address string
+	// NoMail: the site sends no email, so no address can be confirmed.
+	NoMail bool
 }
 
 // peopleList is a page of a follower or following list, with links to the
@@ -249,7 +251,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
-	page := &settingsPage{layout: layout{Title: "Settings"}, Form: f, NameHold: store.Span(s.nameHold)}
+	page := &settingsPage{layout: layout{Title: "Settings"}, Form: f, NameHold: store.Span(s.nameHold), NoMail: s.mailer == nil}
 	if page.Address, err = s.store.AddressOf(r.Context(), v.ID); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func (s *Server) addressSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	f := passwordForm{Errors: map[string]string{}}
 	if s.mailer == nil {
-		f.Errors["email"] = "This site does not send email."
+		// The settings page says that no address can be confirmed.
 		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
 	}
 	secret, err := s.secret(r)
@@ -92,11 +92,14 @@ type forgotPage struct {
 	layout
 	Who, Error string
 	Sent       bool
+	// NoMail: the site sends no email, so the page sends the user to the
+	// operator (who makes links with resetlink in pytwask cli).
+	NoMail bool
 }
 
 // forgotPage: GET /auth/forgot — asks for a username or email address.
 func (s *Server) forgotPage(w http.ResponseWriter, r *http.Request) error {
-	return s.render(w, r, http.StatusOK, "forgot", &forgotPage{layout: layout{Title: "Forgot your password?"}})
+	return s.render(w, r, http.StatusOK, "forgot", &forgotPage{layout: layout{Title: "Forgot your password?"}, NoMail: s.mailer == nil})
 }
 
 // forgotSubmit: POST /auth/forgot — store.ResetToken: a reset link is
@@ -109,6 +112,11 @@ func (s *Server) forgotSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page := &forgotPage{layout: layout{Title: "Forgot your password?"}, Who: strings.TrimSpace(form.Get("who"))}
+	if s.mailer == nil {
+		// No link can reach the user: none is made.
+		page.NoMail = true
+		return s.render(w, r, http.StatusOK, "forgot", page)
+	}
 	if page.Who == "" || len(page.Who) > 254 {
 		page.Error = "Enter your username or email address."
 		return s.render(w, r, http.StatusUnprocessableEntity, "forgot", page)
@@ -121,7 +129,7 @@ func (s *Server) forgotSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if address != "" && s.mailer != nil {
+	if address != "" {
 		err := s.mailer.Send(r.Context(), address, "Reset your pytwask password",
 			"Someone, probably you, asked to reset the password of your pytwask account.\n\nOpen this link to choose a new one:\n\n"+
 				s.link("/auth/reset", token)+"\n\nIt works once, for an hour. If you did not ask for it, ignore this message: your password stays as it is.\n")

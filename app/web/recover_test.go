@@ -102,3 +102,56 @@ func TestPasswordRecoveryPages(t *testing.T) {
 	}
 	anon.post("/auth/forgot", form("who", "Alice")).want(t, http.StatusTooManyRequests)
 }
+
+// TestRecoveryWithoutMail: a site that sends no email says so on the
+// forgot page and in the settings, instead of telling of links it cannot
+// send, and makes no reset token.
+func TestRecoveryWithoutMail(t *testing.T) {
+	s := newSite(t)
+	ctx := t.Context()
+	alice := s.signedIn("alice")[0]
+	// An address confirmed while the site still sent email.
+	secret, err := s.store.Login(ctx, "", "alice", "Passw0rd!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := s.store.AddressToken(ctx, secret, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.ConfirmAddress(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	tokens := func() int {
+		t.Helper()
+		keys, err := s.rdb.Keys(ctx, "pytwask:token:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	before := tokens()
+
+	page := s.browser().get("/auth/forgot")
+	page.want(t, 200, "This site does not send email, so it cannot send you a link.")
+	if strings.Contains(page.body, `action="/auth/forgot"`) {
+		t.Error("the forgot page offers a form that can send nothing")
+	}
+	for _, who := range []string{"alice", "alice@example.com", "nobody"} {
+		p := s.browser().post("/auth/forgot", form("who", who))
+		p.want(t, 200, "This site does not send email")
+		if strings.Contains(p.body, "we sent a link") {
+			t.Errorf("for %s the page tells of a link it did not send", who)
+		}
+	}
+	if n := tokens(); n != before {
+		t.Errorf("%d reset tokens after the requests; want %d", n, before)
+	}
+
+	settings := alice.get("/auth/user_settings")
+	settings.want(t, 200, "Confirmed: <strong>alice@example.com</strong>", "This site does not send email, so it cannot confirm an address")
+	if strings.Contains(settings.body, `action="/auth/email"`) {
+		t.Error("the settings offer an address form that can send nothing")
+	}
+	alice.post("/auth/email", form("email", "new@example.com")).want(t, 422, "This site does not send email, so it cannot confirm an address")
+}
