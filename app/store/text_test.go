@@ -3,6 +3,7 @@ package store
 import (
 	"reflect"
 	"testing"
+	"unicode"
 )
 
 func TestSegments(t *testing.T) {
@@ -64,7 +65,13 @@ func TestValidTag(t *testing.T) {
 			t.Errorf("ValidTag(%q) = %v; want %v", c.tag, got, c.want)
 		}
 	}
-	// Every tag the tokenizer finds is valid, folded too.
+	// Every tag the tokenizer finds is valid, folded too: each letter and
+	// digit of Unicode folds to a valid tag.
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if unicode.In(r, unicode.L, unicode.N) && !ValidTag(FoldTag(string(r))) {
+			t.Errorf("%U %q folds to %q, which ValidTag refuses", r, r, FoldTag(string(r)))
+		}
+	}
 	for _, tag := range tagsOf("#Go #日本語 #café_2 #İstanbul #x_1") {
 		if !ValidTag(tag) {
 			t.Errorf("tagsOf gave %q, which ValidTag refuses", tag)
