@@ -90,6 +90,21 @@ func (b *browser) stream(query string, header ...string) *sseStream {
 
 func (s *sseStream) close() { s.cancel() }
 
+// settled waits until the site's hub has read every event published so
+// far: a stream opened next starts after them, as a page made now does.
+func (s *site) settled() {
+	s.t.Helper()
+	last, err := s.rdb.XRevRangeN(context.Background(), live.Key, "+", "-", 1).Result()
+	if err != nil || len(last) == 0 {
+		s.t.Fatalf("the newest event: %v %v", last, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.hub.Last() != last[0].ID; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the hub has not read event %s within 5 s", last[0].ID)
+		}
+	}
+}
+
 // next returns the next event, failing the test if none comes in time.
 func (s *sseStream) next() sseEvent {
 	s.t.Helper()
@@ -266,6 +281,7 @@ func TestLiveCountsAndDeletions(t *testing.T) {
 	alice, bob := bs[0], bs[1]
 	alice.post("/tweets/user_timeline", form("tweet", "like me"))
 	id := s.rdb.LIndex(t.Context(), "timeline", 0).Val()
+	s.settled() // the post's own event is before the page
 	page := s.browser().stream("stream=public&watch=" + id)
 	bob.post("/tweets/like/"+id, nil)
 	if e := page.next(); e.Name != "counts" || e.Data != `{"id":"`+id+`","replies":0,"reposts":0,"likes":1}` {
