@@ -104,7 +104,7 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 	// Users.
 	for i, name := range res.Names {
 		secret := newSecret()
-		w.add(func(p redis.Pipeliner) {
+		w.add(5, func(p redis.Pipeliner) {
 			p.HSet(ctx, userKey(uid(i)), fieldUsername, name, fieldPasswordHash, hash, fieldAuth, secret)
 			p.HSet(ctx, keyUsers, name, uid(i))
 			p.HSet(ctx, keyAuths, secret, uid(i))
@@ -147,7 +147,7 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 			}
 		}
 		if len(members) > 0 {
-			w.add(func(p redis.Pipeliner) { p.ZAdd(ctx, followingKey(uid(u)), members...) })
+			w.add(len(members), func(p redis.Pipeliner) { p.ZAdd(ctx, followingKey(uid(u)), members...) })
 		}
 		res.FollowPairs += len(members)
 	}
@@ -159,7 +159,7 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		for i, e := range fs {
 			members[i] = redis.Z{Score: float64(e.at), Member: uid(int(e.user))}
 		}
-		w.add(func(p redis.Pipeliner) { p.ZAdd(ctx, followerKey(uid(f)), members...) })
+		w.add(len(members), func(p redis.Pipeliner) { p.ZAdd(ctx, followerKey(uid(f)), members...) })
 	}
 
 	// Tweets, in id order, fanned out as Post does.
@@ -177,7 +177,7 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		author := o.Rand.IntN(o.Users)
 		at := start.Add(time.Duration(float64(span) * float64(i+1) / float64(o.Tweets+1)))
 		body := seedBody(o.Rand)
-		w.add(func(p redis.Pipeliner) {
+		w.add(3, func(p redis.Pipeliner) {
 			p.HSet(ctx, tweetKey(tid(i)), fieldTweetUserID, uid(author), fieldTweetTime, at.Unix(), fieldTweetBody, body)
 		})
 		byAuthor[author] = append(byAuthor[author], int32(i))
@@ -197,13 +197,13 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 	// Oldest first into LPUSH leaves the newest at the head, as pytwis has it.
 	lpush := func(key string, ids []int32) {
 		for len(ids) > 0 {
-			n := min(len(ids), 5000)
+			n := min(len(ids), 1000)
 			args := make([]any, n)
 			for j, id := range ids[:n] {
 				args[j] = tid(int(id))
 			}
 			ids = ids[n:]
-			w.add(func(p redis.Pipeliner) { p.LPush(ctx, key, args...) })
+			w.add(n, func(p redis.Pipeliner) { p.LPush(ctx, key, args...) })
 		}
 	}
 	for u := range o.Users {
@@ -220,22 +220,26 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 	}
 	if len(general) > 0 {
 		lpush(keyGeneralTimeline, general)
-		w.add(func(p redis.Pipeliner) { p.LTrim(ctx, keyGeneralTimeline, 0, GeneralTimelineCap-1) })
+		w.add(1, func(p redis.Pipeliner) { p.LTrim(ctx, keyGeneralTimeline, 0, GeneralTimelineCap-1) })
 	}
 	if indexed {
 		for word, ids := range byWord {
 			lpush(wordKey(word), ids[max(0, len(ids)-WordCap):])
 		}
-		w.add(func(p redis.Pipeliner) { p.Set(ctx, keySearchNext, lastTweet+1, 0) })
+		w.add(1, func(p redis.Pipeliner) { p.Set(ctx, keySearchNext, lastTweet+1, 0) })
 	}
-	for i := 0; i < len(res.Names); i += 1000 {
-		names := res.Names[i:min(i+1000, len(res.Names))]
-		w.add(func(p redis.Pipeliner) { indexNames(ctx, p, names...) })
+	for i := 0; i < len(res.Names); i += 100 {
+		names := res.Names[i:min(i+100, len(res.Names))]
+		w.add(10*len(names), func(p redis.Pipeliner) { indexNames(ctx, p, names...) }) // a name has about 10 grams
 	}
 	return res, w.flush()
 }
 
-// pipeWriter sends commands in pipelines of a few thousand.
+// pipeWriter sends commands in pipelines of about pipeValues values
+// (fields, members, list items), so that each is answered well within the
+// client's read timeout: by the in-process Redis of the fast tests too,
+// whose LPUSH costs the list's length for each item (pipelines of 2000
+// commands, lists included, took it over 2 s on a loaded machine).
 type pipeWriter struct {
 	ctx  context.Context
 	pipe redis.Pipeliner
@@ -243,12 +247,15 @@ type pipeWriter struct {
 	err  error
 }
 
-func (w *pipeWriter) add(f func(redis.Pipeliner)) {
+const pipeValues = 10_000
+
+// add queues f's commands, which write about values values.
+func (w *pipeWriter) add(values int, f func(redis.Pipeliner)) {
 	if w.err != nil {
 		return
 	}
 	f(w.pipe)
-	if w.n++; w.n >= 2000 {
+	if w.n += values; w.n >= pipeValues {
 		w.err = w.flush()
 	}
 }
