@@ -59,6 +59,7 @@ var (
 	ErrSamePassword       = &Error{Invalid, "New password same as old one"}
 	ErrConcurrentPassword = &Error{Conflict, "The password was changed meanwhile; please try again"}
 	ErrInvalidUsername    = &Error{Invalid, InvalidUsernameMessage}
+	ErrUsernameTooLong    = &Error{Invalid, fmt.Sprintf("Invalid username. A username has at most %d characters.", MaxUsernameLen)}
 	ErrWeakPassword       = &Error{Invalid, password.WeakPasswordMessage}
 )
 

@@ -27,7 +27,10 @@ type Viewer struct {
 // atomic step that creates the profile, so of two simultaneous sign-ups of one
 // name exactly one wins and no half-made user is ever left behind.
 func (s *Store) Register(ctx context.Context, username, pw string) error {
-	if !ValidUsername(username) {
+	switch {
+	case len(username) > MaxUsernameLen:
+		return ErrUsernameTooLong
+	case !ValidUsername(username):
 		return ErrInvalidUsername
 	}
 	if !password.Strong(pw) {

@@ -26,6 +26,7 @@ func TestSignUp(t *testing.T) {
 		{"bad username", "1alice", "Passw0rd!", "Passw0rd!", "Invalid username."},
 		{"missing username", "", "Passw0rd!", "Passw0rd!", "This field is required."},
 		{"script in username", "<script>x", "Passw0rd!", "Passw0rd!", "Invalid username."},
+		{"long username", strings.Repeat("a", 65), "Passw0rd!", "Passw0rd!", "Invalid username. A username has at most 64 characters."},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
