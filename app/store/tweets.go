@@ -195,10 +195,10 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 	return tweet, nil
 }
 
-// notifyPost tells the author of the tweet it replies to that it did, and
-// the users it mentions that it does. Nobody is told twice: the parent's
-// author, mentioned as replies usually begin ("@alice …"), is told of the
-// reply, the more telling of the two.
+// notifyPost tells the users a new tweet mentions, and, for a reply, the
+// author of the tweet it answers. Nobody is told twice: that author, named
+// as replies usually begin ("@alice …"), is told of the reply, the more
+// telling of the two.
 func (s *Store) notifyPost(ctx context.Context, tweet, author, parent string, mentioned []string) {
 	if parent != "" {
 		// An error leaves nobody to tell: the tweet replied to is gone, or
