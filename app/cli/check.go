@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pytwask/app/config"
+	"pytwask/app/mail"
 	"pytwask/app/password"
 	"pytwask/app/redisconn"
 	"pytwask/app/serve"
@@ -100,6 +101,25 @@ func Check(ctx context.Context, stdout io.Writer) int {
 				ok("can listen on %s", a)
 			}
 		}
+	}
+
+	// Email.
+	if cfg.SMTPHost != "" {
+		where := net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort))
+		mailCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := mail.New(cfg.Mail()).Check(mailCtx)
+		cancel()
+		if err != nil {
+			problem("the SMTP server at %s (PYTWASK_SMTP_*): %v; address confirmations and reset links cannot be sent", where, err)
+		} else {
+			how := cfg.SMTPTLS
+			if cfg.SMTPUser != "" {
+				how += ", login accepted"
+			}
+			ok("the SMTP server at %s answers (%s)", where, how)
+		}
+	} else {
+		ok("email is off (PYTWASK_SMTP_HOST not set): users who forget their password are sent to you; make links with resetlink in pytwask cli")
 	}
 
 	// Certificates.

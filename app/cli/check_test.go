@@ -6,9 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"pytwask/app/mailtest"
 	"pytwask/app/redistest"
 )
 
@@ -255,5 +257,47 @@ func TestRedisURLModes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckMail: check says whether email is off, and with PYTWASK_SMTP_*
+// set, whether a real SMTP server on loopback answers as configured.
+func TestCheckMail(t *testing.T) {
+	rs := redistest.Start(t)
+	smtp := mailtest.Start(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := strconv.Itoa(closed.Addr().(*net.TCPAddr).Port)
+	closed.Close()
+	at := net.JoinHostPort(smtp.Host, strconv.Itoa(smtp.Port))
+	for _, c := range []struct {
+		name, host, port, tls string
+		code                  int
+		want                  string
+	}{
+		{"off", "", "", "", 0, "ok: email is off (PYTWASK_SMTP_HOST not set)"},
+		{"answers", smtp.Host, strconv.Itoa(smtp.Port), "none", 0, "ok: the SMTP server at " + at + " answers (none)"},
+		{"no STARTTLS", smtp.Host, strconv.Itoa(smtp.Port), "starttls", 1, "PROBLEM: the SMTP server at " + at + " (PYTWASK_SMTP_*)"},
+		{"nobody there", "127.0.0.1", closedPort, "none", 1, "PROBLEM: the SMTP server at 127.0.0.1:" + closedPort + " (PYTWASK_SMTP_*)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			setRedisEnv(t, rs)
+			t.Setenv("PYTWASK_LISTEN", "127.0.0.1:0")
+			if c.host != "" {
+				for k, v := range map[string]string{"PYTWASK_SMTP_HOST": c.host, "PYTWASK_SMTP_PORT": c.port, "PYTWASK_SMTP_TLS": c.tls,
+					"PYTWASK_SMTP_FROM": "noreply@pytwask.test", "PYTWASK_BASE_URL": "https://pytwask.test"} {
+					t.Setenv(k, v)
+				}
+			}
+			code, report := runCheck(t)
+			if code != c.code || !strings.Contains(report, c.want) {
+				t.Errorf("exit %d; want %d and %q in:\n%s", code, c.code, c.want, report)
+			}
+		})
+	}
+	if n := len(smtp.Messages()); n != 0 {
+		t.Errorf("check sent %d messages", n)
 	}
 }

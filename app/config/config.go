@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"pytwask/app/mail"
 )
 
 // Config is every setting. The envconfig tags are the variable names.
@@ -355,6 +357,12 @@ func isLoopback(host string) bool {
 var domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
 func validDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
+
+// Mail is how to reach the SMTP server (PYTWASK_SMTP_*); the site sends
+// email only when SMTPHost is set.
+func (c *Config) Mail() mail.Config {
+	return mail.Config{Host: c.SMTPHost, Port: c.SMTPPort, TLS: c.SMTPTLS, User: c.SMTPUser, Password: c.SMTPPassword, From: c.SMTPFrom}
+}
 
 // RedisMode says how Redis is reached.
 func (c *Config) RedisMode() RedisMode {

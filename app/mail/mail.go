@@ -39,6 +39,31 @@ func (s *Sender) Send(ctx context.Context, to, subject, body string) error {
 	}
 	m.Subject(subject)
 	m.SetBodyString(gomail.TypeTextPlain, body)
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		return fmt.Errorf("mail to %s: %w", to, err)
+	}
+	return nil
+}
+
+// Check connects to the server as Send does, TLS and login included, and
+// hangs up without sending anything: for pytwask check.
+func (s *Sender) Check(ctx context.Context) error {
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	if err := c.DialWithContext(ctx); err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// client is a go-mail client for the configured server.
+func (s *Sender) client() (*gomail.Client, error) {
 	opts := []gomail.Option{gomail.WithPort(s.cfg.Port)}
 	switch s.cfg.TLS {
 	case "tls":
@@ -54,10 +79,7 @@ func (s *Sender) Send(ctx context.Context, to, subject, body string) error {
 	}
 	c, err := gomail.NewClient(s.cfg.Host, opts...)
 	if err != nil {
-		return fmt.Errorf("mail: %w", err)
+		return nil, fmt.Errorf("mail: %w", err)
 	}
-	if err := c.DialAndSendWithContext(ctx, m); err != nil {
-		return fmt.Errorf("mail to %s: %w", to, err)
-	}
-	return nil
+	return c, nil
 }

@@ -30,3 +30,18 @@ func TestSend(t *testing.T) {
 		t.Error("a server without STARTTLS took a message that required it")
 	}
 }
+
+// TestCheck: Check connects as Send would and sends nothing; it fails
+// where Send would.
+func TestCheck(t *testing.T) {
+	srv := mailtest.Start(t)
+	if err := New(Config{Host: srv.Host, Port: srv.Port, TLS: "none"}).Check(t.Context()); err != nil {
+		t.Errorf("check of a server that answers: %v", err)
+	}
+	if err := New(Config{Host: srv.Host, Port: srv.Port, TLS: "starttls"}).Check(t.Context()); err == nil {
+		t.Error("check passed a server without the STARTTLS it requires")
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("check sent %d messages", n)
+	}
+}

@@ -82,8 +82,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	}
 	var mailer web.Mailer // none unless configured: a nil *mail.Sender would not be a nil Mailer
 	if cfg.SMTPHost != "" {
-		mailer = mail.New(mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, TLS: cfg.SMTPTLS,
-			User: cfg.SMTPUser, Password: cfg.SMTPPassword, From: cfg.SMTPFrom})
+		mailer = mail.New(cfg.Mail())
 	}
 	baseURL := cfg.BaseURL
 	if baseURL == "" && len(cfg.Domains) > 0 {
