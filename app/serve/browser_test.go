@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -489,20 +488,22 @@ func TestBrowserPages(t *testing.T) {
 			if p.prepare != nil {
 				p.prepare()
 			}
-			var png []byte
-			b.run(chromedp.FullScreenshot(&png, 100))
-			file := filepath.Join(b.shots, fmt.Sprintf("%s-%s.png", p.name, size.name))
-			if err := os.WriteFile(file, png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			var problems []string
-			b.eval(pageChecks, &problems)
-			for _, pr := range problems {
-				t.Errorf("%s at %s: %s", p.name, size.name, pr)
-			}
+			checkedShot(t, b, p.name+"-"+size.name, p.name+" at "+size.name)
 		}
 	}
 	b.checkClean()
+}
+
+// checkedShot saves a screenshot of b's page as name.png (shotOf) and
+// reports each problem pageChecks finds on it, after where.
+func checkedShot(t *testing.T, b *browserRun, name, where string) {
+	t.Helper()
+	shotOf(t, b, name)
+	var problems []string
+	b.eval(pageChecks, &problems)
+	for _, p := range problems {
+		t.Errorf("%s: %s", where, p)
+	}
 }
 
 // pageChecks returns what is wrong with the page for a person: overflow,

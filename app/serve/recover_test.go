@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"mime/quotedprintable"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,16 +51,7 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		shot := func(what string) {
 			t.Helper()
 			step++
-			var png []byte
-			b.run(chromedp.FullScreenshot(&png, 100))
-			if err := os.WriteFile(filepath.Join(b.shots, fmt.Sprintf("recovery-%s-%02d-%s.png", size.name, step, what)), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			var problems []string
-			b.eval(pageChecks, &problems)
-			for _, p := range problems {
-				t.Errorf("step %d (%s) at %s: %s", step, what, size.name, p)
-			}
+			checkedShot(t, b, fmt.Sprintf("recovery-%s-%02d-%s", size.name, step, what), fmt.Sprintf("step %d (%s) at %s", step, what, size.name))
 		}
 		b.run(chromedp.EmulateViewport(size.w, size.h))
 		name := "dana_" + size.name[:1]
@@ -114,16 +103,7 @@ func TestBrowserRecoveryWithoutMail(t *testing.T) {
 	}{{"desktop", 1280, 800}, {"phone", 360, 740}} {
 		shot := func(what string) {
 			t.Helper()
-			var png []byte
-			b.run(chromedp.FullScreenshot(&png, 100))
-			if err := os.WriteFile(filepath.Join(b.shots, "recovery-without-mail-"+size.name+"-"+what+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			var problems []string
-			b.eval(pageChecks, &problems)
-			for _, p := range problems {
-				t.Errorf("%s at %s: %s", what, size.name, p)
-			}
+			checkedShot(t, b, "recovery-without-mail-"+size.name+"-"+what, what+" at "+size.name)
 		}
 		b.run(chromedp.EmulateViewport(size.w, size.h))
 		b.open("/auth/")
