@@ -37,18 +37,12 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 			t.Fatal(err)
 		}
 	}
-	mine, err := s.Post(ctx, alice, "mine #gone")
-	if err != nil {
-		t.Fatal(err)
-	}
+	mine := mustPost(t, s, alice, "mine #gone")
 	reply, err := s.Reply(ctx, bobSecret, mine, "a reply that stays")
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := s.Post(ctx, carol, "carol's")
-	if err != nil {
-		t.Fatal(err)
-	}
+	theirs := mustPost(t, s, carol, "carol's")
 	if err := s.Like(ctx, aliceSecret, theirs, true); err != nil {
 		t.Fatal(err)
 	}

@@ -52,14 +52,8 @@ func testDeleteTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 			t.Fatal(err)
 		}
 	}
-	id, err := s.Post(ctx, alice, "regrettable #Oops @bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, err := s.Post(ctx, alice, "kept #oops")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, alice, "regrettable #Oops @bob")
+	kept := mustPost(t, s, alice, "kept #oops")
 	reply, err := s.Reply(ctx, bobSecret, id, "an answer")
 	if err != nil {
 		t.Fatal(err)
@@ -232,10 +226,7 @@ func testDeleteDuringFanOut(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	s.inlineFanOut = 10
 	author, secret := mustRegister(t, s, "author")
 	followers := addFollowers(t, rdb, author, 3*fanOutChunk)
-	id, err := s.Post(ctx, author, "gone soon")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, author, "gone soon")
 	job := nextJob(t, s, "w1")
 	errStop := errors.New("stopped")
 	stopAfterPush := fanOutHooks{afterStep: func(phase string) error {

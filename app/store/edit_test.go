@@ -34,14 +34,8 @@ func testEditTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 	alice, aliceSecret := mustRegister(t, s, "alice")
 	_, bobSecret := mustRegister(t, s, "bob")
 	_, carolSecret := mustRegister(t, s, "carol")
-	id, err := s.Post(ctx, alice, "helo @bob #old")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newer, err := s.Post(ctx, alice, "a later one #new")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, alice, "helo @bob #old")
+	newer := mustPost(t, s, alice, "a later one #new")
 	shown := func(st *Store) Tweet {
 		t.Helper()
 		_, c, err := st.TweetConversation(ctx, "", id, 0, 10)

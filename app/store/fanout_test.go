@@ -119,10 +119,7 @@ func TestPostToFewFollowersIsInline(t *testing.T) {
 func TestFanOutJob(t *testing.T) {
 	s, rdb, author, followers := fanOutStore(t, 1300)
 	ctx := context.Background()
-	id, err := s.Post(ctx, author, "hello, everybody")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, author, "hello, everybody")
 	// At once: the author's own timeline, tweets_by, the general timeline,
 	// and a job.
 	exactlyOnce(t, rdb, id, []string{author})
@@ -166,13 +163,10 @@ func TestFanOutKilledAtEveryStep(t *testing.T) {
 		t.Run(fmt.Sprintf("killed after step %d of %d", k, steps), func(t *testing.T) {
 			s, rdb, author, followers := fanOutStore(t, 1300)
 			ctx := context.Background()
-			id, err := s.Post(ctx, author, "hello")
-			if err != nil {
-				t.Fatal(err)
-			}
+			id := mustPost(t, s, author, "hello")
 			msg := nextJob(t, s, "first")
 			n := 0
-			err = s.runJob(ctx, "first", msg, fanOutHooks{afterStep: func(string) error {
+			err := s.runJob(ctx, "first", msg, fanOutHooks{afterStep: func(string) error {
 				if n++; n == k {
 					return errKilled
 				}
@@ -201,10 +195,7 @@ func TestFanOutKilledAtEveryStep(t *testing.T) {
 func TestFanOutTwoWorkersAtOnce(t *testing.T) {
 	s, rdb, author, followers := fanOutStore(t, 3000)
 	ctx := context.Background()
-	id, err := s.Post(ctx, author, "hello")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, author, "hello")
 	msg := nextJob(t, s, "first")
 	var wg sync.WaitGroup
 	for _, name := range []string{"first", "second", "third"} {
@@ -227,13 +218,10 @@ func TestFanOutFollowsDuringTheJob(t *testing.T) {
 	s, rdb, author, followers := fanOutStore(t, 1300)
 	ctx := context.Background()
 	s.now = func() time.Time { return time.Unix(5000, 0) }
-	id, err := s.Post(ctx, author, "hello")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, author, "hello")
 	newcomer, leaver := "9999", followers[0]
 	msg := nextJob(t, s, "w")
-	err = s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(phase string) error {
+	err := s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(phase string) error {
 		if phase == "copy" {
 			rdb.ZAdd(ctx, "follower:"+author, redis.Z{Score: 6000, Member: newcomer})
 		}
@@ -317,14 +305,11 @@ func TestFanOutSurvivesRedisRestart(t *testing.T) {
 		followers = append(followers, f)
 		rdb.ZAdd(ctx, "follower:"+author, redis.Z{Score: 1000, Member: f})
 	}
-	id, err := s.Post(ctx, author, "hello")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, author, "hello")
 	msg := nextJob(t, s, "first")
 	pushes := 0
 	errKilled := errors.New("killed")
-	err = s.runJob(ctx, "first", msg, fanOutHooks{afterStep: func(phase string) error {
+	err := s.runJob(ctx, "first", msg, fanOutHooks{afterStep: func(phase string) error {
 		if phase == "push" {
 			if pushes++; pushes == 1 {
 				srv.Stop() // SIGKILL
@@ -359,13 +344,10 @@ func TestFanOutUnfollowsAtTheCopyPlace(t *testing.T) {
 	s, rdb, author, followers := fanOutStore(t, 3*fanOutChunk+50)
 	ctx := context.Background()
 	s.now = func() time.Time { return time.Unix(5000, 0) }
-	id, err := s.Post(ctx, author, "hello")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, author, "hello")
 	gone := map[string]bool{}
 	msg := nextJob(t, s, "w")
-	err = s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(phase string) error {
+	err := s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(phase string) error {
 		if phase != "copy" {
 			return nil
 		}
@@ -407,14 +389,11 @@ func TestFanOutGoesOnOnAnotherServer(t *testing.T) {
 	}
 	s, rdb, author, followers := fanOutStore(t, 4*fanOutChunk+30)
 	ctx := context.Background()
-	id, err := s.Post(ctx, author, "hello")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, author, "hello")
 	msg := nextJob(t, s, "w")
 	steps := 0
 	errStop := errors.New("stopped")
-	err = s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(string) error {
+	err := s.runJob(ctx, "w", msg, fanOutHooks{afterStep: func(string) error {
 		if steps++; steps == 2 {
 			return errStop
 		}

@@ -32,10 +32,7 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	alice, _ := mustRegister(t, s, "alice")
 	_, bob := mustRegister(t, s, "bob")
 	_, carol := mustRegister(t, s, "carol")
-	root, err := s.Post(ctx, alice, "a question")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := mustPost(t, s, alice, "a question")
 	answer, err := s.Reply(ctx, bob, root, "an answer")
 	if err != nil {
 		t.Fatal(err)
@@ -157,10 +154,7 @@ func testMarks(t *testing.T, s *Store) {
 		{"repost", s.Repost, func(t Tweet) (int64, bool) { return t.Reposts, t.Reposted }},
 	} {
 		t.Run(m.name, func(t *testing.T) {
-			id, err := s.Post(ctx, alice, m.name+" me")
-			if err != nil {
-				t.Fatal(err)
-			}
+			id := mustPost(t, s, alice, m.name+" me")
 			var wg sync.WaitGroup
 			for _, secret := range secrets {
 				wg.Go(func() {
@@ -235,10 +229,7 @@ func testReposts(t *testing.T, s *Store) {
 			t.Fatal(err)
 		}
 	}
-	id, err := s.Post(ctx, alice, "worth repeating")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, alice, "worth repeating")
 	drain := func() {
 		t.Helper()
 		if err := s.DrainFanOut(ctx, "test"); err != nil {
@@ -324,10 +315,7 @@ func testNotifications(t *testing.T, s *Store) {
 	ctx := context.Background()
 	alice, aliceSecret := mustRegister(t, s, "alice")
 	bob, bobSecret := mustRegister(t, s, "bob")
-	root, err := s.Post(ctx, alice, "hello @bob and @alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := mustPost(t, s, alice, "hello @bob and @alice")
 	reply, err := s.Reply(ctx, bobSecret, root, "@ALICE hi") // a reply that mentions: once
 	if err != nil {
 		t.Fatal(err)
@@ -391,10 +379,7 @@ func TestRepostMarksOfABusyTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 40 {
-		id, err := s.Post(ctx, alice, fmt.Sprintf("tweet %d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, s, alice, fmt.Sprintf("tweet %d", i))
 		if err := s.Repost(ctx, bobSecret, id, true); err != nil {
 			t.Fatal(err)
 		}
@@ -420,10 +405,7 @@ func TestCountsOfTweetsReadAgain(t *testing.T) {
 	s, rdb := newStore(t)
 	ctx := context.Background()
 	alice, aliceSecret := mustRegister(t, s, "alice")
-	id, err := s.Post(ctx, alice, "count me")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, alice, "count me")
 	if err := s.Like(ctx, aliceSecret, id, true); err != nil {
 		t.Fatal(err)
 	}
@@ -462,10 +444,7 @@ func testRepostBeforeTheFanOut(t *testing.T, s *Store) {
 			t.Fatal(err)
 		}
 	}
-	id, err := s.Post(ctx, alice, "fast news")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustPost(t, s, alice, "fast news")
 	// bob reads it at once on the general timeline and reposts it; his
 	// one follower, carol, is served in the request, before the job.
 	s.inlineFanOut = 5
@@ -499,14 +478,8 @@ func TestFlagsOfAWholeTimeline(t *testing.T) {
 	ctx := context.Background()
 	alice, _ := mustRegister(t, s, "alice")
 	bob, bobSecret := mustRegister(t, s, "bob")
-	old, err := s.Post(ctx, alice, "old")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newer, err := s.Post(ctx, alice, "newer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := mustPost(t, s, alice, "old")
+	newer := mustPost(t, s, alice, "newer")
 	if err := s.Like(ctx, bobSecret, old, true); err != nil {
 		t.Fatal(err)
 	}

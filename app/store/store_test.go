@@ -47,6 +47,16 @@ func followAlice(t *testing.T, s *Store, users ...string) {
 	}
 }
 
+// mustPost posts body as the user with this id and returns the tweet's id.
+func mustPost(t *testing.T, s *Store, userID, body string) string {
+	t.Helper()
+	id, err := s.Post(context.Background(), userID, body)
+	if err != nil {
+		t.Fatalf("post %q as user %s: %v", body, userID, err)
+	}
+	return id
+}
+
 func mustRegister(t *testing.T, s *Store, name string) (id, secret string) {
 	t.Helper()
 	ctx := context.Background()
@@ -350,10 +360,7 @@ func TestPostFanOutAndTimelines(t *testing.T) {
 		bob, bobSecret := mustRegister(t, s, "bob")
 		carol, carolSecret := mustRegister(t, s, "carol")
 		followAlice(t, s, bob)
-		id, err := s.Post(ctx, alice, "hello\r\nworld")
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustPost(t, s, alice, "hello\r\nworld")
 		settle(t, s)
 		tw := rdb.HGetAll(ctx, "tweet:"+id).Val()
 		want := map[string]string{"userid": alice, "unix_time": "1700000000", "body": "hello\nworld"}
