@@ -425,8 +425,13 @@ func (sh *Shell) unrepost(ctx context.Context, args []string) error {
 // editTweet changes the text of one of the signed-in user's tweets, while
 // it may still be edited.
 func (sh *Shell) editTweet(ctx context.Context, args []string) error {
-	if err := sh.store.EditTweet(ctx, sh.secret, args[0], args[1], sh.rules.EditWindow); err != nil {
+	changed, err := sh.store.EditTweet(ctx, sh.secret, args[0], args[1], sh.rules.EditWindow)
+	if err != nil {
 		return sh.couldnt("edit tweet "+args[0], err)
+	}
+	if !changed {
+		sh.say("Tweet %s is unchanged: the text is the same", args[0])
+		return nil
 	}
 	sh.say("Edited tweet %s", args[0])
 	return nil

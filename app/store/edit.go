@@ -103,29 +103,30 @@ func Span(d time.Duration) string {
 // EditTweet changes the text of the tweet with this id, written by the user
 // whose secret it is, at most window after it was posted. The text is
 // checked as a new tweet's; the users it mentions for the first time are
-// told. ErrNoSuchTweet, ErrNotYourTweet, a refusal of the text or of the
-// time.
-func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window time.Duration) error {
+// told. It reports whether the text changed: the same text again is no
+// edit, and leaves no version. ErrNoSuchTweet, ErrNotYourTweet, a refusal
+// of the text or of the time.
+func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window time.Duration) (changed bool, err error) {
 	v, err := s.Authenticate(ctx, secret)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ValidTweetID(id) {
-		return ErrNoSuchTweet
+		return false, ErrNoSuchTweet
 	}
 	if window <= 0 {
-		return ErrEditTooLate(window)
+		return false, ErrEditTooLate(window)
 	}
 	if body, err = NormalizeTweet(body); err != nil {
-		return err
+		return false, err
 	}
 	mentions, mentioned, err := s.findUsers(ctx, mentionsOf(body))
 	if err != nil {
-		return fmt.Errorf("edit tweet %s: %w", id, err)
+		return false, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	parentAuthor, err := s.parentAuthorName(ctx, id)
 	if err != nil {
-		return fmt.Errorf("edit tweet %s: %w", id, err)
+		return false, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	now := s.now()
 	args := []any{v.ID, body, strings.Join(mentions, " "), now.Unix(), now.Add(-window).Unix()}
@@ -134,28 +135,28 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	}
 	res, err := editScript.Run(ctx, s.rdb, []string{tweetKey(id), versionsKey(id), mentionedKey(id)}, args...).Slice()
 	if err != nil {
-		return fmt.Errorf("edit tweet %s: %w", id, err)
+		return false, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	switch n, _ := res[0].(int64); n {
 	case 0:
-		return nil
+		return false, nil
 	case -1:
-		return ErrNoSuchTweet
+		return false, ErrNoSuchTweet
 	case -2:
-		return ErrNotYourTweet
+		return false, ErrNotYourTweet
 	case -3:
-		return ErrEditTooLate(window)
+		return false, ErrEditTooLate(window)
 	}
 	old := str(res[1])
 	if err := s.newGeneration(ctx); err != nil {
-		return fmt.Errorf("edit tweet %s: %w", id, err)
+		return true, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	if err := s.retag(ctx, id, tagsOf(old), tagsOf(body)); err != nil {
-		return fmt.Errorf("edit tweet %s: %w", id, err)
+		return true, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	before, after := wordsOf(old), wordsOf(body)
 	if err := s.reindexWords(ctx, id, without(before, after), without(after, before)); err != nil {
-		return fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
+		return true, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
 	}
 	var told []string
 	for _, name := range res[2:] {
@@ -164,7 +165,7 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 		}
 	}
 	s.notify(ctx, NotifyMention, v.ID, id, told...)
-	return nil
+	return true, nil
 }
 
 // parentAuthorName is the name of the author of the tweet this one

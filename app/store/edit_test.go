@@ -73,13 +73,13 @@ func testEditTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 		{"no such tweet", aliceSecret, "999999", "x", ErrNoSuchTweet},
 		{"not an id", aliceSecret, "x1", "x", ErrNoSuchTweet},
 	} {
-		if err := s.EditTweet(ctx, c.secret, c.id, c.body, window); !errors.Is(err, c.want) {
+		if _, err := s.EditTweet(ctx, c.secret, c.id, c.body, window); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v; want %v", c.name, err, c.want)
 		}
 	}
 	for _, body := range []string{"", "   ", strings.Repeat("x", MaxTweetLen+1)} {
 		var refusal *Error
-		if err := s.EditTweet(ctx, aliceSecret, id, body, window); !errors.As(err, &refusal) || refusal.Kind != Invalid {
+		if _, err := s.EditTweet(ctx, aliceSecret, id, body, window); !errors.As(err, &refusal) || refusal.Kind != Invalid {
 			t.Errorf("editing to %q: %v; want a refusal of the text", body, err)
 		}
 	}
@@ -87,8 +87,8 @@ func testEditTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 		t.Fatalf("after refusals the tweet is %q, edited %v", got.Body, got.Edited)
 	}
 
-	if err := s.EditTweet(ctx, aliceSecret, id, "hello @bob and @carol #new", window); err != nil {
-		t.Fatal(err)
+	if changed, err := s.EditTweet(ctx, aliceSecret, id, "hello @bob and @carol #new", window); err != nil || !changed {
+		t.Fatalf("the first edit: changed %v, %v", changed, err)
 	}
 	for i, st := range []*Store{s, other} {
 		if got := shown(st); got.Body != "hello @bob and @carol #new" || got.Edited.IsZero() || got.Mentions != "bob carol" {
@@ -120,10 +120,15 @@ func testEditTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 		t.Errorf("bob was told %d times, carol %d; want once each", b, c)
 	}
 
-	// Bob out, then in again: not told again. The same text: no version.
-	for _, body := range []string{"hello @carol #new", "hello @carol #new", "hello again @bob @carol #new"} {
-		if err := s.EditTweet(ctx, aliceSecret, id, body, window); err != nil {
+	// Bob out, then in again: not told again. The same text: no edit, no
+	// version.
+	for i, body := range []string{"hello @carol #new", "hello @carol #new", "hello again @bob @carol #new"} {
+		changed, err := s.EditTweet(ctx, aliceSecret, id, body, window)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if want := i != 1; changed != want {
+			t.Errorf("edit %d to %q: changed %v; want %v", i+1, body, changed, want)
 		}
 	}
 	if b, c := mentions(bobSecret), mentions(carolSecret); b != 1 || c != 1 {
@@ -147,14 +152,14 @@ func testEditTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 	// After the window: refused, as is a deleted tweet.
 	rdb.HSet(ctx, tweetKey(id), "unix_time", strconv.FormatInt(time.Now().Add(-window-time.Minute).Unix(), 10))
 	var refusal *Error
-	if err := s.EditTweet(ctx, aliceSecret, id, "too late", window); !errors.As(err, &refusal) || refusal.Kind != Forbidden ||
+	if _, err := s.EditTweet(ctx, aliceSecret, id, "too late", window); !errors.As(err, &refusal) || refusal.Kind != Forbidden ||
 		!strings.Contains(refusal.Msg, "30 minutes") {
 		t.Errorf("an edit after the window: %v; want a refusal that names it", err)
 	}
 	if err := s.DeleteTweet(ctx, aliceSecret, newer); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.EditTweet(ctx, aliceSecret, newer, "back from the dead", window); !errors.Is(err, ErrNoSuchTweet) {
+	if _, err := s.EditTweet(ctx, aliceSecret, newer, "back from the dead", window); !errors.Is(err, ErrNoSuchTweet) {
 		t.Errorf("editing a deleted tweet: %v; want %v", err, ErrNoSuchTweet)
 	}
 	if body := rdb.HGet(ctx, tweetKey(id), "body").Val(); body != "hello again @bob @carol #new" {

@@ -121,7 +121,7 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		return slices.Contains(rdb.LRange(ctx, wordKey(word), 0, -1).Val(), id)
 	}
 	// An edit and a deletion change the index at once.
-	if err := s.EditTweet(ctx, aliceSecret, closed, "The garden is closed", DefaultEditWindow); err != nil {
+	if _, err := s.EditTweet(ctx, aliceSecret, closed, "The garden is closed", DefaultEditWindow); err != nil {
 		t.Fatal(err)
 	}
 	check("park", picnic)

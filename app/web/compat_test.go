@@ -423,7 +423,7 @@ func TestPytwisReadsDuringEditsAndDeletions(t *testing.T) {
 	deleted := map[string]bool{}
 	for i, p := range all {
 		if i%2 == 1 {
-			if err := st.EditTweet(ctx, secrets[p.author], p.id, "edited: "+p.id, store.DefaultEditWindow); err != nil {
+			if _, err := st.EditTweet(ctx, secrets[p.author], p.id, "edited: "+p.id, store.DefaultEditWindow); err != nil {
 				t.Fatal(err)
 			}
 			continue

@@ -670,7 +670,7 @@ func (s *Server) editTweet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, body := r.PathValue("id"), form.Get("tweet")
-	err = s.store.EditTweet(r.Context(), secret, id, body, s.editWindow)
+	changed, err := s.store.EditTweet(r.Context(), secret, id, body, s.editWindow)
 	var refusal *store.Error
 	switch {
 	case errors.Is(err, store.ErrNotLoggedIn):
@@ -680,7 +680,11 @@ func (s *Server) editTweet(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	s.addFlash(r, flashOK, "Tweet edited.")
+	if changed {
+		s.addFlash(r, flashOK, "Tweet edited.")
+	} else {
+		s.addFlash(r, flashOK, "The text is the same, so the tweet is unchanged.")
+	}
 	return s.redirect(w, r, "/tweets/"+id)
 }
 

@@ -454,6 +454,16 @@ func TestEditTweetPages(t *testing.T) {
 	bob.post(edit, form("tweet", "hijacked")).want(t, 403, "You can only change your own tweets.")
 	s.browser().post(edit, form("tweet", "anonymous")).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
 
+	// The same text is no edit: the page says so, and has no versions.
+	alice.post(edit, form("tweet", "helo world")).wantRedirect(t, "/tweets/"+id)
+	same := alice.get("/tweets/" + id)
+	same.want(t, 200, "The text is the same, so the tweet is unchanged.")
+	for _, text := range []string{"Tweet edited.", "Earlier versions"} {
+		if strings.Contains(same.body, text) {
+			t.Errorf("after saving the same text the page says %q", text)
+		}
+	}
+
 	alice.post(edit, form("tweet", "hello world")).wantRedirect(t, "/tweets/"+id)
 	p := alice.get("/tweets/" + id)
 	p.want(t, 200, "Tweet edited.", "Earlier versions", "helo world")
