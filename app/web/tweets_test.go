@@ -83,7 +83,8 @@ func TestFollowAndUnfollow(t *testing.T) {
 	page := alice.follow(p)
 	page.want(t, 200, "Followed bob", `action="/tweets/unfollow/bob"`, ">Unfollow</button>",
 		`<strong class="following-count">1</strong> following`)
-	bob.get("/tweets/user_timeline").want(t, 200, `<strong class="followers-count">1</strong> followers`)
+	bob.get("/tweets/user_timeline").want(t, 200, `<strong class="followers-count">1</strong> follower</a>`)
+	alice.get("/tweets/user_history/bob").want(t, 200, `<strong>1</strong> follower ·`)
 	alice.get("/auth/user_settings").want(t, 200, `<a href="/tweets/user_history/bob">bob</a>`)
 	bob.get("/auth/user_settings").want(t, 200, `<a href="/tweets/user_history/alice">alice</a>`)
 
@@ -98,6 +99,8 @@ func TestFollowAndUnfollow(t *testing.T) {
 	p.wantRedirect(t, "/tweets/user_history/bob")
 	alice.follow(p).want(t, 200, "Unfollowed bob", ">Follow</button>")
 	alice.get("/tweets/user_timeline").want(t, 200, `<strong class="following-count">0</strong> following`)
+	bob.get("/tweets/user_timeline").want(t, 200, `<strong class="followers-count">0</strong> followers</a>`)
+	alice.get("/tweets/user_history/bob").want(t, 200, `<strong>0</strong> followers ·`)
 	if n := s.rdb.ZCard(t.Context(), "follower:2").Val(); n != 0 {
 		t.Errorf("follower:2 has %d members after unfollow", n)
 	}
