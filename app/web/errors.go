@@ -174,11 +174,14 @@ func redirectStatus(r *http.Request) int {
 	return http.StatusFound
 }
 
-// humanDuration says how long to wait in words: "a minute", "7 minutes".
+// humanDuration says how long to wait in words, rounded up: "a second",
+// "7 seconds", "a minute", "7 minutes".
 func humanDuration(d time.Duration) string {
 	switch m := int((d + time.Minute - 1) / time.Minute); {
+	case d <= time.Second:
+		return "a second"
 	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", max(1, int((d+time.Second-1)/time.Second)))
+		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
 	case m == 1:
 		return "a minute"
 	default:

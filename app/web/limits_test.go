@@ -258,3 +258,18 @@ func TestSettingsPagesFollowLists(t *testing.T) {
 	}
 	b.get("/auth/user_settings?following=x").want(t, http.StatusBadRequest, "The page number must be")
 }
+
+func TestHumanDuration(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "a second"}, {500 * time.Millisecond, "a second"}, {time.Second, "a second"},
+		{1200 * time.Millisecond, "2 seconds"}, {59 * time.Second, "59 seconds"},
+		{time.Minute, "a minute"}, {61 * time.Second, "2 minutes"}, {7 * time.Minute, "7 minutes"},
+	} {
+		if got := humanDuration(c.d); got != c.want {
+			t.Errorf("humanDuration(%v) = %q; want %q", c.d, got, c.want)
+		}
+	}
+}
