@@ -437,6 +437,14 @@ func (sh *Shell) editTweet(ctx context.Context, args []string) error {
 	return nil
 }
 
+// count says n of a thing: "1 tweet", "2 tweets".
+func count(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.FormatInt(n, 10) + " " + thing + "s"
+}
+
 // deleteUser is an operator's: it lists what deleting the account of
 // USERNAME removes, and with "confirm" after the name removes it.
 func (sh *Shell) deleteUser(ctx context.Context, args []string) error {
@@ -448,9 +456,11 @@ func (sh *Shell) deleteUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return sh.couldnt("delete the account of "+name, err)
 	}
-	sh.say("Deleting the account of %s removes: its profile and sessions, %d tweets, %d likes, %d reposts, "+
-		"%d notifications, its %d follows and %d followers. Replies others wrote stay. The name is held for %s.",
-		name, a.Tweets, a.Likes, a.Reposts, a.Notifications, a.Following, a.Followers, store.Span(sh.rules.NameHold))
+	sh.say("Deleting the account of %s removes: its profile and sessions, %s, %s, %s, "+
+		"%s, its %s and %s. Replies others wrote stay. The name is held for %s.",
+		name, count(a.Tweets, "tweet"), count(a.Likes, "like"), count(a.Reposts, "repost"),
+		count(a.Notifications, "notification"), count(a.Following, "follow"), count(a.Followers, "follower"),
+		store.Span(sh.rules.NameHold))
 	if len(args) == 1 {
 		sh.say("To delete it, type: deleteuser %s confirm", name)
 		return nil

@@ -110,7 +110,7 @@ func TestEveryCommand(t *testing.T) {
 		{"deleteuser", "Usage: deleteuser USERNAME [confirm]", true},
 		{"deleteuser nobody", "Couldn't delete the account of nobody with error = username nobody doesn't exist", true},
 		{"deleteuser alice yes", "Usage: deleteuser USERNAME [confirm]", true},
-		{"deleteuser alice", "Deleting the account of alice removes: its profile and sessions, 1 tweets, 0 likes, 0 reposts, 0 notifications, its 0 follows and 0 followers. Replies others wrote stay. The name is held for 30 days.\nTo delete it, type: deleteuser alice confirm", false},
+		{"deleteuser alice", "Deleting the account of alice removes: its profile and sessions, 1 tweet, 0 likes, 0 reposts, 0 notifications, its 0 follows and 0 followers. Replies others wrote stay. The name is held for 30 days.\nTo delete it, type: deleteuser alice confirm", false},
 		{"tweetsby alice", "Got 1 tweets posted by alice", false},
 		{"deleteuser alice confirm", "Deleted the account of alice", false},
 		{"tweetsby alice", "Couldn't get the tweets posted by alice with error = username alice doesn't exist", true},
