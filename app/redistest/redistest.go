@@ -70,7 +70,7 @@ func start(t testing.TB, persist bool, args []string) *Server {
 		if persist || len(args) > 0 {
 			t.Skip("-short: this test needs redis-server itself (the full tier runs it)")
 		}
-		s.startMini()
+		s.startMini("-short: using the in-process Redis")
 		return s
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
@@ -83,7 +83,7 @@ func start(t testing.TB, persist bool, args []string) *Server {
 		if len(args) > 0 {
 			t.Skipf("redis-server is not installed, and the in-process Redis can't take %q", args)
 		}
-		s.startMini()
+		s.startMini("redis-server not installed: using the in-process Redis")
 		return s
 	}
 	// Unix socket paths are limited to about 100 bytes, and t.TempDir's paths
@@ -99,13 +99,14 @@ func start(t testing.TB, persist bool, args []string) *Server {
 	return s
 }
 
-func (s *Server) startMini() {
+// startMini starts the in-process Redis, saying why.
+func (s *Server) startMini(why string) {
 	m := miniredis.NewMiniRedis()
 	m.RequireAuth(s.Password)
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		s.t.Fatal(err)
 	}
-	s.t.Logf("redis-server not installed: using the in-process Redis")
+	s.t.Log(why)
 	s.mini, s.Network, s.Addr = m, "tcp", m.Addr()
 	// Its keys expire only when told that time passed: tell it, as it does.
 	stop := make(chan struct{})
