@@ -136,18 +136,14 @@ const DefaultDataDir = "/var/lib/pytwask"
 const MinSecretKeyLen = 32
 
 // Load reads the environment. The error lists every problem, one per line,
-// each naming its variable.
+// each naming its variable: every value that does not parse, or, once all
+// do, every value that is out of range or contradicts another.
 func Load() (*Config, error) {
+	if problems := parseProblems(); len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "\n"))
+	}
 	var c Config
 	if err := envconfig.Process("", &c); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			val := pe.Value
-			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.FieldName); ok && f.Tag.Get("secret") == "true" {
-				val = "(hidden)"
-			}
-			return nil, fmt.Errorf("%s: expected %s, got %q", pe.KeyName, expected(pe.TypeName), val)
-		}
 		return nil, err
 	}
 	if _, set := os.LookupEnv("PYTWASK_LISTEN"); set {
@@ -188,14 +184,41 @@ func Load() (*Config, error) {
 	return &c, nil
 }
 
-func expected(typeName string) string {
-	switch typeName {
-	case "int":
-		return "a whole number"
-	case "bool":
-		return "true or false"
-	}
-	return typeName
+// parseProblems says which set variables of the kinds that envconfig
+// parses itself (whole numbers, durations) do not parse, one line each, in
+// the order of Config: envconfig would stop at the first, and name its Go
+// type. The settings' own types (Limit, FileMode, ...) keep their problems
+// for validate. An empty value is unset, as for envconfig.
+func parseProblems() []string {
+	var out []string
+	forEachSetting(new(Config), func(name string, _ reflect.Value, f reflect.StructField) {
+		val := os.Getenv(name)
+		if val == "" {
+			return
+		}
+		t := f.Type
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		var want string
+		switch {
+		case t == reflect.TypeFor[time.Duration]():
+			if _, err := time.ParseDuration(val); err != nil {
+				want = "a duration such as 30m or 12h"
+			}
+		case t.Kind() == reflect.Int:
+			if _, err := strconv.ParseInt(val, 0, 64); err != nil {
+				want = "a whole number"
+			}
+		}
+		if want != "" {
+			if f.Tag.Get("secret") == "true" {
+				val = "(hidden)"
+			}
+			out = append(out, fmt.Sprintf("%s: expected %s, got %q", name, want, val))
+		}
+	})
+	return out
 }
 
 func (c *Config) validate() error {

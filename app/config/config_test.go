@@ -100,12 +100,27 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 	}
 }
 
-func TestParseErrorNamesVariable(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("REDIS_DB_PORT", "six")
-	_, err := Load()
-	if err == nil || err.Error() != `REDIS_DB_PORT: expected a whole number, got "six"` {
-		t.Fatalf("error = %v", err)
+// TestParseErrorsNameEveryVariable: a value that does not parse names its
+// variable and what was expected, and every such value is listed at once.
+func TestParseErrorsNameEveryVariable(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"REDIS_DB_PORT": "six"}, `REDIS_DB_PORT: expected a whole number, got "six"`},
+		{map[string]string{"PYTWASK_SESSION_IDLE": "12"}, `PYTWASK_SESSION_IDLE: expected a duration such as 30m or 12h, got "12"`},
+		{map[string]string{"PYTWASK_EDIT_WINDOW": "abc", "REDIS_DB_INDEX": "x", "PYTWASK_SESSION_MAX": "1 day", "REDIS_DB_PORT": "0x18eb"},
+			`REDIS_DB_INDEX: expected a whole number, got "x"` + "\n" +
+				`PYTWASK_SESSION_MAX: expected a duration such as 30m or 12h, got "1 day"` + "\n" +
+				`PYTWASK_EDIT_WINDOW: expected a duration such as 30m or 12h, got "abc"`},
+	} {
+		clearEnv(t)
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		if _, err := Load(); err == nil || err.Error() != c.want {
+			t.Errorf("%v: error\n%v\nwant\n%s", c.env, err, c.want)
+		}
 	}
 }
 
