@@ -198,7 +198,7 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 		return fail("read the email address", err)
 	}
 	if address != "" {
-		if err := s.rdb.Del(ctx, emailUserKey(address), emailKey(id)).Err(); err != nil {
+		if err := s.forgetAddress(ctx, id, address); err != nil {
 			return fail("remove the email address", err)
 		}
 	}

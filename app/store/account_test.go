@@ -58,6 +58,19 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 			t.Fatal(err)
 		}
 	}
+	// A confirmed address, and a link for another one that she opens only
+	// after her account is gone.
+	confirm, err := s.AddressToken(ctx, aliceSecret, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConfirmAddress(ctx, confirm); err != nil {
+		t.Fatal(err)
+	}
+	late, err := s.AddressToken(ctx, aliceSecret, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
 	drain()
 	a, err := s.AccountOf(ctx, "alice")
 	if err != nil || a.Tweets != 1 || a.Followers != 1 || a.Following != 1 || a.Likes != 1 || a.Reposts != 1 || a.Notifications < 2 {
@@ -127,6 +140,19 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		if rdb.Exists(ctx, key).Val() != 0 {
 			t.Errorf("%s is left", key)
 		}
+	}
+	if _, err := s.ConfirmAddress(ctx, late); !errors.Is(err, ErrBadLink) {
+		t.Errorf("confirming an address for the deleted account: %v; want %v", err, ErrBadLink)
+	}
+	for _, key := range []string{emailKey(alice), emailUserKey("alice@example.com"), emailUserKey("alice@example.org")} {
+		if rdb.Exists(ctx, key).Val() != 0 {
+			t.Errorf("%s is left", key)
+		}
+	}
+	if bobs, err := s.AddressToken(ctx, bobSecret, "alice@example.com"); err != nil {
+		t.Error(err)
+	} else if _, err := s.ConfirmAddress(ctx, bobs); err != nil {
+		t.Errorf("bob confirming the address alice had: %v", err)
 	}
 	if rdb.HExists(ctx, "users", "alice").Val() || rdb.HExists(ctx, keyFoldedNames, FoldUsername("alice")).Val() {
 		t.Error("the name is still in users or the folded names")

@@ -95,7 +95,8 @@ func (s *Store) AddressToken(ctx context.Context, secret, address string) (strin
 
 // ConfirmAddress takes a token from AddressToken and makes its address the
 // user's; it returns the address. ErrBadLink for a token that does not
-// work, a Conflict refusal if another user has the address.
+// work or whose account was deleted since, a Conflict refusal if another
+// user has the address.
 func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error) {
 	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "confirm").StringSlice()
 	if errors.Is(err, redis.Nil) {
@@ -105,6 +106,11 @@ func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error
 		return "", fmt.Errorf("confirm an address: %v %w", res, err)
 	}
 	uid, address := res[0], res[1]
+	if live, err := s.accountLive(ctx, uid); err != nil {
+		return "", err
+	} else if !live {
+		return "", ErrBadLink
+	}
 	ok, err := s.rdb.SetNX(ctx, emailUserKey(address), uid, 0).Result()
 	if err != nil {
 		return "", fmt.Errorf("confirm an address: %w", err)
@@ -123,7 +129,49 @@ func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error
 			return "", fmt.Errorf("confirm an address: %w", err)
 		}
 	}
+	// deleteAccount ends the account (auth) before it reads its address to
+	// remove it: an account deleted since the check above either removes
+	// this address itself, or is seen gone here.
+	if live, err := s.accountLive(ctx, uid); err != nil {
+		return "", err
+	} else if !live {
+		if err := s.forgetAddress(ctx, uid, address); err != nil {
+			return "", err
+		}
+		return "", ErrBadLink
+	}
 	return address, nil
+}
+
+// accountLive reports whether the account with this id exists and is not
+// deleted (deleteAccount removes its auth field first).
+func (s *Store) accountLive(ctx context.Context, uid string) (bool, error) {
+	n, err := s.rdb.HExists(ctx, userKey(uid), fieldAuth).Result()
+	if err != nil {
+		return false, fmt.Errorf("read user %s: %w", uid, err)
+	}
+	return n, nil
+}
+
+// delIfScript: KEYS a string key; ARGV a value. Deletes the key if it
+// holds that value.
+var delIfScript = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// forgetAddress removes address as the user's: their address, and whose
+// the address is if it is still theirs. Two keys in two slots, so two
+// calls; a reader between them finds an address nobody's address names,
+// which ResetToken treats as none.
+func (s *Store) forgetAddress(ctx context.Context, uid, address string) error {
+	if err := s.rdb.Del(ctx, emailKey(uid)).Err(); err != nil {
+		return fmt.Errorf("forget the address of user %s: %w", uid, err)
+	}
+	if err := delIfScript.Run(ctx, s.rdb, []string{emailUserKey(address)}, uid).Err(); err != nil {
+		return fmt.Errorf("forget the address of user %s: %w", uid, err)
+	}
+	return nil
 }
 
 // AddressOf is the user's confirmed email address ("" for none).
