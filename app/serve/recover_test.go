@@ -18,7 +18,8 @@ import (
 // TestBrowserPasswordRecovery: in Chromium, at desktop and phone size,
 // through the binary and a real SMTP server on loopback, a user confirms
 // an address from the settings page with the mailed link, forgets the
-// password, and sets a new one from the reset link mailed to it.
+// password, sets a new one from the reset link mailed to it, and removes
+// the address.
 func TestBrowserPasswordRecovery(t *testing.T) {
 	needChromium(t)
 	rs := redistest.Start(t)
@@ -82,6 +83,12 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		b.waitText("Your password was changed. Sign in with it.")
 		shot("reset-done")
 		b.signIn(name, "N3w-Passw0rd!", false)
+
+		b.open("/auth/user_settings")
+		b.run(chromedp.Click(`form[action="/auth/email/remove"] button`, chromedp.ByQuery))
+		b.waitText("Your email address " + name + "@example.com was removed.")
+		b.waitText("None yet.")
+		shot("address-removed")
 		b.signOut()
 	}
 	b.checkClean()

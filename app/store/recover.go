@@ -162,8 +162,8 @@ return 0
 
 // forgetAddress removes address as the user's: their address, and whose
 // the address is if it is still theirs. Two keys in two slots, so two
-// calls; a reader between them finds an address nobody's address names,
-// which ResetToken treats as none.
+// calls; between them the address names a user who has none, which
+// ResetToken takes as no address.
 func (s *Store) forgetAddress(ctx context.Context, uid, address string) error {
 	if err := s.rdb.Del(ctx, emailKey(uid)).Err(); err != nil {
 		return fmt.Errorf("forget the address of user %s: %w", uid, err)
@@ -172,6 +172,21 @@ func (s *Store) forgetAddress(ctx context.Context, uid, address string) error {
 		return fmt.Errorf("forget the address of user %s: %w", uid, err)
 	}
 	return nil
+}
+
+// RemoveAddress forgets the confirmed email address of the user whose
+// secret it is, and returns it ("" when there was none): a forgotten
+// password can no longer be reset by email.
+func (s *Store) RemoveAddress(ctx context.Context, secret string) (string, error) {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return "", err
+	}
+	address, err := s.AddressOf(ctx, v.ID)
+	if err != nil || address == "" {
+		return "", err
+	}
+	return address, s.forgetAddress(ctx, v.ID, address)
 }
 
 // AddressOf is the user's confirmed email address ("" for none).

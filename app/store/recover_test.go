@@ -97,4 +97,32 @@ func testPasswordRecovery(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	if n := rdb.Exists(ctx, prefixToken+fresh).Val(); n != 0 || strings.Contains(tokenKey(fresh), fresh) {
 		t.Error("the token itself is a key name")
 	}
+
+	// Alice removes her address: no reset through it, and bob may have it.
+	if _, err := s.RemoveAddress(ctx, ""); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("removing nobody's address: %v; want %v", err, ErrNotLoggedIn)
+	}
+	aliceSecret, err = s.Login(ctx, "", "alice", "N3w-Passw0rd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"Alice@Example.com", ""} {
+		if a, err := s.RemoveAddress(ctx, aliceSecret); err != nil || a != want {
+			t.Errorf("RemoveAddress, time %d: %q, %v; want %q", i+1, a, err, want)
+		}
+	}
+	for _, who := range []string{"alice", "alice@example.com"} {
+		if address, token, err := s.ResetToken(ctx, who); err != nil || address != "" || token != "" {
+			t.Errorf("ResetToken(%q) after the removal: %q, token %v, %v; want none", who, address, token != "", err)
+		}
+	}
+	for _, key := range []string{emailKey(alice), emailUserKey("alice@example.com")} {
+		if rdb.Exists(ctx, key).Val() != 0 {
+			t.Errorf("%s is left", key)
+		}
+	}
+	bobs, _ = s.AddressToken(ctx, bobSecret, "alice@example.com")
+	if a, err := s.ConfirmAddress(ctx, bobs); err != nil || a != "alice@example.com" {
+		t.Errorf("bob confirming the address alice removed: %q, %v", a, err)
+	}
 }

@@ -16,11 +16,12 @@ const (
 	bucketSignInUser    = "signin-user"     // failures, per username from any browser it does not know
 	bucketSignInDevice  = "signin-device"   // failures, per known browser (device cookie)
 	bucketSignUpClient  = "signup-client"
-	bucketPost          = "post"   // tweets, per account and per client address
-	bucketFollow        = "follow" // follows and unfollows, likewise
-	bucketLike          = "like"   // likes and their undoing, with the follow limits
-	bucketDelete        = "delete" // deletions of tweets, with the post limits
-	bucketEdit          = "edit"   // edits of tweets, with the post limits
+	bucketPost          = "post"    // tweets, per account and per client address
+	bucketFollow        = "follow"  // follows and unfollows, likewise
+	bucketLike          = "like"    // likes and their undoing, with the follow limits
+	bucketDelete        = "delete"  // deletions of tweets, with the post limits
+	bucketEdit          = "edit"    // edits of tweets, with the post limits
+	bucketAddress       = "address" // removals of an email address, with the follow limits
 )
 
 // clientSubject is the client address a limit counts: IPv6 addresses by

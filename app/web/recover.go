@@ -78,6 +78,34 @@ func (s *Server) addressSubmit(w http.ResponseWriter, r *http.Request) error {
 	return s.redirect(w, r, "/auth/user_settings#address")
 }
 
+// removeAddress: POST /auth/email/remove — store.RemoveAddress, counted
+// with the follow limits; back to the settings. It works whether or not
+// the site sends email: an address confirmed while it did can go.
+func (s *Server) removeAddress(w http.ResponseWriter, r *http.Request) error {
+	_, v, err := s.viewerForm(w, r)
+	if err != nil {
+		return err
+	}
+	if err := s.limitAction(r, bucketAddress, "changes of the email address", v.ID, s.limits.FollowPerClient, s.limits.FollowPerUser); err != nil {
+		return err
+	}
+	secret, err := s.secret(r)
+	if err != nil {
+		return err
+	}
+	address, err := s.store.RemoveAddress(r.Context(), secret)
+	switch {
+	case errors.Is(err, store.ErrNotLoggedIn):
+		return errLoginRequired
+	case err != nil:
+		return err
+	}
+	if address != "" {
+		s.addFlash(r, flashOK, "Your email address "+address+" was removed.")
+	}
+	return s.redirect(w, r, "/auth/user_settings#address")
+}
+
 // confirmAddress: GET /auth/confirm_email?token= — store.ConfirmAddress.
 func (s *Server) confirmAddress(w http.ResponseWriter, r *http.Request) error {
 	address, err := s.store.ConfirmAddress(r.Context(), r.URL.Query().Get("token"))

@@ -101,6 +101,29 @@ func TestPasswordRecoveryPages(t *testing.T) {
 		anon.post("/auth/forgot", form("who", "alice")).want(t, 200)
 	}
 	anon.post("/auth/forgot", form("who", "Alice")).want(t, http.StatusTooManyRequests)
+
+	// Alice removes her address: the settings say she has none, and a
+	// forgotten password mails nothing.
+	if strings.Contains(s.browser().get("/auth/user_settings").body, `action="/auth/email/remove"`) {
+		t.Error("the settings of nobody offer to remove an address")
+	}
+	s.browser().post("/auth/email/remove", nil).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	anon.get("/auth/user_settings").want(t, 200, `action="/auth/email/remove"`, ">Remove this address</button>")
+	anon.post("/auth/email/remove", nil).wantRedirect(t, "/auth/user_settings#address")
+	page := anon.get("/auth/user_settings")
+	page.want(t, 200, "Your email address alice@example.com was removed.", "None yet.")
+	if strings.Contains(page.body, `action="/auth/email/remove"`) {
+		t.Error("the settings offer to remove an address that is gone")
+	}
+	if n := s.rdb.Exists(t.Context(), "pytwask:email:1", "pytwask:email_user:alice@example.com").Val(); n != 0 {
+		t.Errorf("%d of the address's keys are left", n)
+	}
+	anon.post("/auth/email/remove", nil).wantRedirect(t, "/auth/user_settings#address")
+	sent := len(smtp.Messages())
+	s.browser().post("/auth/forgot", form("who", "alice@example.com")).want(t, 200)
+	if n := len(smtp.Messages()) - sent; n != 0 {
+		t.Errorf("a forgotten password after the removal sent %d messages", n)
+	}
 }
 
 // TestRecoveryWithoutMail: a site that sends no email says so on the
@@ -154,4 +177,11 @@ func TestRecoveryWithoutMail(t *testing.T) {
 		t.Error("the settings offer an address form that can send nothing")
 	}
 	alice.post("/auth/email", form("email", "new@example.com")).want(t, 422, "This site does not send email, so it cannot confirm an address")
+	// The address can still be removed.
+	settings.want(t, 200, `action="/auth/email/remove"`)
+	alice.post("/auth/email/remove", nil).wantRedirect(t, "/auth/user_settings#address")
+	alice.get("/auth/user_settings").want(t, 200, "Your email address alice@example.com was removed.")
+	if a, err := s.store.AddressOf(ctx, "1"); err != nil || a != "" {
+		t.Errorf("alice's address after the removal: %q, %v", a, err)
+	}
 }

@@ -213,6 +213,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /auth/signout_others", s.handle(s.signOutOthersSubmit))
 	mux.Handle("POST /auth/delete_account", s.handle(s.deleteAccountSubmit))
 	mux.Handle("POST /auth/email", s.handle(s.addressSubmit))
+	mux.Handle("POST /auth/email/remove", s.handle(s.removeAddress))
 	mux.Handle("GET /auth/confirm_email", s.handle(s.confirmAddress))
 	mux.Handle("GET /auth/forgot", s.handle(s.forgotPage))
 	mux.Handle("POST /auth/forgot", s.handle(s.forgotSubmit))
