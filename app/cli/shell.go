@@ -456,13 +456,17 @@ func (sh *Shell) deleteUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return sh.couldnt("delete the account of "+name, err)
 	}
-	sh.say("Deleting the account of %s removes: its profile and sessions, %s, %s, %s, "+
+	what, verb := "Deleting the account of "+name, "delete"
+	if a.Unfinished {
+		what, verb = "The deletion of the account of "+name+" was cut short. Finishing it", "finish deleting"
+	}
+	sh.say("%s removes: its profile and sessions, %s, %s, %s, "+
 		"%s, its %s and %s. Replies others wrote stay. The name is held for %s.",
-		name, count(a.Tweets, "tweet"), count(a.Likes, "like"), count(a.Reposts, "repost"),
+		what, count(a.Tweets, "tweet"), count(a.Likes, "like"), count(a.Reposts, "repost"),
 		count(a.Notifications, "notification"), count(a.Following, "follow"), count(a.Followers, "follower"),
 		store.Span(sh.rules.NameHold))
 	if len(args) == 1 {
-		sh.say("To delete it, type: deleteuser %s confirm", name)
+		sh.say("To %s it, type: deleteuser %s confirm", verb, name)
 		return nil
 	}
 	if err := sh.store.DeleteUser(ctx, name, sh.rules.NameHold); err != nil {

@@ -136,6 +136,45 @@ func TestEveryCommand(t *testing.T) {
 	}
 }
 
+// TestDeleteUserFinishesCutShort: an account whose deletion stopped after
+// its first step (marked deleted, out of users and without sessions, as
+// when Redis goes away then) is listed as such, and deleteuser finishes it.
+func TestDeleteUserFinishesCutShort(t *testing.T) {
+	sh, out, rs := newShell(t)
+	ctx := context.Background()
+	rdb := rs.Client()
+	defer rdb.Close()
+	for _, line := range []string{"register bob Passw0rd!", "register dora Passw0rd!", "login dora Passw0rd!", "follow bob", "post one", "logout"} {
+		if sh.Exec(ctx, line); sh.Failed() {
+			t.Fatalf("%q: %s", line, out)
+		}
+	}
+	id := rdb.HGet(ctx, "users", "dora").Val()
+	secret := rdb.HGet(ctx, "user:"+id, "auth").Val()
+	rdb.HSet(ctx, "user:"+id, "pytwask_deleted", time.Now().Unix())
+	rdb.HDel(ctx, "auths", secret)
+	rdb.HDel(ctx, "users", "dora")
+	rdb.HDel(ctx, "user:"+id, "auth", "password_hash")
+
+	for _, s := range []struct{ line, want string }{
+		{"deleteuser dora", "The deletion of the account of dora was cut short. Finishing it removes: its profile and sessions, 1 tweet, 0 likes, 0 reposts, 0 notifications, its 1 follow and 0 followers. Replies others wrote stay. The name is held for 30 days.\nTo finish deleting it, type: deleteuser dora confirm"},
+		{"deleteuser dora confirm", "Deleted the account of dora"},
+		{"deleteuser dora", "Couldn't delete the account of dora with error = username dora doesn't exist"},
+	} {
+		out.Reset()
+		sh.Exec(ctx, s.line)
+		if !strings.Contains(out.String(), s.want) {
+			t.Errorf("%q printed %q; want %q", s.line, out.String(), s.want)
+		}
+	}
+	if n := rdb.Exists(ctx, "tweets_by:"+id, "following:"+id).Val(); n != 0 {
+		t.Errorf("%d of dora's lists are left", n)
+	}
+	if f := rdb.ZRange(ctx, "follower:"+rdb.HGet(ctx, "users", "bob").Val(), 0, -1).Val(); len(f) != 0 {
+		t.Errorf("bob's followers after dora's deletion: %v", f)
+	}
+}
+
 func TestParse(t *testing.T) {
 	cases := []struct {
 		line string

@@ -20,8 +20,9 @@ import (
 // pytwask_deleted; the name leaves users (pytwis and pytwask no longer
 // know it) and is held in pytwask:reserved:<folded name> for a while, so
 // that nobody takes it over at once. The steps are each safe to run again:
-// deleting an account cut short is finished by deleting it again (as an
-// operator, by name, until the name is released).
+// deleting an account cut short (Redis went away) is finished by deleting
+// it again, as an operator, by name (AccountOf finds it until its folded
+// name is released, the last step).
 
 // DefaultNameHold is how long a deleted account's name stays reserved.
 const DefaultNameHold = 30 * 24 * time.Hour
@@ -39,19 +40,28 @@ type Account struct {
 	ID, Username                  string
 	Tweets, Followers, Following  int64
 	Likes, Reposts, Notifications int64
+	// Unfinished: the account's deletion began and was cut short; it has
+	// left users, and deleting it again finishes it.
+	Unfinished bool
 }
 
-// AccountOf counts what deleting the account of username would remove.
-// NotFound if there is none.
+// AccountOf counts what deleting the account of username would remove,
+// for an account or one whose deletion was cut short (Unfinished). NotFound
+// if there is neither.
 func (s *Store) AccountOf(ctx context.Context, username string) (Account, error) {
+	a := Account{Username: username}
 	id, err := s.rdb.HGet(ctx, keyUsers, username).Result()
 	if errors.Is(err, redis.Nil) {
-		return Account{}, refuse(NotFound, "username %s doesn't exist", username)
+		id, err = s.unfinishedDeletion(ctx, username)
+		a.Unfinished = id != ""
 	}
 	if err != nil {
 		return Account{}, fmt.Errorf("read account %s: %w", username, err)
 	}
-	a := Account{ID: id, Username: username}
+	if id == "" {
+		return Account{}, refuse(NotFound, "username %s doesn't exist", username)
+	}
+	a.ID = id
 	var tweets, followers, following, likes, reposts, notes *redis.IntCmd
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		tweets, followers, following = p.LLen(ctx, tweetsByKey(id)), p.ZCard(ctx, followerKey(id)), p.ZCard(ctx, followingKey(id))
@@ -90,7 +100,29 @@ func (s *Store) DeleteAccount(ctx context.Context, client, secret, pw string, ho
 	return s.deleteAccount(ctx, v.ID, v.Username, hold)
 }
 
+// unfinishedDeletion returns the id of the account named username whose
+// deletion began and did not end ("" if none): marked deleted, and out of
+// users, but its folded name, released last, still names it.
+func (s *Store) unfinishedDeletion(ctx context.Context, username string) (string, error) {
+	id, err := s.rdb.HGet(ctx, keyFoldedNames, FoldUsername(username)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	u, err := s.rdb.HMGet(ctx, userKey(id), "username", fieldDeleted).Result()
+	if err != nil {
+		return "", err
+	}
+	if u[0] != username || u[1] == nil {
+		return "", nil
+	}
+	return id, nil
+}
+
 // DeleteUser deletes the account of username, for an operator: no password.
+// It also finishes a deletion that was cut short.
 func (s *Store) DeleteUser(ctx context.Context, username string, hold time.Duration) error {
 	a, err := s.AccountOf(ctx, username)
 	if err != nil {
@@ -100,6 +132,10 @@ func (s *Store) DeleteUser(ctx context.Context, username string, hold time.Durat
 }
 
 func (s *Store) deleteAccount(ctx context.Context, id, username string, hold time.Duration) error {
+	// Once begun, a deletion goes on to its end whatever its caller does:
+	// a browser closed half way would leave an account without its
+	// sessions and name, which only an operator can then finish.
+	ctx = context.WithoutCancel(ctx)
 	fail := func(what string, err error) error {
 		return fmt.Errorf("delete account %s: %s: %w", username, what, err)
 	}

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,5 +175,198 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	time.Sleep(1100 * time.Millisecond)
 	if err := s.Register(ctx, "carol", "Passw0rd!"); err != nil {
 		t.Errorf("registering carol after the hold: %v", err)
+	}
+}
+
+// hookOn is a go-redis hook that calls fn before each command (in a
+// pipeline or not) that match reports true for; an error from fn fails the
+// command (its pipeline: every command in it) instead of sending it.
+type hookOn struct {
+	match func(redis.Cmder) bool
+	fn    func() error
+}
+
+func (h hookOn) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h hookOn) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.match(cmd) {
+			if err := h.fn(); err != nil {
+				cmd.SetErr(err)
+				return err
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h hookOn) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if h.match(cmd) {
+				if err := h.fn(); err != nil {
+					for _, c := range cmds {
+						c.SetErr(err)
+					}
+					return err
+				}
+				break
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// command reports whether cmd is name (lower case) on key.
+func command(cmd redis.Cmder, name, key string) bool {
+	args := cmd.Args()
+	return cmd.Name() == name && len(args) > 1 && fmt.Sprint(args[1]) == key
+}
+
+// TestDeleteAccountCutShort: a deletion goes on to its end when its
+// caller goes away (a browser closed mid-way), and one that Redis cut
+// short is finished by an operator's deleteuser of the name.
+func TestDeleteAccountCutShort(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	bob, _ := mustRegister(t, s, "bob")
+	setUp := func(name string) (id, secret string) {
+		t.Helper()
+		id, secret = mustRegister(t, s, name)
+		if err := s.Follow(ctx, id, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		mustPost(t, s, id, "a tweet of "+name)
+		return id, secret
+	}
+	gone := func(name, id string) {
+		t.Helper()
+		if err := s.DrainFanOut(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{tweetsByKey(id), followingKey(id), timelineKey(id)} {
+			if rdb.Exists(ctx, key).Val() != 0 {
+				t.Errorf("%s's %s is left", name, key)
+			}
+		}
+		if rdb.HExists(ctx, keyFoldedNames, FoldUsername(name)).Val() {
+			t.Errorf("%s's folded name is not released", name)
+		}
+		if f := rdb.ZRange(ctx, followerKey(bob), 0, -1).Val(); slices.Contains(f, id) {
+			t.Errorf("bob's followers still list %s", name)
+		}
+	}
+	// The caller's context ends just after the sessions do.
+	alice, aliceSecret := setUp("alice")
+	cctx, cancel := context.WithCancel(ctx)
+	rdb.AddHook(hookOn{match: func(c redis.Cmder) bool { return command(c, "hdel", keyUsers) }, fn: func() error { cancel(); return nil }})
+	if err := s.DeleteAccount(cctx, "", aliceSecret, "Passw0rd!", DefaultNameHold); err != nil {
+		t.Fatalf("a deletion whose caller went away: %v", err)
+	}
+	gone("alice", alice)
+
+	// Redis fails while the follows go: deleteuser finishes it.
+	carol, _ := setUp("carol")
+	failed := false
+	rdb.AddHook(hookOn{match: func(c redis.Cmder) bool { return command(c, "zrem", followerKey(bob)) && !failed },
+		fn: func() error { failed = true; return errors.New("injected: Redis went away") }})
+	if err := s.DeleteUser(ctx, "carol", DefaultNameHold); err == nil || !failed {
+		t.Fatalf("the deletion with Redis failing: %v (failed %v)", err, failed)
+	}
+	a, err := s.AccountOf(ctx, "carol")
+	if err != nil || a.ID != carol || !a.Unfinished {
+		t.Fatalf("AccountOf(carol) after the failure: %+v, %v; want her unfinished deletion", a, err)
+	}
+	if err := s.DeleteUser(ctx, "carol", DefaultNameHold); err != nil {
+		t.Fatalf("finishing the deletion: %v", err)
+	}
+	gone("carol", carol)
+	if _, err := s.AccountOf(ctx, "carol"); !isNotFound(err) {
+		t.Errorf("AccountOf(carol) after the deletion: %v; want not found", err)
+	}
+	if err := s.Register(ctx, "carol", "Passw0rd!"); !errors.Is(err, ErrNameReserved) {
+		t.Errorf("registering carol: %v; want %v", err, ErrNameReserved)
+	}
+}
+
+// TestChangesOutliveTheirCaller: a change whose caller goes away half way
+// (a browser closed, the client's context ended) is made whole all the
+// same, where it could not be asked for again to finish it.
+func TestChangesOutliveTheirCaller(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	var mu sync.Mutex
+	var cancelAt func(redis.Cmder) bool
+	var cancel context.CancelFunc
+	rdb.AddHook(hookOn{
+		match: func(c redis.Cmder) bool { mu.Lock(); defer mu.Unlock(); return cancelAt != nil && cancelAt(c) },
+		fn:    func() error { mu.Lock(); defer mu.Unlock(); cancel(); cancelAt = nil; return nil },
+	})
+	// cut returns a context that ends just before the first command that
+	// at matches.
+	cut := func(at func(redis.Cmder) bool) context.Context {
+		mu.Lock()
+		defer mu.Unlock()
+		var cctx context.Context
+		cctx, cancel = context.WithCancel(ctx)
+		cancelAt = at
+		return cctx
+	}
+	// cutHappened fails the test when ctx (from cut) never ended: the
+	// command it was to end before was not sent.
+	cutHappened := func(ctx context.Context, what string) {
+		t.Helper()
+		if ctx.Err() == nil {
+			t.Errorf("%s: the caller's context was never cut", what)
+		}
+	}
+	atGeneration := func(c redis.Cmder) bool { return command(c, "set", keyGeneration) }
+	listed := func(key, id string) bool { return slices.Contains(rdb.LRange(ctx, key, 0, -1).Val(), id) }
+
+	gone := mustPost(t, s, alice, "bye #gone")
+	cctx := cut(atGeneration)
+	if err := s.DeleteTweet(cctx, aliceSecret, gone); err != nil {
+		t.Errorf("DeleteTweet: %v", err)
+	}
+	cutHappened(cctx, "DeleteTweet")
+	if listed(tweetsByKey(alice), gone) || listed(tagKey("gone"), gone) || rdb.HGet(ctx, tweetKey(gone), "body").Val() != "" {
+		t.Error("the deletion stopped with its caller")
+	}
+
+	edited := mustPost(t, s, alice, "hello #old")
+	cctx = cut(atGeneration)
+	if _, err := s.EditTweet(cctx, aliceSecret, edited, "hello #new", DefaultEditWindow); err != nil {
+		t.Errorf("EditTweet: %v", err)
+	}
+	cutHappened(cctx, "EditTweet")
+	if listed(tagKey("old"), edited) || !listed(tagKey("new"), edited) {
+		t.Error("the edit's tags stopped with its caller")
+	}
+
+	confirm, err := s.AddressToken(ctx, aliceSecret, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx = cut(func(c redis.Cmder) bool { return command(c, "set", emailUserKey("alice@example.com")) })
+	if _, err := s.ConfirmAddress(cctx, confirm); err != nil {
+		t.Errorf("ConfirmAddress: %v", err)
+	}
+	cutHappened(cctx, "ConfirmAddress")
+	if a, _ := s.AddressOf(ctx, alice); a != "alice@example.com" {
+		t.Errorf("the address after its link was used: %q", a)
+	}
+
+	_, reset, err := s.ResetToken(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx = cut(func(c redis.Cmder) bool { return command(c, "hmget", userKey(alice)) })
+	if err := s.ResetPassword(cctx, "", reset, "N3w-Passw0rd"); err != nil {
+		t.Errorf("ResetPassword: %v", err)
+	}
+	cutHappened(cctx, "ResetPassword")
+	if _, err := s.Login(ctx, "", "alice", "N3w-Passw0rd"); err != nil {
+		t.Errorf("signing in with the password of the used link: %v", err)
 	}
 }

@@ -72,6 +72,9 @@ func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	if !ValidTweetID(id) {
 		return ErrNoSuchTweet
 	}
+	// Once marked, the tweet's page is a 404, where its author can no
+	// longer ask again: the steps go on to the end whatever the caller does.
+	ctx = context.WithoutCancel(ctx)
 	now := s.now().Unix()
 	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, userID, now).Slice()
 	if err != nil {

@@ -133,6 +133,9 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	if parentAuthor != "" {
 		args = append(args, parentAuthor)
 	}
+	// Once the text is changed, saving it again changes nothing: its tags,
+	// index and notices follow whatever the caller does.
+	ctx = context.WithoutCancel(ctx)
 	res, err := editScript.Run(ctx, s.rdb, []string{tweetKey(id), versionsKey(id), mentionedKey(id)}, args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("edit tweet %s: %w", id, err)

@@ -98,6 +98,9 @@ func (s *Store) AddressToken(ctx context.Context, secret, address string) (strin
 // work or whose account was deleted since, a Conflict refusal if another
 // user has the address.
 func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error) {
+	// Once Redis has the request the link is spent: the address is set
+	// whatever the caller does.
+	ctx = context.WithoutCancel(ctx)
 	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "confirm").StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrBadLink
@@ -250,6 +253,9 @@ func (s *Store) ResetPassword(ctx context.Context, client, token, newPassword st
 	if !password.Strong(newPassword) {
 		return ErrWeakPassword
 	}
+	// Once Redis has the request the link is spent: the password is set
+	// whatever the caller does.
+	ctx = context.WithoutCancel(ctx)
 	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "reset").StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return ErrBadLink
