@@ -71,6 +71,9 @@ return 1
 // like false that they no longer do. The author is told of a first like.
 // ErrNoSuchTweet if it does not exist.
 func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
+	// Once marked, asking again changes nothing: the notice follows
+	// whatever the caller does.
+	ctx = context.WithoutCancel(ctx)
 	v, changed, err := s.mark(ctx, secret, id, like, likesKey, fieldLikes, likedKey)
 	if err != nil || !changed || !like {
 		return err
@@ -85,6 +88,9 @@ func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
 // puts it on their followers' timelines; with repost false it undoes that.
 // The author is told of a repost. ErrNoSuchTweet if it does not exist.
 func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) error {
+	// Once marked, asking again changes nothing: the timelines and the
+	// notice follow whatever the caller does.
+	ctx = context.WithoutCancel(ctx)
 	v, changed, err := s.mark(ctx, secret, id, repost, repostsKey, fieldReposts, repostedKey)
 	if err != nil || !changed {
 		return err
