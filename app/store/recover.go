@@ -109,8 +109,8 @@ func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error
 		return "", fmt.Errorf("confirm an address: %v %w", res, err)
 	}
 	uid, address := res[0], res[1]
-	if live, err := s.accountLive(ctx, uid); err != nil {
-		return "", err
+	if live, err := s.liveUser(ctx, uid); err != nil {
+		return "", fmt.Errorf("confirm an address: %w", err)
 	} else if !live {
 		return "", ErrBadLink
 	}
@@ -132,11 +132,11 @@ func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error
 			return "", fmt.Errorf("confirm an address: %w", err)
 		}
 	}
-	// deleteAccount ends the account (auth) before it reads its address to
-	// remove it: an account deleted since the check above either removes
-	// this address itself, or is seen gone here.
-	if live, err := s.accountLive(ctx, uid); err != nil {
-		return "", err
+	// deleteAccount takes the name out of users before it reads the
+	// address to remove it: an account deleted since the check above
+	// either removes this address itself, or is seen gone here.
+	if live, err := s.liveUser(ctx, uid); err != nil {
+		return "", fmt.Errorf("confirm an address: %w", err)
 	} else if !live {
 		if err := s.forgetAddress(ctx, uid, address); err != nil {
 			return "", err
@@ -144,16 +144,6 @@ func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error
 		return "", ErrBadLink
 	}
 	return address, nil
-}
-
-// accountLive reports whether the account with this id exists and is not
-// deleted (deleteAccount removes its auth field first).
-func (s *Store) accountLive(ctx context.Context, uid string) (bool, error) {
-	n, err := s.rdb.HExists(ctx, userKey(uid), fieldAuth).Result()
-	if err != nil {
-		return false, fmt.Errorf("read user %s: %w", uid, err)
-	}
-	return n, nil
 }
 
 // delIfScript: KEYS a string key; ARGV a value. Deletes the key if it
