@@ -111,7 +111,7 @@ func (s *Store) unfinishedDeletion(ctx context.Context, username string) (string
 	if err != nil {
 		return "", err
 	}
-	u, err := s.rdb.HMGet(ctx, userKey(id), "username", fieldDeleted).Result()
+	u, err := s.rdb.HMGet(ctx, userKey(id), fieldUsername, fieldDeleted).Result()
 	if err != nil {
 		return "", err
 	}
