@@ -57,8 +57,8 @@ func command(cmd redis.Cmder, name, key string) bool {
 
 // TestChangesOutliveTheirCaller: a change whose caller goes away half way
 // (a browser closed, the client's context ended) is made whole all the
-// same, where asking again could not finish it: likes, reposts, tweet
-// deletions, edits and the mailed links. (Account deletion:
+// same, where asking again could not finish it: follows, posts, likes,
+// reposts, tweet deletions, edits and the mailed links. (Account deletion:
 // TestDeleteAccountCutShort.)
 func TestChangesOutliveTheirCaller(t *testing.T) {
 	s, rdb := newStore(t)
@@ -97,13 +97,32 @@ func TestChangesOutliveTheirCaller(t *testing.T) {
 	if err := s.Follow(ctx, carol, "alice"); err != nil {
 		t.Fatal(err)
 	}
+	toldBob := func() int64 { return rdb.LLen(ctx, notificationsKey(bob)).Val() }
+	atBobsNotices := func(c redis.Cmder) bool { return command(c, "lpush", notificationsKey(bob)) }
+	cctx := cut(atBobsNotices)
+	if err := s.Follow(cctx, alice, "bob"); err != nil {
+		t.Errorf("Follow: %v", err)
+	}
+	cutHappened(cctx, "Follow")
+	if toldBob() != 1 {
+		t.Error("the follow's notice stopped with its caller")
+	}
+	cctx = cut(atBobsNotices)
+	if _, err := s.PostAs(cctx, aliceSecret, "hello @bob"); err != nil {
+		t.Errorf("PostAs: %v", err)
+	}
+	cutHappened(cctx, "PostAs")
+	if toldBob() != 2 {
+		t.Error("the post's mention stopped with its caller")
+	}
+
 	bobs := mustPost(t, s, bob, "bob's")
-	cctx := cut(func(c redis.Cmder) bool { return command(c, "sadd", likedKey(alice)) })
+	cctx = cut(func(c redis.Cmder) bool { return command(c, "sadd", likedKey(alice)) })
 	if err := s.Like(cctx, aliceSecret, bobs, true); err != nil {
 		t.Errorf("Like: %v", err)
 	}
 	cutHappened(cctx, "Like")
-	if !rdb.SIsMember(ctx, likedKey(alice), bobs).Val() || rdb.LLen(ctx, notificationsKey(bob)).Val() != 1 {
+	if !rdb.SIsMember(ctx, likedKey(alice), bobs).Val() || toldBob() != 3 {
 		t.Error("the like stopped with its caller")
 	}
 	cctx = cut(func(c redis.Cmder) bool { return command(c, "sadd", repostedKey(alice)) })

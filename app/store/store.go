@@ -1,5 +1,10 @@
 // Package store keeps pytwis's data in Redis: one method per pytwis operation,
 // each one atomic, on exactly the keys pytwis used (see keys.go).
+//
+// A change made in steps goes on to its end once its first write is sent,
+// whatever its caller does (context.WithoutCancel): a browser closed half
+// way must not leave a change that asking again cannot finish, such as a
+// post whose mentions were never told.
 package store
 
 import (

@@ -144,6 +144,7 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
 	tags := tagsOf(body)
+	ctx = context.WithoutCancel(ctx) // once posted, the notices follow (package doc)
 	if s.sharded {
 		id, author, err := s.postSharded(ctx, userID, secret, body, parent, mentions, tags)
 		if err != nil && err != ErrNotLoggedIn && err != ErrNoSuchTweet {

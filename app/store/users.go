@@ -444,6 +444,7 @@ func (s *Store) Unfollow(ctx context.Context, userID, followee string) error {
 }
 
 func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
+	ctx = context.WithoutCancel(ctx) // once followed, the notice follows (package doc)
 	var n int64
 	var err error
 	if s.sharded {
