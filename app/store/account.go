@@ -135,7 +135,10 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 	// Once begun, a deletion goes on to its end whatever its caller does:
 	// a browser closed half way would leave an account without its
 	// sessions and name, which only an operator can then finish.
-	ctx = context.WithoutCancel(ctx)
+	ctx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
 	fail := func(what string, err error) error {
 		return fmt.Errorf("delete account %s: %s: %w", username, what, err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -178,5 +179,38 @@ func TestChangesOutliveTheirCaller(t *testing.T) {
 	cutHappened(cctx, "ResetPassword")
 	if _, err := s.Login(ctx, "", "alice", "N3w-Passw0rd"); err != nil {
 		t.Errorf("signing in with the password of the used link: %v", err)
+	}
+}
+
+// TestNothingBegunForNobody: a change whose caller has gone before it
+// began changes nothing.
+func TestNothingBegunForNobody(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	tweet := mustPost(t, s, alice, "stays")
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, c := range []struct {
+		name string
+		do   func() error
+	}{
+		{"PostAs", func() error { _, err := s.PostAs(gone, aliceSecret, "never"); return err }},
+		{"Like", func() error { return s.Like(gone, aliceSecret, tweet, true) }},
+		{"DeleteTweet", func() error { return s.DeleteTweet(gone, aliceSecret, tweet) }},
+		{"DeleteAccount", func() error { return s.DeleteAccount(gone, "", aliceSecret, "Passw0rd!", DefaultNameHold) }},
+	} {
+		if err := c.do(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s for a caller gone: %v; want %v", c.name, err, context.Canceled)
+		}
+	}
+	if ids := rdb.LRange(ctx, tweetsByKey(alice), 0, -1).Val(); !slices.Equal(ids, []string{tweet}) {
+		t.Errorf("alice's tweets: %v; want only %s", ids, tweet)
+	}
+	if rdb.HExists(ctx, tweetKey(tweet), fieldDeleted).Val() || rdb.SCard(ctx, likedKey(alice)).Val() != 0 {
+		t.Error("the tweet was deleted or liked")
+	}
+	if _, err := s.Authenticate(ctx, aliceSecret); err != nil {
+		t.Errorf("alice after the requests: %v", err)
 	}
 }

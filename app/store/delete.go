@@ -74,7 +74,10 @@ func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	}
 	// Once marked, the tweet's page is a 404, where its author can no
 	// longer ask again: the steps go on to the end whatever the caller does.
-	ctx = context.WithoutCancel(ctx)
+	ctx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
 	now := s.now().Unix()
 	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, userID, now).Slice()
 	if err != nil {

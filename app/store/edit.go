@@ -135,7 +135,9 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	}
 	// Once the text is changed, saving it again changes nothing: its tags,
 	// index and notices follow whatever the caller does.
-	ctx = context.WithoutCancel(ctx)
+	if ctx, err = begin(ctx); err != nil {
+		return false, err
+	}
 	res, err := editScript.Run(ctx, s.rdb, []string{tweetKey(id), versionsKey(id), mentionedKey(id)}, args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("edit tweet %s: %w", id, err)

@@ -100,7 +100,10 @@ func (s *Store) AddressToken(ctx context.Context, secret, address string) (strin
 func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error) {
 	// Once Redis has the request the link is spent: the address is set
 	// whatever the caller does.
-	ctx = context.WithoutCancel(ctx)
+	ctx, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
 	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "confirm").StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrBadLink
@@ -245,7 +248,10 @@ func (s *Store) ResetPassword(ctx context.Context, client, token, newPassword st
 	}
 	// Once Redis has the request the link is spent: the password is set
 	// whatever the caller does.
-	ctx = context.WithoutCancel(ctx)
+	ctx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
 	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "reset").StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return ErrBadLink

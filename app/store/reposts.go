@@ -73,7 +73,10 @@ return 1
 func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
 	// Once marked, asking again changes nothing: the notice follows
 	// whatever the caller does.
-	ctx = context.WithoutCancel(ctx)
+	ctx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
 	v, changed, err := s.mark(ctx, secret, id, like, likesKey, fieldLikes, likedKey)
 	if err != nil || !changed || !like {
 		return err
@@ -90,7 +93,10 @@ func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
 func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) error {
 	// Once marked, asking again changes nothing: the timelines and the
 	// notice follow whatever the caller does.
-	ctx = context.WithoutCancel(ctx)
+	ctx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
 	v, changed, err := s.mark(ctx, secret, id, repost, repostsKey, fieldReposts, repostedKey)
 	if err != nil || !changed {
 		return err

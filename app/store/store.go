@@ -4,7 +4,8 @@
 // A change made in steps goes on to its end once its first write is sent,
 // whatever its caller does (context.WithoutCancel): a browser closed half
 // way must not leave a change that asking again cannot finish, such as a
-// post whose mentions were never told.
+// post whose mentions were never told. Such a change calls begin just
+// before its first write.
 package store
 
 import (
@@ -30,6 +31,17 @@ import (
 	"pytwask/app/password"
 	"pytwask/app/slots"
 )
+
+// begin is for a change made in steps, just before its first write: ctx
+// without its cancellation, so that the change goes on to its end whatever
+// its caller does (package doc). A caller gone already gets ctx's error,
+// and nothing is begun.
+func begin(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return ctx, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
 
 // Kind says what sort of refusal an Error is, so callers can pick a status
 // without matching message text.

@@ -144,7 +144,10 @@ func (s *Store) post(ctx context.Context, userID, secret, body, parent string) (
 		return "", fmt.Errorf("post tweet: %w", err)
 	}
 	tags := tagsOf(body)
-	ctx = context.WithoutCancel(ctx) // once posted, the notices follow (package doc)
+	// Once posted, the notices follow, whatever the caller does.
+	if ctx, err = begin(ctx); err != nil {
+		return "", err
+	}
 	if s.sharded {
 		id, author, err := s.postSharded(ctx, userID, secret, body, parent, mentions, tags)
 		if err != nil && err != ErrNotLoggedIn && err != ErrNoSuchTweet {

@@ -444,9 +444,12 @@ func (s *Store) Unfollow(ctx context.Context, userID, followee string) error {
 }
 
 func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
-	ctx = context.WithoutCancel(ctx) // once followed, the notice follows (package doc)
+	// Once followed, the notice follows, whatever the caller does.
+	ctx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
 	var n int64
-	var err error
 	if s.sharded {
 		n, err = s.followSharded(ctx, userID, followee, op)
 	} else {
