@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/live"
 )
 
 // hookOn is a go-redis hook that calls fn before each command (in a
@@ -59,7 +61,7 @@ func command(cmd redis.Cmder, name, key string) bool {
 // TestChangesOutliveTheirCaller: a change whose caller goes away half way
 // (a browser closed, the client's context ended) is made whole all the
 // same, where asking again could not finish it: follows, posts, likes,
-// reposts, tweet deletions, edits and the mailed links. (Account deletion:
+// reposts, tweet deletions, edits, password changes and the mailed links. (Account deletion:
 // TestDeleteAccountCutShort.)
 func TestChangesOutliveTheirCaller(t *testing.T) {
 	s, rdb := newStore(t)
@@ -166,6 +168,33 @@ func TestChangesOutliveTheirCaller(t *testing.T) {
 	cutHappened(cctx, "ConfirmAddress")
 	if a, _ := s.AddressOf(ctx, alice); a != "alice@example.com" {
 		t.Errorf("the address after its link was used: %q", a)
+	}
+
+	isEnd := func(values []any) bool {
+		for i := 0; i+1 < len(values); i++ {
+			if values[i] == "k" && values[i+1] == live.KindEnd {
+				return true
+			}
+		}
+		return false
+	}
+	ends := func() int {
+		n := 0
+		for _, m := range rdb.XRange(ctx, live.Key, "-", "+").Val() {
+			if m.Values["k"] == live.KindEnd {
+				n++
+			}
+		}
+		return n
+	}
+	before := ends()
+	cctx = cut(func(c redis.Cmder) bool { return c.Name() == "xadd" && isEnd(c.Args()) })
+	if aliceSecret, err = s.ChangePassword(cctx, "", aliceSecret, "Passw0rd!", "Chang3d-Passw0rd"); err != nil {
+		t.Errorf("ChangePassword: %v", err)
+	}
+	cutHappened(cctx, "ChangePassword")
+	if ends() != before+1 {
+		t.Error("the end of the sessions that a password change ends stopped with its caller")
 	}
 
 	_, reset, err := s.ResetToken(ctx, "alice")

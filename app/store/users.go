@@ -319,8 +319,13 @@ func (s *Store) ChangePassword(ctx context.Context, client, secret, oldPassword,
 // it is still expected (rotateScript's replies).
 // The pages open with the old secret are told their session ended.
 func (s *Store) rotate(ctx context.Context, secret, renewed, hash, expected string) (int, error) {
+	// Once the secret changes, the open pages of the sessions it ends hear
+	// of it (their live streams close), whatever the caller does.
+	ctx, err := begin(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	var err error
 	if s.sharded {
 		n, err = s.rotateSharded(ctx, secret, renewed, hash, expected)
 	} else {
