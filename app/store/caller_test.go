@@ -61,8 +61,8 @@ func command(cmd redis.Cmder, name, key string) bool {
 // TestChangesOutliveTheirCaller: a change whose caller goes away half way
 // (a browser closed, the client's context ended) is made whole all the
 // same, where asking again could not finish it: follows, posts, likes,
-// reposts, tweet deletions, edits, password changes and the mailed links. (Account deletion:
-// TestDeleteAccountCutShort.)
+// reposts, tweet deletions, edits, password changes and the mailed
+// links. (Account deletion: TestDeleteAccountCutShort.)
 func TestChangesOutliveTheirCaller(t *testing.T) {
 	s, rdb := newStore(t)
 	ctx := context.Background()
