@@ -209,7 +209,7 @@ func TestDeleteAccountCutShort(t *testing.T) {
 			t.Errorf("bob's followers still list %s", name)
 		}
 	}
-	// The caller's context ends just after the sessions do.
+	// The caller goes away as the sessions end.
 	alice, aliceSecret := setUp("alice")
 	cctx, cancel := context.WithCancel(ctx)
 	rdb.AddHook(hookOn{match: func(c redis.Cmder) bool { return command(c, "hdel", keyUsers) }, fn: func() error { cancel(); return nil }})
