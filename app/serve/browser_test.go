@@ -265,6 +265,14 @@ func (b *browserRun) cookie() *network.Cookie {
 	return nil
 }
 
+// signUp makes an account through the sign-up form, as a new user would.
+func (b *browserRun) signUp(name, pw string) {
+	b.t.Helper()
+	b.open("/auth/signup")
+	b.fill([][2]string{{"#username", name}, {"#password", pw}, {"#password2", pw}}, `main form button`)
+	b.waitText("Welcome, " + name + "! Please login")
+}
+
 func (b *browserRun) signIn(name, pw string, remember bool) {
 	b.t.Helper()
 	b.open("/auth/")

@@ -54,9 +54,7 @@ func TestBrowserConversation(t *testing.T) {
 				if p == ann && size.name == "phone" {
 					p.signOut()
 				}
-				p.open("/auth/signup")
-				p.fill([][2]string{{"#username", who}, {"#password", "Passw0rd!"}, {"#password2", "Passw0rd!"}}, `main form button`)
-				p.waitText("Welcome, " + who)
+				p.signUp(who, "Passw0rd!")
 				p.signIn(who, "Passw0rd!", false)
 			}
 			follow := func(p *browserRun, whom string) {

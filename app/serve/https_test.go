@@ -121,9 +121,7 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 			chromedp.Env("HOME="+home),
 			chromedp.Flag("host-resolver-rules", "MAP "+testDomain+" 127.0.0.1"))
 
-		b.open("/auth/signup")
-		b.fill([][2]string{{"#username", user}, {"#password", "Passw0rd!"}, {"#password2", "Passw0rd!"}}, `main form button`)
-		b.waitText("Welcome, " + user + "! Please login")
+		b.signUp(user, "Passw0rd!")
 		b.signIn(user, "Passw0rd!", false)
 		tweet := "posted over HTTPS by " + user
 		b.fill([][2]string{{"#tweet", tweet}}, `main form[action="/tweets/user_timeline"] button`)

@@ -43,9 +43,7 @@ func TestBrowserLive(t *testing.T) {
 		b    *browserRun
 		name string
 	}{{ann, "ann"}, {ben, "ben"}} {
-		p.b.open("/auth/signup")
-		p.b.fill([][2]string{{"#username", p.name}, {"#password", "Passw0rd!"}, {"#password2", "Passw0rd!"}}, `main form button`)
-		p.b.waitText("Welcome, " + p.name)
+		p.b.signUp(p.name, "Passw0rd!")
 		p.b.signIn(p.name, "Passw0rd!", false)
 	}
 	ben.open("/tweets/user_history/ann")

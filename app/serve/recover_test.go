@@ -56,9 +56,7 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		}
 		b.run(chromedp.EmulateViewport(size.w, size.h))
 		name := "dana_" + size.name[:1]
-		b.open("/auth/signup")
-		b.fill([][2]string{{"#username", name}, {"#password", "Passw0rd!"}, {"#password2", "Passw0rd!"}}, `main form button`)
-		b.waitText("Welcome, " + name)
+		b.signUp(name, "Passw0rd!")
 		b.signIn(name, "Passw0rd!", false)
 
 		b.open("/auth/user_settings")
@@ -122,9 +120,7 @@ func TestBrowserRecoveryWithoutMail(t *testing.T) {
 		shot("forgot")
 
 		name := "erin_" + size.name[:1]
-		b.open("/auth/signup")
-		b.fill([][2]string{{"#username", name}, {"#password", "Passw0rd!"}, {"#password2", "Passw0rd!"}}, `main form button`)
-		b.waitText("Welcome, " + name)
+		b.signUp(name, "Passw0rd!")
 		b.signIn(name, "Passw0rd!", false)
 		b.open("/auth/user_settings")
 		b.waitText("This site does not send email, so it cannot confirm an address")
