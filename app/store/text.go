@@ -50,11 +50,8 @@ func Segments(body string) []Segment {
 	}
 	at := 0
 	for _, m := range segmentRE.FindAllStringSubmatchIndex(body, -1) {
-		if m[2] < 0 { // a URL; a sentence's closing punctuation is not part of it
-			end := m[1]
-			for end > m[0] && strings.ContainsRune(".,;:!?)]}", rune(body[end-1])) {
-				end--
-			}
+		if m[2] < 0 { // a URL
+			end := m[0] + len(trimURL(body[m[0]:m[1]]))
 			text(body[at:m[0]])
 			out = append(out, Segment{Link, body[m[0]:end]})
 			at = end
@@ -88,6 +85,27 @@ func Segments(body string) []Segment {
 	}
 	text(body[at:])
 	return out
+}
+
+// trimURL drops from the end of a URL found in text what belongs to the
+// sentence around it: closing punctuation, and a closing bracket that the
+// URL does not open, as in "(see https://example.com/a)". A bracket the URL
+// opens stays, as in "https://en.wikipedia.org/wiki/Go_(game)".
+func trimURL(u string) string {
+	for u != "" {
+		switch c := u[len(u)-1]; c {
+		case '.', ',', ';', ':', '!', '?':
+		case ')', ']', '}':
+			open := "([{"[strings.IndexByte(")]}", c)]
+			if strings.Count(u, string(open)) >= strings.Count(u, string(c)) {
+				return u
+			}
+		default:
+			return u
+		}
+		u = u[:len(u)-1]
+	}
+	return u
 }
 
 func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
