@@ -98,6 +98,17 @@ func numberParam(r *http.Request, name string) (int, error) {
 	return n, nil
 }
 
+// pastEnd refuses page n of a list that ended before it, as a stale link
+// or a guess may ask for: an empty page there would say there is nothing
+// yet, and its "Newer" would lead to another empty page. A page that is
+// empty only because its tweets were deleted since (more is true) shows.
+func pastEnd(n int, empty, more bool) error {
+	if n > 1 && empty && !more {
+		return errorf(http.StatusNotFound, "Page %d is past the end of this list.", n)
+	}
+	return nil
+}
+
 // pager holds the links to the neighbouring pages.
 type pager struct{ Newer, Older string }
 

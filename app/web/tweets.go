@@ -181,6 +181,9 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 	if feed == store.Own {
 		title, stream = "Your Timeline", "home"
 	}
+	if err := pastEnd(n, len(p.Tweets) == 0, p.More); err != nil {
+		return err
+	}
 	tweets, err := s.tweetList(p.Tweets, v)
 	if err != nil {
 		return err
@@ -265,6 +268,9 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 	v, up, err := s.store.UserTweets(r.Context(), secret, r.PathValue("username"), (n-1)*pageSize, pageSize)
 	s.adopt(r, secret, v)
 	if err != nil {
+		return err
+	}
+	if err := pastEnd(n, len(up.Tweets) == 0, up.More); err != nil {
 		return err
 	}
 	tweets, err := s.tweetList(up.Tweets, v)
@@ -423,6 +429,9 @@ func (s *Server) tagPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := pastEnd(n, len(p.Tweets) == 0, p.More); err != nil {
+		return err
+	}
 	tweets, err := s.tweetList(p.Tweets, v)
 	if err != nil {
 		return err
@@ -530,6 +539,9 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.adopt(r, secret, v)
 	if err != nil {
+		return err
+	}
+	if err := pastEnd(n, len(items) == 0, more); err != nil {
 		return err
 	}
 	now := s.now()
@@ -734,6 +746,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	v, p, err := s.store.SearchTweets(r.Context(), secret, q, (n-1)*pageSize, pageSize)
 	s.adopt(r, secret, v)
 	if err != nil {
+		return err
+	}
+	if err := pastEnd(n, len(p.Tweets) == 0, p.More); err != nil {
 		return err
 	}
 	if n == 1 {

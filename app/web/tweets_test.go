@@ -149,6 +149,10 @@ func TestTimelinePaging(t *testing.T) {
 			for _, bad := range []string{"?page=0", "?page=-1", "?page=x", "?page=99999999999"} {
 				b.get(path+bad).want(t, http.StatusBadRequest, "The page number must be a whole number")
 			}
+			// A page after the last, from a stale link or a guess, says so
+			// rather than showing an empty list whose "Newer" leads to
+			// another empty page.
+			b.get(path+"?page=4").want(t, http.StatusNotFound, "Page 4 is past the end of this list.")
 		})
 	}
 }
@@ -247,6 +251,7 @@ func TestMentionsTagsAndLinks(t *testing.T) {
 		t.Error("the tag page is not newest first")
 	}
 	s.browser().get("/tags/nobody_used_this").want(t, 200, "<h1>#nobody_used_this</h1>", "No tweets here yet.")
+	s.browser().get("/tags/golang?page=2").want(t, 404, "Page 2 is past the end of this list.")
 	// What no tweet can tag is no tag: a clear 404, not an empty page.
 	for _, bad := range []string{strings.Repeat("x", 200), "a%20b", "nobody-used-this", "%00", "%3Cscript%3E"} {
 		s.browser().get("/tags/"+bad).want(t, 404, "There is no such tag.")
@@ -358,6 +363,7 @@ func TestNotificationsPage(t *testing.T) {
 	if strings.Contains(alice.get("/tweets/user_timeline").body, `class="badge"`) {
 		t.Error("the unread count is still shown after reading")
 	}
+	alice.get("/notifications?page=2").want(t, 404, "Page 2 is past the end of this list.")
 	s.browser().get("/notifications").wantRedirect(t, "/auth/?next=%2Fnotifications")
 }
 
@@ -549,4 +555,6 @@ func TestSearchPage(t *testing.T) {
 	if got := bodies(alice.get("/search?q=many&page=2")); !slices.Equal(got, []string{"many 0"}) {
 		t.Errorf("the second page of many shows %q; want the oldest", got)
 	}
+	alice.get("/search?q=many&page=3").want(t, 404, "Page 3 is past the end of this list.")
+	alice.get("/search?q=nothing&page=2").want(t, 404, "Page 2 is past the end of this list.")
 }
