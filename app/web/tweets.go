@@ -351,6 +351,9 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 	if err != nil {
 		return err
 	}
+	if err := pastEnd(n, len(c.Replies.Tweets) == 0, c.Replies.More); err != nil {
+		return err
+	}
 	tweet, err := s.tweetList([]store.Tweet{c.Tweet}, v)
 	if err != nil {
 		return err

@@ -212,6 +212,7 @@ func TestTweetPageAndReplies(t *testing.T) {
 	for _, path := range []string{"/tweets/999999", "/tweets/abc", "/tweets/1x"} {
 		s.browser().get(path).want(t, 404)
 	}
+	s.browser().get("/tweets/"+id+"?page=2").want(t, 404, "Page 2 is past the end of this list.")
 	// Signed out, a reply asks to sign in and writes nothing.
 	s.browser().post("/tweets/reply/"+id, form("tweet", "anon")).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
 	if after := s.rdb.Get(t.Context(), "next_tweet_id").Val(); after != before {
