@@ -236,7 +236,8 @@ type settingsPage struct {
 // neighbouring pages.
 type peopleList struct {
 	store.People
-	Pager pager
+	Pager   pager
+	PastEnd int // the page asked for, when it is after the last
 }
 
 // settingsPage: GET /auth/user_settings — who the user follows and who
@@ -271,14 +272,19 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		if err != nil {
 			return err
 		}
-		*l.list = peopleList{People: people, Pager: settingsPager(r, l.param, n, n*store.PeoplePageSize < people.Total)}
+		last := max(1, (people.Total+store.PeoplePageSize-1)/store.PeoplePageSize)
+		*l.list = peopleList{People: people, Pager: settingsPager(r, l.param, n, last)}
+		if n > last {
+			l.list.PastEnd = n
+		}
 	}
 	return s.render(w, r, status, "user_settings", page)
 }
 
 // settingsPager links to the neighbouring pages of one list on the
-// settings page, keeping the other list's page.
-func settingsPager(r *http.Request, param string, page int, more bool) pager {
+// settings page, keeping the other list's page; from a page after the
+// last, back to the last.
+func settingsPager(r *http.Request, param string, page, last int) pager {
 	link := func(n int) string {
 		q := r.URL.Query()
 		q.Del(param)
@@ -290,9 +296,9 @@ func settingsPager(r *http.Request, param string, page int, more bool) pager {
 	}
 	var p pager
 	if page > 1 {
-		p.Newer = link(page - 1)
+		p.Newer = link(min(page-1, last))
 	}
-	if more {
+	if page < last {
 		p.Older = link(page + 1)
 	}
 	return p

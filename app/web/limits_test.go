@@ -256,6 +256,12 @@ func TestSettingsPagesFollowLists(t *testing.T) {
 	if strings.Count(p.body, `href="/tweets/user_history/fan`) != 50 || strings.Contains(p.body, "followers=4") {
 		t.Errorf("the last page of followers holds the 50 oldest, with no link further")
 	}
+	// A page after the last says so, and leads back to the last.
+	p = b.get("/auth/user_settings?followers=9")
+	p.want(t, 200, "Page 9 is past the end of this list.", `<a rel="prev" href="/auth/user_settings?followers=3#followers">`)
+	if _, followers, _ := strings.Cut(p.body, `id="followers"`); strings.Contains(followers, "Nobody yet.") {
+		t.Error("a page after the last of 250 followers says there are none")
+	}
 	b.get("/auth/user_settings?following=x").want(t, http.StatusBadRequest, "The page number must be")
 }
 
