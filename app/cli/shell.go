@@ -549,6 +549,9 @@ func (sh *Shell) tag(ctx context.Context, args []string) error {
 		return err
 	}
 	tag := strings.TrimPrefix(args[0], "#")
+	if !store.ValidTag(tag) {
+		return sh.fail("get the tweets tagged #"+tag, "There is no such tag.")
+	}
 	_, p, err := sh.store.TagTweets(ctx, "", tag, 0, n)
 	if err != nil {
 		return sh.couldnt("get the tweets tagged #"+tag, err)
@@ -583,7 +586,11 @@ func (sh *Shell) search(ctx context.Context, args []string) error {
 	if err != nil {
 		return sh.couldnt("search", err)
 	}
-	sh.say("Got %d users: %s", len(names), strings.Join(names, " "))
+	if len(names) == 0 {
+		sh.say("Got 0 users")
+	} else {
+		sh.say("Got %d users: %s", len(names), strings.Join(names, " "))
+	}
 	sh.say("Got %d tweets", len(p.Tweets))
 	sh.printTweets(p.Tweets)
 	return nil
