@@ -324,18 +324,19 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 		return -2, nil
 	}
 	now := float64(s.now().Unix())
+	var changed int64
 	if op == "follow" {
-		if err := s.rdb.ZAdd(ctx, followerKey(fid), redis.Z{Score: now, Member: userID}).Err(); err != nil {
+		if changed, err = s.rdb.ZAdd(ctx, followerKey(fid), redis.Z{Score: now, Member: userID}).Result(); err != nil {
 			return 0, err
 		}
 		err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: now, Member: fid}).Err()
 	} else {
-		if err := s.rdb.ZRem(ctx, followerKey(fid), userID).Err(); err != nil {
+		if changed, err = s.rdb.ZRem(ctx, followerKey(fid), userID).Result(); err != nil {
 			return 0, err
 		}
 		err = s.rdb.ZRem(ctx, followingKey(userID), fid).Err()
 	}
-	if err != nil {
+	if err != nil || changed == 0 {
 		return 0, err
 	}
 	n, _ := strconv.ParseInt(fid, 10, 64)

@@ -70,6 +70,57 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 	}
 }
 
+// unnotifyScript: KEYS a user's notifications; ARGV the start of the
+// entries to remove ("<kind> <actor> <tweet> "). Returns the places (0 the
+// newest) the removed entries had.
+var unnotifyScript = script(`
+local places = {}
+for i, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.sub(e, 1, #ARGV[1]) == ARGV[1] then table.insert(places, i - 1) end
+end
+for i = #places, 1, -1 do redis.call('LSET', KEYS[1], places[i], '') end
+if #places > 0 then redis.call('LREM', KEYS[1], 0, '') end
+return places
+`)
+
+// uncountScript: KEYS a user's unread count; ARGV the places of removed
+// notifications. The newest notifications are the unread ones, so each
+// place below the count takes one off it. Returns the count.
+var uncountScript = script(`
+local unread = tonumber(redis.call('GET', KEYS[1]) or '0')
+local off = 0
+for _, p in ipairs(ARGV) do
+  if tonumber(p) < unread then off = off + 1 end
+end
+if off == 0 then return unread end
+return redis.call('DECRBY', KEYS[1], off)
+`)
+
+// unnotify takes back what notify told user of actor's kind about tweet
+// ("-" for none) when actor undoes it (an unlike, an unfollow), so that
+// doing and undoing again and again tells the user once: the entries go,
+// and those still unread come off the count. These are two single-key
+// scripts, and a failure costs a stale notification or count, as notify's.
+func (s *Store) unnotify(ctx context.Context, kind, actor, tweet, user string) {
+	if user == "" || user == actor {
+		return
+	}
+	places, err := unnotifyScript.Run(ctx, s.rdb, []string{notificationsKey(user)}, kind+" "+actor+" "+tweet+" ").Int64Slice()
+	if err == nil && len(places) > 0 {
+		args := make([]any, len(places))
+		for i, p := range places {
+			args[i] = p
+		}
+		var unread int64
+		if unread, err = uncountScript.Run(ctx, s.rdb, []string{unreadKey(user)}, args...).Int64(); err == nil {
+			s.events.Publish(ctx, &live.Event{Kind: live.KindUnread, Users: []string{user}, Unread: unread})
+		}
+	}
+	if err != nil {
+		s.log.Warn("could not take back a notification", "kind", kind, "err", err)
+	}
+}
+
 // Notifications returns a page of the signed-in user's notifications,
 // newest first, whether older ones exist, and the viewer; reading them
 // clears the unread count.

@@ -361,6 +361,36 @@ func testNotifications(t *testing.T, s *Store) {
 	if _, items, _, _ := s.Notifications(ctx, bobSecret, 0, 10); len(items) != 1 || items[0].Kind != NotifyMention || items[0].Actor != "alice" {
 		t.Errorf("bob's notifications: %+v", items)
 	}
+
+	// Undoing takes the notification back, so that doing and undoing again
+	// and again tells alice once; an unread one comes off the count, one
+	// read already leaves it. Following twice tells her once.
+	steps := []func() error{
+		func() error { return s.Like(ctx, bobSecret, root, false) },   // read: the count stays 0
+		func() error { return s.Like(ctx, bobSecret, root, true) },    // unread 1
+		func() error { return s.Like(ctx, bobSecret, root, false) },   // unread 0
+		func() error { return s.Like(ctx, bobSecret, root, true) },    // unread 1
+		func() error { return s.Repost(ctx, bobSecret, root, false) }, // read: 1
+		func() error { return s.Unfollow(ctx, bob, "alice") },         // read: 1
+		func() error { return s.Follow(ctx, bob, "alice") },           // unread 2
+		func() error { return s.Follow(ctx, bob, "alice") },           // already: 2
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	if v, _ := s.Authenticate(ctx, aliceSecret); v.Unread != 2 {
+		t.Errorf("alice has %d unread after likes, reposts and follows undone and done again; want 2", v.Unread)
+	}
+	_, items, _, err = s.Notifications(ctx, aliceSecret, 0, 10)
+	var got []string
+	for _, n := range items {
+		got = append(got, n.Kind)
+	}
+	if want := []string{NotifyFollow, NotifyLike, NotifyReply}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("alice's notifications are %q, %v; want %q", got, err, want)
+	}
 	if _, _, _, err := s.Notifications(ctx, "nobody", 0, 10); !errors.Is(err, ErrNotLoggedIn) {
 		t.Errorf("notifications of nobody: %v", err)
 	}

@@ -68,8 +68,8 @@ return 1
 `)
 
 // Like records that the user whose secret it is likes the tweet, or with
-// like false that they no longer do. The author is told of a first like.
-// ErrNoSuchTweet if it does not exist.
+// like false that they no longer do. The author is told of a like, and an
+// unlike takes that back. ErrNoSuchTweet if it does not exist.
 func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
 	// Once marked, asking again changes nothing: the notice follows
 	// whatever the caller does.
@@ -78,18 +78,31 @@ func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
 		return err
 	}
 	v, changed, err := s.mark(ctx, secret, id, like, likesKey, fieldLikes, likedKey)
-	if err != nil || !changed || !like {
+	if err != nil || !changed {
 		return err
 	}
-	if author, err := s.rdb.HGet(ctx, tweetKey(id), fieldTweetUserID).Result(); err == nil {
-		s.notify(ctx, NotifyLike, v.ID, id, author)
-	}
+	s.tellAuthor(ctx, like, NotifyLike, v.ID, id)
 	return nil
+}
+
+// tellAuthor notifies the author of tweet id of what actor did (do), or
+// takes the notification back (undo).
+func (s *Store) tellAuthor(ctx context.Context, do bool, kind, actor, id string) {
+	author, err := s.rdb.HGet(ctx, tweetKey(id), fieldTweetUserID).Result()
+	if err != nil {
+		return // the tweet is gone since, and its notifications are not shown
+	}
+	if do {
+		s.notify(ctx, kind, actor, id, author)
+	} else {
+		s.unnotify(ctx, kind, actor, id, author)
+	}
 }
 
 // Repost records that the user whose secret it is reposted the tweet, and
 // puts it on their followers' timelines; with repost false it undoes that.
-// The author is told of a repost. ErrNoSuchTweet if it does not exist.
+// The author is told of a repost, and an undo takes that back.
+// ErrNoSuchTweet if it does not exist.
 func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) error {
 	// Once marked, asking again changes nothing: the timelines and the
 	// notice follow whatever the caller does.
@@ -104,11 +117,7 @@ func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) erro
 	if err := s.fanOutRepost(ctx, v, id, !repost); err != nil {
 		return fmt.Errorf("repost tweet %s: %w", id, err)
 	}
-	if repost {
-		if author, err := s.rdb.HGet(ctx, tweetKey(id), fieldTweetUserID).Result(); err == nil {
-			s.notify(ctx, NotifyRepost, v.ID, id, author)
-		}
-	}
+	s.tellAuthor(ctx, repost, NotifyRepost, v.ID, id)
 	return nil
 }
 

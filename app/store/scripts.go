@@ -140,18 +140,22 @@ end
 `
 
 // follow: KEYS users; ARGV follower id, followee name, unix time, 'follow' or
-// 'unfollow'. Returns the followee id, -1 when no such user, -2 for oneself.
+// 'unfollow'. Returns the followee id, 0 when the follow was so already (a
+// follow again still sets its time, as pytwis's does), -1 when no such
+// user, -2 for oneself.
 var followScript = script(`
 local fid = redis.call('HGET', KEYS[1], ARGV[2])
 if not fid then return -1 end
 if fid == ARGV[1] then return -2 end
+local changed
 if ARGV[4] == 'follow' then
-  redis.call('ZADD', '{follower:}' .. fid, ARGV[3], ARGV[1])
+  changed = redis.call('ZADD', '{follower:}' .. fid, ARGV[3], ARGV[1])
   redis.call('ZADD', '{following:}' .. ARGV[1], ARGV[3], fid)
 else
-  redis.call('ZREM', '{follower:}' .. fid, ARGV[1])
+  changed = redis.call('ZREM', '{follower:}' .. fid, ARGV[1])
   redis.call('ZREM', '{following:}' .. ARGV[1], fid)
 end
+if changed == 0 then return 0 end
 return tonumber(fid)
 `)
 

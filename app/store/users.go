@@ -469,8 +469,12 @@ func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
 	case -2:
 		return refuse(Invalid, "Can't follow yourself %s", followee)
 	}
-	if op == "follow" {
+	switch {
+	case n == 0: // so already: nothing to tell
+	case op == "follow":
 		s.notify(ctx, NotifyFollow, userID, "-", strconv.FormatInt(n, 10))
+	default:
+		s.unnotify(ctx, NotifyFollow, userID, "-", strconv.FormatInt(n, 10))
 	}
 	return nil
 }
