@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -22,13 +25,14 @@ import (
 //  3. off the author's lists: tweets_by, timeline, the general timeline,
 //     its tags' lists, its parent's replies (with the count), and its
 //     words' lists (search.go);
-//  4. purge jobs on the fan-out stream: for the author's followers, and for
+//  4. the notifications it gave rise to taken back (untell);
+//  5. purge jobs on the fan-out stream: for the author's followers, and for
 //     each reposter and theirs, the id and its repost mark off those
 //     timelines, by the fan-out workers (a post's or a repost's job still
 //     running pushes no more, and takes back what it pushed meanwhile);
-//  5. the likers' and reposters' own sets, then the tweet's sets (and an
+//  6. the likers' and reposters' own sets, then the tweet's sets (and an
 //     edited tweet's versions);
-//  6. the body emptied.
+//  7. the body emptied.
 
 // deleteMarkScript: KEYS a tweet's hash; ARGV the user's id, unix time.
 // Marks the tweet deleted (once) if the user wrote it. Returns {1, body,
@@ -101,6 +105,9 @@ func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	if err := s.reindexWords(ctx, id, wordsOf(body), nil); err != nil {
 		return fmt.Errorf("delete tweet %s: take it out of the search index: %w", id, err)
 	}
+	if err := s.untell(ctx, id, userID, parent); err != nil {
+		return fmt.Errorf("delete tweet %s: take back its notifications: %w", id, err)
+	}
 	if err := s.purgeMarks(ctx, id, userID, now); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
@@ -110,6 +117,39 @@ func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	s.events.Publish(ctx, &live.Event{Kind: live.KindGone, Tweet: id})
 	if parent != "" {
 		s.publishCounts(ctx, parent)
+	}
+	return nil
+}
+
+// untell takes back the notifications a deleted tweet gave rise to, which
+// its readers' pages no longer show: its author's of its likes and
+// reposts, the reply's to the author of parent ("" for none), and those of
+// the users it mentions or mentioned before an edit.
+func (s *Store) untell(ctx context.Context, tweet, author, parent string) error {
+	var mentions *redis.StringCmd
+	var earlier *redis.StringSliceCmd
+	var answered *redis.StringCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		mentions = p.HGet(ctx, tweetKey(tweet), fieldMentions)
+		earlier = p.SMembers(ctx, mentionedKey(tweet))
+		if parent != "" {
+			answered = p.HGet(ctx, tweetKey(parent), fieldTweetUserID)
+		}
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	names := append(strings.Fields(mentions.Val()), earlier.Val()...)
+	slices.Sort(names)
+	_, mentioned, err := s.findUsers(ctx, slices.Compact(names))
+	if err != nil {
+		return err
+	}
+	s.unnotify(ctx, "", "", tweet, author)
+	if answered != nil {
+		s.unnotify(ctx, NotifyReply, author, tweet, answered.Val())
+	}
+	for _, user := range mentioned {
+		s.unnotify(ctx, NotifyMention, author, tweet, user)
 	}
 	return nil
 }

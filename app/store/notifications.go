@@ -70,13 +70,17 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 	}
 }
 
-// unnotifyScript: KEYS a user's notifications; ARGV the start of the
-// entries to remove ("<kind> <actor> <tweet> "). Returns the places (0 the
-// newest) the removed entries had.
+// unnotifyScript: KEYS a user's notifications; ARGV kind, actor, tweet,
+// each "" for any. Removes the entries of that kind, by that actor, about
+// that tweet, and returns the places (0 the newest) they had.
 var unnotifyScript = script(`
 local places = {}
 for i, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if string.sub(e, 1, #ARGV[1]) == ARGV[1] then table.insert(places, i - 1) end
+  local kind, actor, tweet = string.match(e, '^(%S+) (%S+) (%S+) ')
+  if (ARGV[1] == '' or kind == ARGV[1]) and (ARGV[2] == '' or actor == ARGV[2]) and
+     (ARGV[3] == '' or tweet == ARGV[3]) then
+    table.insert(places, i - 1)
+  end
 end
 for i = #places, 1, -1 do redis.call('LSET', KEYS[1], places[i], '') end
 if #places > 0 then redis.call('LREM', KEYS[1], 0, '') end
@@ -97,15 +101,17 @@ return redis.call('DECRBY', KEYS[1], off)
 `)
 
 // unnotify takes back what notify told user of actor's kind about tweet
-// ("-" for none) when actor undoes it (an unlike, an unfollow), so that
-// doing and undoing again and again tells the user once: the entries go,
-// and those still unread come off the count. These are two single-key
-// scripts, and a failure costs a stale notification or count, as notify's.
+// ("-" for none; kind or actor "" for any) when it is undone: an unlike,
+// an unfollow, a deleted tweet. Doing and undoing again and again then
+// tells the user once, and the unread count counts only what the page
+// shows: the entries go, and those still unread come off the count. These
+// are two single-key scripts, and a failure costs a stale notification or
+// count, as notify's.
 func (s *Store) unnotify(ctx context.Context, kind, actor, tweet, user string) {
 	if user == "" || user == actor {
 		return
 	}
-	places, err := unnotifyScript.Run(ctx, s.rdb, []string{notificationsKey(user)}, kind+" "+actor+" "+tweet+" ").Int64Slice()
+	places, err := unnotifyScript.Run(ctx, s.rdb, []string{notificationsKey(user)}, kind, actor, tweet).Int64Slice()
 	if err == nil && len(places) > 0 {
 		args := make([]any, len(places))
 		for i, p := range places {
