@@ -172,6 +172,20 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 	if err != nil {
 		return fail("list the tweets", err)
 	}
+	// Whom the account told of something (notify): those its tweets told,
+	// read before the tweets go, and the authors of what it liked or
+	// reposted, and whom it followed, below. Their notifications by it are
+	// taken back at the end, a user at a time.
+	told := map[string]bool{}
+	for chunk := range slices.Chunk(tweets, fanOutChunk) {
+		notices, err := s.noticesOf(ctx, chunk...)
+		if err != nil {
+			return fail("list the notifications of the tweets", err)
+		}
+		for _, n := range notices {
+			told[n.user] = true
+		}
+	}
 	for _, t := range tweets {
 		if err := s.deleteTweet(ctx, id, t); err != nil && !errors.Is(err, ErrNoSuchTweet) {
 			return fail("delete tweet "+t, err)
@@ -182,14 +196,27 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 	if err != nil {
 		return fail("list the likes", err)
 	}
+	reposted, err := s.rdb.SMembers(ctx, repostedKey(id)).Result()
+	if err != nil {
+		return fail("list the reposts", err)
+	}
+	for chunk := range slices.Chunk(append(liked, reposted...), fanOutChunk) {
+		authors := make([]*redis.StringCmd, len(chunk))
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			for i, t := range chunk {
+				authors[i] = p.HGet(ctx, tweetKey(t), fieldTweetUserID)
+			}
+		}); err != nil {
+			return fail("list the authors of the likes and reposts", err)
+		}
+		for _, a := range authors {
+			told[a.Val()] = true
+		}
+	}
 	for _, t := range liked {
 		if err := s.unmark(ctx, id, t, likesKey, fieldLikes); err != nil {
 			return fail("take back a like", err)
 		}
-	}
-	reposted, err := s.rdb.SMembers(ctx, repostedKey(id)).Result()
-	if err != nil {
-		return fail("list the reposts", err)
 	}
 	for _, t := range reposted {
 		if err := s.unmark(ctx, id, t, repostsKey, fieldReposts); err != nil {
@@ -231,6 +258,16 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 		}
 	}); err != nil {
 		return fail("remove the follows", err)
+	}
+	for _, f := range following.Val() {
+		told[f] = true
+	}
+	notices := make([]notice, 0, len(told))
+	for u := range told {
+		notices = append(notices, notice{u, "", id, ""})
+	}
+	for chunk := range slices.Chunk(notices, fanOutChunk) {
+		s.unnotify(ctx, chunk...)
 	}
 	address, err := s.AddressOf(ctx, id)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 			t.Fatal(err)
 		}
 	}
-	mine := mustPost(t, s, alice, "mine #gone")
+	mine := mustPost(t, s, alice, "mine #gone @bob")
 	reply, err := s.Reply(ctx, bobSecret, mine, "a reply that stays")
 	if err != nil {
 		t.Fatal(err)
@@ -83,10 +84,32 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	if _, err := s.Authenticate(ctx, aliceSecret); err != nil {
 		t.Fatalf("a refused deletion ended the session: %v", err)
 	}
+	unread := func(secret string) int64 {
+		t.Helper()
+		v, err := s.Authenticate(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Unread
+	}
+	if bobs, carols := unread(bobSecret), unread(carolSecret); bobs != 1 || carols != 3 {
+		t.Fatalf("bob has %d unread, carol %d; want 1 (alice's mention) and 3 (her follow, like and repost)", bobs, carols)
+	}
 	if err := s.DeleteAccount(ctx, "", aliceSecret, "Passw0rd!", DefaultNameHold); err != nil {
 		t.Fatal(err)
 	}
 	drain()
+	// What she told others of is taken back, with their unread counts.
+	for _, u := range []struct{ id, secret string }{{bob, bobSecret}, {carol, carolSecret}} {
+		for _, e := range rdb.LRange(ctx, notificationsKey(u.id), 0, -1).Val() {
+			if strings.Fields(e)[1] == alice {
+				t.Errorf("user %s is still told %q", u.id, e)
+			}
+		}
+		if n := unread(u.secret); n != 0 {
+			t.Errorf("user %s has %d unread after alice left; want 0", u.id, n)
+		}
+	}
 
 	if _, err := s.Authenticate(ctx, aliceSecret); !errors.Is(err, ErrNotLoggedIn) {
 		t.Errorf("the deleted user's session: %v; want %v", err, ErrNotLoggedIn)

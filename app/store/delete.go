@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,14 +24,17 @@ import (
 //  3. off the author's lists: tweets_by, timeline, the general timeline,
 //     its tags' lists, its parent's replies (with the count), and its
 //     words' lists (search.go);
-//  4. the notifications it gave rise to taken back (untell);
-//  5. purge jobs on the fan-out stream: for the author's followers, and for
+//  4. purge jobs on the fan-out stream: for the author's followers, and for
 //     each reposter and theirs, the id and its repost mark off those
 //     timelines, by the fan-out workers (a post's or a repost's job still
 //     running pushes no more, and takes back what it pushed meanwhile);
-//  6. the likers' and reposters' own sets, then the tweet's sets (and an
+//  5. the likers' and reposters' own sets, then the tweet's sets (and an
 //     edited tweet's versions);
-//  7. the body emptied.
+//  6. the body emptied.
+//
+// Then the notifications it gave rise to are taken back (noticesOf, read
+// before the deletion): by DeleteTweet for one tweet, by deleteAccount for
+// all of an account's at once.
 
 // deleteMarkScript: KEYS a tweet's hash; ARGV the user's id, unix time.
 // Marks the tweet deleted (once) if the user wrote it. Returns {1, body,
@@ -68,7 +70,24 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	if err != nil {
 		return err
 	}
-	return s.deleteTweet(ctx, v.ID, id)
+	if !ValidTweetID(id) {
+		return ErrNoSuchTweet
+	}
+	// The notifications the tweet gave are found by what the deletion
+	// removes, so they are read first, and taken back after it.
+	ctx, err = begin(ctx)
+	if err != nil {
+		return err
+	}
+	notices, err := s.noticesOf(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete tweet %s: %w", id, err)
+	}
+	if err := s.deleteTweet(ctx, v.ID, id); err != nil {
+		return err
+	}
+	s.unnotify(ctx, notices...)
+	return nil
 }
 
 // deleteTweet is DeleteTweet by the user with this id.
@@ -105,9 +124,6 @@ func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	if err := s.reindexWords(ctx, id, wordsOf(body), nil); err != nil {
 		return fmt.Errorf("delete tweet %s: take it out of the search index: %w", id, err)
 	}
-	if err := s.untell(ctx, id, userID, parent); err != nil {
-		return fmt.Errorf("delete tweet %s: take back its notifications: %w", id, err)
-	}
 	if err := s.purgeMarks(ctx, id, userID, now); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
@@ -121,37 +137,60 @@ func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
 	return nil
 }
 
-// untell takes back the notifications a deleted tweet gave rise to, which
-// its readers' pages no longer show: its author's of its likes and
-// reposts, the reply's to the author of parent ("" for none), and those of
-// the users it mentions or mentioned before an edit.
-func (s *Store) untell(ctx context.Context, tweet, author, parent string) error {
-	var mentions *redis.StringCmd
-	var earlier *redis.StringSliceCmd
-	var answered *redis.StringCmd
+// noticesOf returns what the tweets told others of (notify), to take back
+// when they are deleted, which their readers' pages no longer show: their
+// authors' notifications of their likes and reposts, the replies' to the
+// authors they answer, and those of the users they mention or mentioned
+// before an edit. It reads them in two round trips however many tweets.
+func (s *Store) noticesOf(ctx context.Context, tweets ...string) ([]notice, error) {
+	fields := make([]*redis.SliceCmd, len(tweets))
+	earlier := make([]*redis.StringSliceCmd, len(tweets))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		mentions = p.HGet(ctx, tweetKey(tweet), fieldMentions)
-		earlier = p.SMembers(ctx, mentionedKey(tweet))
-		if parent != "" {
-			answered = p.HGet(ctx, tweetKey(parent), fieldTweetUserID)
+		for i, t := range tweets {
+			fields[i] = p.HMGet(ctx, tweetKey(t), fieldTweetUserID, fieldReplyTo, fieldMentions)
+			earlier[i] = p.SMembers(ctx, mentionedKey(t))
 		}
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return err
+	}); err != nil {
+		return nil, err
 	}
-	names := append(strings.Fields(mentions.Val()), earlier.Val()...)
-	slices.Sort(names)
-	_, mentioned, err := s.findUsers(ctx, slices.Compact(names))
-	if err != nil {
-		return err
+	// Then the authors of the tweets answered, and the mentioned users' ids
+	// by their names, as the users hash has them.
+	parents := make([]*redis.StringCmd, len(tweets))
+	names := make([][]*redis.StringCmd, len(tweets))
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, f := range fields {
+			v := f.Val()
+			if len(v) != 3 {
+				continue
+			}
+			if parent := str(v[1]); parent != "" {
+				parents[i] = p.HGet(ctx, tweetKey(parent), fieldTweetUserID)
+			}
+			mentioned := append(strings.Fields(str(v[2])), earlier[i].Val()...)
+			slices.Sort(mentioned)
+			for _, name := range slices.Compact(mentioned) {
+				names[i] = append(names[i], p.HGet(ctx, keyUsers, name))
+			}
+		}
+	}); err != nil {
+		return nil, err
 	}
-	s.unnotify(ctx, "", "", tweet, author)
-	if answered != nil {
-		s.unnotify(ctx, NotifyReply, author, tweet, answered.Val())
+	var notices []notice
+	for i, t := range tweets {
+		v := fields[i].Val()
+		if len(v) != 3 || v[0] == nil {
+			continue // no such tweet
+		}
+		author := str(v[0])
+		notices = append(notices, notice{author, "", "", t})
+		if parents[i] != nil {
+			notices = append(notices, notice{parents[i].Val(), NotifyReply, author, t})
+		}
+		for _, id := range names[i] {
+			notices = append(notices, notice{id.Val(), NotifyMention, author, t})
+		}
 	}
-	for _, user := range mentioned {
-		s.unnotify(ctx, NotifyMention, author, tweet, user)
-	}
-	return nil
+	return notices, nil
 }
 
 // newGeneration gives the database a new generation: every instance drops

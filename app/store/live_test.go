@@ -91,8 +91,8 @@ func testLiveEvents(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	wantEvents := []string{
 		fmt.Sprintf("counts %s [0 0 1] [] ", tweet),
 		fmt.Sprintf("unread  [0 0 0] [%s] ", alice), // alice is told of the like
-		fmt.Sprintf("unread  [0 0 0] [%s] ", alice), // and no longer, the tweet deleted
 		fmt.Sprintf("gone %s [0 0 0] [] ", tweet),
+		fmt.Sprintf("unread  [0 0 0] [%s] ", alice), // and no longer, the tweet deleted
 		"end  [0 0 0] [] " + live.SessionTag(bobSecret),
 	}
 	if !slices.Equal(got, wantEvents) {

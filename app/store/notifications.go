@@ -100,30 +100,53 @@ if off == 0 then return unread end
 return redis.call('DECRBY', KEYS[1], off)
 `)
 
-// unnotify takes back what notify told user of actor's kind about tweet
-// ("-" for none; kind or actor "" for any) when it is undone: an unlike,
+// notice names notifications to take back: user's of that kind, by that
+// actor, about that tweet ("-" for none; kind or actor "" for any).
+type notice struct{ user, kind, actor, tweet string }
+
+// unnotify takes back notices when what they tell of is undone: an unlike,
 // an unfollow, a deleted tweet. Doing and undoing again and again then
 // tells the user once, and the unread count counts only what the page
-// shows: the entries go, and those still unread come off the count. These
-// are two single-key scripts, and a failure costs a stale notification or
-// count, as notify's.
-func (s *Store) unnotify(ctx context.Context, kind, actor, tweet, user string) {
-	if user == "" || user == actor {
-		return
-	}
-	places, err := unnotifyScript.Run(ctx, s.rdb, []string{notificationsKey(user)}, kind, actor, tweet).Int64Slice()
-	if err == nil && len(places) > 0 {
-		args := make([]any, len(places))
-		for i, p := range places {
-			args[i] = p
+// shows: the entries go, and those still unread come off the count. Each
+// step is a single-key script, all users' in one pipeline, and a failure
+// costs a stale notification or count, as notify's.
+func (s *Store) unnotify(ctx context.Context, notices ...notice) {
+	var asked []notice
+	var found []*redis.Cmd
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, n := range notices {
+			if n.user == "" || n.user == n.actor {
+				continue
+			}
+			asked = append(asked, n)
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			found = append(found, unnotifyScript.Eval(ctx, p, []string{notificationsKey(n.user)}, n.kind, n.actor, n.tweet))
 		}
-		var unread int64
-		if unread, err = uncountScript.Run(ctx, s.rdb, []string{unreadKey(user)}, args...).Int64(); err == nil {
-			s.events.Publish(ctx, &live.Event{Kind: live.KindUnread, Users: []string{user}, Unread: unread})
-		}
+	})
+	var users []string
+	var counts []*redis.Cmd
+	if err == nil {
+		err = s.pipelined(ctx, func(p redis.Pipeliner) {
+			for i, f := range found {
+				places, _ := f.Slice()
+				if len(places) > 0 {
+					users = append(users, asked[i].user)
+					counts = append(counts, uncountScript.Eval(ctx, p, []string{unreadKey(asked[i].user)}, places...))
+				}
+			}
+		})
 	}
 	if err != nil {
-		s.log.Warn("could not take back a notification", "kind", kind, "err", err)
+		s.log.Warn("could not take back notifications", "err", err)
+		return
+	}
+	var events []*live.Event
+	for i, c := range counts {
+		unread, _ := c.Int64()
+		events = append(events, &live.Event{Kind: live.KindUnread, Users: []string{users[i]}, Unread: unread})
+	}
+	if len(events) > 0 {
+		s.events.Publish(ctx, events...)
 	}
 }
 

@@ -95,7 +95,7 @@ func (s *Store) tellAuthor(ctx context.Context, do bool, kind, actor, id string)
 	if do {
 		s.notify(ctx, kind, actor, id, author)
 	} else {
-		s.unnotify(ctx, kind, actor, id, author)
+		s.unnotify(ctx, notice{author, kind, actor, id})
 	}
 }
 

@@ -474,7 +474,7 @@ func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
 	case op == "follow":
 		s.notify(ctx, NotifyFollow, userID, "-", strconv.FormatInt(n, 10))
 	default:
-		s.unnotify(ctx, NotifyFollow, userID, "-", strconv.FormatInt(n, 10))
+		s.unnotify(ctx, notice{strconv.FormatInt(n, 10), NotifyFollow, userID, "-"})
 	}
 	return nil
 }
