@@ -19,7 +19,8 @@ import (
 // per instance, so that the event has to cross from one instance to the
 // other through Redis). Ben follows ann; ann posts; ben's open timeline
 // shows "1 new post" within 2 s, and clicking shows it. Ann likes ben's
-// tweet; ben's unread count changes in his navigation. Then ben's instance
+// tweet; ben's unread count changes in his navigation, and goes when she
+// takes the like back. Then ben's instance
 // restarts while ann posts: ben's page reconnects and loses nothing.
 func TestBrowserLive(t *testing.T) {
 	needChromium(t)
@@ -82,6 +83,16 @@ func TestBrowserLive(t *testing.T) {
 	// ... and the like count of his tweet on the page he has open.
 	waitFor(t, ben, `ol.tweets li.tweet:last-child .likes`, "1 like", 2*time.Second)
 	shotOf(t, ben, "live-unread")
+	// Ann takes her like back: the count and the notification go again.
+	ann.run(chromedp.Click(`form[action^="/tweets/unlike/"] button`, chromedp.ByQuery))
+	waitFor(t, ann, `form[action^="/tweets/like/"] button`, "Like", 2*time.Second)
+	waitFor(t, ben, `ol.tweets li.tweet:last-child .likes`, "0 likes", 2*time.Second)
+	for deadline := time.Now().Add(2 * time.Second); count(ben, `nav a[href="/notifications"] .badge`) != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("ben's unread count stayed after ann took her like back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	ann.checkClean()
 	ben.checkClean()
 
