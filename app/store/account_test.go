@@ -84,15 +84,7 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	if _, err := s.Authenticate(ctx, aliceSecret); err != nil {
 		t.Fatalf("a refused deletion ended the session: %v", err)
 	}
-	unread := func(secret string) int64 {
-		t.Helper()
-		v, err := s.Authenticate(ctx, secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v.Unread
-	}
-	if bobs, carols := unread(bobSecret), unread(carolSecret); bobs != 1 || carols != 3 {
+	if bobs, carols := mustUnread(t, s, bobSecret), mustUnread(t, s, carolSecret); bobs != 1 || carols != 3 {
 		t.Fatalf("bob has %d unread, carol %d; want 1 (alice's mention) and 3 (her follow, like and repost)", bobs, carols)
 	}
 	if err := s.DeleteAccount(ctx, "", aliceSecret, "Passw0rd!", DefaultNameHold); err != nil {
@@ -106,7 +98,7 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 				t.Errorf("user %s is still told %q", u.id, e)
 			}
 		}
-		if n := unread(u.secret); n != 0 {
+		if n := mustUnread(t, s, u.secret); n != 0 {
 			t.Errorf("user %s has %d unread after alice left; want 0", u.id, n)
 		}
 	}

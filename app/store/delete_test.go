@@ -126,32 +126,24 @@ func testDeleteTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 	if !shows(other, lists[0], id) {
 		t.Fatal("a refused deletion deleted the tweet")
 	}
-	unread := func(secret string) int64 {
-		t.Helper()
-		v, err := s.Authenticate(ctx, secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v.Unread
-	}
 	// bob is told of the mention and carol's follow, alice of bob's reply
 	// and follow, and of
 	// the likes and the repost of the tweet; a reply of carol's, deleted,
 	// tells alice nothing in the end.
-	if n := unread(bobSecret); n != 2 {
+	if n := mustUnread(t, s, bobSecret); n != 2 {
 		t.Fatalf("bob has %d unread; want 2, the mention and carol's follow", n)
 	}
 	carols, err := s.Reply(ctx, carolSecret, kept, "@alice soon gone")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := unread(aliceSecret); n != 6 {
+	if n := mustUnread(t, s, aliceSecret); n != 6 {
 		t.Fatalf("alice has %d unread; want 6", n)
 	}
 	if err := s.DeleteTweet(ctx, carolSecret, carols); err != nil {
 		t.Fatal(err)
 	}
-	if n := unread(aliceSecret); n != 5 {
+	if n := mustUnread(t, s, aliceSecret); n != 5 {
 		t.Errorf("alice has %d unread after carol deleted her reply; want 5", n)
 	}
 
@@ -160,10 +152,10 @@ func testDeleteTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 	}
 	// What the tweet gave rise to is taken back: the unread count no longer
 	// counts notifications the page will not show.
-	if n := unread(bobSecret); n != 1 {
+	if n := mustUnread(t, s, bobSecret); n != 1 {
 		t.Errorf("bob has %d unread after the tweet that mentioned him was deleted; want 1", n)
 	}
-	if n := unread(aliceSecret); n != 2 {
+	if n := mustUnread(t, s, aliceSecret); n != 2 {
 		t.Errorf("alice has %d unread after deleting her tweet; want 2, bob's reply and follow", n)
 	}
 	// At once, before any fan-out worker ran, on both instances.

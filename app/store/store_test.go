@@ -74,6 +74,16 @@ func mustRegister(t *testing.T, s *Store, name string) (id, secret string) {
 	return v.ID, secret
 }
 
+// mustUnread returns the unread count of the user whose secret it is.
+func mustUnread(t *testing.T, s *Store, secret string) int64 {
+	t.Helper()
+	v, err := s.Authenticate(context.Background(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Unread
+}
+
 func wantRefusal(t *testing.T, err error, kind Kind, msg string) {
 	t.Helper()
 	var e *Error
