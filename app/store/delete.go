@@ -73,8 +73,10 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	if !ValidTweetID(id) {
 		return ErrNoSuchTweet
 	}
-	// The notifications the tweet gave are found by what the deletion
-	// removes, so they are read first, and taken back after it.
+	// Once marked, the tweet's page is a 404, where its author can no
+	// longer ask again: the steps go on to the end whatever the caller
+	// does. The notifications the tweet gave are found by what the
+	// deletion removes, so they are read first, and taken back after it.
 	ctx, err = begin(ctx)
 	if err != nil {
 		return err
@@ -90,17 +92,9 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	return nil
 }
 
-// deleteTweet is DeleteTweet by the user with this id.
+// deleteTweet is DeleteTweet by the user with this id, for callers that
+// have checked the id and begun (begin): its steps go on to the end.
 func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
-	if !ValidTweetID(id) {
-		return ErrNoSuchTweet
-	}
-	// Once marked, the tweet's page is a 404, where its author can no
-	// longer ask again: the steps go on to the end whatever the caller does.
-	ctx, err := begin(ctx)
-	if err != nil {
-		return err
-	}
 	now := s.now().Unix()
 	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, userID, now).Slice()
 	if err != nil {
