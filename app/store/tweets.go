@@ -588,6 +588,16 @@ func (s *Store) findUsers(ctx context.Context, names []string) (found []string, 
 	return found, ids, nil
 }
 
+// RegisteredName returns the name, as registered, of the user that username
+// denotes when compared after case folding, as mentions are: "" if nobody.
+func (s *Store) RegisteredName(ctx context.Context, username string) (string, error) {
+	found, _, err := s.findUsers(ctx, []string{username})
+	if err != nil || len(found) == 0 {
+		return "", err
+	}
+	return found[0], nil
+}
+
 // TagTweets returns a page of the tweets with the hashtag (pytwask:tag:<tag>,
 // the tag folded), newest first, and the viewer whose secret it is (or nil).
 // A tag nobody used is an empty page.

@@ -265,8 +265,22 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, up, err := s.store.UserTweets(r.Context(), secret, r.PathValue("username"), (n-1)*pageSize, pageSize)
+	name := r.PathValue("username")
+	v, up, err := s.store.UserTweets(r.Context(), secret, name, (n-1)*pageSize, pageSize)
 	s.adopt(r, secret, v)
+	var refusal *store.Error
+	if errors.As(err, &refusal) && refusal.Kind == store.NotFound {
+		// An address typed with another case finds the user, as a mention
+		// does; pytwis's names are exact, so this is only a way there.
+		registered, err := s.store.RegisteredName(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		if registered != "" {
+			to := &url.URL{Path: "/tweets/user_history/" + registered, RawQuery: r.URL.RawQuery}
+			return s.redirect(w, r, to.String())
+		}
+	}
 	if err != nil {
 		return err
 	}

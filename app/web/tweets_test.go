@@ -110,6 +110,26 @@ func TestFollowAndUnfollow(t *testing.T) {
 	alice.get("/tweets/user_history/nobody").want(t, http.StatusNotFound, "username nobody doesn&#39;t exist", `class="site"`)
 }
 
+// A user's page typed with another case leads to the user, as a mention of
+// that name does; a name of nobody, or of a deleted account, is a 404.
+func TestUserPageInAnotherCase(t *testing.T) {
+	s := newSite(t)
+	bob := s.signedIn("alice", "BoB")[1]
+	anon := s.browser()
+	for _, c := range []struct{ path, to string }{
+		{"/tweets/user_history/bob", "/tweets/user_history/BoB"},
+		{"/tweets/user_history/BOB?page=2", "/tweets/user_history/BoB?page=2"},
+		{"/tweets/user_history/ALICE", "/tweets/user_history/alice"},
+	} {
+		anon.get(c.path).wantRedirect(t, c.to)
+	}
+	anon.get("/tweets/user_history/BoB").want(t, 200, "<h1>BoB</h1>")
+	anon.get("/tweets/user_history/bobby").want(t, http.StatusNotFound, "username bobby doesn&#39;t exist")
+
+	bob.post("/auth/delete_account", form("password", "Passw0rd!")).wantRedirect(t, "/auth/")
+	anon.get("/tweets/user_history/bob").want(t, http.StatusNotFound, "username bob doesn&#39;t exist")
+}
+
 func TestTimelinePaging(t *testing.T) {
 	s := newSite(t)
 	b := s.signedIn("alice")[0]
