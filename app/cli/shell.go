@@ -487,8 +487,12 @@ func (sh *Shell) resetLink(ctx context.Context, args []string) error {
 	if err != nil {
 		return sh.couldnt("make a password reset link for "+args[0], err)
 	}
-	sh.say("A password reset link for %s, which works once, for %s:\n%s/auth/reset?token=%s", args[0],
-		store.Span(store.ResetTTL), strings.TrimRight(sh.rules.BaseURL, "/"), token)
+	base, where := strings.TrimRight(sh.rules.BaseURL, "/"), ""
+	if base == "" {
+		where = ", to follow the site's address (set PYTWASK_BASE_URL to print it whole)"
+	}
+	sh.say("A password reset link for %s, which works once, for %s%s:\n%s/auth/reset?token=%s", args[0],
+		store.Span(store.ResetTTL), where, base, token)
 	return nil
 }
 

@@ -139,6 +139,21 @@ func TestEveryCommand(t *testing.T) {
 	}
 }
 
+// TestResetLinkWithoutBaseURL: a site with no address configured gets the
+// link's path, and the operator is told what goes before it.
+func TestResetLinkWithoutBaseURL(t *testing.T) {
+	sh, out, _ := newShell(t)
+	sh.rules.BaseURL = ""
+	ctx := context.Background()
+	sh.Exec(ctx, "register bob Passw0rd!")
+	out.Reset()
+	sh.Exec(ctx, "resetlink bob")
+	want := "A password reset link for bob, which works once, for 1 hour, to follow the site's address (set PYTWASK_BASE_URL to print it whole):\n/auth/reset?token="
+	if !strings.HasPrefix(out.String(), want) || sh.Failed() {
+		t.Errorf("resetlink printed %q; want %q and a token", out.String(), want)
+	}
+}
+
 // TestDeleteUserFinishesCutShort: an account whose deletion stopped after
 // its first step (marked deleted, out of users and without sessions, as
 // when Redis goes away then) is listed as such, and deleteuser finishes it.
