@@ -209,6 +209,9 @@ func TestBrowserConversation(t *testing.T) {
 			}
 			ben.open(attrOf(ben, `.tweet .permalink`, "href"))
 			ben.waitText("The tweet it replied to was deleted")
+			if got := text(ben, `.ancestors`); got != "This tweet was deleted." {
+				t.Errorf("above ben's reply: %q; want the deleted tweet's place", got)
+			}
 			shot(ben, "ben-reply-to-a-deleted-tweet")
 			cat.open("/tags/" + tag)
 			if n := count(cat, `.tweet`); n != 1 {

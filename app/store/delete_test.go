@@ -173,7 +173,8 @@ func testDeleteTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 		t.Errorf("the deleted tweet's page: %v; want not found", err)
 	}
 	_, c, err := other.TweetConversation(ctx, "", reply, 0, 10)
-	if err != nil || !c.ParentGone || c.Tweet.ReplyToUser != "" || c.Tweet.Body != "an answer" {
+	if err != nil || len(c.Ancestors) != 1 || c.Ancestors[0] != (Tweet{ID: id, Deleted: true}) ||
+		c.Tweet.ReplyToUser != "" || c.Tweet.Body != "an answer" {
 		t.Errorf("the reply's page: %+v, %v; want the reply, replying to a deleted tweet", c, err)
 	}
 	_, notes, _, err := s.Notifications(ctx, bobSecret, 0, 50)
@@ -233,6 +234,65 @@ func testDeleteTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 func isNotFound(err error) bool {
 	var refusal *Error
 	return errors.As(err, &refusal) && refusal.Kind == NotFound
+}
+
+// TestConversationPastDeletedTweets: a tweet's page shows each deleted
+// tweet above it as deleted, and the conversation above that still: a
+// deleted reply in the middle of a thread hides none of it.
+func TestConversationPastDeletedTweets(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	alice, aliceSecret := mustRegister(t, s, "alice")
+	_, bobSecret := mustRegister(t, s, "bob")
+	root := mustPost(t, s, alice, "the start")
+	thread := []string{root}
+	for _, by := range []string{bobSecret, aliceSecret, bobSecret} {
+		id, err := s.Reply(ctx, by, thread[len(thread)-1], "and then")
+		if err != nil {
+			t.Fatal(err)
+		}
+		thread = append(thread, id)
+	}
+	// ancestors says what the last tweet's page shows above it: an id, or
+	// "x" for a deleted tweet.
+	ancestors := func() []string {
+		t.Helper()
+		_, c, err := s.TweetConversation(ctx, aliceSecret, thread[3], 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shown []string
+		for _, a := range c.Ancestors {
+			switch {
+			case a == (Tweet{ID: a.ID, Deleted: true}):
+				shown = append(shown, "x")
+			case a.Deleted || a.Body == "":
+				t.Errorf("ancestor %s is half deleted: %+v", a.ID, a)
+			default:
+				shown = append(shown, a.ID)
+			}
+		}
+		return shown
+	}
+	steps := []struct {
+		delete, secret string
+		want           []string
+	}{
+		{"", "", []string{thread[0], thread[1], thread[2]}},
+		{thread[1], bobSecret, []string{thread[0], "x", thread[2]}},
+		{thread[0], aliceSecret, []string{"x", "x", thread[2]}},
+		{thread[2], aliceSecret, []string{"x", "x", "x"}},
+	}
+	for _, st := range steps {
+		if st.delete != "" {
+			if err := s.DeleteTweet(ctx, st.secret, st.delete); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := ancestors(); !slices.Equal(got, st.want) {
+			t.Errorf("after deleting %q, the page shows above the tweet %v; want %v", st.delete, got, st.want)
+		}
+	}
 }
 
 // TestDeleteDuringFanOut: a tweet deleted while its fan-out job runs (cut

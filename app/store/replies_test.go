@@ -64,7 +64,7 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	if c.Tweet.ID != answer || c.Tweet.ReplyTo != root || c.Tweet.ReplyToUser != "alice" || c.Tweet.Username != "bob" {
 		t.Errorf("the answer: %+v", c.Tweet)
 	}
-	if len(c.Ancestors) != 1 || c.Ancestors[0].ID != root || c.ParentGone {
+	if len(c.Ancestors) != 1 || c.Ancestors[0].ID != root || c.Ancestors[0].Deleted {
 		t.Errorf("the answer's ancestors: %+v", c.Ancestors)
 	}
 	if len(c.Replies.Tweets) != 1 || c.Replies.Tweets[0].ID != thanks || c.Tweet.Replies != 1 {
@@ -113,12 +113,13 @@ func testReplies(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		t.Errorf("the page of a tweet that does not exist: %v", err)
 	}
 
-	// A reply whose parent is gone says so. (Nothing deletes tweets yet:
-	// the hash is deleted by hand, and read by a store whose in-process
-	// cache never saw it.)
+	// A reply whose parent's hash is gone altogether (nothing deletes one:
+	// by hand here, read by a store whose in-process cache never saw it)
+	// shows the parent deleted, and the conversation ends there.
 	rdb.Del(ctx, "tweet:"+answer)
 	_, c, err = New(rdb, testHasher, nil).TweetConversation(ctx, "", thanks, 0, 10)
-	if err != nil || !c.ParentGone || len(c.Ancestors) != 0 || c.Tweet.ReplyTo != answer || c.Tweet.ReplyToUser != "" {
+	if err != nil || len(c.Ancestors) != 1 || c.Ancestors[0] != (Tweet{ID: answer, Deleted: true}) ||
+		c.Tweet.ReplyTo != answer || c.Tweet.ReplyToUser != "" {
 		t.Errorf("a reply to a gone tweet: %+v, %v", c, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type Tweet struct {
 	Mentions string
 	// Edited is when its text was last changed (zero: never).
 	Edited time.Time
+	// Deleted is set only on a conversation's ancestor deleted since it was
+	// answered, which has nothing else but its ID.
+	Deleted bool
 
 	// What a page shows with it, read for each page and never cached (see
 	// decoration): its counts; whether the viewer likes it and reposted
@@ -481,12 +485,12 @@ func tweetFrom(v []any) Tweet {
 // oldest first, and a page of the replies to it, newest first. Each tweet
 // has its counts, and the viewer's like and repost.
 type Conversation struct {
-	Tweet     Tweet
+	Tweet Tweet
+	// Ancestors are up to MaxAncestors tweets it answers, oldest first. One
+	// deleted is there as Deleted, and the conversation above it goes on:
+	// its tombstone keeps the id of the tweet it answered.
 	Ancestors []Tweet
-	// ParentGone: the tweet it answers (the oldest ancestor's parent) no
-	// longer exists.
-	ParentGone bool
-	Replies    Page
+	Replies   Page
 }
 
 // MaxAncestors bounds how far up a conversation a tweet's page goes.
@@ -527,26 +531,42 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 		c.Replies.Tweets, c.Replies.More = c.Replies.Tweets[:n], true
 	}
 	// Up the conversation, one tweet at a time (mostly from the cache),
-	// then their counts in one round trip.
-	var up []string
+	// past deleted ones by their tombstones, then the counts of those that
+	// are there in one round trip.
+	var up, there []string
 	for parent := c.Tweet.ReplyTo; parent != "" && len(up) < MaxAncestors; {
+		up = append(up, parent)
 		p, err := s.resolve(ctx, gen, []string{parent}, 1, nil)
 		if err != nil {
 			return v, c, err
 		}
-		if len(p.Tweets) == 0 {
-			c.ParentGone = true
-			break
+		if len(p.Tweets) == 1 {
+			there = append(there, parent)
+			parent = p.Tweets[0].ReplyTo
+			continue
 		}
-		up = append([]string{parent}, up...)
-		parent = p.Tweets[0].ReplyTo
+		parent, err = s.rdb.HGet(ctx, tweetKey(parent), fieldReplyTo).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return v, c, fmt.Errorf("read the conversation of tweet %s: %w", id, err)
+		}
 	}
-	if len(up) > 0 {
-		p, err := s.resolve(ctx, gen, up, -1, decorationFor(v))
+	found := map[string]Tweet{}
+	if len(there) > 0 {
+		p, err := s.resolve(ctx, gen, there, -1, decorationFor(v))
 		if err != nil {
 			return v, c, err
 		}
-		c.Ancestors = p.Tweets
+		for _, t := range p.Tweets {
+			found[t.ID] = t
+		}
+	}
+	for _, a := range slices.Backward(up) {
+		t, ok := found[a]
+		if !ok {
+			// Deleted on the way, or between the two reads.
+			t = Tweet{ID: a, Deleted: true}
+		}
+		c.Ancestors = append(c.Ancestors, t)
 	}
 	return v, c, nil
 }

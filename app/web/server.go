@@ -273,7 +273,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) selfTest() error {
 	tweets, err := s.rd.tweetList([]tweetView{{ID: "1", Username: "x", Body: "x", Ago: "a few seconds ago"},
 		{ID: "2", Username: "y", Body: "y", Ago: "a few seconds ago", ReplyTo: "1", ReplyToUser: "x"}, {ID: "3", ReplyTo: "9"},
-		{ID: "4", Username: "z", Body: "z", SignedIn: true, Liked: true, Reposted: true, RepostedBy: "x", Likes: 1, Reposts: 1, Replies: 1}})
+		{ID: "4", Username: "z", Body: "z", SignedIn: true, Liked: true, Reposted: true, RepostedBy: "x", Likes: 1, Reposts: 1, Replies: 1}, {ID: "5", Deleted: true}})
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (s *Server) selfTest() error {
 		"user_settings": &settingsPage{},
 		"timeline":      &timelinePage{PostForm: newTweetForm("", "x"), Tweets: tweets},
 		"user_history":  &userHistoryPage{User: &store.UserPage{}, CanFollow: true, Tweets: tweets},
-		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: replyForm("1", "", "x"), ParentGone: true},
+		"tweet":         &tweetPage{Tweet: tweets, Ancestors: tweets, Replies: tweets, Reply: replyForm("1", "", "x")},
 		"delete":        &deletePage{Tweet: tweets, TweetID: "1", Cancel: "/"},
 		"edit":          &editPage{Tweet: tweets, Form: editForm("1", "x", "x"), Window: "30 minutes"},
 		"forgot":        &forgotPage{Who: "x", Error: "x"},

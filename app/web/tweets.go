@@ -57,6 +57,9 @@ type tweetView struct {
 	// Edited is when its text was last changed (unix seconds, 0: never).
 	Edited    int64
 	EditedAgo string
+	// Deleted: a conversation's ancestor deleted since (store.Tweet.Deleted),
+	// shown as such and nothing else.
+	Deleted bool
 	// Its counts; SignedIn: the viewer may like and repost it (the buttons
 	// say whether they do); Own: the viewer wrote it, and may delete it;
 	// Editable: and may still edit it; RepostedBy: who put it on the
@@ -121,6 +124,10 @@ func (s *Server) tweetViews(tweets []store.Tweet, v *store.Viewer) []tweetView {
 	now := s.now()
 	views := make([]tweetView, len(tweets))
 	for i, t := range tweets {
+		if t.Deleted {
+			views[i] = tweetView{ID: t.ID, Deleted: true}
+			continue
+		}
 		own := v != nil && v.ID == t.UserID
 		views[i] = tweetView{ID: t.ID, Username: t.Username, Body: t.Body, Posted: t.Time.Unix(), Ago: timeAgo(t.Time, now),
 			ReplyTo: t.ReplyTo, ReplyToUser: t.ReplyToUser, Mentions: t.Mentions,
@@ -331,7 +338,6 @@ type tweetPage struct {
 	Tweet      template.HTML // the tweet, as lists show it
 	TweetID    string
 	Ancestors  template.HTML // tweetList, oldest first
-	ParentGone bool
 	Replies    template.HTML // tweetList, newest first
 	ReplyCount int64
 	Reply      *postForm // nil: nobody signed in
@@ -399,7 +405,6 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 		Tweet:      tweet,
 		TweetID:    c.Tweet.ID,
 		Ancestors:  ancestors,
-		ParentGone: c.ParentGone,
 		Replies:    replies,
 		ReplyCount: c.Tweet.Replies,
 		Reply:      reply,

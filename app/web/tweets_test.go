@@ -450,7 +450,12 @@ func TestDeleteTweetPages(t *testing.T) {
 	}
 	bob.get("/tweets/"+id).want(t, 404)
 	reply := s.rdb.Get(t.Context(), "next_tweet_id").Val()
-	bob.get("/tweets/"+reply).want(t, 200, "you have a typo", "The tweet it replied to was deleted")
+	page := bob.get("/tweets/" + reply)
+	page.want(t, 200, "you have a typo", "The tweet it replied to was deleted",
+		`<ol class="tweets ancestors"><li class="gone"><p>This tweet was deleted.</p></li>`)
+	if strings.Contains(page.body, "oops") {
+		t.Error("the reply's page shows the text of the tweet deleted above it")
+	}
 }
 
 // TestEditTweetPages: the author sees Edit on their tweet while it may be
