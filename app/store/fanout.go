@@ -188,9 +188,6 @@ func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
 			continue
 		}
 		if err != nil {
-			if isNoGroup(err) {
-				err = s.ensureFanOutGroup(ctx) // the database was wiped
-			}
 			s.fanOutFailed(ctx, err)
 			continue
 		}
@@ -393,10 +390,18 @@ func (s *Store) touchJob(ctx context.Context, consumer, id string) error {
 }
 
 // fanOutFailed logs a failed step, and waits a moment before the next, so
-// that a Redis that is down is not asked in a tight loop.
+// that a Redis that is down is not asked in a tight loop. A stream gone
+// with a wiped database is made again instead, and the next step goes on
+// at once.
 func (s *Store) fanOutFailed(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return
+	}
+	if isNoGroup(err) {
+		if err = s.ensureFanOutGroup(ctx); err == nil {
+			s.log.Warn("fan-out: the job stream was gone, as after a wipe of the database; made it again")
+			return
+		}
 	}
 	s.log.Warn("fan-out", "err", err)
 	select {

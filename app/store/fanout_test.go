@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -286,6 +288,43 @@ func TestFanOutWorkersUnderConcurrentPosts(t *testing.T) {
 		}
 	}
 	noJobsLeft(t, rdb)
+}
+
+// TestFanOutAfterAWipe: a worker whose database is wiped under it makes
+// the job stream's group again and runs the next job, and says so in the
+// log, not as a failure with no error.
+func TestFanOutAfterAWipe(t *testing.T) {
+	s, rdb := newStore(t)
+	var logs strings.Builder
+	s.log = slog.New(slog.NewTextHandler(&logs, nil))
+	s.inlineFanOut = 1
+	ctx := context.Background()
+	wctx, stop := context.WithCancel(ctx)
+	var worker sync.WaitGroup
+	worker.Go(func() { s.RunFanOut(wctx, "w") })
+	for rdb.Exists(ctx, keyFanOut).Val() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	rdb.FlushDB(ctx)
+
+	alice, _ := mustRegister(t, s, "alice")
+	var followers []string
+	for _, name := range []string{"bob", "carol", "dave"} {
+		id, _ := mustRegister(t, s, name)
+		followAlice(t, s, id)
+		followers = append(followers, id)
+	}
+	id := mustPost(t, s, alice, "after the wipe")
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.XLen(ctx, keyFanOut).Val() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	worker.Wait()
+	exactlyOnce(t, rdb, id, followers)
+	if strings.Contains(logs.String(), "err=<nil>") || !strings.Contains(logs.String(), "made it again") {
+		t.Errorf("the log after the wipe:\n%s", logs.String())
+	}
 }
 
 // TestFanOutSurvivesRedisRestart: Redis is killed in the middle of a job and
