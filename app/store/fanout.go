@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -255,9 +256,11 @@ func isBusyGroup(err error) bool {
 	return errors.As(err, &re) && len(re.Error()) >= 9 && re.Error()[:9] == "BUSYGROUP"
 }
 
-func isNoGroup(err error) bool {
+// isStreamGone: the stream or its group is gone (the database was wiped),
+// for a read (NOGROUP), or while a read was blocked on it (UNBLOCKED).
+func isStreamGone(err error) bool {
 	var re redis.Error
-	return errors.As(err, &re) && len(re.Error()) >= 7 && re.Error()[:7] == "NOGROUP"
+	return errors.As(err, &re) && (strings.HasPrefix(re.Error(), "NOGROUP") || strings.HasPrefix(re.Error(), "UNBLOCKED"))
 }
 
 // runPending runs the jobs delivered to consumer and not finished: a worker
@@ -397,7 +400,7 @@ func (s *Store) fanOutFailed(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return
 	}
-	if isNoGroup(err) {
+	if isStreamGone(err) {
 		if err = s.ensureFanOutGroup(ctx); err == nil {
 			s.log.Warn("fan-out: the job stream was gone, as after a wipe of the database; made it again")
 			return
