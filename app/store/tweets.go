@@ -575,7 +575,8 @@ func (s *Store) TweetConversation(ctx context.Context, secret, id string, offset
 const MaxMentions = 10
 
 // findUsers returns the names, as registered, and the ids of the users that
-// names denote (compared after case folding), skipping names of nobody.
+// names denote (compared after case folding), skipping names of nobody and
+// of accounts being deleted.
 func (s *Store) findUsers(ctx context.Context, names []string) (found []string, ids []string, err error) {
 	if len(names) == 0 {
 		return nil, nil, nil
@@ -589,19 +590,22 @@ func (s *Store) findUsers(ctx context.Context, names []string) (found []string, 
 	}); err != nil {
 		return nil, nil, err
 	}
-	nameCmds := make([]*redis.StringCmd, len(names))
+	nameCmds := make([]*redis.SliceCmd, len(names))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for i, id := range idCmds {
 			if id.Val() != "" {
-				nameCmds[i] = p.HGet(ctx, userKey(id.Val()), fieldUsername)
+				nameCmds[i] = p.HMGet(ctx, userKey(id.Val()), fieldUsername, fieldDeleted)
 			}
 		}
 	}); err != nil {
 		return nil, nil, err
 	}
 	for i, f := range nameCmds {
-		if f != nil && f.Val() != "" {
-			found = append(found, f.Val())
+		if f == nil {
+			continue
+		}
+		if u := f.Val(); len(u) == 2 && str(u[0]) != "" && u[1] == nil {
+			found = append(found, str(u[0]))
 			ids = append(ids, idCmds[i].Val())
 		}
 	}

@@ -283,7 +283,7 @@ func (s *Server) userHistory(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if registered != "" {
+		if registered != "" && registered != name {
 			to := &url.URL{Path: "/tweets/user_history/" + registered, RawQuery: r.URL.RawQuery}
 			return s.redirect(w, r, to.String())
 		}

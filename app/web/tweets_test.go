@@ -128,6 +128,17 @@ func TestUserPageInAnotherCase(t *testing.T) {
 
 	bob.post("/auth/delete_account", form("password", "Passw0rd!")).wantRedirect(t, "/auth/")
 	anon.get("/tweets/user_history/bob").want(t, http.StatusNotFound, "username bob doesn&#39;t exist")
+
+	// An account whose deletion was cut short after its first step: out of
+	// users, its folded name not yet released.
+	ctx := t.Context()
+	s.signedIn("Carol")
+	id := s.rdb.HGet(ctx, "users", "Carol").Val()
+	s.rdb.HSet(ctx, "user:"+id, "pytwask_deleted", time.Now().Unix())
+	s.rdb.HDel(ctx, "users", "Carol")
+	for _, name := range []string{"Carol", "carol"} {
+		anon.get("/tweets/user_history/"+name).want(t, http.StatusNotFound, "username "+name+" doesn&#39;t exist")
+	}
 }
 
 func TestTimelinePaging(t *testing.T) {
