@@ -125,6 +125,21 @@ func TestBrowserLive(t *testing.T) {
 	ben.run(chromedp.Click(bar, chromedp.ByQuery))
 	waitFor(t, ben, `ol.tweets.replies li:last-child .body`, "A reply, live", 2*time.Second)
 	shotOf(t, ben, "live-reply")
+
+	// Ben reads the reply; ann deletes her tweet above it: its place says
+	// so, as the page would after a reload.
+	ben.open(attrOf(ben, `ol.tweets.replies li:last-child .permalink`, "href"))
+	waitLive(t, ben)
+	if n := count(ben, `ol.ancestors #tweet-`+id); n != 1 {
+		t.Fatalf("the reply's page shows ann's tweet above it %d times; want once", n)
+	}
+	ann.open("/tweets/delete/" + id)
+	ann.run(chromedp.Click(`main form[action="/tweets/delete/`+id+`"] button`, chromedp.ByQuery))
+	ann.waitText("Your tweet was deleted.")
+	waitFor(t, ben, `ol.ancestors li.gone`, "This tweet was deleted.", 2*time.Second)
+	if n := count(ben, `#tweet-`+id); n != 0 {
+		t.Error("ben's page still shows the deleted tweet")
+	}
 	ben.checkClean()
 }
 

@@ -102,7 +102,13 @@
   function onGone(e) {
     var d = JSON.parse(e.data);
     var li = document.getElementById("tweet-" + d.id);
-    if (li && li.closest("ol.focus") === null) {
+    if (li && li.closest("ol.ancestors")) {
+      // Above a reply, the conversation keeps its place, as the page does.
+      var gone = document.createElement("li");
+      gone.className = "gone";
+      gone.appendChild(document.createElement("p")).textContent = "This tweet was deleted.";
+      li.replaceWith(gone);
+    } else if (li && li.closest("ol.focus") === null) {
       li.remove();
     }
     pending = pending.filter(function (p) { return p.id !== d.id; });
