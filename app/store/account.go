@@ -159,7 +159,14 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 		if secret != "" {
 			p.HDel(ctx, keyAuths, secret)
 		}
-		p.HDel(ctx, keyUsers, username)
+		if s.sharded {
+			// No count to keep: a Cluster's users are all pytwask's, and
+			// registerSharded refolds only for fewer names than users.
+			p.HDel(ctx, keyUsers, username)
+		} else {
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			unregisterScript.Eval(ctx, p, []string{keyUsers, keyFoldedCount}, username)
+		}
 		p.HDel(ctx, userKey(id), fieldAuth, fieldPasswordHash)
 	}); err != nil {
 		return fail("end the sessions", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 func TestDeleteAccount(t *testing.T) {
 	s, rdb := newStore(t)
 	testDeleteAccount(t, s, rdb)
+	testActingWhileDeleted(t, s, rdb)
 }
 
 // TestDeleteAccountOnCluster is TestDeleteAccount on a Redis Cluster.
@@ -26,6 +28,42 @@ func TestDeleteAccountOnCluster(t *testing.T) {
 	s, rdb, _ := clusterStore(t)
 	s.inlineFanOut = 1
 	testDeleteAccount(t, s, rdb)
+	testActingWhileDeleted(t, s, rdb)
+}
+
+// testActingWhileDeleted: a follow, a like, a repost or an edit whose
+// session was checked just before the account's deletion began (marked
+// deleted, the session still there, as between the two) leaves nothing
+// behind that the deletion, reading after its mark, would miss.
+func testActingWhileDeleted(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	dora, doraSecret := mustRegister(t, s, "dora")
+	eve, _ := mustRegister(t, s, "eve")
+	finn, _ := mustRegister(t, s, "finn")
+	evesTweet := mustPost(t, s, eve, "eve's")
+	dorasTweet := mustPost(t, s, dora, "dora's")
+	rdb.HSet(ctx, userKey(dora), fieldDeleted, time.Now().Unix())
+
+	if err := s.Follow(ctx, dora, "eve"); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("a follow by an account being deleted: %v; want %v", err, ErrNotLoggedIn)
+	}
+	for _, mark := range []func(context.Context, string, string, bool) error{s.Like, s.Repost} {
+		if err := mark(ctx, doraSecret, evesTweet, true); !errors.Is(err, ErrNotLoggedIn) {
+			t.Errorf("a like or repost by an account being deleted: %v; want %v", err, ErrNotLoggedIn)
+		}
+	}
+	if _, err := s.EditTweet(ctx, doraSecret, dorasTweet, "dora's @finn #late", DefaultEditWindow); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{followerKey(eve), followingKey(dora), likesKey(evesTweet), repostsKey(evesTweet),
+		likedKey(dora), repostedKey(dora), notificationsKey(eve), notificationsKey(finn), tagKey("late"), wordKey("late")} {
+		if n := rdb.Exists(ctx, k).Val(); n != 0 {
+			t.Errorf("%s is left: %v", k, rdb.Type(ctx, k).Val())
+		}
+	}
+	if c := rdb.HMGet(ctx, tweetKey(evesTweet), fieldLikes, fieldReposts).Val(); count(c[0]) != 0 || count(c[1]) != 0 {
+		t.Errorf("eve's tweet counts %v likes and reposts", c)
+	}
 }
 
 func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
@@ -91,6 +129,11 @@ func testDeleteAccount(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		t.Fatal(err)
 	}
 	drain()
+	// On one server, the folded names' count follows users, so that the
+	// next sign-up need not fold every name again.
+	if counted, users := rdb.Get(ctx, keyFoldedCount).Val(), rdb.HLen(ctx, keyUsers).Val(); !s.sharded && counted != strconv.FormatInt(users, 10) {
+		t.Errorf("after the deletion, %s is %s for %d users", keyFoldedCount, counted, users)
+	}
 	// What she told others of is taken back, with their unread counts.
 	for _, u := range []struct{ id, secret string }{{bob, bobSecret}, {carol, carolSecret}} {
 		for _, e := range rdb.LRange(ctx, notificationsKey(u.id), 0, -1).Val() {

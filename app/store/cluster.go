@@ -311,7 +311,8 @@ return 1
 
 // followSharded is followScript's work: the follower set first (from then
 // on the fan-out serves the follower), then the following set; an unfollow
-// undoes them in the same order. Its replies are followScript's.
+// undoes them in the same order. Its replies are followScript's; the check
+// of the follower's account comes last here, after the writes it guards.
 func (s *Store) followSharded(ctx context.Context, userID, followee, op string) (int64, error) {
 	fid, err := s.rdb.HGet(ctx, keyUsers, followee).Result()
 	if errors.Is(err, redis.Nil) {
@@ -329,7 +330,18 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 		if changed, err = s.rdb.ZAdd(ctx, followerKey(fid), redis.Z{Score: now, Member: userID}).Result(); err != nil {
 			return 0, err
 		}
-		err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: now, Member: fid}).Err()
+		if err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: now, Member: fid}).Err(); err != nil {
+			return 0, err
+		}
+		// A deletion of the follower's account marks it, then reads its
+		// follows: unless marked by now, it will find this one.
+		gone, err := s.beingDeleted(ctx, userID)
+		if err != nil || gone {
+			if err == nil && changed == 1 {
+				_, err = s.followSharded(ctx, userID, followee, "unfollow")
+			}
+			return -3, err
+		}
 	} else {
 		if changed, err = s.rdb.ZRem(ctx, followerKey(fid), userID).Result(); err != nil {
 			return 0, err

@@ -33,8 +33,9 @@ import (
 //  6. the body emptied.
 //
 // Then the notifications it gave rise to are taken back (noticesOf, read
-// before the deletion): by DeleteTweet for one tweet, by deleteAccount for
-// all of an account's at once.
+// after step 1, when no edit can add any, and before the rest): by
+// DeleteTweet for one tweet, by deleteAccount (before step 1, for all of
+// an account's at once, once its sessions are gone).
 
 // deleteMarkScript: KEYS a tweet's hash; ARGV the user's id, unix time.
 // Marks the tweet deleted (once) if the user wrote it. Returns {1, body,
@@ -76,8 +77,14 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	// Once marked, the tweet's page is a 404, where its author can no
 	// longer ask again: the steps go on to the end whatever the caller
 	// does. The notifications the tweet gave are found by what the
-	// deletion removes, so they are read first, and taken back after it.
+	// deletion removes, so they are read after the mark (an edit then
+	// can no longer add any: EditTweet) and before the rest, and taken
+	// back after it.
 	ctx, err = begin(ctx)
+	if err != nil {
+		return err
+	}
+	body, parent, err := s.markDeleted(ctx, v.ID, id)
 	if err != nil {
 		return err
 	}
@@ -85,7 +92,7 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
-	if err := s.deleteTweet(ctx, v.ID, id); err != nil {
+	if err := s.unlistDeleted(ctx, v.ID, id, body, parent); err != nil {
 		return err
 	}
 	s.unnotify(ctx, notices...)
@@ -93,22 +100,38 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 }
 
 // deleteTweet is DeleteTweet by the user with this id, for callers that
-// have checked the id and begun (begin): its steps go on to the end.
+// have checked the id, begun (begin) and read its notices: its steps go on
+// to the end.
 func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
-	now := s.now().Unix()
-	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, userID, now).Slice()
+	body, parent, err := s.markDeleted(ctx, userID, id)
 	if err != nil {
-		return fmt.Errorf("delete tweet %s: %w", id, err)
+		return err
+	}
+	return s.unlistDeleted(ctx, userID, id, body, parent)
+}
+
+// markDeleted is a deletion's first step (deleteMarkScript): it returns the
+// tweet's text and the id of the tweet it answers ("" for none).
+func (s *Store) markDeleted(ctx context.Context, userID, id string) (body, parent string, err error) {
+	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, userID, s.now().Unix()).Slice()
+	if err != nil {
+		return "", "", fmt.Errorf("delete tweet %s: %w", id, err)
 	}
 	switch n, _ := res[0].(int64); {
 	case n == -1:
-		return ErrNoSuchTweet
+		return "", "", ErrNoSuchTweet
 	case n == -2:
-		return ErrNotYourTweet
+		return "", "", ErrNotYourTweet
 	case len(res) != 3:
-		return fmt.Errorf("delete tweet %s: unexpected reply of %d values", id, len(res))
+		return "", "", fmt.Errorf("delete tweet %s: unexpected reply of %d values", id, len(res))
 	}
-	body, parent := str(res[1]), str(res[2])
+	return str(res[1]), str(res[2]), nil
+}
+
+// unlistDeleted is the rest of a deletion, from the tweet marked deleted
+// with this text and parent.
+func (s *Store) unlistDeleted(ctx context.Context, userID, id, body, parent string) error {
+	now := s.now().Unix()
 	if err := s.newGeneration(ctx); err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}

@@ -170,6 +170,28 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 		}
 	}
 	s.notify(ctx, NotifyMention, v.ID, id, told...)
+	// A deletion of the tweet or of its author's account that began since
+	// the edit read the tweet before these tags, words and notices were
+	// written: they are taken back here. One that begins later finds them.
+	var tweetGone, authorGone *redis.BoolCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		tweetGone, authorGone = p.HExists(ctx, tweetKey(id), fieldDeleted), p.HExists(ctx, userKey(v.ID), fieldDeleted)
+	}); err != nil {
+		return true, fmt.Errorf("edit tweet %s: %w", id, err)
+	}
+	if tweetGone.Val() || authorGone.Val() {
+		notices := make([]notice, len(told))
+		for i, u := range told {
+			notices[i] = notice{u, NotifyMention, v.ID, id}
+		}
+		s.unnotify(ctx, notices...)
+		if err := s.retag(ctx, id, tagsOf(body), nil); err != nil {
+			return true, fmt.Errorf("edit tweet %s: %w", id, err)
+		}
+		if err := s.reindexWords(ctx, id, after, nil); err != nil {
+			return true, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
+		}
+	}
 	return true, nil
 }
 

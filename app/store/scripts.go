@@ -28,6 +28,18 @@ redis.call('INCR', KEYS[5])
 return id
 `)
 
+// unregister: KEYS users, the folded names' count; ARGV a username. Takes
+// the name out of users, and out of the count if it counted it, so that
+// the two stay equal: registerScript refolds every name when they differ,
+// and a sign-up beside deletions would find them differ again and again.
+var unregisterScript = script(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and
+   tonumber(redis.call('GET', KEYS[2]) or '0') > redis.call('HLEN', KEYS[1]) then
+  redis.call('DECR', KEYS[2])
+end
+return 1
+`)
+
 // credentials: KEYS users; ARGV username. Returns {id, hash} or nil.
 var credentialsScript = script(`
 local id = redis.call('HGET', KEYS[1], ARGV[1])
@@ -142,11 +154,13 @@ end
 // follow: KEYS users; ARGV follower id, followee name, unix time, 'follow' or
 // 'unfollow'. Returns the followee id, 0 when the follow was so already (a
 // follow again still sets its time, as pytwis's does), -1 when no such
-// user, -2 for oneself.
+// user, -2 for oneself, -3 when the follower's account is being deleted
+// (its deletion, which marks it first, would miss the new follow).
 var followScript = script(`
 local fid = redis.call('HGET', KEYS[1], ARGV[2])
 if not fid then return -1 end
 if fid == ARGV[1] then return -2 end
+if redis.call('HEXISTS', '{user:}' .. ARGV[1], '{deleted}') == 1 then return -3 end
 local changed
 if ARGV[4] == 'follow' then
   changed = redis.call('ZADD', '{follower:}' .. fid, ARGV[3], ARGV[1])

@@ -468,6 +468,8 @@ func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
 		return refuse(NotFound, "Followee %s doesn't exist", followee)
 	case -2:
 		return refuse(Invalid, "Can't follow yourself %s", followee)
+	case -3:
+		return ErrNotLoggedIn
 	}
 	switch {
 	case n == 0: // so already: nothing to tell
