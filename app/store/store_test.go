@@ -172,6 +172,12 @@ func TestLoginLogoutAndSecretRotation(t *testing.T) {
 	if err := s.Logout(ctx, secret); !errors.Is(err, ErrNotLoggedIn) {
 		t.Errorf("second logout: %v; want ErrNotLoggedIn", err)
 	}
+
+	// An account whose deletion took its secret while the password was
+	// being checked: no such user, as it is a moment later.
+	rdb.HDel(ctx, "user:"+id, "auth")
+	_, err = s.Login(ctx, "", "alice", "Passw0rd!")
+	wantRefusal(t, err, NotFound, "username alice doesn't exist")
 }
 
 func TestChangePassword(t *testing.T) {

@@ -170,6 +170,10 @@ func (s *Store) Login(ctx context.Context, client, username, pw string) (secret 
 		s.rehash(ctx, id, stored, upgraded, hashErr)
 	}
 	secret, err = s.rdb.HGet(ctx, userKey(id), fieldAuth).Result()
+	if errors.Is(err, redis.Nil) || err == nil && secret == "" {
+		// The account's deletion took its secret during the check.
+		return "", refuse(NotFound, "username %s doesn't exist", username)
+	}
 	if err != nil {
 		return "", fmt.Errorf("login %s: read secret: %w", username, err)
 	}
