@@ -38,6 +38,7 @@ func TestRandomOperations(t *testing.T) {
 				if step%50 == 49 {
 					w.drain()
 					checkWhole(t, w.rdb, fmt.Sprintf("after step %d", step), true)
+					w.checkLayout()
 				}
 			}
 		})
@@ -61,6 +62,7 @@ func TestRandomOperations(t *testing.T) {
 			workers.Wait()
 			w.drain()
 			checkWhole(t, w.rdb, "at the end", false)
+			w.checkLayout()
 		})
 	}
 }
@@ -152,7 +154,7 @@ func (w *world) step(rng *rand.Rand, step int) {
 	ctx := context.Background()
 	s, u := w.s, w.pick(rng)
 	var err error
-	op := rng.IntN(15)
+	op := rng.IntN(17)
 	switch op {
 	case 0, 1:
 		var id string
@@ -188,12 +190,81 @@ func (w *world) step(rng *rand.Rand, step int) {
 		}
 	case 12:
 		_, _, _, err = s.Notifications(ctx, u.secret, 0, 20)
+	case 15:
+		// A password change, or a sign-out and in again: the secret
+		// rotates, and other sessions of the user end.
+		var secret string
+		if rng.IntN(2) == 0 {
+			if secret, err = s.ChangePassword(ctx, "", u.secret, "Passw0rd!", "N3w-Passw0rd"); err == nil {
+				secret, err = s.ChangePassword(ctx, "", secret, "N3w-Passw0rd", "Passw0rd!")
+			}
+		} else if err = s.Logout(ctx, u.secret); err == nil {
+			secret, err = s.Login(ctx, "", u.name, "Passw0rd!")
+		}
+		if err == nil {
+			w.mu.Lock()
+			for i := range w.users {
+				if w.users[i].id == u.id {
+					w.users[i].secret = secret
+				}
+			}
+			w.mu.Unlock()
+		}
+	case 16:
+		err = w.read(ctx, u.secret)
 	default:
 		err = s.DrainFanOut(ctx, "test")
 	}
 	var refusal *Error
 	if err != nil && !errors.As(err, &refusal) {
 		w.t.Errorf("step %d, operation %d by %s: %v", step, op, u.name, err)
+	}
+}
+
+// read reads what a user's pages show: their timeline, everybody's, their
+// own tweets, a tag, a search and each tweet's page.
+func (w *world) read(ctx context.Context, secret string) error {
+	s := w.s
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return err
+	}
+	for _, f := range []Feed{Own, General} {
+		if _, _, err := s.Timeline(ctx, secret, f, 0, 20); err != nil {
+			return fmt.Errorf("timeline: %w", err)
+		}
+	}
+	if _, _, err := s.UserTweets(ctx, secret, v.Username, 0, 20); err != nil {
+		return fmt.Errorf("own tweets: %w", err)
+	}
+	if _, _, err := s.TagTweets(ctx, secret, "go", 0, 20); err != nil {
+		return fmt.Errorf("tag: %w", err)
+	}
+	q, err := ParseQuery("hello #redis")
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.SearchTweets(ctx, secret, q, 0, 20); err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	w.mu.Lock()
+	tweets := slices.Clone(w.tweets)
+	w.mu.Unlock()
+	for _, id := range tweets {
+		var refusal *Error
+		if _, _, err := s.TweetConversation(ctx, secret, id, 0, 20); err != nil && !errors.As(err, &refusal) {
+			return fmt.Errorf("the page of tweet %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// checkLayout runs pytwask check's look at pytwis's keys.
+func (w *world) checkLayout() {
+	w.t.Helper()
+	problems, _, err := w.s.CheckLayout(context.Background(), 10_000)
+	if err != nil || len(problems) > 0 {
+		w.t.Errorf("the pytwis layout: %v, %v", problems, err)
 	}
 }
 
