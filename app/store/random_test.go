@@ -154,7 +154,7 @@ func (w *world) step(rng *rand.Rand, step int) {
 	ctx := context.Background()
 	s, u := w.s, w.pick(rng)
 	var err error
-	op := rng.IntN(17)
+	op := rng.IntN(19)
 	switch op {
 	case 0, 1:
 		var id string
@@ -212,6 +212,35 @@ func (w *world) step(rng *rand.Rand, step int) {
 		}
 	case 16:
 		err = w.read(ctx, u.secret)
+	case 17:
+		// An address confirmed (from a few, which users then contend
+		// for), or removed.
+		if rng.IntN(3) == 0 {
+			_, err = s.RemoveAddress(ctx, u.secret)
+			break
+		}
+		var token string
+		if token, err = s.AddressToken(ctx, u.secret, fmt.Sprintf("a%d@example.com", rng.IntN(4))); err == nil {
+			_, err = s.ConfirmAddress(ctx, token)
+		}
+	case 18:
+		// A password reset by link: it ends every session, so the user
+		// signs in again.
+		var token, secret string
+		if token, err = s.ResetTokenFor(ctx, u.name); err == nil {
+			if err = s.ResetPassword(ctx, "", token, "Passw0rd!"); err == nil {
+				secret, err = s.Login(ctx, "", u.name, "Passw0rd!")
+			}
+		}
+		if err == nil {
+			w.mu.Lock()
+			for i := range w.users {
+				if w.users[i].id == u.id {
+					w.users[i].secret = secret
+				}
+			}
+			w.mu.Unlock()
+		}
 	default:
 		err = s.DrainFanOut(ctx, "test")
 	}
@@ -363,6 +392,20 @@ func checkWhole(t *testing.T, rdb redis.UniversalClient, at string, alone bool) 
 	both(repostedKey, repostsKey, sets, inSet)
 	both(followingKey, followerKey, zsets, inZSet)
 	both(followerKey, followingKey, zsets, inZSet)
+	for _, k := range keys(prefixEmail + "*") {
+		uid, addr := strings.TrimPrefix(k, prefixEmail), rdb.Get(ctx, k).Val()
+		if owner := rdb.Get(ctx, emailUserKey(addr)).Val(); owner != uid {
+			t.Errorf("%s: user %s has the address %s, which is user %q's", at, uid, addr, owner)
+		}
+		if deleted(userKey(uid)) {
+			t.Errorf("%s: the deleted account %s keeps the address %s", at, uid, addr)
+		}
+	}
+	for _, k := range keys(prefixEmailUser + "*") {
+		if uid := rdb.Get(ctx, k).Val(); !strings.EqualFold(prefixEmailUser+rdb.Get(ctx, emailKey(uid)).Val(), k) {
+			t.Errorf("%s: %s names user %s, whose address is %q", at, k, uid, rdb.Get(ctx, emailKey(uid)).Val())
+		}
+	}
 	for _, k := range keys(prefixNotifications + "*") {
 		u := strings.TrimPrefix(k, prefixNotifications)
 		entries := rdb.LRange(ctx, k, 0, -1).Val()
