@@ -125,7 +125,8 @@ func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) erro
 // them out, with the count in field, then the tweet to the user's own set
 // (or out of it) whether or not the first changed anything, which mends a
 // user's set left behind by a failure. It returns the user and whether the
-// tweet's set changed.
+// tweet's set changed; ErrNotLoggedIn, with nothing marked, when the
+// user's account deletion began meanwhile.
 func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(string) string, field string,
 	userSet func(string) string) (*Viewer, bool, error) {
 	v, err := s.Authenticate(ctx, secret)
