@@ -155,6 +155,17 @@ func (w *world) tweet(rng *rand.Rand) string {
 	return w.tweets[rng.IntN(len(w.tweets))]
 }
 
+// rotated records the user's new secret.
+func (w *world) rotated(id, secret string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range w.users {
+		if w.users[i].id == id {
+			w.users[i].secret = secret
+		}
+	}
+}
+
 func (w *world) posted(id string) {
 	w.mu.Lock()
 	w.tweets = append(w.tweets, id)
@@ -226,13 +237,7 @@ func (w *world) step(rng *rand.Rand, step int) {
 			secret, err = s.Login(ctx, "", u.name, "Passw0rd!")
 		}
 		if err == nil {
-			w.mu.Lock()
-			for i := range w.users {
-				if w.users[i].id == u.id {
-					w.users[i].secret = secret
-				}
-			}
-			w.mu.Unlock()
+			w.rotated(u.id, secret)
 		}
 	case 16:
 		err = w.read(ctx, u.secret)
@@ -257,13 +262,7 @@ func (w *world) step(rng *rand.Rand, step int) {
 			}
 		}
 		if err == nil {
-			w.mu.Lock()
-			for i := range w.users {
-				if w.users[i].id == u.id {
-					w.users[i].secret = secret
-				}
-			}
-			w.mu.Unlock()
+			w.rotated(u.id, secret)
 		}
 	default:
 		err = s.DrainFanOut(ctx, "test")
