@@ -31,10 +31,10 @@ func TestDeleteAccountOnCluster(t *testing.T) {
 	testActingWhileDeleted(t, s, rdb)
 }
 
-// testActingWhileDeleted: a follow, a like, a repost or an edit whose
-// session was checked just before the account's deletion began (marked
-// deleted, the session still there, as between the two) leaves nothing
-// behind that the deletion, reading after its mark, would miss.
+// testActingWhileDeleted: a follow, a like, a repost, an edit or a reply
+// whose session was checked just before the account's deletion began
+// (marked deleted, the session still there, as between the two) leaves
+// nothing behind that the deletion, reading after its mark, would miss.
 func testActingWhileDeleted(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	dora, doraSecret := mustRegister(t, s, "dora")
@@ -53,6 +53,11 @@ func testActingWhileDeleted(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		}
 	}
 	if _, err := s.EditTweet(ctx, doraSecret, dorasTweet, "dora's @finn #late", DefaultEditWindow); err != nil {
+		t.Fatal(err)
+	}
+	// A reply written then: the deletion will find it among her tweets,
+	// but may have taken her notices back already.
+	if _, err := s.Reply(ctx, doraSecret, evesTweet, "@finn and eve"); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{followerKey(eve), followingKey(dora), likesKey(evesTweet), repostsKey(evesTweet),

@@ -38,12 +38,19 @@ type Notification struct {
 }
 
 // notify tells each of the users (ids; the actor and repeats skipped) of
-// what actor did, about tweet ("" for none), in one pipeline.
+// what actor did, about tweet ("-" for none), in one pipeline.
+//
+// The deletion of the actor's account marks it, then reads whom it told,
+// and takes those notices back: a notice written after that would stay.
+// So the mark is read after the writes (last in the pipeline on one
+// server, in a round trip of its own on a Cluster, whose pipelines have no
+// order across nodes), and if it is set the notices are taken back here.
 func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...string) {
 	entry := strings.Join([]string{kind, actor, tweet, strconv.FormatInt(s.now().Unix(), 10)}, " ")
 	done := map[string]bool{actor: true}
 	var told []string
 	var unread []*redis.IntCmd
+	var actorGone *redis.BoolCmd
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for _, u := range users {
 			if u == "" || done[u] {
@@ -55,10 +62,29 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 			told = append(told, u)
 			unread = append(unread, p.Incr(ctx, unreadKey(u)))
 		}
+		if len(told) > 0 && !s.sharded {
+			actorGone = p.HExists(ctx, userKey(actor), fieldDeleted)
+		}
 	})
+	var gone bool
+	switch {
+	case err != nil:
+	case actorGone != nil:
+		gone = actorGone.Val()
+	case len(told) > 0:
+		gone, err = s.beingDeleted(ctx, actor)
+	}
 	if err != nil {
 		// What it tells of is done; the notification is lost.
 		s.log.Warn("could not notify", "kind", kind, "err", err)
+		return
+	}
+	if gone {
+		notices := make([]notice, len(told))
+		for i, u := range told {
+			notices[i] = notice{u, kind, actor, tweet}
+		}
+		s.unnotify(ctx, notices...)
 		return
 	}
 	events := make([]*live.Event, len(told))
