@@ -218,7 +218,8 @@ func (s *Store) rotateSharded(ctx context.Context, old, renewed, hash, expected 
 }
 
 // postSharded writes the tweet, then a fan-out job, then pushes it onto the
-// author's own lists. The job's first phase pushes onto those lists too (each
+// author's own lists, then checks that the author's account is not being
+// deleted. The job's first phase pushes onto those lists too (each
 // push skips a tweet already there), so a post cut off after the job was
 // written still reaches every list; one cut off before it is a tweet hash
 // that no list names, invisible to every reader. Every follower is served by
@@ -263,6 +264,18 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	}
 	if err := s.pushOwn(ctx, id, userID, parent, tags); err != nil {
 		return "", "", err
+	}
+	// The deletion of the author's account marks it, then lists its
+	// tweets: one that began since the session was checked may have
+	// missed this one, which is then deleted here.
+	if gone, err := s.beingDeleted(ctx, userID); err != nil || gone {
+		if err == nil {
+			err = s.deleteTweet(ctx, userID, id)
+		}
+		if err != nil {
+			return "", "", err
+		}
+		return "", "", ErrNotLoggedIn
 	}
 	return id, userID, nil
 }
