@@ -265,17 +265,8 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	if err := s.pushOwn(ctx, id, userID, parent, tags); err != nil {
 		return "", "", err
 	}
-	// The deletion of the author's account marks it, then lists its
-	// tweets: one that began since the session was checked may have
-	// missed this one, which is then deleted here.
-	if gone, err := s.beingDeleted(ctx, userID); err != nil || gone {
-		if err == nil {
-			err = s.deleteTweet(ctx, userID, id)
-		}
-		if err != nil {
-			return "", "", err
-		}
-		return "", "", ErrNotLoggedIn
+	if err := s.unlessDeleted(ctx, userID, func() error { return s.deleteTweet(ctx, userID, id) }); err != nil {
+		return "", "", err
 	}
 	return id, userID, nil
 }
@@ -346,14 +337,18 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 		if err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: now, Member: fid}).Err(); err != nil {
 			return 0, err
 		}
-		// A deletion of the follower's account marks it, then reads its
-		// follows: unless marked by now, it will find this one.
-		gone, err := s.beingDeleted(ctx, userID)
-		if err != nil || gone {
-			if err == nil && changed == 1 {
-				_, err = s.followSharded(ctx, userID, followee, "unfollow")
+		err = s.unlessDeleted(ctx, userID, func() error {
+			if changed == 0 {
+				return nil // followed before: the deletion finds it
 			}
-			return -3, err
+			_, err := s.followSharded(ctx, userID, followee, "unfollow")
+			return err
+		})
+		switch {
+		case errors.Is(err, ErrNotLoggedIn):
+			return -3, nil
+		case err != nil:
+			return 0, err
 		}
 	} else {
 		if changed, err = s.rdb.ZRem(ctx, followerKey(fid), userID).Result(); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -159,27 +160,22 @@ func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(s
 	if err != nil {
 		return v, false, fmt.Errorf("%s of tweet %s: %w", field, id, err)
 	}
-	// A deletion of the account marks it, then reads its likes and
-	// reposts: unless marked by now, it will find this one. Otherwise it
-	// is taken back here.
-	if gone, err := s.beingDeleted(ctx, v.ID); err != nil || gone {
-		if err == nil && on {
-			if err = s.unmark(ctx, v.ID, id, set, field); err == nil {
-				err = s.rdb.SRem(ctx, userSet(v.ID), id).Err()
-			}
+	err = s.unlessDeleted(ctx, v.ID, func() error {
+		if !on {
+			return nil
 		}
-		if err != nil {
-			return v, false, fmt.Errorf("%s of tweet %s: %w", field, id, err)
+		if err := s.unmark(ctx, v.ID, id, set, field); err != nil {
+			return err
 		}
-		return v, false, ErrNotLoggedIn
+		return s.rdb.SRem(ctx, userSet(v.ID), id).Err()
+	})
+	switch {
+	case errors.Is(err, ErrNotLoggedIn):
+		return v, false, err
+	case err != nil:
+		return v, false, fmt.Errorf("%s of tweet %s: %w", field, id, err)
 	}
 	return v, n == 1, nil
-}
-
-// beingDeleted reports whether the account with this id is marked deleted:
-// its deletion has begun.
-func (s *Store) beingDeleted(ctx context.Context, userID string) (bool, error) {
-	return s.rdb.HExists(ctx, userKey(userID), fieldDeleted).Result()
 }
 
 // fanOutRepost puts the tweet on the timelines of the reposter and their
