@@ -211,22 +211,27 @@ func (s *Server) renderTimeline(w http.ResponseWriter, r *http.Request, status i
 // trip before it (requireViewer), as nothing else here needs the viewer
 // unless the tweet is refused or a per-account limit is on.
 func (s *Server) postTweet(w http.ResponseWriter, r *http.Request) error {
-	return s.submitTweet(w, r, s.store.PostAs, func(body, msg string) error {
-		if _, err := s.requireViewer(r); err != nil {
-			return err
-		}
-		return s.renderTimeline(w, r, http.StatusUnprocessableEntity, store.Own, newTweetForm(body, msg))
+	return s.submitTweet(w, r, s.store.PostAs, func(body string, refusal *store.Error) error {
+		return s.composeAgain(w, r, http.StatusUnprocessableEntity, body, refusal.Msg)
 	}, "Tweet successfully posted", "/tweets/user_timeline")
+}
+
+// composeAgain shows the signed-in user's timeline with the text in its
+// post form, above the message.
+func (s *Server) composeAgain(w http.ResponseWriter, r *http.Request, status int, body, msg string) error {
+	if _, err := s.requireViewer(r); err != nil {
+		return err
+	}
+	return s.renderTimeline(w, r, status, store.Own, newTweetForm(body, msg))
 }
 
 // submitTweet reads the form's tweet, counts it against the post limits and
 // posts it with post, which checks the session's secret itself. A refusal
-// of the text shows the form again, by again, under the first page; a
-// refusal that something is not there (the tweet replied to) is its own
-// error page; a session that is not current asks to sign in. Success
-// flashes done and goes to to.
+// shows the text again in a form, by again, under the first page; a
+// session that is not current asks to sign in. Success flashes done and
+// goes to to.
 func (s *Server) submitTweet(w http.ResponseWriter, r *http.Request, post func(ctx context.Context, secret, body string) (string, error),
-	again func(body, msg string) error, done, to string) error {
+	again func(body string, refusal *store.Error) error, done, to string) error {
 	form, err := s.readForm(w, r)
 	if err != nil {
 		return err
@@ -245,9 +250,9 @@ func (s *Server) submitTweet(w http.ResponseWriter, r *http.Request, post func(c
 	case errors.Is(err, store.ErrNotLoggedIn):
 		s.adopt(r, secret, nil)
 		return errLoginRequired
-	case errors.As(err, &refusal) && refusal.Kind != store.NotFound:
+	case errors.As(err, &refusal):
 		r.URL.RawQuery = ""
-		return again(body, refusal.Msg)
+		return again(body, refusal)
 	case err != nil:
 		return err
 	}
@@ -423,14 +428,19 @@ func shorten(s string, n int) string {
 
 // replyTweet: POST /tweets/reply/{id} — store.Reply: a tweet that answers
 // tweet id, listed under it and posted like any tweet. Counted as a post
-// against the limits.
+// against the limits. A reply to a tweet deleted since its page was read
+// is a 404 that keeps the text, in the timeline's post form.
 func (s *Server) replyTweet(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	reply := func(ctx context.Context, secret, body string) (string, error) {
 		return s.store.Reply(ctx, secret, id, body)
 	}
-	return s.submitTweet(w, r, reply, func(body, msg string) error {
-		return s.renderTweet(w, r, http.StatusUnprocessableEntity, body, msg)
+	return s.submitTweet(w, r, reply, func(body string, refusal *store.Error) error {
+		if refusal.Kind == store.NotFound {
+			return s.composeAgain(w, r, http.StatusNotFound, body,
+				"The tweet you replied to is not there any more (deleted, perhaps), so your reply was not posted. Your text is kept here.")
+		}
+		return s.renderTweet(w, r, http.StatusUnprocessableEntity, body, refusal.Msg)
 	}, "Reply posted", "/tweets/"+id)
 }
 

@@ -235,7 +235,9 @@ func TestTweetPageAndReplies(t *testing.T) {
 	bob.post("/tweets/reply/"+id, form("tweet", "  ")).want(t, 422, "The tweet is empty.")
 	before := s.rdb.Get(t.Context(), "next_tweet_id").Val()
 	for _, path := range []string{"/tweets/reply/999999", "/tweets/reply/abc"} {
-		bob.post(path, form("tweet", "hello?")).want(t, 404)
+		// The text is not lost: it waits in the timeline's post form.
+		bob.post(path, form("tweet", "hello <b>?")).want(t, 404, "The tweet you replied to is not there any more",
+			`action="/tweets/user_timeline"`, ">hello &lt;b&gt;?</textarea>")
 	}
 	if after := s.rdb.Get(t.Context(), "next_tweet_id").Val(); after != before {
 		t.Errorf("refused replies moved next_tweet_id from %s to %s", before, after)
