@@ -293,6 +293,17 @@ func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags 
 			return fmt.Errorf("push onto %s: %w", push.key, err)
 		}
 	}
+	if len(tags) > 0 {
+		// tags are the post's: an edit since (its text written before it
+		// retags) may have taken some out, and is then read here.
+		body, err := s.rdb.HGet(ctx, tweetKey(tweet), fieldTweetBody).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("read tweet %s: %w", tweet, err)
+		}
+		if err := s.retag(ctx, tweet, without(tags, tagsOf(body)), nil); err != nil {
+			return fmt.Errorf("untag tweet %s: %w", tweet, err)
+		}
+	}
 	if parent != "" {
 		if err := listReplyScript.Run(ctx, s.rdb, []string{repliesKey(parent), tweetKey(parent)}, tweet).Err(); err != nil {
 			return fmt.Errorf("list the reply under tweet %s: %w", parent, err)

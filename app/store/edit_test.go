@@ -165,6 +165,23 @@ func testEditTweet(t *testing.T, s, other *Store, rdb redis.UniversalClient) {
 	if body := rdb.HGet(ctx, tweetKey(id), "body").Val(); body != "hello again @bob @carol #new" {
 		t.Errorf("after the refusals pytwis reads %q", body)
 	}
+
+	// An edit before the post's fan-out job ran (which on a Cluster lists
+	// the post on its tags again, in case the post was cut off): the job
+	// does not bring back the tag the edit took out.
+	quick := mustPost(t, s, alice, "quick #first")
+	if _, err := s.EditTweet(ctx, aliceSecret, quick, "quick #second", window); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := tagged("first"); len(got) != 0 {
+		t.Errorf("#first lists %v after an edit before the fan-out took it out", got)
+	}
+	if got := tagged("second"); !slices.Equal(got, []string{quick}) {
+		t.Errorf("#second lists %v; want %v", got, []string{quick})
+	}
 }
 
 func TestSpan(t *testing.T) {
