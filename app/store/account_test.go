@@ -38,7 +38,7 @@ func TestDeleteAccountOnCluster(t *testing.T) {
 func testActingWhileDeleted(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	dora, doraSecret := mustRegister(t, s, "dora")
-	eve, _ := mustRegister(t, s, "eve")
+	eve, eveSecret := mustRegister(t, s, "eve")
 	finn, _ := mustRegister(t, s, "finn")
 	evesTweet := mustPost(t, s, eve, "eve's")
 	dorasTweet := mustPost(t, s, dora, "dora's")
@@ -76,8 +76,24 @@ func testActingWhileDeleted(t *testing.T, s *Store, rdb redis.UniversalClient) {
 			t.Errorf("a post by an account being deleted: %q, %v", id, err)
 		}
 	}
+	// Notices to an account whose deletion has begun (here, as after it
+	// removed the notifications): eve's like of gus's tweet, her reply to
+	// it. And her follow of it, refused.
+	gus, _ := mustRegister(t, s, "gus")
+	gussTweet := mustPost(t, s, gus, "gus's")
+	rdb.HSet(ctx, userKey(gus), fieldDeleted, time.Now().Unix())
+	if err := s.Like(ctx, eveSecret, gussTweet, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reply(ctx, eveSecret, gussTweet, "hi gus"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Follow(ctx, eve, "gus"); !isKind(err, NotFound) {
+		t.Errorf("a follow of an account being deleted: %v; want a refusal", err)
+	}
 	for _, k := range []string{followerKey(eve), followingKey(dora), likesKey(evesTweet), repostsKey(evesTweet),
-		likedKey(dora), repostedKey(dora), notificationsKey(eve), notificationsKey(finn), tagKey("late"), wordKey("late")} {
+		likedKey(dora), repostedKey(dora), notificationsKey(eve), notificationsKey(finn), tagKey("late"), wordKey("late"),
+		notificationsKey(gus), unreadKey(gus), followerKey(gus), followingKey(eve)} {
 		if n := rdb.Exists(ctx, k).Val(); n != 0 {
 			t.Errorf("%s is left: %v", k, rdb.Type(ctx, k).Val())
 		}

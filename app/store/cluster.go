@@ -327,7 +327,7 @@ return 1
 // followSharded is followScript's work: the follower set first (from then
 // on the fan-out serves the follower), then the following set; an unfollow
 // undoes them in the same order. Its replies are followScript's; the check
-// of the follower's account comes last here, after the writes it guards.
+// of the two accounts comes last here, after the writes it guards.
 func (s *Store) followSharded(ctx context.Context, userID, followee, op string) (int64, error) {
 	fid, err := s.rdb.HGet(ctx, keyUsers, followee).Result()
 	if errors.Is(err, redis.Nil) {
@@ -348,18 +348,25 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 		if err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: now, Member: fid}).Err(); err != nil {
 			return 0, err
 		}
-		err = s.unlessDeleted(ctx, userID, func() error {
-			if changed == 0 {
-				return nil // followed before: the deletion finds it
-			}
-			_, err := s.followSharded(ctx, userID, followee, "unfollow")
-			return err
-		})
-		switch {
-		case errors.Is(err, ErrNotLoggedIn):
-			return -3, nil
-		case err != nil:
+		// Either account's deletion, begun by now, could have missed
+		// the follow: it is undone (unless it was there before, when the
+		// deletion finds it).
+		var meGone, themGone *redis.BoolCmd
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			meGone, themGone = p.HExists(ctx, userKey(userID), fieldDeleted), p.HExists(ctx, userKey(fid), fieldDeleted)
+		}); err != nil {
 			return 0, err
+		}
+		if meGone.Val() || themGone.Val() {
+			if changed > 0 {
+				if _, err := s.followSharded(ctx, userID, followee, "unfollow"); err != nil {
+					return 0, err
+				}
+			}
+			if meGone.Val() {
+				return -3, nil
+			}
+			return -1, nil
 		}
 	} else {
 		if changed, err = s.rdb.ZRem(ctx, followerKey(fid), userID).Result(); err != nil {

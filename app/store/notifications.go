@@ -40,56 +40,76 @@ type Notification struct {
 // notify tells each of the users (ids; the actor and repeats skipped) of
 // what actor did, about tweet ("-" for none), in one pipeline.
 //
-// The deletion of the actor's account marks it, then reads whom it told,
-// and takes those notices back: a notice written after that would stay.
-// So the mark is read after the writes (last in the pipeline on one
-// server, in a round trip of its own on a Cluster, whose pipelines have no
-// order across nodes), and if it is set the notices are taken back here.
+// The deletion of an account marks it, then reads whom it told and takes
+// those notices back, and at its end removes its own notifications: a
+// notice by it, or to it, written after that would stay. So the marks of
+// the actor and of the users told are read after the writes (last in the
+// pipeline on one server, in a round trip of their own on a Cluster, whose
+// pipelines have no order across nodes). If a user's is set, that user's
+// notifications go; if the actor's, the notices are taken back.
 func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...string) {
 	entry := strings.Join([]string{kind, actor, tweet, strconv.FormatInt(s.now().Unix(), 10)}, " ")
 	done := map[string]bool{actor: true}
 	var told []string
 	var unread []*redis.IntCmd
-	var actorGone *redis.BoolCmd
-	err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, u := range users {
-			if u == "" || done[u] {
-				continue
-			}
+	for _, u := range users {
+		if u != "" && !done[u] {
 			done[u] = true
+			told = append(told, u)
+		}
+	}
+	if len(told) == 0 {
+		return
+	}
+	gone := make([]*redis.BoolCmd, len(told)+1) // the actor's mark, then the users'
+	marks := func(p redis.Pipeliner) {
+		for i, u := range append([]string{actor}, told...) {
+			gone[i] = p.HExists(ctx, userKey(u), fieldDeleted)
+		}
+	}
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, u := range told {
 			p.LPush(ctx, notificationsKey(u), entry)
 			p.LTrim(ctx, notificationsKey(u), 0, NotificationsCap-1)
-			told = append(told, u)
 			unread = append(unread, p.Incr(ctx, unreadKey(u)))
 		}
-		if len(told) > 0 && !s.sharded {
-			actorGone = p.HExists(ctx, userKey(actor), fieldDeleted)
+		if !s.sharded {
+			marks(p)
 		}
 	})
-	var gone bool
-	switch {
-	case err != nil:
-	case actorGone != nil:
-		gone = actorGone.Val()
-	case len(told) > 0:
-		gone, err = s.beingDeleted(ctx, actor)
+	if err == nil && s.sharded {
+		err = s.pipelined(ctx, marks)
 	}
 	if err != nil {
 		// What it tells of is done; the notification is lost.
 		s.log.Warn("could not notify", "kind", kind, "err", err)
 		return
 	}
-	if gone {
-		notices := make([]notice, len(told))
-		for i, u := range told {
-			notices[i] = notice{u, kind, actor, tweet}
-		}
-		s.unnotify(ctx, notices...)
-		return
-	}
-	events := make([]*live.Event, len(told))
+	var leaving []string
+	var notices []notice
+	var events []*live.Event
 	for i, u := range told {
-		events[i] = &live.Event{Kind: live.KindUnread, Users: []string{u}, Unread: unread[i].Val()}
+		switch {
+		case gone[i+1].Val():
+			leaving = append(leaving, u)
+		case gone[0].Val():
+			notices = append(notices, notice{u, kind, actor, tweet})
+		default:
+			events = append(events, &live.Event{Kind: live.KindUnread, Users: []string{u}, Unread: unread[i].Val()})
+		}
+	}
+	if len(leaving) > 0 {
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			for _, u := range leaving {
+				p.Del(ctx, notificationsKey(u))
+				p.Del(ctx, unreadKey(u))
+			}
+		}); err != nil {
+			s.log.Warn("could not remove the notifications of a deleted account", "err", err)
+		}
+	}
+	if len(notices) > 0 {
+		s.unnotify(ctx, notices...)
 	}
 	if len(events) > 0 {
 		s.events.Publish(ctx, events...)

@@ -161,6 +161,7 @@ local fid = redis.call('HGET', KEYS[1], ARGV[2])
 if not fid then return -1 end
 if fid == ARGV[1] then return -2 end
 if redis.call('HEXISTS', '{user:}' .. ARGV[1], '{deleted}') == 1 then return -3 end
+if ARGV[4] == 'follow' and redis.call('HEXISTS', '{user:}' .. fid, '{deleted}') == 1 then return -1 end
 local changed
 if ARGV[4] == 'follow' then
   changed = redis.call('ZADD', '{follower:}' .. fid, ARGV[3], ARGV[1])
