@@ -113,7 +113,8 @@ return 'copy'
 // the timeline's via hash, which is one lookup where searching the list
 // was one per entry.
 // A tweet deleted meanwhile goes to nobody more: its chunks are popped and
-// not pushed (its deletion takes it off the timelines pushed before).
+// not pushed (its deletion takes it off the timelines pushed before); nor
+// does any tweet go to a follower whose account is being deleted.
 // Returns {how many it popped, then the followers it pushed to}, or {-1}
 // when the job is not in its push phase.
 var pushStepScript = script(`
@@ -124,7 +125,7 @@ local todo = redis.call('SPOP', KEYS[2], ARGV[1])
 local out = {#todo}
 if redis.call('HEXISTS', '{tweet:}' .. job[2], '{deleted}') == 1 then return out end
 for _, f in ipairs(todo) do
-  if redis.call('HEXISTS', '{via:}' .. f .. '}', job[2]) == 0 then
+  if redis.call('HEXISTS', '{via:}' .. f .. '}', job[2]) == 0 and redis.call('HEXISTS', '{user:}' .. f, '{deleted}') == 0 then
     push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
     out[#out + 1] = f
   end

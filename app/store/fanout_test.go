@@ -475,3 +475,48 @@ func TestFanOutGoesOnOnAnotherServer(t *testing.T) {
 	}
 	exactlyOnce(t, rdb2, id, followers)
 }
+
+// TestFanOutSkipsAccountsBeingDeleted: a follower whose account's deletion
+// began after a job read the follower set, and removed the timeline, gets
+// no timeline again from the job, for a post or for a repost, on one
+// server and on a Cluster: nothing would ever remove it.
+func TestFanOutSkipsAccountsBeingDeleted(t *testing.T) {
+	t.Run("one server", func(t *testing.T) {
+		s, rdb := newStore(t)
+		testFanOutSkipsAccountsBeingDeleted(t, s, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		s, rdb, _ := clusterStore(t)
+		testFanOutSkipsAccountsBeingDeleted(t, s, rdb)
+	})
+}
+
+func testFanOutSkipsAccountsBeingDeleted(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	s.inlineFanOut = -1
+	ann, _ := mustRegister(t, s, "ann")
+	bob, bobSecret := mustRegister(t, s, "bob")
+	cal, _ := mustRegister(t, s, "cal")
+	for _, f := range []struct{ who, whom string }{{bob, "ann"}, {cal, "ann"}, {cal, "bob"}} {
+		if err := s.Follow(ctx, f.who, f.whom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := mustPost(t, s, ann, "to bob and cal")
+	if err := s.Repost(ctx, bobSecret, id, true); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, userKey(cal), fieldDeleted, time.Now().Unix())
+	rdb.Del(ctx, timelineKey(cal))
+	if err := s.DrainFanOut(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rdb.LRange(ctx, timelineKey(bob), 0, -1).Val(); len(got) != 1 || got[0] != id {
+		t.Errorf("bob's timeline holds %v; want [%s]", got, id)
+	}
+	for _, k := range []string{timelineKey(cal), viaKey(cal)} {
+		if rdb.Exists(ctx, k).Val() != 0 {
+			t.Errorf("%s is made again for an account being deleted", k)
+		}
+	}
+}
