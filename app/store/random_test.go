@@ -20,63 +20,75 @@ import (
 // an account, read notifications), one at a time and then four at once
 // beside two fan-out workers, and checks that Redis then holds nothing a
 // reader could trip on (checkWhole). Seeded: a failure of the one-at-a-time
-// runs repeats. RANDOM_SEEDS=n runs n seeds of each.
+// runs repeats. RANDOM_SEEDS=n runs n seeds of each, here and on a Cluster.
 func TestRandomOperations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: the full tier runs it")
 	}
-	seeds := 3
-	if n, err := strconv.Atoi(os.Getenv("RANDOM_SEEDS")); err == nil {
-		seeds = n
-	}
-	for seed := range uint64(seeds) {
+	for seed := range randomSeeds(3) {
 		t.Run(fmt.Sprintf("one at a time, seed %d", seed), func(t *testing.T) {
 			s, rdb := newStore(t)
 			newWorld(t, s, rdb).oneAtATime(seed, 400)
 		})
 		t.Run(fmt.Sprintf("four at once, seed %d", seed), func(t *testing.T) {
 			s, rdb := newStore(t)
-			w := newWorld(t, s, rdb)
-			ctx, stop := context.WithCancel(context.Background())
-			var workers, users sync.WaitGroup
-			for i := range 2 {
-				workers.Go(func() { w.s.RunFanOut(ctx, "worker-"+strconv.Itoa(i)) })
-			}
-			for i := range uint64(4) {
-				users.Go(func() {
-					rng := rand.New(rand.NewPCG(seed, 10+i))
-					for step := range 150 {
-						w.step(rng, step)
-					}
-				})
-			}
-			users.Wait()
-			stop()
-			workers.Wait()
-			w.drain()
-			checkWhole(t, w.rdb, "at the end")
-			w.checkLayout()
+			newWorld(t, s, rdb).fourAtOnce(seed)
 		})
 	}
 }
 
-// TestRandomOperationsOnCluster is TestRandomOperations's one at a time on
-// a Redis Cluster, whose single-key steps differ from one server's
-// scripts. (At once, a Cluster's post is several steps, and a post beside
-// its own account's deletion can leave its tags: hidden at read.)
+// TestRandomOperationsOnCluster is TestRandomOperations on a Redis Cluster,
+// whose single-key steps differ from one server's scripts.
 func TestRandomOperationsOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: the full tier runs it")
 	}
 	s, rdb, _ := clusterStore(t)
-	for seed := range uint64(2) {
+	flush := func() {
 		if err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, n *redis.Client) error {
 			return n.FlushDB(ctx).Err()
 		}); err != nil {
 			t.Fatal(err)
 		}
-		newWorld(t, s, rdb).oneAtATime(seed, 300)
 	}
+	for seed := range randomSeeds(2) {
+		flush()
+		newWorld(t, s, rdb).oneAtATime(seed, 300)
+		flush()
+		newWorld(t, s, rdb).fourAtOnce(seed)
+	}
+}
+
+// randomSeeds is the seeds to run: RANDOM_SEEDS of them, or n.
+func randomSeeds(n uint64) uint64 {
+	if v, err := strconv.ParseUint(os.Getenv("RANDOM_SEEDS"), 10, 64); err == nil {
+		return v
+	}
+	return n
+}
+
+// fourAtOnce runs four users' 150 random steps each at once, beside two
+// fan-out workers, and then checks the data.
+func (w *world) fourAtOnce(seed uint64) {
+	ctx, stop := context.WithCancel(context.Background())
+	var workers, users sync.WaitGroup
+	for i := range 2 {
+		workers.Go(func() { w.s.RunFanOut(ctx, "worker-"+strconv.Itoa(i)) })
+	}
+	for i := range uint64(4) {
+		users.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, 10+i))
+			for step := range 150 {
+				w.step(rng, step)
+			}
+		})
+	}
+	users.Wait()
+	stop()
+	workers.Wait()
+	w.drain()
+	checkWhole(w.t, w.rdb, fmt.Sprintf("seed %d, at the end", seed))
+	w.checkLayout()
 }
 
 // oneAtATime runs steps random steps, and checks the data every 50.
@@ -332,8 +344,9 @@ func (w *world) drain() {
 // listed twice; a deleted tweet on a list (but a former follower's
 // timeline, which nothing lists); a repost mark of a tweet not there;
 // a count that differs from what it counts; a like, a repost or a follow
-// held on one side only; more unread than notifications; a notification
-// about a deleted tweet or by a deleted account.
+// held on one side only; a deleted account that keeps lists, sets or
+// notifications, or is followed; more unread than notifications; a
+// notification about a deleted tweet or by a deleted account.
 func checkWhole(t *testing.T, rdb redis.UniversalClient, at string) {
 	t.Helper()
 	ctx := context.Background()
@@ -417,6 +430,20 @@ func checkWhole(t *testing.T, rdb redis.UniversalClient, at string) {
 	both(repostedKey, repostsKey, sets, inSet)
 	both(followingKey, followerKey, zsets, inZSet)
 	both(followerKey, followingKey, zsets, inZSet)
+	// A deleted account holds nothing but its tombstone, and is nobody's
+	// follow.
+	for _, k := range keys(prefixUser + "*") {
+		u := strings.TrimPrefix(k, prefixUser)
+		if !deleted(k) {
+			continue
+		}
+		for _, own := range []string{followerKey(u), followingKey(u), timelineKey(u), tweetsByKey(u), viaKey(u),
+			notificationsKey(u), unreadKey(u), likedKey(u), repostedKey(u)} {
+			if rdb.Exists(ctx, own).Val() != 0 {
+				t.Errorf("%s: the deleted account %s keeps %s", at, u, own)
+			}
+		}
+	}
 	for _, k := range keys(prefixVia + "*") {
 		u := strings.TrimSuffix(strings.TrimPrefix(k, prefixVia+"{"+prefixTimeline), "}")
 		listed := rdb.LRange(ctx, timelineKey(u), 0, -1).Val()
