@@ -173,11 +173,24 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	// A deletion of the tweet or of its author's account that began since
 	// the edit read the tweet before these tags, words and notices were
 	// written: they are taken back here. One that begins later finds them.
+	// Another edit saved since this one, whose lists this one's may have
+	// undone: the lists follow the text now there (the last edit to read
+	// it sees the last text).
 	var tweetGone, authorGone *redis.BoolCmd
+	var current *redis.StringCmd
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		tweetGone, authorGone = p.HExists(ctx, tweetKey(id), fieldDeleted), p.HExists(ctx, userKey(v.ID), fieldDeleted)
+		current = p.HGet(ctx, tweetKey(id), fieldTweetBody)
 	}); err != nil {
 		return true, fmt.Errorf("edit tweet %s: %w", id, err)
+	}
+	if latest := current.Val(); latest != body && !tweetGone.Val() && !authorGone.Val() {
+		if err := s.retag(ctx, id, without(slices.Concat(tagsOf(old), tagsOf(body)), tagsOf(latest)), tagsOf(latest)); err != nil {
+			return true, fmt.Errorf("edit tweet %s: %w", id, err)
+		}
+		if err := s.reindexWords(ctx, id, without(slices.Concat(before, after), wordsOf(latest)), wordsOf(latest)); err != nil {
+			return true, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
+		}
 	}
 	if tweetGone.Val() || authorGone.Val() {
 		notices := make([]notice, len(told))

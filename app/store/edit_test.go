@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,6 +195,53 @@ func TestSpan(t *testing.T) {
 	} {
 		if got := Span(c.d); got != c.want {
 			t.Errorf("Span(%v) = %q; want %q", c.d, got, c.want)
+		}
+	}
+}
+
+// TestEditsAtOnce: two tabs save edits of one tweet at the same moment,
+// again and again; after them the tweet's tag and word lists follow its
+// last text, whatever order the edits' steps ran in. On one server and on
+// a Cluster.
+func TestEditsAtOnce(t *testing.T) {
+	t.Run("one server", func(t *testing.T) {
+		s, rdb := newStore(t)
+		testEditsAtOnce(t, s, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		s, rdb, _ := clusterStore(t)
+		testEditsAtOnce(t, s, rdb)
+	})
+}
+
+func testEditsAtOnce(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	alice, secret := mustRegister(t, s, "alice")
+	id := mustPost(t, s, alice, "hello #hi")
+	texts := []string{"hello #hi", "bye #bye", "hello #bye", "bye #hi"}
+	for round := range 100 {
+		var tabs sync.WaitGroup
+		for tab := range 2 {
+			tabs.Go(func() {
+				if _, err := s.EditTweet(ctx, secret, id, texts[(round+tab*(1+round%3))%len(texts)], DefaultEditWindow); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		tabs.Wait()
+		body := rdb.HGet(ctx, tweetKey(id), fieldTweetBody).Val()
+		for _, l := range []struct {
+			key  string
+			want bool
+		}{
+			{tagKey("hi"), slices.Contains(tagsOf(body), "hi")},
+			{tagKey("bye"), slices.Contains(tagsOf(body), "bye")},
+			{wordKey("hello"), slices.Contains(wordsOf(body), "hello")},
+			{wordKey("bye"), slices.Contains(wordsOf(body), "bye")},
+		} {
+			if listed := rdb.LPos(ctx, l.key, id, redis.LPosArgs{}).Err() == nil; listed != l.want {
+				t.Fatalf("round %d: the text is %q, and %s lists the tweet: %v", round, body, l.key, listed)
+			}
 		}
 	}
 }
