@@ -427,32 +427,97 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	to := min(upTo, from+indexBatch-1)
-	bodies := make([]*redis.SliceCmd, 0, to-from+1)
+	tweets := make([]*redis.SliceCmd, 0, to-from+1)
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for id := from; id <= to; id++ {
-			bodies = append(bodies, p.HMGet(ctx, tweetKey(strconv.FormatInt(id, 10)), fieldTweetBody, fieldDeleted))
+			tweets = append(tweets, p.HMGet(ctx, tweetKey(strconv.FormatInt(id, 10)), fieldTweetBody, fieldDeleted, fieldTweetTime))
 		}
 	}); err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
+	// An id without a tweet is a post between taking its id and writing
+	// its hash (two steps on a Cluster), or one cut off there for good.
+	// The batch ends before it until a later tweet is holeWait old.
+	var texts []indexedText // oldest first: each word's list is newest first
+	for i, t := range tweets {
+		v := t.Val()
+		if v[0] == nil && !postedBefore(tweets[i+1:], s.now().Add(-holeWait)) {
+			to = from + int64(i) - 1
+			break
+		}
+		if v[0] != nil && v[1] == nil { // not deleted
+			texts = append(texts, indexedText{strconv.FormatInt(from+int64(i), 10), str(v[0])})
+		}
+	}
+	if to < from {
+		return 0, nil
+	}
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for i, b := range bodies {
-			v := b.Val()
-			if len(v) != 2 || v[0] == nil || v[1] != nil {
-				continue // no such tweet, or deleted
-			}
-			id := strconv.FormatInt(from+int64(i), 10)
-			for _, w := range wordsOf(str(v[0])) {
-				indexWordScript.Eval(ctx, p, []string{wordKey(w)}, id, WordCap)
+		for _, t := range texts {
+			for _, w := range wordsOf(t.body) {
+				indexWordScript.Eval(ctx, p, []string{wordKey(w)}, t.id, WordCap)
 			}
 		}
 	}); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	if err := s.indexedMeanwhile(ctx, texts); err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	if err := advanceScript.Run(ctx, s.rdb, []string{keySearchNext}, from, to+1).Err(); err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	return int(to - from + 1), nil
+}
+
+// holeWait is how long after a later tweet the indexer passes an id that
+// has no tweet: a post takes milliseconds between its id and its hash.
+const holeWait = 3 * time.Second
+
+// postedBefore reports whether one of the tweets (HMGET replies of body,
+// deleted, unix_time) was posted before t.
+func postedBefore(tweets []*redis.SliceCmd, t time.Time) bool {
+	for _, tw := range tweets {
+		if v := tw.Val(); len(v) == 3 && v[2] != nil {
+			if posted, err := strconv.ParseInt(str(v[2]), 10, 64); err == nil && posted < t.Unix() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// indexedText is a tweet's text as the indexer read it.
+type indexedText struct{ id, body string }
+
+// indexedMeanwhile is for the indexer, which just listed tweets under the
+// words of the texts it read: an edit or a deletion since then changed the
+// lists before the indexer wrote, so the words they took out are taken out
+// again. One later finds the indexer's entries.
+func (s *Store) indexedMeanwhile(ctx context.Context, texts []indexedText) error {
+	now := make([]*redis.SliceCmd, len(texts))
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, t := range texts {
+			now[i] = p.HMGet(ctx, tweetKey(t.id), fieldTweetBody, fieldDeleted)
+		}
+	}); err != nil {
+		return err
+	}
+	return s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, t := range texts {
+			v := now[i].Val()
+			latest := str(v[0])
+			if v[1] != nil {
+				latest = "" // deleted
+			}
+			if latest == t.body {
+				continue
+			}
+			for _, w := range without(wordsOf(t.body), wordsOf(latest)) {
+				p.LRem(ctx, wordKey(w), 1, t.id)
+			}
+		}
+	})
 }
 
 // indexAllNames adds every user's name to the name indexes.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -151,6 +152,32 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	check("pytwis", tid)
 	if got := users("python"); !slices.Equal(got, []string{"pythonista"}) {
 		t.Errorf("users for python: %v; want pythonista", got)
+	}
+
+	// A post between taking its id and writing its tweet (two steps on a
+	// Cluster): the indexer waits for it. An id whose post was cut off
+	// there is passed once a later tweet is a few seconds old.
+	hole := strconv.FormatInt(rdb.Incr(ctx, "next_tweet_id").Val(), 10)
+	after := post("posted after the gap")
+	index()
+	if inWord("gap", after) {
+		t.Error("the indexer went past an id still being posted")
+	}
+	rdb.HSet(ctx, "tweet:"+hole, "userid", uid, "unix_time", time.Now().Unix(), "body", "the gap filled")
+	index()
+	if got := rdb.LRange(ctx, wordKey("gap"), 0, -1).Val(); !slices.Equal(got, []string{after, hole}) {
+		t.Errorf("pytwask:word:gap holds %v; want %v", got, []string{after, hole})
+	}
+	rdb.Incr(ctx, "next_tweet_id") // a post cut off
+	late := post("a late one")
+	index()
+	if inWord("late", late) {
+		t.Error("the indexer went past an id with no tweet at once")
+	}
+	rdb.HSet(ctx, "tweet:"+late, "unix_time", time.Now().Add(-holeWait-time.Second).Unix())
+	index()
+	if !inWord("late", late) {
+		t.Error("the indexer waits for a post cut off for good")
 	}
 
 	// Paging, newest first.
