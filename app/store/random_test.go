@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -68,13 +69,14 @@ func randomSeeds(n uint64) uint64 {
 }
 
 // fourAtOnce runs four users' 150 random steps each at once, beside two
-// fan-out workers, and then checks the data.
+// fan-out workers and the search indexer, and then checks the data.
 func (w *world) fourAtOnce(seed uint64) {
 	ctx, stop := context.WithCancel(context.Background())
 	var workers, users sync.WaitGroup
 	for i := range 2 {
 		workers.Go(func() { w.s.RunFanOut(ctx, "worker-"+strconv.Itoa(i)) })
 	}
+	workers.Go(func() { w.s.RunIndexer(ctx, 5*time.Millisecond) })
 	for i := range uint64(4) {
 		users.Go(func() {
 			rng := rand.New(rand.NewPCG(seed, 10+i))
@@ -332,10 +334,22 @@ func (w *world) checkLayout() {
 	}
 }
 
+// drain runs the fan-out jobs and the search indexer to their ends, as the
+// workers would.
 func (w *world) drain() {
 	w.t.Helper()
-	if err := w.s.DrainFanOut(context.Background(), "test"); err != nil {
+	ctx := context.Background()
+	if err := w.s.DrainFanOut(ctx, "test"); err != nil {
 		w.t.Fatal(err)
+	}
+	for {
+		n, err := w.s.IndexSearch(ctx)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
 	}
 }
 
@@ -344,7 +358,8 @@ func (w *world) drain() {
 // listed twice; a deleted tweet on a list (but a former follower's
 // timeline, which nothing lists); a repost mark of a tweet not there;
 // a count that differs from what it counts; a like, a repost or a follow
-// held on one side only; a deleted account that keeps lists, sets or
+// held on one side only; a tag's or a word's list that lacks a tweet with
+// it, or lists one without; a deleted account that keeps lists, sets or
 // notifications, or is followed; more unread than notifications; a
 // notification about a deleted tweet or by a deleted account.
 func checkWhole(t *testing.T, rdb redis.UniversalClient, at string) {
@@ -377,6 +392,7 @@ func checkWhole(t *testing.T, rdb redis.UniversalClient, at string) {
 	lists = append(lists, keyGeneralTimeline)
 	lists = append(lists, keys(prefixTag+"*")...)
 	lists = append(lists, keys(prefixReplies+"*")...)
+	lists = append(lists, keys(prefixWord+"*")...)
 	for _, l := range lists {
 		ids := rdb.LRange(ctx, l, 0, -1).Val()
 		if len(slices.Compact(slices.Sorted(slices.Values(ids)))) != len(ids) {
@@ -407,6 +423,29 @@ func checkWhole(t *testing.T, rdb redis.UniversalClient, at string) {
 		count(fieldLikes, rdb.SCard(ctx, likesKey(id)).Val())
 		count(fieldReposts, rdb.SCard(ctx, repostsKey(id)).Val())
 		count(fieldReplies, rdb.LLen(ctx, repliesKey(id)).Val())
+		for _, tag := range tagsOf(h[fieldTweetBody]) {
+			if rdb.LPos(ctx, tagKey(tag), id, redis.LPosArgs{}).Err() != nil {
+				t.Errorf("%s: tweet %s has #%s, whose list lacks it", at, id, tag)
+			}
+		}
+		for _, w := range wordsOf(h[fieldTweetBody]) {
+			if rdb.LPos(ctx, wordKey(w), id, redis.LPosArgs{}).Err() != nil {
+				t.Errorf("%s: tweet %s has the word %q, whose list lacks it", at, id, w)
+			}
+		}
+	}
+	// A tag's or a word's list holds only tweets that have it.
+	for _, index := range []struct {
+		prefix string
+		of     func(string) []string
+	}{{prefixTag, tagsOf}, {prefixWord, wordsOf}} {
+		for _, k := range keys(index.prefix + "*") {
+			for _, id := range rdb.LRange(ctx, k, 0, -1).Val() {
+				if !deleted(tweetKey(id)) && !slices.Contains(index.of(rdb.HGet(ctx, tweetKey(id), fieldTweetBody).Val()), strings.TrimPrefix(k, index.prefix)) {
+					t.Errorf("%s: %s lists tweet %s, whose text is %q", at, k, id, rdb.HGet(ctx, tweetKey(id), fieldTweetBody).Val())
+				}
+			}
+		}
 	}
 	// both checks that every member m of each key one(x) has x in other(m).
 	both := func(one, other func(string) string, members func(key string) []string, has func(key, member string) bool) {
