@@ -359,7 +359,8 @@ func (w *world) drain() {
 // timeline, which nothing lists); a repost mark of a tweet not there;
 // a count that differs from what it counts; a like, a repost or a follow
 // held on one side only; a tag's or a word's list that lacks a tweet with
-// it, or lists one without; a deleted account that keeps lists, sets or
+// it, or lists one without, and the same of replies and of the names a
+// search finds; a deleted account that keeps lists, sets or
 // notifications, or is followed; more unread than notifications; a
 // notification about a deleted tweet or by a deleted account.
 func checkWhole(t *testing.T, rdb redis.UniversalClient, at string) {
@@ -432,6 +433,36 @@ func checkWhole(t *testing.T, rdb redis.UniversalClient, at string) {
 			if rdb.LPos(ctx, wordKey(w), id, redis.LPosArgs{}).Err() != nil {
 				t.Errorf("%s: tweet %s has the word %q, whose list lacks it", at, id, w)
 			}
+		}
+	}
+	// A reply is listed under the tweet it answers (while that stands),
+	// and only replies are.
+	for _, k := range keys(prefixTweet + "*") {
+		id := strings.TrimPrefix(k, prefixTweet)
+		parent := rdb.HGet(ctx, k, fieldReplyTo).Val()
+		if parent != "" && !deleted(k) && !deleted(tweetKey(parent)) && rdb.LPos(ctx, repliesKey(parent), id, redis.LPosArgs{}).Err() != nil {
+			t.Errorf("%s: the reply %s is not listed under tweet %s", at, id, parent)
+		}
+	}
+	for _, k := range keys(prefixReplies + "*") {
+		parent := strings.TrimSuffix(strings.TrimPrefix(k, prefixReplies+"{"+prefixTweet), "}")
+		for _, id := range rdb.LRange(ctx, k, 0, -1).Val() {
+			if to := rdb.HGet(ctx, tweetKey(id), fieldReplyTo).Val(); to != parent {
+				t.Errorf("%s: %s lists tweet %s, which replies to %q", at, k, id, to)
+			}
+		}
+	}
+	// The names a search finds are the users', and every user's.
+	users := rdb.HGetAll(ctx, keyUsers).Val()
+	for _, m := range rdb.ZRange(ctx, keyNames, 0, -1).Val() {
+		_, name, _ := strings.Cut(m, " ")
+		if id, ok := users[name]; !ok || deleted(userKey(id)) {
+			t.Errorf("%s: a search finds the name %q, which is nobody's", at, name)
+		}
+	}
+	for name := range users {
+		if rdb.ZScore(ctx, keyNames, FoldUsername(name)+" "+name).Err() != nil {
+			t.Errorf("%s: a search does not find the user %s", at, name)
 		}
 	}
 	// A tag's or a word's list holds only tweets that have it.
