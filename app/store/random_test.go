@@ -124,16 +124,19 @@ func newWorld(t *testing.T, s *Store, rdb redis.UniversalClient) *world {
 	s.inlineFanOut = 2 // most posts leave a fan-out job
 	w := &world{t: t, s: s, rdb: rdb}
 	for range 6 {
-		w.register()
+		w.register("")
 	}
 	return w
 }
 
-func (w *world) register() {
-	w.mu.Lock()
-	w.named++
-	name := fmt.Sprintf("user%d", w.named)
-	w.mu.Unlock()
+// register signs up a user of that name, or a new name for "".
+func (w *world) register(name string) {
+	if name == "" {
+		w.mu.Lock()
+		w.named++
+		name = fmt.Sprintf("user%d", w.named)
+		w.mu.Unlock()
+	}
 	ctx := context.Background()
 	if err := w.s.Register(ctx, name, "Passw0rd!"); err != nil {
 		w.t.Errorf("register %s: %v", name, err)
@@ -235,7 +238,13 @@ func (w *world) step(rng *rand.Rand, step int) {
 			w.mu.Lock()
 			w.users = slices.DeleteFunc(w.users, func(x randomUser) bool { return x == u })
 			w.mu.Unlock()
-			w.register()
+			// Someone else takes the name at once (no hold here), or half
+			// the time a new name comes.
+			name := u.name
+			if rng.IntN(2) == 0 {
+				name = ""
+			}
+			w.register(name)
 		}
 	case 12:
 		_, _, _, err = s.Notifications(ctx, u.secret, 0, 20)
