@@ -181,13 +181,16 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 		if secret != "" {
 			p.HDel(ctx, keyAuths, secret)
 		}
+		// The name leaves users only if it is still this account's: a
+		// second deletion at once (a double click) may come after a new
+		// sign-up of it, when there is no hold. EVAL, not EVALSHA: a
+		// pipeline cannot fall back from NOSCRIPT.
 		if s.sharded {
 			// No count to keep: a Cluster's users are all pytwask's, and
 			// registerSharded refolds only for fewer names than users.
-			p.HDel(ctx, keyUsers, username)
+			hdelIfScript.Eval(ctx, p, []string{keyUsers}, username, id)
 		} else {
-			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
-			unregisterScript.Eval(ctx, p, []string{keyUsers, keyFoldedCount}, username)
+			unregisterScript.Eval(ctx, p, []string{keyUsers, keyFoldedCount}, username, id)
 		}
 		p.HDel(ctx, userKey(id), fieldAuth, fieldPasswordHash)
 	}); err != nil {
@@ -307,22 +310,33 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 			return fail("remove the email address", err)
 		}
 	}
+	// The name a search finds goes unless a new account has it already
+	// (after a deletion of this one that ended first).
+	var named, foldedAs *redis.StringCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		named, foldedAs = p.HGet(ctx, keyUsers, username), p.HGet(ctx, keyFoldedNames, folded)
+	}); err != nil {
+		return fail("read the name", err)
+	}
+	taken := named.Val() != "" && named.Val() != id || foldedAs.Val() != "" && foldedAs.Val() != id
 	member := folded + " " + username
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for _, k := range []string{followerKey(id), followingKey(id), timelineKey(id), tweetsByKey(id), viaKey(id),
 			notificationsKey(id), unreadKey(id), likedKey(id), repostedKey(id)} {
 			p.Del(ctx, k)
 		}
-		p.ZRem(ctx, keyNames, member)
-		for _, g := range nameGrams(folded) {
-			p.SRem(ctx, prefixNameGram+g, member)
+		if !taken {
+			p.ZRem(ctx, keyNames, member)
+			for _, g := range nameGrams(folded) {
+				p.SRem(ctx, prefixNameGram+g, member)
+			}
 		}
 	}); err != nil {
 		return fail("remove the profile", err)
 	}
-	// Last, the folded name: until here a sign-up of the name in any case
-	// is refused as taken.
-	if err := s.rdb.HDel(ctx, keyFoldedNames, folded).Err(); err != nil {
+	// Last, the folded name, if still this account's: until here a
+	// sign-up of the name in any case is refused as taken.
+	if err := hdelIfScript.Run(ctx, s.rdb, []string{keyFoldedNames}, folded, id).Err(); err != nil {
 		return fail("release the name", err)
 	}
 	return nil

@@ -336,3 +336,45 @@ func TestDeleteAccountCutShort(t *testing.T) {
 		t.Errorf("registering carol: %v; want %v", err, ErrNameReserved)
 	}
 }
+
+// TestDeletedTwiceAtOnce: two deletions of one account run at once (a
+// double click), and with no hold someone signs up its name between them.
+// The later deletion leaves the new account its name: in users, in the
+// folded names (so a case twin is still refused) and in the names a
+// search finds. On one server and on a Cluster.
+func TestDeletedTwiceAtOnce(t *testing.T) {
+	t.Run("one server", func(t *testing.T) {
+		s, rdb := newStore(t)
+		testDeletedTwiceAtOnce(t, s, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		s, rdb, _ := clusterStore(t)
+		testDeletedTwiceAtOnce(t, s, rdb)
+	})
+}
+
+func testDeletedTwiceAtOnce(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	old, secret := mustRegister(t, s, "zed")
+	if err := s.DeleteAccount(ctx, "", secret, "Passw0rd!", 0); err != nil {
+		t.Fatal(err)
+	}
+	renewed, _ := mustRegister(t, s, "zed")
+	// The second deletion, past its password check before the first ended.
+	if err := s.deleteAccount(ctx, old, "zed", 0); err != nil {
+		t.Fatal(err)
+	}
+	if id := rdb.HGet(ctx, keyUsers, "zed").Val(); id != renewed {
+		t.Errorf("users has zed as %q; want the new account %s", id, renewed)
+	}
+	if id := rdb.HGet(ctx, keyFoldedNames, FoldUsername("zed")).Val(); id != renewed {
+		t.Errorf("the folded name zed is %q's; want the new account %s", id, renewed)
+	}
+	if err := s.Register(ctx, "ZED", "Passw0rd!"); err == nil {
+		t.Error("ZED could sign up beside zed")
+	}
+	q, _ := ParseQuery("zed")
+	if names, err := s.SearchUsers(ctx, q); err != nil || !slices.Equal(names, []string{"zed"}) {
+		t.Errorf("a search for zed finds %v, %v", names, err)
+	}
+}

@@ -28,16 +28,25 @@ redis.call('INCR', KEYS[5])
 return id
 `)
 
-// unregister: KEYS users, the folded names' count; ARGV a username. Takes
-// the name out of users, and out of the count if it counted it, so that
-// the two stay equal: registerScript refolds every name when they differ,
-// and a sign-up beside deletions would find them differ again and again.
+// unregister: KEYS users, the folded names' count; ARGV a username, the id
+// it is of. Takes the name out of users if it is still that id's (a second
+// deletion at once may come after a new sign-up of the name), and out of
+// the count if it counted it, so that the two stay equal: registerScript
+// refolds every name when they differ, and a sign-up beside deletions
+// would find them differ again and again.
 var unregisterScript = script(`
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] and redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and
    tonumber(redis.call('GET', KEYS[2]) or '0') > redis.call('HLEN', KEYS[1]) then
   redis.call('DECR', KEYS[2])
 end
 return 1
+`)
+
+// hdelIfScript: KEYS a hash; ARGV a field, a value. Deletes the field if
+// it holds that value; returns 1 if it did.
+var hdelIfScript = script(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
 `)
 
 // credentials: KEYS users; ARGV username. Returns {id, hash} or nil.
