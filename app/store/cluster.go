@@ -27,13 +27,14 @@ import (
 // pushOnceScript: KEYS a list of tweet ids; ARGV tweet id, cap (0: none),
 // trim point. LPUSHes the id unless it is among the list's newest entries
 // already (a step run again after a failure), then trims the list back to
-// the cap once past its trim point. Returns 1 when pushed.
+// the cap once past its trim point. Returns the list's length after the
+// push (1: the push made it), or 0 when it did not push.
 var pushOnceScript = script(`
 if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', 200) then return 0 end
 local len = redis.call('LPUSH', KEYS[1], ARGV[1])
 local cap = tonumber(ARGV[2])
 if cap > 0 and len > tonumber(ARGV[3]) then redis.call('LTRIM', KEYS[1], 0, cap - 1) end
-return 1
+return len
 `)
 
 // userRotateScript: KEYS user:<id>; ARGV old secret, new secret, new hash

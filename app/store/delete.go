@@ -299,29 +299,32 @@ func (s *Store) isDeleted(ctx context.Context, tweet string) (bool, error) {
 }
 
 // deletedMeanwhile is for a job that just pushed the tweet onto users'
-// timelines. If the tweet was deleted meanwhile, it takes it off them
-// again, as the deletion's own job may have served them before. The
-// timeline of a user whose account's deletion began meanwhile goes: that
-// deletion may have removed it before the push made it again.
+// timelines: if the tweet was deleted meanwhile, it takes it off them
+// again, as the deletion's own job may have served them before.
 func (s *Store) deletedMeanwhile(ctx context.Context, tweet string, users []string) error {
-	var tweetGone *redis.BoolCmd
-	usersGone := make([]*redis.BoolCmd, len(users))
+	deleted, err := s.isDeleted(ctx, tweet)
+	if err != nil || !deleted {
+		return err
+	}
+	return s.purgeFrom(ctx, tweet, users)
+}
+
+// unmadeIfLeaving is for a push that just made the timelines of users (a
+// list of one entry): the deletion of such a user's account, begun by now,
+// may have removed the timeline before the push made it again, and then
+// it goes (with its repost marks) for good. One that begins later finds it.
+func (s *Store) unmadeIfLeaving(ctx context.Context, users []string) error {
+	gone := make([]*redis.BoolCmd, len(users))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		tweetGone = p.HExists(ctx, tweetKey(tweet), fieldDeleted)
 		for i, u := range users {
-			usersGone[i] = p.HExists(ctx, userKey(u), fieldDeleted)
+			gone[i] = p.HExists(ctx, userKey(u), fieldDeleted)
 		}
 	}); err != nil {
 		return err
 	}
-	if tweetGone.Val() {
-		if err := s.purgeFrom(ctx, tweet, users); err != nil {
-			return err
-		}
-	}
 	return s.pipelined(ctx, func(p redis.Pipeliner) {
 		for i, u := range users {
-			if usersGone[i].Val() {
+			if gone[i].Val() {
 				p.Del(ctx, timelineKey(u))
 				p.Del(ctx, viaKey(u))
 			}

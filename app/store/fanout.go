@@ -113,8 +113,10 @@ return 'copy'
 // the timeline's via hash, which is one lookup where searching the list
 // was one per entry.
 // A tweet deleted meanwhile goes to nobody more: its chunks are popped and
-// not pushed (its deletion takes it off the timelines pushed before); nor
-// does any tweet go to a follower whose account is being deleted.
+// not pushed (its deletion takes it off the timelines pushed before). A
+// timeline the push made (one entry) is checked for its account's deletion,
+// which may have removed it before: then it goes again. Only a made one
+// is, which saves a lookup a follower.
 // Returns {how many it popped, then the followers it pushed to}, or {-1}
 // when the job is not in its push phase.
 var pushStepScript = script(`
@@ -125,9 +127,13 @@ local todo = redis.call('SPOP', KEYS[2], ARGV[1])
 local out = {#todo}
 if redis.call('HEXISTS', '{tweet:}' .. job[2], '{deleted}') == 1 then return out end
 for _, f in ipairs(todo) do
-  if redis.call('HEXISTS', '{via:}' .. f .. '}', job[2]) == 0 and redis.call('HEXISTS', '{user:}' .. f, '{deleted}') == 0 then
-    push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
-    out[#out + 1] = f
+  if redis.call('HEXISTS', '{via:}' .. f .. '}', job[2]) == 0 then
+    if push(f, job[2], tonumber(ARGV[2]), tonumber(ARGV[3])) == 1 and
+       redis.call('HEXISTS', '{user:}' .. f, '{deleted}') == 1 then
+      redis.call('DEL', '{timeline:}' .. f)
+    else
+      out[#out + 1] = f
+    end
   end
 end
 return out

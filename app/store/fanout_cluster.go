@@ -302,14 +302,24 @@ func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, follow
 		if deleted, err = s.isDeleted(ctx, j.tweet); err != nil || deleted {
 			break // a tweet deleted goes to nobody more
 		}
+		pushes := make([]*redis.Cmd, len(followers))
 		err = s.pipelined(ctx, func(p redis.Pipeliner) {
-			for _, f := range followers {
+			for i, f := range followers {
 				id, _ := strconv.ParseUint(f, 10, 64)
 				// EVAL, not EVALSHA: a node may not have the script yet, and a
 				// pipeline cannot fall back from NOSCRIPT as Run does.
-				pushOnceScript.Eval(ctx, p, []string{timelineKey(f)}, j.tweet, UserTimelineCap, trimPoint(id))
+				pushes[i] = pushOnceScript.Eval(ctx, p, []string{timelineKey(f)}, j.tweet, UserTimelineCap, trimPoint(id))
 			}
 		})
+		var made []string
+		for i, c := range pushes {
+			if n, _ := c.Int(); n == 1 {
+				made = append(made, followers[i])
+			}
+		}
+		if err == nil {
+			err = s.unmadeIfLeaving(ctx, made)
+		}
 		if err == nil {
 			err = s.deletedMeanwhile(ctx, j.tweet, followers)
 		}

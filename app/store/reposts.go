@@ -46,7 +46,8 @@ return changed
 // most marks kept. Pushes the tweet with the mark unless the timeline has
 // it already; or, to undo, takes it off if the mark is this one. Marks of
 // entries trimmed away are dropped once there are more than the most kept.
-// Returns 1 when it changed the timeline.
+// Returns 0 when it left the timeline as it was, 1 for an undo, and for a
+// push the timeline's length after it (1: the push made it).
 var repushScript = script(`
 if ARGV[5] == '1' then
   if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -65,7 +66,7 @@ if redis.call('HLEN', KEYS[2]) > tonumber(ARGV[6]) then
     if not kept[id] then redis.call('HDEL', KEYS[2], id) end
   end
 end
-return 1
+return len
 `)
 
 // Like records that the user whose secret it is likes the tweet, or with
@@ -209,7 +210,8 @@ func undoFlag(undo bool) string {
 }
 
 // repushTo runs repushScript on the timelines of users, in one pipeline.
-// The timelines it put the tweet on are told to their pages (live.KindHome).
+// The timelines it put the tweet on are told to their pages (live.KindHome);
+// those it made are checked for deletions of their accounts (unmadeIfLeaving).
 func (s *Store) repushTo(ctx context.Context, tweet, via string, undo bool, users []string) error {
 	cmds := make([]*redis.Cmd, len(users))
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
@@ -223,11 +225,18 @@ func (s *Store) repushTo(ctx context.Context, tweet, via string, undo bool, user
 	if err != nil || undo {
 		return err
 	}
-	var reached []string
+	var reached, made []string
 	for i, c := range cmds {
-		if n, _ := c.Int(); n == 1 {
+		n, _ := c.Int()
+		if n > 0 {
 			reached = append(reached, users[i])
 		}
+		if n == 1 {
+			made = append(made, users[i])
+		}
+	}
+	if err := s.unmadeIfLeaving(ctx, made); err != nil {
+		return err
 	}
 	if len(reached) > 0 {
 		_, name, _ := strings.Cut(via, " ")

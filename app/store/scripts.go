@@ -151,12 +151,13 @@ local function push(owner, id, ucap, slack)
   local key = '{timeline:}' .. owner
   local len = redis.call('LPUSH', key, id)
   local half = math.floor(slack / 2)
-  if len <= ucap + half then return end -- below every trim point
+  if len <= ucap + half then return len end -- below every trim point
   local n, limit = tonumber(owner), ucap + slack
   if n and n >= 0 and n < 2^53 and n % 1 == 0 then limit = ucap + half + n % (half + 1) end
   if len > limit then
     redis.call('LTRIM', key, 0, ucap - 1)
   end
+  return len
 end
 `
 
