@@ -236,12 +236,14 @@ func (w *world) step(rng *rand.Rand, step int) {
 		}
 		if err = s.DeleteAccount(ctx, "", u.secret, "Passw0rd!", 0); err == nil {
 			w.mu.Lock()
-			w.users = slices.DeleteFunc(w.users, func(x randomUser) bool { return x == u })
+			before := len(w.users)
+			w.users = slices.DeleteFunc(w.users, func(x randomUser) bool { return x.id == u.id })
+			first := len(w.users) < before // not a second deletion at once
 			w.mu.Unlock()
 			// Someone else takes the name at once (no hold here), or half
 			// the time a new name comes.
 			name := u.name
-			if rng.IntN(2) == 0 {
+			if rng.IntN(2) == 0 || !first {
 				name = ""
 			}
 			w.register(name)
