@@ -343,14 +343,7 @@ func TestDeleteAccountCutShort(t *testing.T) {
 // folded names (so a case twin is still refused) and in the names a
 // search finds. On one server and on a Cluster.
 func TestDeletedTwiceAtOnce(t *testing.T) {
-	t.Run("one server", func(t *testing.T) {
-		s, rdb := newStore(t)
-		testDeletedTwiceAtOnce(t, s, rdb)
-	})
-	t.Run("cluster", func(t *testing.T) {
-		s, rdb, _ := clusterStore(t)
-		testDeletedTwiceAtOnce(t, s, rdb)
-	})
+	onBoth(t, testDeletedTwiceAtOnce)
 }
 
 func testDeletedTwiceAtOnce(t *testing.T, s *Store, rdb redis.UniversalClient) {

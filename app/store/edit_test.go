@@ -204,14 +204,7 @@ func TestSpan(t *testing.T) {
 // last text, whatever order the edits' steps ran in. On one server and on
 // a Cluster.
 func TestEditsAtOnce(t *testing.T) {
-	t.Run("one server", func(t *testing.T) {
-		s, rdb := newStore(t)
-		testEditsAtOnce(t, s, rdb)
-	})
-	t.Run("cluster", func(t *testing.T) {
-		s, rdb, _ := clusterStore(t)
-		testEditsAtOnce(t, s, rdb)
-	})
+	onBoth(t, testEditsAtOnce)
 }
 
 func testEditsAtOnce(t *testing.T, s *Store, rdb redis.UniversalClient) {

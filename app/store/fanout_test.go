@@ -481,14 +481,7 @@ func TestFanOutGoesOnOnAnotherServer(t *testing.T) {
 // no timeline again from the job, for a post or for a repost, on one
 // server and on a Cluster: nothing would ever remove it.
 func TestFanOutSkipsAccountsBeingDeleted(t *testing.T) {
-	t.Run("one server", func(t *testing.T) {
-		s, rdb := newStore(t)
-		testFanOutSkipsAccountsBeingDeleted(t, s, rdb)
-	})
-	t.Run("cluster", func(t *testing.T) {
-		s, rdb, _ := clusterStore(t)
-		testFanOutSkipsAccountsBeingDeleted(t, s, rdb)
-	})
+	onBoth(t, testFanOutSkipsAccountsBeingDeleted)
 }
 
 func testFanOutSkipsAccountsBeingDeleted(t *testing.T, s *Store, rdb redis.UniversalClient) {

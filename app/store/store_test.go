@@ -359,6 +359,18 @@ func forEachFanOut(t *testing.T, test func(t *testing.T, s *Store, rdb *redis.Cl
 	}
 }
 
+// onBoth runs test on one server and on a Redis Cluster.
+func onBoth(t *testing.T, test func(t *testing.T, s *Store, rdb redis.UniversalClient)) {
+	t.Run("one server", func(t *testing.T) {
+		s, rdb := newStore(t)
+		test(t, s, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		s, rdb, _ := clusterStore(t)
+		test(t, s, rdb)
+	})
+}
+
 // settle runs the fan-out jobs of the posts so far, as the workers would.
 func settle(t *testing.T, s *Store) {
 	t.Helper()
