@@ -441,6 +441,9 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 	var texts []indexedText // oldest first: each word's list is newest first
 	for i, t := range tweets {
 		v := t.Val()
+		if len(v) != 3 {
+			continue
+		}
 		if v[0] == nil && !postedBefore(tweets[i+1:], s.now().Add(-holeWait)) {
 			to = from + int64(i) - 1
 			break
@@ -506,6 +509,9 @@ func (s *Store) indexedMeanwhile(ctx context.Context, texts []indexedText) error
 	return s.pipelined(ctx, func(p redis.Pipeliner) {
 		for i, t := range texts {
 			v := now[i].Val()
+			if len(v) != 2 {
+				continue
+			}
 			latest := str(v[0])
 			if v[1] != nil {
 				latest = "" // deleted
