@@ -190,6 +190,10 @@ func TestBrowserConversation(t *testing.T) {
 			}
 			shot(cat, "cat-searches")
 
+			// Cat is writing a reply to ann's tweet as ann deletes it.
+			cat.open("/tweets/" + id)
+			cat.run(chromedp.WaitVisible(`#tweet`, chromedp.ByQuery), chromedp.SendKeys(`#tweet`, "See you there!", chromedp.ByQuery))
+
 			// Ann deletes her tweet from her profile, after confirming: it
 			// is gone from ben's timeline and the tag page; ben's reply
 			// stays, replying to a deleted tweet.
@@ -203,6 +207,15 @@ func TestBrowserConversation(t *testing.T) {
 				t.Error("ann's profile still lists the deleted tweet")
 			}
 			shot(ann, "ann-deleted")
+			// Cat's reply is refused, and its text waits in her post form.
+			cat.run(chromedp.Click(`main form[action="/tweets/reply/`+id+`"] button`, chromedp.ByQuery))
+			cat.waitText("so your reply was not posted")
+			var kept string
+			cat.eval(`document.querySelector("#tweet").value`, &kept)
+			if kept != "See you there!" {
+				t.Errorf("cat's post form holds %q; want her reply's text", kept)
+			}
+			shot(cat, "cat-replies-to-a-deleted-tweet")
 			ben.open("/tweets/user_timeline")
 			if n := count(ben, `#tweet-`+id); n != 0 {
 				t.Error("ben's timeline still lists ann's deleted tweet")
