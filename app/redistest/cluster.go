@@ -44,10 +44,7 @@ func StartCluster(t testing.TB) *Cluster {
 	c := &Cluster{Sentinels: &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}}}
 	t.Cleanup(c.stopAll)
 	for range 6 {
-		addr := "127.0.0.1:" + freePort(t)
-		c.startServer(addr, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(c.dir, port(addr), "nodes.conf"),
-			"--cluster-node-timeout", "2000")
-		c.Addrs = append(c.Addrs, addr)
+		c.Addrs = append(c.Addrs, c.startNode())
 	}
 	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, c.Addrs...), "--cluster-replicas", "1", "--cluster-yes")...)
 	create.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
@@ -63,6 +60,46 @@ func StartCluster(t testing.TB) *Cluster {
 		return err == nil && replicating(role), fmt.Sprintf("role: %v %v", role, err)
 	})
 	return c
+}
+
+// startNode starts a cluster-enabled redis-server and returns its address.
+// Its cluster bus port is chosen free too (by default it is the port plus
+// 10,000, which another process may hold). redis-server binds the bus
+// after its port, and exits if it cannot, so the node counts as started
+// once it answers a PING. Ports are only free a moment ago: a node that
+// does not start is tried again on others.
+func (c *Cluster) startNode() string {
+	c.t.Helper()
+	var err error
+	for range 3 {
+		addr, bus := "127.0.0.1:"+freePort(c.t), freePort(c.t)
+		args := c.serverArgs(addr, "--cluster-enabled", "yes", "--cluster-port", bus,
+			"--cluster-config-file", filepath.Join(c.dir, port(addr), "nodes.conf"), "--cluster-node-timeout", "2000")
+		if err = c.start(addr, 5*time.Second, "redis-server", args...); err == nil {
+			if err = c.ping(addr, 5*time.Second); err == nil {
+				return addr
+			}
+			c.Kill(addr)
+		}
+		c.t.Logf("a cluster node did not start, trying other ports: %v", err)
+	}
+	c.t.Fatal(err)
+	return ""
+}
+
+// ping waits until the node at addr answers a PING.
+func (c *Cluster) ping(addr string, wait time.Duration) error {
+	n := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DisableIdentity: true, MaxRetries: -1,
+		DialTimeout: time.Second})
+	defer n.Close()
+	deadline := time.Now().Add(wait)
+	for {
+		err := n.Ping(context.Background()).Err()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // WaitReplicasSeen waits until every node, by gossip, knows each of the

@@ -75,34 +75,48 @@ func StartSentinels(t testing.TB) *Sentinels {
 
 // startServer runs a data node on addr.
 func (s *Sentinels) startServer(addr string, args ...string) {
+	s.run(addr, "redis-server", s.serverArgs(addr, args...)...)
+}
+
+// serverArgs are redis-server's arguments for a data node on addr.
+func (s *Sentinels) serverArgs(addr string, args ...string) []string {
 	dir := filepath.Join(s.dir, port(addr))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		s.t.Fatal(err)
 	}
-	s.run(addr, "redis-server", append([]string{
+	return append([]string{
 		"--port", port(addr), "--bind", "127.0.0.1",
 		"--requirepass", s.Password, "--masterauth", s.Password,
 		"--dir", dir, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0",
 		"--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log"),
-	}, args...)...)
+	}, args...)
 }
 
 func (s *Sentinels) run(addr, name string, args ...string) {
+	if err := s.start(addr, 10*time.Second, name, args...); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// start runs the program, known by addr, and waits until it listens
+// there. If it does not within wait, it is stopped and the error says so.
+func (s *Sentinels) start(addr string, wait time.Duration, name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start %s: %v", name, err)
+		return fmt.Errorf("start %s: %w", name, err)
 	}
 	s.procs[addr] = cmd
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%s did not listen on %s: %v", name, addr, err)
+			s.Kill(addr)
+			return fmt.Errorf("%s did not listen on %s: %w", name, addr, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
