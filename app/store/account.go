@@ -121,19 +121,13 @@ func (s *Store) unfinishedDeletion(ctx context.Context, username string) (string
 	return id, nil
 }
 
-// beingDeleted reports whether the account with this id is marked deleted:
-// its deletion has begun.
-func (s *Store) beingDeleted(ctx context.Context, userID string) (bool, error) {
-	return s.rdb.HExists(ctx, userKey(userID), fieldDeleted).Result()
-}
-
 // unlessDeleted is the last step of a write by the user that the deletion
 // of their account could miss: a deletion marks the account first, then
 // reads what it holds, so unless the mark is set by now it will find the
 // write. If it is set, undo takes the write back, and the answer is
 // ErrNotLoggedIn: the user's sessions are ending.
 func (s *Store) unlessDeleted(ctx context.Context, userID string, undo func() error) error {
-	gone, err := s.beingDeleted(ctx, userID)
+	gone, err := s.rdb.HExists(ctx, userKey(userID), fieldDeleted).Result()
 	if err != nil || !gone {
 		return err
 	}
