@@ -38,17 +38,21 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 	t.Run("curl", func(t *testing.T) {
 		curl := need(t, "curl")
 		for _, c := range []struct{ flag, want string }{{"--http1.1", "1.1"}, {"--http2", "2"}} {
-			out, err := exec.Command(curl, "-sS", "--max-time", "10", c.flag,
+			// --compressed: asks for the page compressed, as browsers do.
+			out, err := exec.Command(curl, "-sS", "--max-time", "10", c.flag, "--compressed",
 				"--cacert", peb.rootFile,
 				"--resolve", testDomain+":"+strconv.Itoa(port)+":127.0.0.1",
-				"-w", "\n%{http_version} %{http_code}",
+				"-w", "\n%{http_version} %{http_code} %{size_download}",
 				origin+"/auth/").CombinedOutput()
 			if err != nil {
 				t.Fatalf("curl %s: %v\n%s", c.flag, err, out)
 			}
 			body, last, _ := cutLast(string(out), "\n")
-			if want := c.want + " 200"; last != want || !strings.Contains(body, "Sign in") {
+			if want := c.want + " 200"; !strings.HasPrefix(last, want+" ") || !strings.Contains(body, "Sign in") {
 				t.Errorf("curl %s: %q, and the sign-in page %v; want %q and the page", c.flag, last, strings.Contains(body, "Sign in"), want)
+			}
+			if sent, _ := strconv.Atoi(last[strings.LastIndex(last, " ")+1:]); sent == 0 || sent*3 > len(body)*2 {
+				t.Errorf("curl %s: %d bytes came for a page of %d; want it compressed", c.flag, sent, len(body))
 			}
 		}
 	})
@@ -131,10 +135,15 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 		var page struct {
 			Protocol string `json:"protocol"`
 			Next     string `json:"next"`
+			Sent     int    `json:"sent"`
+			Size     int    `json:"size"`
 		}
-		b.eval(`({protocol: location.protocol, next: performance.getEntriesByType('navigation')[0].nextHopProtocol})`, &page)
+		b.eval(`(n => ({protocol: location.protocol, next: n.nextHopProtocol, sent: n.encodedBodySize, size: n.decodedBodySize}))(performance.getEntriesByType('navigation')[0])`, &page)
 		if page.Protocol != "https:" || page.Next != "h2" {
 			t.Errorf("the page says location.protocol %q over %q; want \"https:\" over \"h2\"", page.Protocol, page.Next)
+		}
+		if page.Sent == 0 || page.Sent*3 > page.Size*2 {
+			t.Errorf("the page came in %d bytes for %d; want it compressed", page.Sent, page.Size)
 		}
 		if c := b.cookie(); c == nil || !c.Secure {
 			t.Errorf("session cookie over HTTPS: %+v; want Secure", c)

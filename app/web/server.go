@@ -187,6 +187,11 @@ func New(o Options) (*Server, error) {
 	h = cop.Handler(h)
 	h = withState(h)
 	h = s.recoverPanics(h)
+	compress, err := compressPages()
+	if err != nil {
+		return nil, err
+	}
+	h = compress(h)
 	h = securityHeaders(h)
 	s.handler = logRequests(s.log, clientAddr, h, func(r *http.Request, status int, took time.Duration) {
 		_, route := mux.Handler(r)

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -10,11 +13,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"pytwask/app/store"
 	"pytwask/assets"
@@ -184,6 +191,92 @@ func TestStaticAssets(t *testing.T) {
 	b.header = http.Header{}
 	b.get("/static/style.css").want(t, 404)
 	b.get("/static/style.0000000000.css").want(t, 404)
+}
+
+// Pages go compressed to a client that asks (zstd first: Chromium offers
+// it beside gzip), and decode to the page; a client that does not ask gets
+// it as it is. Only pages: a live stream must reach the page event by
+// event, and static files were compressed once at start.
+func TestPagesCompressed(t *testing.T) {
+	s := newSite(t)
+	b := s.signedIn("alice")[0]
+	b.post("/tweets/user_timeline", form("tweet", "Squeeze <b>me</b>")).want(t, http.StatusSeeOther)
+	decoders := map[string]func(io.Reader) (io.Reader, error){
+		"gzip": func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) },
+		"zstd": func(r io.Reader) (io.Reader, error) { return zstd.NewReader(r) },
+	}
+	for _, c := range []struct {
+		path, accept, want string
+		status             int
+		texts              []string
+	}{
+		{"/tweets/user_timeline", "gzip, deflate, br, zstd", "zstd", 200, []string{"Squeeze &lt;b&gt;me&lt;/b&gt;", "</html>"}},
+		{"/tweets/user_timeline", "gzip", "gzip", 200, []string{"Squeeze &lt;b&gt;me&lt;/b&gt;", "</html>"}},
+		{"/tweets/user_timeline", "identity", "", 200, []string{"Squeeze &lt;b&gt;me&lt;/b&gt;", "</html>"}},
+		{"/tweets/user_timeline", "gzip;q=0", "", 200, []string{"Squeeze &lt;b&gt;me&lt;/b&gt;", "</html>"}},
+		{"/tweets/999", "gzip", "gzip", 404, []string{"There is no tweet 999.", "</html>"}},
+		{"/healthz", "gzip", "", 200, []string{"ok"}},
+	} {
+		b.header = http.Header{"Accept-Encoding": {c.accept}}
+		p := b.get(c.path)
+		if got := p.header.Get("Content-Encoding"); got != c.want {
+			t.Errorf("%s, Accept-Encoding %q: Content-Encoding %q, want %q", c.path, c.accept, got, c.want)
+			continue
+		}
+		if !slices.Contains(p.header.Values("Vary"), "Accept-Encoding") {
+			t.Errorf("%s: Vary %q", c.path, p.header.Values("Vary"))
+		}
+		body := p.body
+		if c.want != "" {
+			r, err := decoders[c.want](strings.NewReader(p.body))
+			if err != nil {
+				t.Fatalf("%s: %v", c.path, err)
+			}
+			page, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatalf("%s: %v", c.path, err)
+			}
+			if body = string(page); len(p.body)*3 > len(body)*2 {
+				t.Errorf("%s: %d bytes for a page of %d", c.path, len(p.body), len(body))
+			}
+		} else if p.header.Get("Content-Length") != strconv.Itoa(len(body)) {
+			t.Errorf("%s: Content-Length %q for %d bytes", c.path, p.header.Get("Content-Length"), len(body))
+		}
+		(&resp{status: p.status, body: body}).want(t, c.status, c.texts...)
+	}
+
+	// A stream comes as it is, each write at once, over HTTP/1.1 (where it
+	// leaves net/http) and HTTP/2 (where it is flushed through it).
+	h := s.handler(Options{Heartbeat: 50 * time.Millisecond})
+	for _, h2 := range []bool{false, true} {
+		srv := httptest.NewUnstartedServer(h)
+		srv.EnableHTTP2 = h2
+		srv.StartTLS()
+		defer srv.Close()
+		c := srv.Client()
+		c.Timeout = 5 * time.Second // ends the read if the heartbeats are held back
+		req, err := http.NewRequest("GET", srv.URL+"/events?stream=public", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Encoding", "gzip, zstd")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if ce := res.Header.Get("Content-Encoding"); res.StatusCode != 200 || ce != "" || res.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] {
+			t.Fatalf("stream: %d over %s, Content-Encoding %q", res.StatusCode, res.Proto, ce)
+		}
+		sc := bufio.NewScanner(res.Body)
+		var lines []string
+		for len(lines) < 5 && sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		if want := []string{": live", "", "retry: 2000", "", ": "}; !slices.Equal(lines, want) {
+			t.Errorf("%s stream began %q (%v); want %q", res.Proto, lines, sc.Err(), want)
+		}
+	}
 }
 
 func TestHealthAndRedisOutage(t *testing.T) {

@@ -85,8 +85,7 @@ func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("ETag", f.etag)
-	h.Set("Content-Type", f.ctype)
-	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Type", f.ctype) // Vary: compressPages sets it on every answer
 	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, f.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
