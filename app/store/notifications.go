@@ -51,7 +51,7 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 	entry := strings.Join([]string{kind, actor, tweet, strconv.FormatInt(s.now().Unix(), 10)}, " ")
 	done := map[string]bool{actor: true}
 	var told []string
-	var unread []*redis.IntCmd
+	var unread []*redis.Cmd
 	for _, u := range users {
 		if u != "" && !done[u] {
 			done[u] = true
@@ -71,7 +71,8 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 		for _, u := range told {
 			p.LPush(ctx, notificationsKey(u), entry)
 			p.LTrim(ctx, notificationsKey(u), 0, NotificationsCap-1)
-			unread = append(unread, p.Incr(ctx, unreadKey(u)))
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			unread = append(unread, countScript.Eval(ctx, p, []string{unreadKey(u)}, NotificationsCap))
 		}
 		if !s.sharded {
 			marks(p)
@@ -95,7 +96,8 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 		case gone[0].Val():
 			notices = append(notices, notice{u, kind, actor, tweet})
 		default:
-			events = append(events, &live.Event{Kind: live.KindUnread, Users: []string{u}, Unread: unread[i].Val()})
+			n, _ := unread[i].Int64()
+			events = append(events, &live.Event{Kind: live.KindUnread, Users: []string{u}, Unread: n})
 		}
 	}
 	if len(leaving) > 0 {
@@ -115,6 +117,16 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 		s.events.Publish(ctx, events...)
 	}
 }
+
+// countScript: KEYS a user's unread count; ARGV the notifications kept
+// (NotificationsCap). Counts one more, up to that: the unread ones are the
+// newest of the list, and no more are kept to be read. Returns the count.
+var countScript = script(`
+local n, most = redis.call('INCR', KEYS[1]), tonumber(ARGV[1])
+if n <= most then return n end
+redis.call('SET', KEYS[1], most)
+return most
+`)
 
 // unnotifyScript: KEYS a user's notifications; ARGV kind, actor, tweet,
 // each "" for any. Removes the entries of that kind, by that actor, about

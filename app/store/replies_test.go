@@ -297,6 +297,32 @@ func testReposts(t *testing.T, s *Store) {
 	}
 }
 
+// More notifications than a user keeps count as many unread as kept (the
+// newest), so that taking them back, as the deletion of what they tell
+// of does, leaves no unread count with nothing to read.
+func TestUnreadNoMoreThanKept(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, aliceSecret := mustRegister(t, s, "alice")
+		bob, bobSecret := mustRegister(t, s, "bob")
+		var tweets []string
+		for i := range NotificationsCap + 10 {
+			tweets = append(tweets, mustPost(t, s, alice, fmt.Sprintf("@bob %d", i)))
+		}
+		if n, kept := mustUnread(t, s, bobSecret), rdb.LLen(ctx, notificationsKey(bob)).Val(); n != NotificationsCap || kept != NotificationsCap {
+			t.Fatalf("bob has %d unread of %d notifications; want %d of %d", n, kept, NotificationsCap, NotificationsCap)
+		}
+		for _, id := range tweets {
+			if err := s.DeleteTweet(ctx, aliceSecret, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, kept := mustUnread(t, s, bobSecret), rdb.LLen(ctx, notificationsKey(bob)).Val(); n != 0 || kept != 0 {
+			t.Errorf("after alice deleted her tweets, bob has %d unread of %d notifications; want none", n, kept)
+		}
+	})
+}
+
 // TestNotifications: a mention, a reply, a follow and a first like each
 // tell the user concerned once (never the actor; a reply that mentions
 // its parent's author tells them of the reply only); reading clears the
