@@ -24,13 +24,18 @@ import (
 // to run again. On one server the scripts in scripts.go do the same in one
 // atomic step each.
 
+// recentEntries is how many of a list's newest entries a push looks among
+// for the tweet it pushes, so that a step run again pushes it once.
+const recentEntries = 200
+
 // pushOnceScript: KEYS a list of tweet ids; ARGV tweet id, cap (0: none),
-// trim point. LPUSHes the id unless it is among the list's newest entries
-// already (a step run again after a failure), then trims the list back to
-// the cap once past its trim point. Returns the list's length after the
-// push (1: the push made it), or 0 when it did not push.
+// trim point, how many of the newest entries to look among (0: all).
+// LPUSHes the id unless it is among them already (a step run again after
+// a failure), then trims the list back to the cap once past its trim
+// point. Returns the list's length after the push (1: the push made it),
+// or 0 when it did not push.
 var pushOnceScript = script(`
-if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', 200) then return 0 end
+if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', ARGV[4]) then return 0 end
 local len = redis.call('LPUSH', KEYS[1], ARGV[1])
 local cap = tonumber(ARGV[2])
 if cap > 0 and len > tonumber(ARGV[3]) then redis.call('LTRIM', KEYS[1], 0, cap - 1) end
@@ -263,7 +268,7 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted, "reply_to", parent, "tags", strings.Join(tags, " ")}}).Err(); err != nil {
 		return "", "", err
 	}
-	if err := s.pushOwn(ctx, id, userID, parent, tags); err != nil {
+	if err := s.pushOwn(ctx, id, userID, parent, tags, false); err != nil {
 		return "", "", err
 	}
 	if err := s.unlessDeleted(ctx, userID, func() error { return s.deleteTweet(ctx, userID, id) }); err != nil {
@@ -274,8 +279,15 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 
 // pushOwn pushes the tweet onto its author's tweets_by and timeline, the
 // general timeline, for a reply the replies to its parent, and its tags'
-// lists, each at most once.
-func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags []string) error {
+// lists, each at most once. The post pushes first (again false), looking
+// for the tweet among the newest entries (a step run again); its fan-out
+// job again (again true), which finishes a post cut short, and looks in
+// the whole of each list: any number of tweets may have come since.
+func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags []string, again bool) error {
+	look := recentEntries
+	if again {
+		look = 0
+	}
 	authorID, _ := strconv.ParseUint(author, 10, 64)
 	type push struct {
 		key       string
@@ -290,7 +302,7 @@ func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags 
 		pushes = append(pushes, push{tagKey(t), 0, 0})
 	}
 	for _, push := range pushes {
-		if err := pushOnceScript.Run(ctx, s.rdb, []string{push.key}, tweet, push.cap, push.trim).Err(); err != nil {
+		if err := pushOnceScript.Run(ctx, s.rdb, []string{push.key}, tweet, push.cap, push.trim, look).Err(); err != nil {
 			return fmt.Errorf("push onto %s: %w", push.key, err)
 		}
 	}
@@ -306,7 +318,7 @@ func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags 
 		}
 	}
 	if parent != "" {
-		if err := listReplyScript.Run(ctx, s.rdb, []string{repliesKey(parent), tweetKey(parent)}, tweet).Err(); err != nil {
+		if err := listReplyScript.Run(ctx, s.rdb, []string{repliesKey(parent), tweetKey(parent)}, tweet, look).Err(); err != nil {
 			return fmt.Errorf("list the reply under tweet %s: %w", parent, err)
 		}
 	}
@@ -314,12 +326,13 @@ func (s *Store) pushOwn(ctx context.Context, tweet, author, parent string, tags 
 }
 
 // listReplyScript: KEYS the replies list of a tweet, its hash (one slot);
-// ARGV the reply's id. Lists the reply under the tweet and counts it, once
-// however often run, and not at all if the tweet is gone (a count alone
-// would make a tweet hash without a tweet).
+// ARGV the reply's id, how many of the newest replies to look among (0:
+// all). Lists the reply under the tweet and counts it, once however often
+// run, and not at all if the tweet is gone (a count alone would make a
+// tweet hash without a tweet).
 var listReplyScript = script(`
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', 200) then return 0 end
+if redis.call('LPOS', KEYS[1], ARGV[1], 'MAXLEN', ARGV[2]) then return 0 end
 redis.call('LPUSH', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[2], '{replies}', 1)
 return 1

@@ -154,7 +154,7 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 				err = s.deletedMeanwhile(ctx, tweet, []string{author})
 			}
 		default:
-			err = s.pushOwn(ctx, tweet, author, j.parent, j.tags)
+			err = s.pushOwn(ctx, tweet, author, j.parent, j.tags, true)
 			if err == nil {
 				err = s.unlistIfDeleted(ctx, j)
 			}
@@ -308,7 +308,7 @@ func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, follow
 				id, _ := strconv.ParseUint(f, 10, 64)
 				// EVAL, not EVALSHA: a node may not have the script yet, and a
 				// pipeline cannot fall back from NOSCRIPT as Run does.
-				pushes[i] = pushOnceScript.Eval(ctx, p, []string{timelineKey(f)}, j.tweet, UserTimelineCap, trimPoint(id))
+				pushes[i] = pushOnceScript.Eval(ctx, p, []string{timelineKey(f)}, j.tweet, UserTimelineCap, trimPoint(id), recentEntries)
 			}
 		})
 		var made []string

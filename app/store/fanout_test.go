@@ -513,3 +513,44 @@ func testFanOutSkipsAccountsBeingDeleted(t *testing.T, s *Store, rdb redis.Unive
 		}
 	}
 }
+
+// A post's fan-out job that runs behind many newer posts lists it once. On
+// a Cluster the job pushes onto the author's lists again, to finish a post
+// cut short, and must find the tweet however deep it is by then.
+func TestLateFanOutJobListsOnce(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		ann, annSecret := mustRegister(t, s, "ann")
+		ben, _ := mustRegister(t, s, "ben")
+		parent := mustPost(t, s, ben, "ben's")
+		const replies = recentEntries + 50
+		for i := range replies {
+			if _, err := s.Reply(ctx, annSecret, parent, fmt.Sprintf("late #job %d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.DrainFanOut(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			key  string
+			want int
+		}{{tweetsByKey(ann), replies}, {timelineKey(ann), replies}, {keyGeneralTimeline, replies + 1}, {tagKey("job"), replies}, {repliesKey(parent), replies}} {
+			l := rdb.LRange(ctx, c.key, 0, -1).Val()
+			seen := map[string]bool{}
+			for _, id := range l {
+				if seen[id] {
+					t.Errorf("%s holds tweet %s twice", c.key, id)
+					break
+				}
+				seen[id] = true
+			}
+			if len(l) != c.want {
+				t.Errorf("%s holds %d tweets; want %d", c.key, len(l), c.want)
+			}
+		}
+		if n := rdb.HGet(ctx, tweetKey(parent), fieldReplies).Val(); n != strconv.Itoa(replies) {
+			t.Errorf("ben's tweet counts %s replies; want %d", n, replies)
+		}
+	})
+}
