@@ -212,9 +212,9 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 			told[n.user] = true
 		}
 	}
-	for _, t := range tweets {
-		if err := s.deleteTweet(ctx, id, t); err != nil && !errors.Is(err, ErrNoSuchTweet) {
-			return fail("delete tweet "+t, err)
+	for chunk := range slices.Chunk(tweets, fanOutChunk) {
+		if err := s.deleteTweets(ctx, id, chunk...); err != nil {
+			return fail("delete the tweets", err)
 		}
 	}
 	// Their likes and reposts, taken back.
@@ -239,14 +239,14 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 			told[a.Val()] = true
 		}
 	}
-	for _, t := range liked {
-		if err := s.unmark(ctx, id, t, likesKey, fieldLikes); err != nil {
-			return fail("take back a like", err)
+	for chunk := range slices.Chunk(liked, fanOutChunk) {
+		if err := s.unmark(ctx, id, likesKey, fieldLikes, chunk...); err != nil {
+			return fail("take back the likes", err)
 		}
 	}
-	for _, t := range reposted {
-		if err := s.unmark(ctx, id, t, repostsKey, fieldReposts); err != nil {
-			return fail("undo a repost", err)
+	for chunk := range slices.Chunk(reposted, fanOutChunk) {
+		if err := s.unmark(ctx, id, repostsKey, fieldReposts, chunk...); err != nil {
+			return fail("undo the reposts", err)
 		}
 	}
 	// Off the followers' timelines here, rather than by the deletions'
@@ -358,13 +358,21 @@ end
 return removed
 `)
 
-// unmark takes the user out of the tweet's likes or reposts set (mark's
-// undo, by id), and the tweet out of the user's own set.
-func (s *Store) unmark(ctx context.Context, userID, tweet string, set func(string) string, field string) error {
-	if err := markScript.Run(ctx, s.rdb, []string{tweetKey(tweet), set(tweet)}, userID, "0", field).Err(); err != nil {
+// unmark takes the user out of the tweets' likes or reposts sets, with
+// their counts (mark's undo, by id), in one round trip. The user's own set
+// is the caller's.
+func (s *Store) unmark(ctx context.Context, userID string, set func(string) string, field string, tweets ...string) error {
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, t := range tweets {
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			markScript.Eval(ctx, p, []string{tweetKey(t), set(t)}, userID, "0", field)
+		}
+	}); err != nil {
 		return err
 	}
-	s.counts.forget(tweet)
+	for _, t := range tweets {
+		s.counts.forget(t)
+	}
 	return nil
 }
 

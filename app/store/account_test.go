@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,82 @@ func TestDeleteAccountOnCluster(t *testing.T) {
 	s.inlineFanOut = 1
 	testDeleteAccount(t, s, rdb)
 	testActingWhileDeleted(t, s, rdb)
+}
+
+// An account with more tweets, likes and reposts than one step deletes at
+// once goes in a number of round trips that does not grow with them (a
+// round trip per tweet took seconds for a few thousand, and past the
+// server's write timeout for tens of thousands), and leaves nothing
+// behind: no listed tweet, no count, no mention, no repost on a timeline.
+func TestDeleteBusyAccount(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		busy, busySecret := mustRegister(t, s, "busy")
+		fan, fanSecret := mustRegister(t, s, "fan")
+		other, _ := mustRegister(t, s, "other")
+		if err := s.Follow(ctx, fan, "busy"); err != nil {
+			t.Fatal(err)
+		}
+		const tweets, marks = fanOutChunk + 100, fanOutChunk + 20
+		var theirs []string
+		for i := range marks {
+			theirs = append(theirs, mustPost(t, s, other, fmt.Sprintf("other's %d", i)))
+		}
+		for i, id := range theirs {
+			if err := s.Like(ctx, busySecret, id, true); err != nil {
+				t.Fatal(err)
+			}
+			if i%10 == 0 {
+				if err := s.Repost(ctx, busySecret, id, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for i := range tweets {
+			if i%3 == 0 {
+				if _, err := s.Reply(ctx, busySecret, theirs[i%marks], fmt.Sprintf("busy answers @fan #busy %d", i)); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			mustPost(t, s, busy, fmt.Sprintf("busy says @fan #busy %d", i))
+		}
+		if err := s.DrainFanOut(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		// More mentions than a user keeps: as many unread as kept.
+		if n, kept := mustUnread(t, s, fanSecret), rdb.LLen(ctx, notificationsKey(fan)).Val(); n != NotificationsCap || kept != NotificationsCap {
+			t.Fatalf("fan has %d unread of %d notifications; want %d of %d", n, kept, NotificationsCap, NotificationsCap)
+		}
+
+		before := s.RoundTrips()
+		if err := s.DeleteAccount(ctx, "", busySecret, "Passw0rd!", 0); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.RoundTrips() - before; n > 100 {
+			t.Errorf("deleting %d tweets, %d likes and %d reposts took %d round trips; want at most 100", tweets, marks, marks/10+1, n)
+		}
+		(&world{t: t, s: s}).drain() // the fan-out jobs, and the search index
+		checkWhole(t, rdb, "after the deletion")
+		for _, key := range []string{timelineKey(fan), tagKey("busy"), repliesKey(theirs[0]), notificationsKey(other), notificationsKey(fan)} {
+			if l := rdb.LRange(ctx, key, 0, -1).Val(); len(l) > 0 {
+				t.Errorf("%s still holds %d entries, the first %q", key, len(l), l[0])
+			}
+		}
+		for _, id := range rdb.LRange(ctx, keyGeneralTimeline, 0, -1).Val() {
+			if author := rdb.HGet(ctx, tweetKey(id), fieldTweetUserID).Val(); author != other {
+				t.Fatalf("the general timeline holds tweet %s by user %s", id, author)
+			}
+		}
+		if n := mustUnread(t, s, fanSecret); n != 0 {
+			t.Errorf("fan has %d unread after busy left; want 0", n)
+		}
+		for _, id := range theirs {
+			if c := rdb.HMGet(ctx, tweetKey(id), fieldReplies, fieldReposts, fieldLikes).Val(); count(c[0])+count(c[1])+count(c[2]) != 0 {
+				t.Fatalf("other's tweet %s counts %v after busy left; want none", id, c)
+			}
+		}
+	})
 }
 
 // testActingWhileDeleted: a follow, a like, a repost, an edit or a reply

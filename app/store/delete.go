@@ -84,73 +84,129 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	if err != nil {
 		return err
 	}
-	body, parent, err := s.markDeleted(ctx, v.ID, id)
-	if err != nil {
+	ds, err := s.markDeleted(ctx, v.ID, id)
+	switch {
+	case err != nil:
 		return err
+	case len(ds) == 0:
+		return ErrNoSuchTweet
 	}
 	notices, err := s.noticesOf(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
-	if err := s.unlistDeleted(ctx, v.ID, id, body, parent); err != nil {
+	if err := s.unlistDeleted(ctx, v.ID, ds); err != nil {
 		return err
 	}
 	s.unnotify(ctx, notices...)
 	return nil
 }
 
-// deleteTweet is DeleteTweet by the user with this id, for callers that
-// have checked the id, begun (begin) and read its notices: its steps go on
-// to the end.
-func (s *Store) deleteTweet(ctx context.Context, userID, id string) error {
-	body, parent, err := s.markDeleted(ctx, userID, id)
+// deleteTweets is DeleteTweet of these tweets by the user with this id,
+// for callers that have checked the id, begun (begin) and read their
+// notices: their steps go on to the end, each step for all of them in one
+// round trip. Ids with no tweet are left out.
+func (s *Store) deleteTweets(ctx context.Context, userID string, ids ...string) error {
+	ds, err := s.markDeleted(ctx, userID, ids...)
 	if err != nil {
 		return err
 	}
-	return s.unlistDeleted(ctx, userID, id, body, parent)
+	return s.unlistDeleted(ctx, userID, ds)
 }
 
-// markDeleted is a deletion's first step (deleteMarkScript): it returns the
-// tweet's text and the id of the tweet it answers ("" for none).
-func (s *Store) markDeleted(ctx context.Context, userID, id string) (body, parent string, err error) {
-	res, err := deleteMarkScript.Run(ctx, s.rdb, []string{tweetKey(id)}, userID, s.now().Unix()).Slice()
-	if err != nil {
-		return "", "", fmt.Errorf("delete tweet %s: %w", id, err)
+// deletion is a tweet marked deleted, with what the rest of its deletion
+// needs: its text, and the id of the tweet it answers ("" for none).
+type deletion struct{ id, body, parent string }
+
+// markDeleted is a deletion's first step (deleteMarkScript) for tweets of
+// the user with this id: the tweets marked, in order, leaving out ids with
+// no tweet. ErrNotYourTweet if one of them is someone else's.
+func (s *Store) markDeleted(ctx context.Context, userID string, ids ...string) ([]deletion, error) {
+	now := s.now().Unix()
+	replies := make([]*redis.Cmd, len(ids))
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, id := range ids {
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			replies[i] = deleteMarkScript.Eval(ctx, p, []string{tweetKey(id)}, userID, now)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("delete %s: %w", tweetsNamed(ids), err)
 	}
-	switch n, _ := res[0].(int64); {
-	case n == -1:
-		return "", "", ErrNoSuchTweet
-	case n == -2:
-		return "", "", ErrNotYourTweet
-	case len(res) != 3:
-		return "", "", fmt.Errorf("delete tweet %s: unexpected reply of %d values", id, len(res))
+	ds := make([]deletion, 0, len(ids))
+	for i, id := range ids {
+		res, _ := replies[i].Slice()
+		var n int64
+		if len(res) > 0 {
+			n, _ = res[0].(int64)
+		}
+		switch {
+		case n == -1:
+			continue
+		case n == -2:
+			return nil, ErrNotYourTweet
+		case len(res) != 3:
+			return nil, fmt.Errorf("delete tweet %s: unexpected reply of %d values", id, len(res))
+		}
+		ds = append(ds, deletion{id: id, body: str(res[1]), parent: str(res[2])})
 	}
-	return str(res[1]), str(res[2]), nil
+	return ds, nil
 }
 
-// unlistDeleted is the rest of a deletion, from the tweet marked deleted
-// with this text and parent.
-func (s *Store) unlistDeleted(ctx context.Context, userID, id, body, parent string) error {
+// tweetsNamed names ids in an error: "tweet 5", or "3 tweets".
+func tweetsNamed(ids []string) string {
+	if len(ids) == 1 {
+		return "tweet " + ids[0]
+	}
+	return fmt.Sprintf("%d tweets", len(ids))
+}
+
+// unlistDeleted is the rest of the deletions of tweets the user with this
+// id marked (steps 2 to 6), each step for all of them at once.
+func (s *Store) unlistDeleted(ctx context.Context, userID string, ds []deletion) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ds))
+	listed := make([]listing, len(ds))
+	var parents []string
+	for i, d := range ds {
+		ids[i] = d.id
+		listed[i] = listing{tweet: d.id, parent: d.parent, tags: tagsOf(d.body)}
+		if d.parent != "" && !slices.Contains(parents, d.parent) {
+			parents = append(parents, d.parent)
+		}
+	}
+	fail := func(err error) error { return fmt.Errorf("delete %s: %w", tweetsNamed(ids), err) }
 	now := s.now().Unix()
 	if err := s.newGeneration(ctx); err != nil {
-		return fmt.Errorf("delete tweet %s: %w", id, err)
+		return fail(err)
 	}
-	if err := s.unlistOwn(ctx, id, userID, parent, tagsOf(body)); err != nil {
-		return fmt.Errorf("delete tweet %s: %w", id, err)
+	if err := s.unlistOwn(ctx, userID, listed...); err != nil {
+		return fail(err)
 	}
-	if err := s.reindexWords(ctx, id, wordsOf(body), nil); err != nil {
-		return fmt.Errorf("delete tweet %s: take it out of the search index: %w", id, err)
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, d := range ds {
+			reindexWordsIn(ctx, p, d.id, wordsOf(d.body), nil)
+		}
+	}); err != nil {
+		return fail(fmt.Errorf("take it out of the search index: %w", err))
 	}
-	if err := s.purgeMarks(ctx, id, userID, now); err != nil {
-		return fmt.Errorf("delete tweet %s: %w", id, err)
+	if err := s.purgeMarks(ctx, userID, now, ids...); err != nil {
+		return fail(err)
 	}
-	if err := s.rdb.HSet(ctx, tweetKey(id), fieldTweetBody, "").Err(); err != nil {
-		return fmt.Errorf("delete tweet %s: %w", id, err)
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, id := range ids {
+			p.HSet(ctx, tweetKey(id), fieldTweetBody, "")
+		}
+	}); err != nil {
+		return fail(err)
 	}
-	s.events.Publish(ctx, &live.Event{Kind: live.KindGone, Tweet: id})
-	if parent != "" {
-		s.publishCounts(ctx, parent)
+	gone := make([]*live.Event, len(ids))
+	for i, id := range ids {
+		gone[i] = &live.Event{Kind: live.KindGone, Tweet: id}
 	}
+	s.events.Publish(ctx, gone...)
+	s.publishCounts(ctx, parents...)
 	return nil
 }
 
@@ -217,65 +273,88 @@ func (s *Store) newGeneration(ctx context.Context) error {
 	return s.rdb.Set(ctx, keyGeneration, newSecret()[:16], 0).Err()
 }
 
-// unlistOwn takes the tweet off its author's lists, the general timeline,
-// its tags' lists and its parent's replies (pushOwn's lists). Each id is
-// there once: LREM stops at the first, near the head for a recent tweet.
-func (s *Store) unlistOwn(ctx context.Context, tweet, author, parent string, tags []string) error {
-	keys := []string{tweetsByKey(author), timelineKey(author), keyGeneralTimeline}
-	for _, t := range tags {
-		keys = append(keys, tagKey(t))
-	}
+// listing is a tweet as its author's lists hold it (pushOwn's): its id,
+// the tweet it answers ("" for none) and its tags.
+type listing struct {
+	tweet, parent string
+	tags          []string
+}
+
+// unlistOwn takes tweets of author off the author's lists, the general
+// timeline, their tags' lists and their parents' replies (pushOwn's
+// lists). Each id is there once: LREM stops at the first, near the head
+// for a recent tweet.
+func (s *Store) unlistOwn(ctx context.Context, author string, tweets ...listing) error {
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, k := range keys {
-			p.LRem(ctx, k, 1, tweet)
-		}
-		p.HDel(ctx, viaKey(author), tweet)
-		if parent != "" {
-			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
-			unlistReplyScript.Eval(ctx, p, []string{repliesKey(parent), tweetKey(parent)}, tweet)
+		for _, t := range tweets {
+			for _, k := range []string{tweetsByKey(author), timelineKey(author), keyGeneralTimeline} {
+				p.LRem(ctx, k, 1, t.tweet)
+			}
+			for _, tag := range t.tags {
+				p.LRem(ctx, tagKey(tag), 1, t.tweet)
+			}
+			p.HDel(ctx, viaKey(author), t.tweet)
+			if t.parent != "" {
+				// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+				unlistReplyScript.Eval(ctx, p, []string{repliesKey(t.parent), tweetKey(t.parent)}, t.tweet)
+			}
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("take it off its lists: %w", err)
 	}
-	if parent != "" {
-		s.counts.forget(parent)
+	for _, t := range tweets {
+		if t.parent != "" {
+			s.counts.forget(t.parent)
+		}
 	}
 	return nil
 }
 
-// purgeMarks starts the jobs that take the tweet off its author's
-// followers' timelines and each reposter's and theirs, then takes it out
-// of its likers' and reposters' own sets, and deletes its sets.
-func (s *Store) purgeMarks(ctx context.Context, tweet, author string, now int64) error {
-	var likers, reposters *redis.StringSliceCmd
+// purgeMarks starts the jobs that take the tweets of author off the
+// author's followers' timelines and each reposter's and theirs, then takes
+// them out of their likers' and reposters' own sets, and deletes their
+// sets.
+func (s *Store) purgeMarks(ctx context.Context, author string, now int64, tweets ...string) error {
+	likers := make([]*redis.StringSliceCmd, len(tweets))
+	reposters := make([]*redis.StringSliceCmd, len(tweets))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		likers = p.SMembers(ctx, likesKey(tweet))
-		reposters = p.SMembers(ctx, repostsKey(tweet))
+		for i, t := range tweets {
+			likers[i], reposters[i] = p.SMembers(ctx, likesKey(t)), p.SMembers(ctx, repostsKey(t))
+		}
 	}); err != nil {
 		return fmt.Errorf("read its likes and reposts: %w", err)
 	}
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, u := range append([]string{author}, reposters.Val()...) {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{
-				"tweet", tweet, "author", u, "time", now, "purge", "1"}})
+		for i, t := range tweets {
+			for _, u := range append([]string{author}, reposters[i].Val()...) {
+				p.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{
+					"tweet", t, "author", u, "time", now, "purge", "1"}})
+			}
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("start taking it off timelines: %w", err)
 	}
 	err = s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, u := range likers.Val() {
-			p.SRem(ctx, likedKey(u), tweet)
-		}
-		for _, u := range reposters.Val() {
-			p.SRem(ctx, repostedKey(u), tweet)
+		for i, t := range tweets {
+			for _, u := range likers[i].Val() {
+				p.SRem(ctx, likedKey(u), t)
+			}
+			for _, u := range reposters[i].Val() {
+				p.SRem(ctx, repostedKey(u), t)
+			}
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("take it off its likers' and reposters' sets: %w", err)
 	}
-	if err := s.rdb.Del(ctx, likesKey(tweet), repostsKey(tweet), versionsKey(tweet), mentionedKey(tweet)).Err(); err != nil {
+	err = s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, t := range tweets {
+			p.Del(ctx, likesKey(t), repostsKey(t), versionsKey(t), mentionedKey(t))
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("delete its likes and reposts: %w", err)
 	}
 	return nil

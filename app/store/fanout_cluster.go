@@ -285,7 +285,7 @@ func (s *Store) unlistIfDeleted(ctx context.Context, j fanOutJob) error {
 	if err != nil || !deleted {
 		return err
 	}
-	return s.unlistOwn(ctx, j.tweet, j.author, j.parent, j.tags)
+	return s.unlistOwn(ctx, j.author, listing{tweet: j.tweet, parent: j.parent, tags: j.tags})
 }
 
 // pushTo pushes the tweet onto the followers' timelines, at most once each,

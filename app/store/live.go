@@ -26,17 +26,28 @@ func (s *Store) publishPost(ctx context.Context, id, author, parent string, tags
 	}
 }
 
-// publishCounts tells the pages showing the tweet its counts.
-func (s *Store) publishCounts(ctx context.Context, id string) {
-	c, err := s.rdb.HMGet(ctx, tweetKey(id), fieldReplies, fieldReposts, fieldLikes).Result()
-	if err != nil {
+// publishCounts tells the pages showing the tweets their counts.
+func (s *Store) publishCounts(ctx context.Context, ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	counts := make([]*redis.SliceCmd, len(ids))
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, id := range ids {
+			counts[i] = p.HMGet(ctx, tweetKey(id), fieldReplies, fieldReposts, fieldLikes)
+		}
+	}); err != nil {
 		return // the change is made; its pages show it when reloaded
 	}
-	e := &live.Event{Kind: live.KindCounts, Tweet: id}
-	for i := range e.Counts {
-		e.Counts[i] = count(c[i])
+	events := make([]*live.Event, len(ids))
+	for i, id := range ids {
+		c := counts[i].Val()
+		events[i] = &live.Event{Kind: live.KindCounts, Tweet: id}
+		for j := range events[i].Counts {
+			events[i].Counts[j] = count(c[j])
+		}
 	}
-	s.events.Publish(ctx, e)
+	s.events.Publish(ctx, events...)
 }
 
 // UserID is the id of the user named username; NotFound if there is none.

@@ -165,7 +165,7 @@ func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(s
 		if !on {
 			return nil
 		}
-		if err := s.unmark(ctx, v.ID, id, set, field); err != nil {
+		if err := s.unmark(ctx, v.ID, set, field, id); err != nil {
 			return err
 		}
 		return s.rdb.SRem(ctx, userSet(v.ID), id).Err()

@@ -571,12 +571,16 @@ func (s *Store) RunIndexer(ctx context.Context, idle time.Duration) {
 // reindexWords takes a tweet off the lists of words (a deletion, or words
 // an edit took out) and puts it on those of added (an edit's new words).
 func (s *Store) reindexWords(ctx context.Context, id string, removed, added []string) error {
-	return s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, w := range removed {
-			p.LRem(ctx, wordKey(w), 1, id)
-		}
-		for _, w := range added {
-			insertByIDScript.Eval(ctx, p, []string{wordKey(w)}, id)
-		}
-	})
+	return s.pipelined(ctx, func(p redis.Pipeliner) { reindexWordsIn(ctx, p, id, removed, added) })
+}
+
+// reindexWordsIn is reindexWords's commands, queued on p.
+func reindexWordsIn(ctx context.Context, p redis.Pipeliner, id string, removed, added []string) {
+	for _, w := range removed {
+		p.LRem(ctx, wordKey(w), 1, id)
+	}
+	for _, w := range added {
+		// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+		insertByIDScript.Eval(ctx, p, []string{wordKey(w)}, id)
+	}
 }
