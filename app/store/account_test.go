@@ -38,6 +38,9 @@ func TestDeleteAccountOnCluster(t *testing.T) {
 // server's write timeout for tens of thousands), and leaves nothing
 // behind: no listed tweet, no count, no mention, no repost on a timeline.
 func TestDeleteBusyAccount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: the full tier runs it")
+	}
 	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		busy, busySecret := mustRegister(t, s, "busy")

@@ -301,6 +301,9 @@ func testReposts(t *testing.T, s *Store) {
 // newest), so that taking them back, as the deletion of what they tell
 // of does, leaves no unread count with nothing to read.
 func TestUnreadNoMoreThanKept(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: the full tier runs it")
+	}
 	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		alice, aliceSecret := mustRegister(t, s, "alice")

@@ -303,12 +303,12 @@ func TestRefusalTimeIndependentOfHash(t *testing.T) {
 			took[name] = append(took[name], time.Since(start))
 		}
 	}
-	median := func(name string) time.Duration {
-		slices.Sort(took[name])
-		return took[name][len(took[name])/2]
-	}
-	cheap, strong, unknown := median("cheap"), median("strong"), median("nobody")
-	t.Logf("refusal medians: cheap hash %v, hash at policy %v, unknown name %v", cheap, strong, unknown)
+	// The least of each: what else runs on the machine (other tests'
+	// workers in this process among it) only ever adds time, and a
+	// median of nine still moved by half under load.
+	least := func(name string) time.Duration { return slices.Min(took[name]) }
+	cheap, strong, unknown := least("cheap"), least("strong"), least("nobody")
+	t.Logf("refusal times, the least of 9: cheap hash %v, hash at policy %v, unknown name %v", cheap, strong, unknown)
 	for name, d := range map[string]time.Duration{"cheap hash": cheap, "unknown name": unknown} {
 		if r := float64(d) / float64(strong); r < 0.7 || r > 1.4 {
 			t.Errorf("a refusal for a %s takes %.2f times one for a hash at policy; want about the same", name, r)
