@@ -60,6 +60,7 @@ const (
 const (
 	prefixWord     = "pytwask:word:"
 	keySearchNext  = "pytwask:search:next"
+	keySearchLease = "pytwask:search:lease"
 	keyNames       = "pytwask:names:{names}"
 	prefixNameGram = "pytwask:gram:{names}:"
 )
@@ -405,8 +406,14 @@ return 1
 
 // IndexSearch indexes the words of the tweets posted since the indexer's
 // cursor, up to indexBatch of them, and the names of users pytwis added;
-// it returns how many tweets it read (0: nothing left to do).
+// it returns how many tweets it read (0: nothing left to do). One instance
+// at a time does (searchLease).
 func (s *Store) IndexSearch(ctx context.Context) (int, error) {
+	release, err := s.searchLease(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	defer release()
 	var next, last *redis.StringCmd
 	var nameCount, userCount *redis.IntCmd
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
@@ -471,6 +478,40 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	return int(to - from + 1), nil
+}
+
+// searchLeaseTTL bounds how long an instance that stopped while indexing
+// holds up the others.
+const searchLeaseTTL = 30 * time.Second
+
+// searchLease waits until this caller alone may index, and returns what
+// ends that. Two instances indexing one batch at once would each list its
+// tweets, and a word in more of the batch's tweets than a push looks
+// among (indexWordScript) would list them twice. The lease
+// (pytwask:search:lease, a token) ends by itself after searchLeaseTTL.
+func (s *Store) searchLease(ctx context.Context) (release func(), err error) {
+	token := newSecret()
+	for {
+		won, err := s.rdb.SetNX(ctx, keySearchLease, token, searchLeaseTTL).Result()
+		if err != nil {
+			return nil, err
+		}
+		if won {
+			return func() {
+				// Even when ctx ended: a lease left would hold the others
+				// up until it expires.
+				ctx := context.WithoutCancel(ctx)
+				if err := delIfScript.Run(ctx, s.rdb, []string{keySearchLease}, token).Err(); err != nil {
+					s.log.Warn("search index: could not end the lease", "err", err)
+				}
+			}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // holeWait is how long after a later tweet the indexer passes an id that

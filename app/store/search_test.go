@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,4 +266,36 @@ func TestHasWords(t *testing.T) {
 			t.Errorf("hasWords(%q, %q) = %v; want %v", c.text, c.words, got, c.want)
 		}
 	}
+}
+
+// Two instances indexing the same batch at once list each tweet once under
+// each word, however many tweets of the batch have it.
+func TestIndexersAtOnce(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		ann, _ := mustRegister(t, s, "ann")
+		for i := range indexBatch {
+			mustPost(t, s, ann, fmt.Sprintf("common words %d", i))
+		}
+		other := New(rdb, testHasher, nil) // another instance
+		var wg sync.WaitGroup
+		for _, st := range []*Store{s, other} {
+			wg.Go(func() {
+				if _, err := st.IndexSearch(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, w := range []string{"common", "words"} {
+			l := rdb.LRange(ctx, wordKey(w), 0, -1).Val()
+			seen := map[string]bool{}
+			for _, id := range l {
+				seen[id] = true
+			}
+			if len(l) != indexBatch || len(seen) != indexBatch {
+				t.Errorf("%q lists %d tweets in %d entries; want %d in as many", w, len(seen), len(l), indexBatch)
+			}
+		}
+	})
 }
