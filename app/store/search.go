@@ -20,7 +20,8 @@ import (
 //   - pytwask:word:<folded word> (list, newest first, the newest WordCap
 //     kept): the ids of the tweets with that word. An indexer in every
 //     instance (IndexSearch, from the cursor pytwask:search:next up to
-//     next_tweet_id) adds new tweets a moment after they are posted, and
+//     next_tweet_id, one instance at a time: pytwask:search:lease) adds
+//     new tweets a moment after they are posted, and
 //     a database written by pytwis is indexed the same way, from its first
 //     tweet; an edit and a deletion change the lists at once. A search
 //     walks the list of its rarest word and keeps the tweets whose text
