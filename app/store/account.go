@@ -213,7 +213,7 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 		}
 	}
 	for chunk := range slices.Chunk(tweets, fanOutChunk) {
-		if err := s.deleteTweets(ctx, id, chunk...); err != nil {
+		if err := s.deleteTweets(ctx, id, false, chunk...); err != nil { // their followers below
 			return fail("delete the tweets", err)
 		}
 	}
@@ -251,19 +251,26 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 	}
 	// Off the followers' timelines here, rather than by the deletions'
 	// jobs, which would find no followers once the follows are gone: the
-	// tweets, and what the user reposted there.
+	// tweets, and what the user reposted there. A timeline holds at most
+	// a cap and its slack of entries, so no more of the newest tweets can
+	// be there (an older one reposted is its reposter's purge job's). And
+	// no pipeline carries more than purgeArgs of them: each follower's
+	// call carries them all, and a few thousand followers of an account
+	// with a few thousand tweets were more than Redis read within the
+	// client's timeout.
 	var followers, following *redis.StringSliceCmd
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		followers, following = p.ZRange(ctx, followerKey(id), 0, -1), p.ZRange(ctx, followingKey(id), 0, -1)
 	}); err != nil {
 		return fail("list the follows", err)
 	}
-	args := make([]any, 0, len(tweets)+1)
+	recent := tweets[:min(len(tweets), UserTimelineCap+UserTimelineSlack)]
+	args := make([]any, 0, len(recent)+1)
 	args = append(args, id+" ")
-	for _, t := range tweets {
+	for _, t := range recent {
 		args = append(args, t)
 	}
-	for f := range slices.Chunk(followers.Val(), fanOutChunk) {
+	for f := range slices.Chunk(followers.Val(), max(1, min(fanOutChunk, purgeArgs/len(args)))) {
 		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 			for _, u := range f {
 				// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
@@ -336,17 +343,26 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 	return nil
 }
 
+// purgeArgs bounds the tweet ids that one pipeline of purgeAccountScript
+// calls carries.
+const purgeArgs = 50_000
+
 // purgeAccountScript: KEYS a user's timeline, its via hash (one slot);
 // ARGV a deleted user's repost mark prefix ("<id> "), then their tweets'
 // ids. Takes those tweets, and the entries their reposts put there, off
-// the timeline (at most UserTimelineCap plus its slack long) in one pass.
+// the timeline (at most UserTimelineCap plus its slack long) in one pass,
+// and their reposts' marks, also of entries trimmed off since.
 var purgeAccountScript = script(`
-local gone = {}
+local gone, marked = {}, {}
 for i = 2, #ARGV do gone[ARGV[i]] = true end
 local marks = redis.call('HGETALL', KEYS[2])
 for i = 1, #marks, 2 do
-  if string.sub(marks[i + 1], 1, #ARGV[1]) == ARGV[1] then gone[marks[i]] = true end
+  if string.sub(marks[i + 1], 1, #ARGV[1]) == ARGV[1] then
+    gone[marks[i]] = true
+    marked[#marked + 1] = marks[i]
+  end
 end
+for i = 1, #marked, 1000 do redis.call('HDEL', KEYS[2], unpack(marked, i, math.min(i + 999, #marked))) end
 local kept, removed = {}, 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if gone[id] then removed = removed + 1; redis.call('HDEL', KEYS[2], id) else kept[#kept + 1] = id end

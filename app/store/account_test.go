@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,10 +34,13 @@ func TestDeleteAccountOnCluster(t *testing.T) {
 }
 
 // An account with more tweets, likes and reposts than one step deletes at
-// once goes in a number of round trips that does not grow with them (a
-// round trip per tweet took seconds for a few thousand, and past the
-// server's write timeout for tens of thousands), and leaves nothing
-// behind: no listed tweet, no count, no mention, no repost on a timeline.
+// once, and more tweets than a timeline holds, goes in a number of round
+// trips that does not grow with them (a round trip per tweet took seconds
+// for a few thousand), in requests of a bounded size (a few thousand
+// tweets and followers once overran the client's timeout, and the
+// deletion stopped half way), and without a job per tweet for its
+// followers; and it leaves nothing behind: no listed tweet, no count, no
+// mention, no tweet or repost on a follower's timeline.
 func TestDeleteBusyAccount(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: the full tier runs it")
@@ -44,12 +48,17 @@ func TestDeleteBusyAccount(t *testing.T) {
 	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		busy, busySecret := mustRegister(t, s, "busy")
-		fan, fanSecret := mustRegister(t, s, "fan")
 		other, _ := mustRegister(t, s, "other")
-		if err := s.Follow(ctx, fan, "busy"); err != nil {
-			t.Fatal(err)
+		var followers []string
+		for i := range 60 {
+			f, _ := mustRegister(t, s, fmt.Sprintf("fan%d", i))
+			if err := s.Follow(ctx, f, "busy"); err != nil {
+				t.Fatal(err)
+			}
+			followers = append(followers, f)
 		}
-		const tweets, marks = fanOutChunk + 100, fanOutChunk + 20
+		fan, fanSecret := followers[0], func() string { secret, _ := s.Login(ctx, "", "fan0", "Passw0rd!"); return secret }()
+		const tweets, marks = UserTimelineCap + UserTimelineSlack + 100, fanOutChunk + 20
 		var theirs []string
 		for i := range marks {
 			theirs = append(theirs, mustPost(t, s, other, fmt.Sprintf("other's %d", i)))
@@ -66,31 +75,44 @@ func TestDeleteBusyAccount(t *testing.T) {
 		}
 		for i := range tweets {
 			if i%3 == 0 {
-				if _, err := s.Reply(ctx, busySecret, theirs[i%marks], fmt.Sprintf("busy answers @fan #busy %d", i)); err != nil {
+				if _, err := s.Reply(ctx, busySecret, theirs[i%marks], fmt.Sprintf("busy answers @fan0 #busy %d", i)); err != nil {
 					t.Fatal(err)
 				}
 				continue
 			}
-			mustPost(t, s, busy, fmt.Sprintf("busy says @fan #busy %d", i))
+			mustPost(t, s, busy, fmt.Sprintf("busy says @fan0 #busy %d", i))
 		}
 		if err := s.DrainFanOut(ctx, "test"); err != nil {
 			t.Fatal(err)
 		}
 		// More mentions than a user keeps: as many unread as kept.
 		if n, kept := mustUnread(t, s, fanSecret), rdb.LLen(ctx, notificationsKey(fan)).Val(); n != NotificationsCap || kept != NotificationsCap {
-			t.Fatalf("fan has %d unread of %d notifications; want %d of %d", n, kept, NotificationsCap, NotificationsCap)
+			t.Fatalf("fan0 has %d unread of %d notifications; want %d of %d", n, kept, NotificationsCap, NotificationsCap)
 		}
 
-		before := s.RoundTrips()
+		before, jobs := s.RoundTrips(), rdb.XLen(ctx, keyFanOut).Val()
+		sizes := &requestSizes{}
+		rdb.AddHook(sizes)
 		if err := s.DeleteAccount(ctx, "", busySecret, "Passw0rd!", 0); err != nil {
 			t.Fatal(err)
 		}
 		if n := s.RoundTrips() - before; n > 100 {
 			t.Errorf("deleting %d tweets, %d likes and %d reposts took %d round trips; want at most 100", tweets, marks, marks/10+1, n)
 		}
+		if most, one := sizes.request.Load(), sizes.command.Load(); most > purgeArgs+5000 || one > UserTimelineCap+UserTimelineSlack+10 {
+			t.Errorf("the deletion sent requests of up to %d arguments, a command of %d; want at most %d and %d",
+				most, one, purgeArgs+5000, UserTimelineCap+UserTimelineSlack+10)
+		}
+		if n := rdb.XLen(ctx, keyFanOut).Val() - jobs; n > marks/10+1 {
+			t.Errorf("the deletion started %d fan-out jobs; want at most one a repost (%d)", n, marks/10+1)
+		}
 		(&world{t: t, s: s}).drain() // the fan-out jobs, and the search index
 		checkWhole(t, rdb, "after the deletion")
-		for _, key := range []string{timelineKey(fan), tagKey("busy"), repliesKey(theirs[0]), notificationsKey(other), notificationsKey(fan)} {
+		keys := []string{tagKey("busy"), repliesKey(theirs[0]), notificationsKey(other), notificationsKey(fan)}
+		for _, f := range followers {
+			keys = append(keys, timelineKey(f))
+		}
+		for _, key := range keys {
 			if l := rdb.LRange(ctx, key, 0, -1).Val(); len(l) > 0 {
 				t.Errorf("%s still holds %d entries, the first %q", key, len(l), l[0])
 			}
@@ -101,7 +123,7 @@ func TestDeleteBusyAccount(t *testing.T) {
 			}
 		}
 		if n := mustUnread(t, s, fanSecret); n != 0 {
-			t.Errorf("fan has %d unread after busy left; want 0", n)
+			t.Errorf("fan0 has %d unread after busy left; want 0", n)
 		}
 		for _, id := range theirs {
 			if c := rdb.HMGet(ctx, tweetKey(id), fieldReplies, fieldReposts, fieldLikes).Val(); count(c[0])+count(c[1])+count(c[2]) != 0 {
@@ -109,6 +131,43 @@ func TestDeleteBusyAccount(t *testing.T) {
 			}
 		}
 	})
+}
+
+// requestSizes is a client hook that keeps the most arguments one request
+// to Redis (a command, or a pipeline of them) carried, and one command.
+type requestSizes struct{ request, command atomic.Int64 }
+
+func (h *requestSizes) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *requestSizes) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.see(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *requestSizes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.see(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+func (h *requestSizes) see(cmds ...redis.Cmder) {
+	n := 0
+	for _, c := range cmds {
+		n += len(c.Args())
+		atomicMax(&h.command, int64(len(c.Args())))
+	}
+	atomicMax(&h.request, int64(n))
+}
+
+func atomicMax(a *atomic.Int64, v int64) {
+	for {
+		if old := a.Load(); v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 // testActingWhileDeleted: a follow, a like, a repost, an edit or a reply

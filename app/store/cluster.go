@@ -271,7 +271,7 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	if err := s.pushOwn(ctx, id, userID, parent, tags, false); err != nil {
 		return "", "", err
 	}
-	if err := s.unlessDeleted(ctx, userID, func() error { return s.deleteTweets(ctx, userID, id) }); err != nil {
+	if err := s.unlessDeleted(ctx, userID, func() error { return s.deleteTweets(ctx, userID, true, id) }); err != nil {
 		return "", "", err
 	}
 	return id, userID, nil

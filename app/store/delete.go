@@ -95,7 +95,7 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete tweet %s: %w", id, err)
 	}
-	if err := s.unlistDeleted(ctx, v.ID, ds); err != nil {
+	if err := s.unlistDeleted(ctx, v.ID, ds, true); err != nil {
 		return err
 	}
 	s.unnotify(ctx, notices...)
@@ -105,13 +105,14 @@ func (s *Store) DeleteTweet(ctx context.Context, secret, id string) error {
 // deleteTweets is DeleteTweet of these tweets by the user with this id,
 // for callers that have checked the id, begun (begin) and read their
 // notices: their steps go on to the end, each step for all of them in one
-// round trip. Ids with no tweet are left out.
-func (s *Store) deleteTweets(ctx context.Context, userID string, ids ...string) error {
+// round trip. Ids with no tweet are left out. followers says whether purge
+// jobs take them off the author's followers' timelines (unlistDeleted).
+func (s *Store) deleteTweets(ctx context.Context, userID string, followers bool, ids ...string) error {
 	ds, err := s.markDeleted(ctx, userID, ids...)
 	if err != nil {
 		return err
 	}
-	return s.unlistDeleted(ctx, userID, ds)
+	return s.unlistDeleted(ctx, userID, ds, followers)
 }
 
 // deletion is a tweet marked deleted, with what the rest of its deletion
@@ -161,8 +162,12 @@ func tweetsNamed(ids []string) string {
 }
 
 // unlistDeleted is the rest of the deletions of tweets the user with this
-// id marked (steps 2 to 6), each step for all of them at once.
-func (s *Store) unlistDeleted(ctx context.Context, userID string, ds []deletion) error {
+// id marked (steps 2 to 6), each step for all of them at once. Without
+// followers, no purge jobs are started for the author's followers: an
+// account's deletion takes all its tweets off their timelines itself, in
+// one pass, where a job for each tweet would scan each follower's timeline
+// once a tweet.
+func (s *Store) unlistDeleted(ctx context.Context, userID string, ds []deletion, followers bool) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -191,7 +196,7 @@ func (s *Store) unlistDeleted(ctx context.Context, userID string, ds []deletion)
 	}); err != nil {
 		return fail(fmt.Errorf("take it out of the search index: %w", err))
 	}
-	if err := s.purgeMarks(ctx, userID, now, ids...); err != nil {
+	if err := s.purgeMarks(ctx, userID, followers, now, ids...); err != nil {
 		return fail(err)
 	}
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
@@ -312,10 +317,10 @@ func (s *Store) unlistOwn(ctx context.Context, author string, tweets ...listing)
 }
 
 // purgeMarks starts the jobs that take the tweets of author off the
-// author's followers' timelines and each reposter's and theirs, then takes
-// them out of their likers' and reposters' own sets, and deletes their
-// sets.
-func (s *Store) purgeMarks(ctx context.Context, author string, now int64, tweets ...string) error {
+// author's followers' timelines (if followers) and each reposter's and
+// theirs, then takes them out of their likers' and reposters' own sets,
+// and deletes their sets.
+func (s *Store) purgeMarks(ctx context.Context, author string, followers bool, now int64, tweets ...string) error {
 	likers := make([]*redis.StringSliceCmd, len(tweets))
 	reposters := make([]*redis.StringSliceCmd, len(tweets))
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
@@ -327,7 +332,11 @@ func (s *Store) purgeMarks(ctx context.Context, author string, now int64, tweets
 	}
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for i, t := range tweets {
-			for _, u := range append([]string{author}, reposters[i].Val()...) {
+			purged := reposters[i].Val()
+			if followers {
+				purged = append([]string{author}, purged...)
+			}
+			for _, u := range purged {
 				p.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{
 					"tweet", t, "author", u, "time", now, "purge", "1"}})
 			}
