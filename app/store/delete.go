@@ -24,10 +24,12 @@ import (
 //  3. off the author's lists: tweets_by, timeline, the general timeline,
 //     its tags' lists, its parent's replies (with the count), and its
 //     words' lists (search.go);
-//  4. purge jobs on the fan-out stream: for the author's followers, and for
-//     each reposter and theirs, the id and its repost mark off those
-//     timelines, by the fan-out workers (a post's or a repost's job still
-//     running pushes no more, and takes back what it pushed meanwhile);
+//  4. purge jobs on the fan-out stream: for the author's followers (but
+//     in an account's deletion, which takes all its tweets off them in
+//     one pass), and for each reposter and theirs, the id and its repost
+//     mark off those timelines, by the fan-out workers (a post's or a
+//     repost's job still running pushes no more, and takes back what it
+//     pushed meanwhile);
 //  5. the likers' and reposters' own sets, then the tweet's sets (and an
 //     edited tweet's versions);
 //  6. the body emptied.
