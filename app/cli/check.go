@@ -63,6 +63,11 @@ func Check(ctx context.Context, stdout io.Writer) int {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err := rdb.Ping(pctx).Err()
 		cancel()
+		if store.WritesRefused(err) {
+			// It answers reads: say why it refuses writes, and go on.
+			problem("%s refuses writes: %v", where, err)
+			err = nil
+		}
 		switch {
 		case err == nil:
 			st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, nil) // reads the layout: nothing to log

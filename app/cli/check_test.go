@@ -53,6 +53,22 @@ func TestSeedThenCheck(t *testing.T) {
 	if strings.Contains(report, rs.Password) {
 		t.Error("check printed the Redis password")
 	}
+
+	// A Redis that cannot save to disk refuses writes, and PING, but reads:
+	// check says so and reads on; the CLI still reads.
+	if rs.InProcess() {
+		return // it does not save
+	}
+	rs.BlockSaving()
+	code, report = runCheck(t)
+	if code == 0 || !strings.Contains(report, "refuses writes: MISCONF") || !strings.Contains(report, "the pytwis keys look right (200 users)") {
+		t.Errorf("check with Redis unable to save: exit %d\n%s", code, report)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := Clt(context.Background(), nil, strings.NewReader("timeline 3\n"), &out, &errb); code != 0 || !strings.Contains(out.String(), "Got 3 tweets in the general timeline") {
+		t.Errorf("cli with Redis unable to save: exit %d\n%s%s", code, out.String(), errb.String())
+	}
 }
 
 func TestCheckReportsEachProblem(t *testing.T) {

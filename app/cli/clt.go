@@ -89,7 +89,7 @@ any command failed). Type help at the prompt for the commands.
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	err = rdb.Ping(pingCtx).Err()
 	cancel()
-	if err != nil {
+	if err != nil && !store.WritesRefused(err) { // refusing writes, it still reads
 		// The error names the address, never the password.
 		fmt.Fprintf(stderr, "pytwask cli: cannot use Redis at %s: %v\n", prompt, err)
 		return 1

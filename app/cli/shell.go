@@ -194,7 +194,10 @@ func (sh *Shell) say(format string, args ...any) { fmt.Fprintf(sh.out, format+"\
 // couldnt prints pytwis_clt's failure line for err.
 func (sh *Shell) couldnt(what string, err error) error {
 	msg := err.Error()
-	if store.IsUnavailable(err) {
+	switch {
+	case store.WritesRefused(err):
+		msg = "Redis refuses writes: it is full, or cannot save to disk (" + err.Error() + ")"
+	case store.IsUnavailable(err):
 		msg = "Redis is not answering (" + err.Error() + ")"
 	}
 	return sh.fail(what, msg)

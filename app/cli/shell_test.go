@@ -139,6 +139,35 @@ func TestEveryCommand(t *testing.T) {
 	}
 }
 
+// TestRedisFull: with Redis full, reads work, and a write says why it
+// failed.
+func TestRedisFull(t *testing.T) {
+	sh, out, rs := newShell(t)
+	if rs.InProcess() {
+		t.Skip("needs redis-server: the in-memory stand-in has no maxmemory")
+	}
+	ctx := context.Background()
+	for _, line := range []string{"register alice Passw0rd!", "login alice Passw0rd!", "post hello"} {
+		sh.Exec(ctx, line)
+	}
+	rdb := rs.Client()
+	defer rdb.Close()
+	if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct{ line, want string }{
+		{"timeline", "Got 1 tweets in the user timeline"},
+		{"tweetsby alice", "Got 1 tweets posted by alice"},
+		{"post again", "Couldn't post the tweet with error = Redis refuses writes: it is full, or cannot save to disk (post tweet: OOM "},
+	} {
+		out.Reset()
+		sh.Exec(ctx, s.line)
+		if !strings.Contains(out.String(), s.want) {
+			t.Errorf("%q printed %q; want %q", s.line, out.String(), s.want)
+		}
+	}
+}
+
 // TestResetLinkWithoutBaseURL: a site with no address configured gets the
 // link's path, and the operator is told what goes before it.
 func TestResetLinkWithoutBaseURL(t *testing.T) {

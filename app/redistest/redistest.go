@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -211,6 +212,46 @@ func (s *Server) Stop() {
 	_ = s.cmd.Wait()
 	s.cmd = nil
 	_ = os.Remove(s.Addr)
+}
+
+// BlockSaving makes the server fail to save its snapshot (a directory is
+// where the file goes) while it is told to save: it then refuses writes,
+// and PING, with MISCONF, as a server whose disk is full does. AllowSaving
+// gives it back its writes.
+func (s *Server) BlockSaving() {
+	s.t.Helper()
+	if s.mini != nil {
+		s.t.Fatal("the in-process Redis does not save")
+	}
+	if err := os.MkdirAll(filepath.Join(s.dir, "dump.rdb", "in-the-way"), 0o700); err != nil {
+		s.t.Fatal(err)
+	}
+	rdb := s.Client()
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.ConfigSet(ctx, "save", "3600 1").Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := rdb.BgSave(ctx).Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(rdb.Info(ctx, "persistence").Val(), "rdb_last_bgsave_status:err"); {
+		if time.Now().After(deadline) {
+			s.t.Fatal("the snapshot did not fail")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// AllowSaving undoes BlockSaving: the server is no longer told to save.
+func (s *Server) AllowSaving() {
+	s.t.Helper()
+	rdb := s.Client()
+	defer rdb.Close()
+	if err := rdb.ConfigSet(context.Background(), "save", "").Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	_ = os.RemoveAll(filepath.Join(s.dir, "dump.rdb"))
 }
 
 // Options returns the production client options for the server.

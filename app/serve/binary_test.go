@@ -378,7 +378,8 @@ func TestReleaseBuild(t *testing.T) {
 }
 
 // TestWatchdog: with WatchdogSec set, WATCHDOG=1 arrives at half the
-// interval while Redis answers, stops while it does not, and resumes.
+// interval while Redis answers, stops while it does not, and resumes; it
+// goes on while Redis refuses writes.
 func TestWatchdog(t *testing.T) {
 	rs := redistest.Start(t)
 	dir := socketDir(t)
@@ -397,6 +398,13 @@ func TestWatchdog(t *testing.T) {
 	}
 	rs.Restart()
 	ns.expect(t, "WATCHDOG=1", 2*time.Second)
+
+	// A Redis that cannot save to disk answers PING with MISCONF, and
+	// serves reads: not a Redis that is gone, and no reason to restart.
+	rs.BlockSaving()
+	ns.drain()
+	ns.expect(t, "WATCHDOG=1", time.Second)
+	ns.expect(t, "WATCHDOG=1", time.Second)
 	if code := p.stop(); code != 0 {
 		t.Errorf("exit %d", code)
 	}

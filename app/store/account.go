@@ -170,8 +170,14 @@ func (s *Store) deleteAccount(ctx context.Context, id, username string, hold tim
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fail("read the user", err)
 	}
+	// The mark first, on its own: when Redis is full (WritesRefused) it
+	// refuses the mark but would take the removals after it, which would
+	// leave an account without sessions or name that is not marked, and
+	// that an operator could then neither find nor finish.
+	if err := s.rdb.HSet(ctx, userKey(id), fieldDeleted, now).Err(); err != nil {
+		return fail("mark the account", err)
+	}
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		p.HSet(ctx, userKey(id), fieldDeleted, now)
 		if secret != "" {
 			p.HDel(ctx, keyAuths, secret)
 		}

@@ -489,12 +489,21 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 	var gen *redis.StringCmd
 	hashes := make([]*redis.SliceCmd, len(ids))
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		p.SetNX(ctx, keyGeneration, newGen, 0)
 		gen = p.Get(ctx, keyGeneration)
 		for i, id := range ids {
 			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions, fieldDeleted, fieldEdited)
 		}
 	})
+	if err == nil && errors.Is(gen.Err(), redis.Nil) {
+		// A new database: its first read sets the generation, if Redis
+		// takes the write. Reads go on while it refuses writes
+		// (WritesRefused), each with a generation of its own.
+		if set, err := s.rdb.SetNX(ctx, keyGeneration, newGen, 0).Result(); err == nil && !set {
+			gen = s.rdb.Get(ctx, keyGeneration) // another read set it first
+		} else {
+			gen = redis.NewStringResult(newGen, nil)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

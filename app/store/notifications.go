@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -130,32 +131,43 @@ return most
 
 // unnotifyScript: KEYS a user's notifications; ARGV kind, actor, tweet,
 // each "" for any. Removes the entries of that kind, by that actor, about
-// that tweet, and returns the places (0 the newest) they had.
+// that tweet, and returns how many are left, then the places (0 the
+// newest) the removed ones had. LREM of each, not LSET: Redis takes a
+// removal even when full (WritesRefused), so that an undo it took (an
+// unfollow) takes its notice back too.
 var unnotifyScript = script(`
-local places = {}
+local places, gone = {}, {}
 for i, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   local kind, actor, tweet = string.match(e, '^(%S+) (%S+) (%S+) ')
   if (ARGV[1] == '' or kind == ARGV[1]) and (ARGV[2] == '' or actor == ARGV[2]) and
      (ARGV[3] == '' or tweet == ARGV[3]) then
     table.insert(places, i - 1)
+    table.insert(gone, e)
   end
 end
-for i = #places, 1, -1 do redis.call('LSET', KEYS[1], places[i], '') end
-if #places > 0 then redis.call('LREM', KEYS[1], 0, '') end
-return places
+for _, e in ipairs(gone) do redis.call('LREM', KEYS[1], 1, e) end
+return {redis.call('LLEN', KEYS[1]), unpack(places)}
 `)
 
-// uncountScript: KEYS a user's unread count; ARGV the places of removed
-// notifications. The newest notifications are the unread ones, so each
-// place below the count takes one off it. Returns the count.
+// uncountScript: KEYS a user's unread count; ARGV how many notifications
+// are left, then the places of removed ones. The newest notifications are
+// the unread ones, so each place below the count takes one off it. When
+// Redis is full (WritesRefused) it refuses the decrement, and the count
+// stays, or goes (DEL, which it takes) if it would count more than are
+// left. Returns the count.
 var uncountScript = script(`
 local unread = tonumber(redis.call('GET', KEYS[1]) or '0')
 local off = 0
-for _, p in ipairs(ARGV) do
-  if tonumber(p) < unread then off = off + 1 end
+for i = 2, #ARGV do
+  if tonumber(ARGV[i]) < unread then off = off + 1 end
 end
 if off == 0 then return unread end
-return redis.call('DECRBY', KEYS[1], off)
+if off >= unread then redis.call('DEL', KEYS[1]) return 0 end
+local left = redis.pcall('DECRBY', KEYS[1], off)
+if type(left) == 'number' then return left end
+if unread <= tonumber(ARGV[1]) then return unread end
+redis.call('DEL', KEYS[1])
+return 0
 `)
 
 // notice names notifications to take back: user's of that kind, by that
@@ -186,10 +198,10 @@ func (s *Store) unnotify(ctx context.Context, notices ...notice) {
 	if err == nil {
 		err = s.pipelined(ctx, func(p redis.Pipeliner) {
 			for i, f := range found {
-				places, _ := f.Slice()
-				if len(places) > 0 {
+				left, _ := f.Slice() // how many are left, then the places
+				if len(left) > 1 {
 					users = append(users, asked[i].user)
-					counts = append(counts, uncountScript.Eval(ctx, p, []string{unreadKey(asked[i].user)}, places...))
+					counts = append(counts, uncountScript.Eval(ctx, p, []string{unreadKey(asked[i].user)}, left...))
 				}
 			}
 		})
@@ -219,14 +231,21 @@ func (s *Store) Notifications(ctx context.Context, secret string, offset, n int)
 	start, stop := listRange(offset, n)
 	var entries *redis.StringSliceCmd
 	var gen *redis.StringCmd
-	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+	var cleared *redis.IntCmd
+	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		gen = p.Get(ctx, keyGeneration)
 		entries = p.LRange(ctx, notificationsKey(v.ID), int64(start), int64(stop))
-		p.Set(ctx, unreadKey(v.ID), 0, 0)
-	}); err != nil {
-		return v, nil, false, fmt.Errorf("read notifications: %w", err)
+		cleared = p.Del(ctx, unreadKey(v.ID))
+		return nil
+	})
+	// The page is read even when Redis refuses writes (WritesRefused): the
+	// count then stays until a later read.
+	for _, err := range []error{gen.Err(), entries.Err(), cleared.Err()} {
+		if err != nil && !errors.Is(err, redis.Nil) && !WritesRefused(err) {
+			return v, nil, false, fmt.Errorf("read notifications: %w", err)
+		}
 	}
-	if v.Unread != 0 {
+	if v.Unread != 0 && cleared.Err() == nil {
 		// The user's other pages clear their count too.
 		s.events.Publish(ctx, &live.Event{Kind: live.KindUnread, Users: []string{v.ID}})
 	}

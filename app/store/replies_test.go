@@ -571,3 +571,69 @@ func TestFlagsOfAWholeTimeline(t *testing.T) {
 		t.Errorf("bob's whole timeline: %q; want %q", got, want)
 	}
 }
+
+// TestUndoWhileFull: with Redis full, taking back a repost to followers
+// served by a fan-out job, or a like, is refused before anything changed,
+// and done whole once there is room. Taken out of the sets first, a repost
+// stayed on the followers' timelines for good: the job was refused, and
+// asking again changed nothing.
+func TestUndoWhileFull(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		if rdb.ConfigSet(t.Context(), "maxmemory", "0").Err() != nil {
+			t.Skip("needs redis-server: the in-memory stand-in has no maxmemory")
+		}
+		s.inlineFanOut = 1
+		ctx := context.Background()
+		alice, _ := mustRegister(t, s, "alice")
+		_, bobSecret := mustRegister(t, s, "bob")
+		var carolSecret string
+		for _, name := range []string{"carol", "dan", "erin"} {
+			id, secret := mustRegister(t, s, name)
+			if err := s.Follow(ctx, id, "bob"); err != nil {
+				t.Fatal(err)
+			}
+			if name == "carol" {
+				carolSecret = secret
+			}
+		}
+		tweet := mustPost(t, s, alice, "worth a repost")
+		if err := s.Repost(ctx, bobSecret, tweet, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Like(ctx, bobSecret, tweet, true); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, s)
+		shown := func(want string) {
+			t.Helper()
+			_, p, err := s.Timeline(ctx, carolSecret, Own, 0, 10)
+			got := "nothing"
+			if err == nil && len(p.Tweets) > 0 {
+				tw := p.Tweets[0]
+				got = fmt.Sprintf("reposted by %q, %d reposts, %d likes", tw.RepostedBy, tw.Reposts, tw.Likes)
+			}
+			if got != want {
+				t.Errorf("carol's timeline shows %s, %v; want %s", got, err, want)
+			}
+		}
+		shown(`reposted by "bob", 1 reposts, 1 likes`)
+
+		setFull(t, s, true)
+		for what, undo := range map[string]func(context.Context, string, string, bool) error{"repost": s.Repost, "like": s.Like} {
+			if err := undo(ctx, bobSecret, tweet, false); !WritesRefused(err) {
+				t.Errorf("undo a %s with Redis full: %v; want it refused", what, err)
+			}
+		}
+		setFull(t, s, false)
+		settle(t, s)
+		shown(`reposted by "bob", 1 reposts, 1 likes`)
+
+		for _, undo := range []func(context.Context, string, string, bool) error{s.Repost, s.Like} {
+			if err := undo(ctx, bobSecret, tweet, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		settle(t, s)
+		shown("nothing")
+	})
+}

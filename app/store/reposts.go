@@ -32,13 +32,21 @@ import (
 // ARGV user id, '1' to add or '0' to remove, the count's field. Returns 1
 // when the set changed (and the count with it), 0 when it was so already,
 // -1 when the tweet does not exist or was deleted.
+//
+// To remove, the count goes first: when Redis is full (WritesRefused) it
+// refuses that before anything changed, where a removal first would be
+// taken and the undo's timelines (fanOutRepost) then refused.
 var markScript = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], '{deleted}') == 1 then return -1 end
-local changed, by
-if ARGV[2] == '1' then changed, by = redis.call('SADD', KEYS[2], ARGV[1]), 1
-else changed, by = redis.call('SREM', KEYS[2], ARGV[1]), -1 end
-if changed == 1 then redis.call('HINCRBY', KEYS[1], ARGV[3], by) end
-return changed
+if ARGV[2] == '1' then
+  if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+  redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+  return 1
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[3], -1)
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
 `)
 
 // repushScript: KEYS a user's timeline, its via hash (one slot); ARGV tweet

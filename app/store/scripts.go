@@ -252,7 +252,8 @@ return {gen, viewer, target, ids, marks, focus}
 `)
 
 // tweets: KEYS generation key; ARGV a new generation (set if the database
-// has none), then tweet ids. Returns the generation, then tweetFields values
+// has none and Redis takes the write: reads go on while it refuses writes,
+// WritesRefused), then tweet ids. Returns the generation, then tweetFields values
 // per id: id, user id, username, unix time, body, the id of the tweet it
 // replies to (or ”), that tweet's author's name (” if it is gone, '-' if
 // its author's account was deleted), the
@@ -260,8 +261,9 @@ return {gen, viewer, target, ids, marks, focus}
 // user id is ” when the tweet hash does not exist or is a deleted tweet's
 // tombstone. Authors' names are looked up once per author per call.
 var tweetsScript = script(`
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-local out, names = {redis.call('GET', KEYS[1])}, {}
+local gen = redis.call('GET', KEYS[1])
+if not gen then gen = ARGV[1]; redis.pcall('SET', KEYS[1], gen) end
+local out, names = {gen}, {}
 local function name(uid)
   if uid == '' then return '' end
   if not names[uid] then names[uid] = redis.call('HGET', '{user:}' .. uid, '{username}') or '' end

@@ -276,12 +276,14 @@ func (s *Store) SearchTweets(ctx context.Context, secret string, q Query, offset
 			kept = append(kept, id)
 		}
 	}
+	var keep *redis.IntCmd
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, found)
-		p.RPush(ctx, found, kept...)
+		keep = p.RPush(ctx, found, kept...)
 		p.PExpire(ctx, found, SearchTTL)
 		return nil
-	}); err != nil {
+	}); err != nil && !WritesRefused(keep.Err()) {
+		// Unkept when Redis refuses writes: the next page searches again.
 		return v, Page{}, fmt.Errorf("search: keep what it found: %w", err)
 	}
 	if offset >= len(matched) {

@@ -117,6 +117,20 @@ func IsUnavailable(err error) bool {
 		errors.Is(err, context.DeadlineExceeded)
 }
 
+// WritesRefused reports whether err is Redis refusing a write it would
+// otherwise take: it is at its maxmemory with nothing it may evict (OOM),
+// or it cannot save to disk (MISCONF). Reads still work; writes fail until
+// the operator makes room. A refused script or transaction changed
+// nothing.
+func WritesRefused(err error) bool {
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return false
+	}
+	msg := reply.Error()
+	return strings.HasPrefix(msg, "OOM ") || strings.HasPrefix(msg, "MISCONF ")
+}
+
 // hungUp reports whether err is the server having closed the connection:
 // for a connection kept idle, most likely because Redis restarted.
 func hungUp(err error) bool {
@@ -222,7 +236,9 @@ func (s *Store) PasswordChecksWaiting() int { return s.hashSlots.Waiting() }
 
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
+	// A Redis that cannot save to disk refuses PING too (MISCONF), but
+	// serves reads: it is answering.
+	if err := s.rdb.Ping(ctx).Err(); err != nil && !WritesRefused(err) {
 		return fmt.Errorf("ping redis: %w", err)
 	}
 	return nil

@@ -860,6 +860,38 @@ func TestIsUnavailable(t *testing.T) {
 	}
 }
 
+// replyError is an error reply from Redis, as go-redis gives one.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+func (replyError) RedisError()     {}
+
+// TestWritesRefused: Redis refusing writes, full or unable to save, is
+// told apart from other replies and from an outage. (TestUndoWhileFull and
+// TestRandomOperationsWhileFull meet the real OOM reply.)
+func TestWritesRefused(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{replyError("OOM command not allowed when used memory > 'maxmemory'."), true},
+		{fmt.Errorf("post tweet: %w", replyError("OOM command not allowed when used memory > 'maxmemory'. script: 1, on @user_script:9.")), true},
+		{replyError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk."), true},
+		{replyError("LOADING Redis is loading the dataset in memory"), false},
+		{replyError("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
+		{errors.New("OOM command not allowed"), false}, // not a reply
+		{ErrNotLoggedIn, false},
+		{nil, false},
+	} {
+		if got := WritesRefused(c.err); got != c.want {
+			t.Errorf("WritesRefused(%v) = %v; want %v", c.err, got, c.want)
+		}
+		if c.want && IsUnavailable(c.err) {
+			t.Errorf("%v counted as an outage", c.err)
+		}
+	}
+}
+
 // TestSessionKeysSharedByInstances: two stores on one database (two
 // instances of the site) get the same generated key.
 func TestSessionKeysSharedByInstances(t *testing.T) {

@@ -117,6 +117,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusServiceUnavailable, "Your change was saved, but the database could not confirm in time that a copy of it is safe: "+
 			"it may be lost if the database fails now. Please check that it is there before trying again."
 		s.log.Warn("change not confirmed by replicas", "method", r.Method, "path", r.URL.Path, "err", err)
+	case store.WritesRefused(err):
+		// Not a passing outage: it lasts until the operator makes room.
+		status, msg = http.StatusServiceUnavailable, "The site cannot save anything right now: its database is out of room. "+
+			"Reading still works; please try again later."
+		w.Header().Set("Retry-After", "60")
+		s.log.Error("redis refuses writes: raise its maxmemory or free memory or disk", "method", r.Method, "path", r.URL.Path, "err", err)
 	case store.IsUnavailable(err):
 		status, msg = http.StatusServiceUnavailable, "The database is not answering right now. The site will be back by itself shortly; please try again in a moment."
 		w.Header().Set("Retry-After", "5")

@@ -1,0 +1,156 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"pytwask/app/store"
+)
+
+// refusal is a way Redis comes to refuse writes, and to take them again.
+type refusal struct {
+	name          string
+	refuse, allow func(t *testing.T, s *site)
+	// removals: whether Redis still takes a write that only removes.
+	removals bool
+}
+
+var refusals = []refusal{
+	// At its maxmemory with nothing it may evict, as
+	// ops/redis/pytwask-redis.conf has it.
+	{"full", func(t *testing.T, s *site) { configSet(t, s, "maxmemory", "1") },
+		func(t *testing.T, s *site) { configSet(t, s, "maxmemory", "0") }, true},
+	// Unable to save to disk.
+	{"cannot save", func(t *testing.T, s *site) { s.redis.BlockSaving() },
+		func(t *testing.T, s *site) { s.redis.AllowSaving() }, false},
+}
+
+func configSet(t *testing.T, s *site, key, value string) {
+	t.Helper()
+	if err := s.rdb.ConfigSet(context.Background(), key, value).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRedisRefusingWrites: a Redis that is full, or cannot save to disk,
+// refuses writes. Every page still shows what it showed. Every change
+// answers a 503 that says why and changes nothing, but for a removal where
+// Redis takes it, which is then done whole. Once Redis takes writes again,
+// the site saves again by itself.
+func TestRedisRefusingWrites(t *testing.T) {
+	for _, way := range refusals {
+		t.Run(way.name, func(t *testing.T) { testRefusingWrites(t, way) })
+	}
+}
+
+func testRefusingWrites(t *testing.T, way refusal) {
+	s := newSite(t)
+	if s.redis.InProcess() {
+		t.Skip("needs redis-server: the in-memory stand-in neither fills up nor saves")
+	}
+	s.srv.Close()
+	s.srv = httptest.NewServer(s.handler(Options{
+		Limits:     Limits{SignInPerClient: store.Limit{Max: 100, Window: time.Minute}},
+		EditWindow: store.DefaultEditWindow,
+	}))
+	t.Cleanup(s.srv.Close)
+	bs := s.signedIn("ann", "bob", "cat")
+	ann, bob, cat, anon := bs[0], bs[1], bs[2], s.browser()
+	ann.post("/tweets/user_timeline", form("tweet", "hello #tag @bob")).want(t, 303)
+	bob.post("/tweets/follow/ann", nil).want(t, 303)
+	cat.post("/tweets/follow/bob", nil).want(t, 303)
+	bob.post("/tweets/reply/1", form("tweet", "hi ann")).want(t, 303)
+	bob.post("/tweets/like/1", nil).want(t, 303)
+	bob.post("/tweets/like/2", nil).want(t, 303)
+	bob.post("/tweets/repost/1", nil).want(t, 303)
+	if _, err := s.store.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pages := []struct {
+		b     *browser
+		path  string
+		texts []string
+	}{
+		{anon, "/tweets/general_timeline", []string{"hello", "hi ann"}},
+		{ann, "/tweets/general_timeline", []string{"hello", "hi ann"}},
+		{bob, "/tweets/user_timeline", []string{"hi ann"}},
+		{anon, "/tweets/user_history/ann", []string{"hello", "1 like", "1 repost"}},
+		{cat, "/tweets/user_timeline", []string{"bob</a> reposted", "hello"}},
+		{ann, "/tweets/1", []string{"hello", "hi ann", "1 reply"}},
+		{anon, "/tags/tag", []string{"hello"}},
+		{ann, "/search?q=hello", []string{`href="/tweets/1"`}},
+		{ann, "/notifications", []string{"bob</a> followed you", "bob</a> replied to your tweet", "bob</a> liked your tweet"}},
+		{ann, "/auth/user_settings", []string{"Change password"}},
+		{ann, "/tweets/edit/1", []string{"hello"}},
+		{ann, "/tweets/delete/1", []string{"hello"}},
+	}
+	for _, p := range pages {
+		p.b.get(p.path).want(t, 200, p.texts...)
+	}
+
+	way.refuse(t, s)
+	for _, p := range pages {
+		p.b.get(p.path).want(t, 200, p.texts...)
+	}
+	// Still ready: reads work, and every instance is in the same state.
+	anon.get("/readyz").want(t, 200, "ready")
+	// A sign-in is checked against its limit, which is a count Redis
+	// keeps: refused.
+	signIn := form("username", "ann", "password", "Passw0rd!")
+	refused := []struct {
+		b    *browser
+		path string
+		form []string
+	}{
+		{ann, "/tweets/user_timeline", []string{"tweet", "new"}},
+		{bob, "/tweets/reply/1", []string{"tweet", "new reply"}},
+		{ann, "/tweets/like/2", nil},
+		{bob, "/tweets/unlike/1", nil},
+		{bob, "/tweets/unrepost/1", nil},
+		{ann, "/tweets/repost/2", nil},
+		{ann, "/tweets/follow/bob", nil},
+		{ann, "/tweets/edit/1", []string{"tweet", "edited #x"}},
+		{bob, "/tweets/delete/2", nil},
+		{ann, "/auth/user_settings", []string{"old_password", "Passw0rd!", "new_password", "Passw0rd!2", "new_password2", "Passw0rd!2"}},
+		{ann, "/auth/signout_others", nil},
+		{ann, "/auth/signout", nil},
+		{bob, "/auth/delete_account", []string{"password", "Passw0rd!"}},
+		{s.browser(), "/auth/signup", []string{"username", "dan", "password", "Passw0rd!", "password2", "Passw0rd!"}},
+		{s.browser(), "/auth/", []string{"username", "ann", "password", "Passw0rd!"}},
+	}
+	if !way.removals {
+		refused = append(refused, refused[0])
+		refused[len(refused)-1].b, refused[len(refused)-1].path, refused[len(refused)-1].form = bob, "/tweets/unfollow/ann", nil
+	}
+	for _, c := range refused {
+		before := snapshot(t, s.rdb)
+		p := c.b.post(c.path, form(c.form...))
+		p.want(t, http.StatusServiceUnavailable, "The site cannot save anything right now: its database is out of room.")
+		if p.header.Get("Retry-After") == "" {
+			t.Errorf("POST %s: 503 without Retry-After", c.path)
+		}
+		diffSnapshots(t, "POST "+c.path, snapshot(t, s.rdb), before)
+	}
+	// Still signed in after the refused sign-out, with the old password.
+	ann.get("/tweets/user_timeline").want(t, 200, "hello")
+
+	if way.removals {
+		// An unfollow only removes: Redis takes it, and it is done whole,
+		// its notice taken back too.
+		bob.post("/tweets/unfollow/ann", nil).want(t, 303)
+		ann.get("/notifications").want(t, 200, "bob</a> replied to your tweet")
+		if p := ann.get("/notifications"); strings.Contains(p.body, "followed you") {
+			t.Error("the notice of an unfollowed follow is still there")
+		}
+		ann.get("/tweets/user_history/ann").want(t, 200, `<strong class="followers-count">0</strong> followers`)
+	}
+
+	way.allow(t, s)
+	s.browser().post("/auth/", signIn).wantRedirect(t, "/tweets/user_timeline")
+	ann.post("/tweets/user_timeline", form("tweet", "room again")).want(t, 303)
+	anon.get("/tweets/general_timeline").want(t, 200, "room again")
+}
