@@ -204,11 +204,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	var fanOut sync.WaitGroup
 	for i := range FanOutWorkers {
 		name := fanOutName(specs, i)
-		fanOut.Go(func() {
-			if err := st.RunFanOut(fanOutCtx, name); err != nil {
-				log.Error("fan-out worker stopped", "worker", name, "err", err)
-			}
-		})
+		fanOut.Go(func() { st.RunFanOut(fanOutCtx, name) })
 	}
 	// The search index follows the tweets a moment after they are posted.
 	fanOut.Go(func() { st.RunIndexer(fanOutCtx, SearchIndexIdle) })

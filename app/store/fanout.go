@@ -159,9 +159,19 @@ type fanOutHooks struct {
 // RunFanOut runs a fan-out worker named consumer until ctx ends: it takes
 // new jobs, and jobs another worker left for JobIdle. Every pytwask
 // process runs a few; names must differ between them (host and pid).
-func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
-	if err := s.ensureFanOutGroup(ctx); err != nil {
-		return err
+func (s *Store) RunFanOut(ctx context.Context, consumer string) {
+	// Redis may not answer yet: pytwask started first at boot, or Redis
+	// is loading its data. The worker waits for it, as it does for an
+	// outage later on.
+	for {
+		err := s.ensureFanOutGroup(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.fanOutFailed(ctx, err)
 	}
 	// First the jobs this worker had taken before it was restarted.
 	if err := s.runPending(ctx, consumer); err != nil {
@@ -204,7 +214,6 @@ func (s *Store) RunFanOut(ctx context.Context, consumer string) error {
 			ownLeft = true
 		}
 	}
-	return nil
 }
 
 // runJobs runs the jobs read from the stream, and says how many there were.

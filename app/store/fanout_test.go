@@ -344,6 +344,49 @@ func TestFanOutAfterAWipe(t *testing.T) {
 	}
 }
 
+// TestFanOutWorkerWaitsForRedis: a worker started while Redis does not
+// answer (pytwask started first at boot, or Redis still loading its data)
+// waits for it, and then runs the jobs. It stopped for good before, and
+// posts to many followers never reached them until a restart.
+func TestFanOutWorkerWaitsForRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.InProcess() {
+		t.Skip("the stand-in's restart is not a redis-server's")
+	}
+	rdb := srv.Client()
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, testHasher, slog.New(slog.DiscardHandler))
+	s.inlineFanOut = 1
+	ctx := context.Background()
+	srv.Stop()
+	wctx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { s.RunFanOut(wctx, "w"); close(stopped) }()
+	time.Sleep(300 * time.Millisecond) // it meets no Redis
+	select {
+	case <-stopped:
+		t.Fatal("the worker stopped while Redis was not answering")
+	default:
+	}
+	srv.Restart()
+
+	alice, _ := mustRegister(t, s, "alice")
+	var followers []string
+	for _, name := range []string{"bob", "carol"} {
+		id, _ := mustRegister(t, s, name)
+		followAlice(t, s, id)
+		followers = append(followers, id)
+	}
+	id := mustPost(t, s, alice, "after Redis came")
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.XLen(ctx, keyFanOut).Val() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	<-stopped
+	exactlyOnce(t, rdb, id, followers)
+}
+
 // TestFanOutSurvivesRedisRestart: Redis is killed in the middle of a job and
 // restarts from its append-only file; no acknowledged post is lost, and the
 // job, taken up again, reaches every follower once.
