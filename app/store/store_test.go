@@ -911,6 +911,21 @@ func TestSessionKeysSharedByInstances(t *testing.T) {
 	if len(ka) != 1 || len(ka[0]) != 128 || ka[0] != kb[0] {
 		t.Fatalf("keys %v and %v; want one shared 128-hex key", ka, kb)
 	}
+
+	// An instance started while Redis refuses writes reads the key.
+	if srv.InProcess() {
+		return // it does not fill up
+	}
+	c := srv.Client()
+	defer c.Close()
+	if err := a.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.ConfigSet(ctx, "maxmemory", "0")
+	kc, err := New(c, testHasher, nil).SessionKeys(ctx)
+	if err != nil || len(kc) != 1 || kc[0] != ka[0] {
+		t.Fatalf("with Redis full: %v, %v; want the key %v", kc, err, ka)
+	}
 }
 
 // TestTweetCacheFollowsTheDatabase: cached tweets are dropped when the
