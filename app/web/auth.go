@@ -177,15 +177,30 @@ func (s *Server) signOutSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Logout ends every session of the user, as pytwis's does, by a new
+	// secret. When Redis cannot take it, this browser is signed out all
+	// the same (its cookie is its session): someone leaving a shared
+	// computer must not be kept signed in.
+	endedAll := true
 	if secret, _ := sess.Values[valAuth].(string); secret != "" {
-		if err := s.store.Logout(r.Context(), secret); err != nil && !errors.Is(err, store.ErrNotLoggedIn) {
+		err := s.store.Logout(r.Context(), secret)
+		switch {
+		case err == nil, errors.Is(err, store.ErrNotLoggedIn):
+		case store.WritesRefused(err), store.IsUnavailable(err):
+			s.log.Warn("sign-out: other sessions not ended", "client", s.client(r), "err", err)
+			endedAll = false
+		default:
 			return err
 		}
 	}
 	if err := s.signOut(r); err != nil {
 		return err
 	}
-	s.addFlash(r, flashOK, "Logged out successfully.")
+	if endedAll {
+		s.addFlash(r, flashOK, "Logged out successfully.")
+	} else {
+		s.addFlash(r, flashError, "Logged out of this browser. The site could not end your sessions elsewhere just now; sign in and out again later to end them.")
+	}
 	return s.redirect(w, r, "/auth/")
 }
 

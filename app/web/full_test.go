@@ -60,6 +60,8 @@ func testRefusingWrites(t *testing.T, way refusal) {
 	t.Cleanup(s.srv.Close)
 	bs := s.signedIn("ann", "bob", "cat")
 	ann, bob, cat, anon := bs[0], bs[1], bs[2], s.browser()
+	annElsewhere := s.browser()
+	annElsewhere.signIn("ann", "Passw0rd!", false)
 	ann.post("/tweets/user_timeline", form("tweet", "hello #tag @bob")).want(t, 303)
 	bob.post("/tweets/follow/ann", nil).want(t, 303)
 	cat.post("/tweets/follow/bob", nil).want(t, 303)
@@ -117,7 +119,6 @@ func testRefusingWrites(t *testing.T, way refusal) {
 		{bob, "/tweets/delete/2", nil},
 		{ann, "/auth/user_settings", []string{"old_password", "Passw0rd!", "new_password", "Passw0rd!2", "new_password2", "Passw0rd!2"}},
 		{ann, "/auth/signout_others", nil},
-		{ann, "/auth/signout", nil},
 		{bob, "/auth/delete_account", []string{"password", "Passw0rd!"}},
 		{s.browser(), "/auth/signup", []string{"username", "dan", "password", "Passw0rd!", "password2", "Passw0rd!"}},
 		{s.browser(), "/auth/", []string{"username", "ann", "password", "Passw0rd!"}},
@@ -135,7 +136,15 @@ func testRefusingWrites(t *testing.T, way refusal) {
 		}
 		diffSnapshots(t, "POST "+c.path, snapshot(t, s.rdb), before)
 	}
-	// Still signed in after the refused sign-out, with the old password.
+	// Still signed in, with the old password.
+	ann.get("/tweets/user_timeline").want(t, 200, "hello")
+
+	// A sign-out cannot end the sessions elsewhere, but ends this one.
+	before := snapshot(t, s.rdb)
+	annElsewhere.follow(annElsewhere.post("/auth/signout", nil)).want(t, 200,
+		"Logged out of this browser. The site could not end your sessions elsewhere just now")
+	annElsewhere.get("/tweets/user_timeline").wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+	diffSnapshots(t, "POST /auth/signout", snapshot(t, s.rdb), before)
 	ann.get("/tweets/user_timeline").want(t, 200, "hello")
 
 	if way.removals {

@@ -284,10 +284,15 @@ func TestHealthAndRedisOutage(t *testing.T) {
 	b := s.browser()
 	b.signUp("alice", "Passw0rd!")
 	b.signIn("alice", "Passw0rd!", false)
+	elsewhere := s.browser()
+	elsewhere.signIn("alice", "Passw0rd!", false)
 	b.get("/healthz").want(t, 200, "ok")
 	b.get("/readyz").want(t, 200, "ready")
 
 	s.redis.Stop()
+	// Signing out ends this browser's session all the same: the sign-in
+	// page it is sent to shows (a session's would need Redis).
+	elsewhere.follow(elsewhere.post("/auth/signout", nil)).want(t, 200, "Logged out of this browser.", `action="/auth/"`)
 	for _, path := range []string{"/tweets/general_timeline", "/tweets/user_timeline", "/tweets/user_history/alice"} {
 		p := b.get(path)
 		p.want(t, http.StatusServiceUnavailable, "The database is not answering right now", `<header class="site">`)
