@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,8 +30,9 @@ const DefaultEditWindow = 30 * time.Minute
 // (one slot); ARGV the user's id, the new text, the users it mentions
 // (space-separated), unix time now, the last unix time an edit is allowed
 // for a tweet posted then (now - window), then the names the tweet told of
-// it already (its parent's author). Returns {1, the old text, then the
-// names mentioned for the first time}; {0} when the text is the same;
+// it already (its parent's author). Marks the edit under way ({editing}).
+// Returns {1, the old text, then the names mentioned for the first time};
+// {0} when the text is the same;
 // {-1} no such tweet (or deleted); {-2} someone else's; {-3} too late.
 var editScript = script(`
 local t = redis.call('HMGET', KEYS[1], '{userid}', '{unix_time}', '{body}', '{mentions}', '{deleted}', '{edited}')
@@ -40,7 +42,7 @@ if tonumber(t[2] or '0') < tonumber(ARGV[5]) then return {-3} end
 local old = t[3] or ''
 if old == ARGV[2] then return {0} end
 redis.call('LPUSH', KEYS[2], (t[6] or t[2]) .. ' ' .. old)
-redis.call('HSET', KEYS[1], '{body}', ARGV[2], '{edited}', ARGV[4])
+redis.call('HSET', KEYS[1], '{body}', ARGV[2], '{edited}', ARGV[4], '{editing}', '1')
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '{mentions}', ARGV[3]) else redis.call('HDEL', KEYS[1], '{mentions}') end
 for name in string.gmatch(t[4] or '', '%S+') do redis.call('SADD', KEYS[3], name) end
 for i = 6, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
@@ -104,8 +106,8 @@ func Span(d time.Duration) string {
 // whose secret it is, at most window after it was posted. The text is
 // checked as a new tweet's; the users it mentions for the first time are
 // told. It reports whether the text changed: the same text again is no
-// edit, and leaves no version. ErrNoSuchTweet, ErrNotYourTweet, a refusal
-// of the text or of the time.
+// edit, and leaves no version, but finishes an edit cut short.
+// ErrNoSuchTweet, ErrNotYourTweet, a refusal of the text or of the time.
 func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window time.Duration) (changed bool, err error) {
 	v, err := s.Authenticate(ctx, secret)
 	if err != nil {
@@ -133,8 +135,9 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	if parentAuthor != "" {
 		args = append(args, parentAuthor)
 	}
-	// Once the text is changed, saving it again changes nothing: its tags,
-	// index and notices follow whatever the caller does.
+	// Once the text is changed, its tags, index and notices follow
+	// whatever the caller does; a failure of Redis on the way is finished
+	// by saving the same text again.
 	if ctx, err = begin(ctx); err != nil {
 		return false, err
 	}
@@ -142,29 +145,46 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 	if err != nil {
 		return false, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
+	var old string
+	var firstMentioned []any // names the edit mentions for the first time
 	switch n, _ := res[0].(int64); n {
 	case 0:
-		return false, nil
+		// The same text again is no edit, but it finishes one that a
+		// failure cut short after the text changed (still marked editing),
+		// as a user saving again after the error does: the steps below
+		// follow the text from the version before it.
+		var editing *redis.BoolCmd
+		var prev *redis.StringCmd
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			editing, prev = p.HExists(ctx, tweetKey(id), fieldEditing), p.LIndex(ctx, versionsKey(id), 0)
+		}); err != nil {
+			return false, fmt.Errorf("edit tweet %s: %w", id, err)
+		}
+		if !editing.Val() || errors.Is(prev.Err(), redis.Nil) {
+			return false, nil
+		}
+		_, old, _ = strings.Cut(prev.Val(), " ")
 	case -1:
 		return false, ErrNoSuchTweet
 	case -2:
 		return false, ErrNotYourTweet
 	case -3:
 		return false, ErrEditTooLate(window)
+	default:
+		old, changed, firstMentioned = str(res[1]), true, res[2:]
 	}
-	old := str(res[1])
 	if err := s.newGeneration(ctx); err != nil {
-		return true, fmt.Errorf("edit tweet %s: %w", id, err)
+		return changed, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	if err := s.retag(ctx, id, tagsOf(old), tagsOf(body)); err != nil {
-		return true, fmt.Errorf("edit tweet %s: %w", id, err)
+		return changed, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	before, after := wordsOf(old), wordsOf(body)
 	if err := s.reindexWords(ctx, id, without(before, after), without(after, before)); err != nil {
-		return true, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
+		return changed, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
 	}
 	var told []string
-	for _, name := range res[2:] {
+	for _, name := range firstMentioned {
 		if i := slices.Index(mentions, str(name)); i >= 0 {
 			told = append(told, mentioned[i])
 		}
@@ -182,14 +202,14 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 		tweetGone, authorGone = p.HExists(ctx, tweetKey(id), fieldDeleted), p.HExists(ctx, userKey(v.ID), fieldDeleted)
 		current = p.HGet(ctx, tweetKey(id), fieldTweetBody)
 	}); err != nil {
-		return true, fmt.Errorf("edit tweet %s: %w", id, err)
+		return changed, fmt.Errorf("edit tweet %s: %w", id, err)
 	}
 	if latest := current.Val(); latest != body && !tweetGone.Val() && !authorGone.Val() {
 		if err := s.retag(ctx, id, without(slices.Concat(tagsOf(old), tagsOf(body)), tagsOf(latest)), tagsOf(latest)); err != nil {
-			return true, fmt.Errorf("edit tweet %s: %w", id, err)
+			return changed, fmt.Errorf("edit tweet %s: %w", id, err)
 		}
 		if err := s.reindexWords(ctx, id, without(slices.Concat(before, after), wordsOf(latest)), wordsOf(latest)); err != nil {
-			return true, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
+			return changed, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
 		}
 	}
 	if tweetGone.Val() || authorGone.Val() {
@@ -199,13 +219,16 @@ func (s *Store) EditTweet(ctx context.Context, secret, id, body string, window t
 		}
 		s.unnotify(ctx, notices...)
 		if err := s.retag(ctx, id, tagsOf(body), nil); err != nil {
-			return true, fmt.Errorf("edit tweet %s: %w", id, err)
+			return changed, fmt.Errorf("edit tweet %s: %w", id, err)
 		}
 		if err := s.reindexWords(ctx, id, after, nil); err != nil {
-			return true, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
+			return changed, fmt.Errorf("edit tweet %s: reindex its words: %w", id, err)
 		}
 	}
-	return true, nil
+	if err := s.rdb.HDel(ctx, tweetKey(id), fieldEditing).Err(); err != nil {
+		return changed, fmt.Errorf("edit tweet %s: %w", id, err)
+	}
+	return changed, nil
 }
 
 // parentAuthorName is the name of the author of the tweet this one

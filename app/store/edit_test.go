@@ -238,3 +238,56 @@ func testEditsAtOnce(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		}
 	}
 }
+
+// TestEditCutShortFinishedBySavingAgain: an edit that a failure cut short
+// after the text changed (Redis gone, or full, before the lists followed)
+// is finished by saving the same text again, as a user does after the
+// error: the tags' and words' lists, and every instance's cached tweet,
+// follow the text. That save changed nothing before.
+func TestEditCutShortFinishedBySavingAgain(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, secret := mustRegister(t, s, "alice")
+		id := mustPost(t, s, alice, "first words #before")
+		for {
+			if n, err := s.IndexSearch(ctx); err != nil || n == 0 {
+				break
+			}
+		}
+		if !slices.Contains(rdb.LRange(ctx, wordKey("first"), 0, -1).Val(), id) {
+			t.Fatal("the tweet's words are not indexed")
+		}
+		other := New(rdb, testHasher, nil) // another instance, which has read the tweet
+		if _, _, err := other.TweetConversation(ctx, "", id, 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		// The edit's first step alone.
+		if err := editScript.Run(ctx, rdb, []string{tweetKey(id), versionsKey(id), mentionedKey(id)},
+			alice, "second text #after", "", time.Now().Unix(), time.Now().Add(-time.Hour).Unix()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		changed, err := s.EditTweet(ctx, secret, id, "second text #after", DefaultEditWindow)
+		if err != nil || changed {
+			t.Fatalf("saved again: changed %v, %v; want no change", changed, err)
+		}
+		for key, want := range map[string]bool{tagKey("after"): true, tagKey("before"): false,
+			wordKey("second"): true, wordKey("after"): true, wordKey("first"): false, wordKey("before"): false} {
+			if got := slices.Contains(rdb.LRange(ctx, key, 0, -1).Val(), id); got != want {
+				t.Errorf("%s lists the tweet: %v; want %v", key, got, want)
+			}
+		}
+		if _, c, err := other.TweetConversation(ctx, "", id, 0, 10); err != nil || c.Tweet.Body != "second text #after" {
+			t.Errorf("the other instance shows %q, %v", c.Tweet.Body, err)
+		}
+		// Finished, it is no longer marked; saving again does nothing.
+		if rdb.HExists(ctx, tweetKey(id), fieldEditing).Val() {
+			t.Error("the finished edit is still marked")
+		}
+		if changed, err := s.EditTweet(ctx, secret, id, "second text #after", DefaultEditWindow); err != nil || changed {
+			t.Fatalf("saved a third time: changed %v, %v", changed, err)
+		}
+		if n := rdb.LLen(ctx, tagKey("after")).Val(); n != 1 {
+			t.Errorf("#after lists %d entries; want 1", n)
+		}
+	})
+}

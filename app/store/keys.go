@@ -44,6 +44,10 @@ const (
 	// fieldEdited (pytwask's own): when the tweet was last edited, unix
 	// seconds (edit.go).
 	fieldEdited = "pytwask_edited"
+	// fieldEditing (pytwask's own) is set by an edit's first step and taken
+	// off by its last: one that stays marks an edit cut short, which saving
+	// the same text again finishes (EditTweet).
+	fieldEditing = "pytwask_editing"
 
 	// keySessionKeys is this program's own key (pytwis never reads it): the
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared
@@ -171,6 +175,7 @@ var luaKeys = strings.NewReplacer(
 	"{likes}", fieldLikes,
 	"{deleted}", fieldDeleted,
 	"{edited}", fieldEdited,
+	"{editing}", fieldEditing,
 	"{liked:}", prefixLiked,
 	"{reposted:}", prefixReposted,
 	// The via hash of user <id> is '{via:}' .. id .. '}' in a script:
