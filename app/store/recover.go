@@ -48,10 +48,14 @@ func tokenKey(token string) string {
 var ErrBadLink = &Error{Invalid, "This link has expired or was used already. Ask for a new one."}
 
 // takeTokenScript: KEYS a token's hash; ARGV its kind. Returns the token's
-// fields and deletes it, or false if there is none of that kind.
+// fields and deletes it, or false if there is none of that kind. It marks
+// the token taken before deleting it: a full Redis (WritesRefused) refuses
+// that write, where it would take the deletion, so that a link used then
+// is not spent on a change that Redis refuses next.
 var takeTokenScript = script(`
 local t = redis.call('HMGET', KEYS[1], 'kind', 'uid', 'address')
 if t[1] ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], 'taken', '1')
 redis.call('DEL', KEYS[1])
 return {t[2], t[3] or ''}
 `)

@@ -126,3 +126,43 @@ func testPasswordRecovery(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		t.Errorf("bob confirming the address alice removed: %q, %v", a, err)
 	}
 }
+
+// TestLinksWhileFull: a link used while Redis is full is refused before it
+// is spent, and works once there is room. The link was spent first, and
+// the address or password then refused: the user had to ask for another.
+func TestLinksWhileFull(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		if rdb.ConfigSet(t.Context(), "maxmemory", "0").Err() != nil {
+			t.Skip("needs redis-server: the in-memory stand-in has no maxmemory")
+		}
+		ctx := context.Background()
+		_, secret := mustRegister(t, s, "alice")
+		confirm, err := s.AddressToken(ctx, secret, "alice@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		setFull(t, s, true)
+		if _, err := s.ConfirmAddress(ctx, confirm); !WritesRefused(err) {
+			t.Errorf("confirm with Redis full: %v; want it refused", err)
+		}
+		setFull(t, s, false)
+		if address, err := s.ConfirmAddress(ctx, confirm); err != nil || address != "alice@example.com" {
+			t.Fatalf("confirm with room: %q, %v", address, err)
+		}
+		reset, err := s.ResetTokenFor(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		setFull(t, s, true)
+		if err := s.ResetPassword(ctx, "", reset, "N3w-Passw0rd"); !WritesRefused(err) {
+			t.Errorf("reset with Redis full: %v; want it refused", err)
+		}
+		setFull(t, s, false)
+		if err := s.ResetPassword(ctx, "", reset, "N3w-Passw0rd"); err != nil {
+			t.Fatalf("reset with room: %v", err)
+		}
+		if _, err := s.Login(ctx, "", "alice", "N3w-Passw0rd"); err != nil {
+			t.Errorf("sign in with the new password: %v", err)
+		}
+	})
+}
