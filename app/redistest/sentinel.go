@@ -172,6 +172,17 @@ func (s *Sentinels) Kill(addr string) {
 	}
 }
 
+// Failover has the Sentinels fail over now, as an operator does before
+// maintenance of the primary's host: the primary is demoted to a replica
+// of the promoted one while its clients are still connected to it.
+func (s *Sentinels) Failover() {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addrs[0], DisableIdentity: true})
+	defer sc.Close()
+	if err := sc.Failover(context.Background(), SentinelMaster).Err(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // RestartAsReplica starts the data node on addr again, empty (nothing is
 // kept on disk), as a replica of primary: how a failed primary returns
 // once the Sentinels have moved on. Started empty as a primary instead, it
