@@ -193,9 +193,13 @@ func (s *Store) RunFanOut(ctx context.Context, consumer string) {
 		}
 		select {
 		case <-claimEvery.C:
+			// Its own pending jobs too, then: one stays pending with no
+			// failure seen when a failover demoted the primary that took
+			// its acknowledgement (planned, the old primary takes writes a
+			// moment after the new one does).
+			ownLeft = true
 			if err := s.claimIdleJobs(ctx, consumer); err != nil {
 				s.fanOutFailed(ctx, err)
-				ownLeft = true
 			}
 		default:
 		}
