@@ -71,6 +71,11 @@ func Check(ctx context.Context, stdout io.Writer) int {
 		switch {
 		case err == nil:
 			st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, nil) // reads the layout: nothing to log
+			if v, err := st.RedisVersion(ctx); err != nil {
+				problem("%s: %v", where, err)
+			} else {
+				ok("%s runs Redis %s (%d.%d or newer needed)", where, v, store.MinRedisVersion[0], store.MinRedisVersion[1])
+			}
 			layout, users, err := st.CheckLayout(ctx, 10_000)
 			switch {
 			case err != nil:

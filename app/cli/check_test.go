@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,6 +44,9 @@ func TestSeedThenCheck(t *testing.T) {
 	code, report := runCheck(t)
 	if code != 0 || !strings.Contains(report, "the pytwis keys look right (200 users)") || !strings.Contains(report, "no problems found") {
 		t.Fatalf("check after seed: exit %d\n%s", code, report)
+	}
+	if !rs.InProcess() && !regexp.MustCompile(`runs Redis [0-9]+\.[0-9]+\.[0-9]+ \(6\.2 or newer needed\)`).MatchString(report) {
+		t.Errorf("check does not say the Redis version:\n%s", report)
 	}
 	flat := strings.Join(strings.Fields(report), " ")
 	for _, want := range []string{"REDIS_DB_PASSWORD (set, hidden)", "REDIS_DB_INDEX 3", "PYTWASK_ENV prod", "PYTWASK_PAGE_SLOTS 0 (four per core)"} {

@@ -147,9 +147,23 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		}
 	}
 
+	// A Redis too old for pytwask's commands stops the start, with why,
+	// rather than failing on every page.
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	redisVersion := ""
 	if err := st.Ping(pingCtx); err != nil {
 		log.Error("Redis is not answering; pages answer 503 until it does", "redis", cfg.RedisWhere(), "err", err)
+	} else if !cfg.InMemory { // the in-memory stand-in has no version to tell
+		var old *store.OldRedisError
+		redisVersion, err = st.RedisVersion(pingCtx)
+		switch {
+		case errors.As(err, &old):
+			cancel()
+			closeAll(listeners)
+			return fmt.Errorf("%s: %w", cfg.RedisWhere(), err)
+		case err != nil:
+			log.Warn("could not read the Redis version", "redis", cfg.RedisWhere(), "err", err)
+		}
 	}
 	cancel()
 
@@ -187,7 +201,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		log.Info("listening", "role", s.Role.String(), "addr", describe(addrs[i]), "systemd", s.Activated >= 0)
 		go func(ln net.Listener) { errc <- serve(ln) }(listeners[i])
 	}
-	log.Info("pytwask is ready", "env", cfg.Env, "redis", cfg.RedisWhere(), "page_slots", site.PageSlots())
+	log.Info("pytwask is ready", "env", cfg.Env, "redis", cfg.RedisWhere(), "redis_version", redisVersion, "page_slots", site.PageSlots())
 	notify(log, daemon.SdNotifyReady)
 	notify(log, "STATUS=serving "+strings.Join(where, ", "))
 	if ready != nil {

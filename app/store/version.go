@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MinRedisVersion is the oldest Redis that has every command pytwask runs:
+// SMISMEMBER and XAUTOCLAIM came in 6.2.
+var MinRedisVersion = [2]int{6, 2}
+
+// OldRedisError names a Redis older than MinRedisVersion.
+type OldRedisError struct{ Version string }
+
+func (e *OldRedisError) Error() string {
+	return fmt.Sprintf("this Redis is %s, older than %d.%d, the oldest pytwask runs on (for SMISMEMBER and XAUTOCLAIM)",
+		e.Version, MinRedisVersion[0], MinRedisVersion[1])
+}
+
+// RedisVersion returns the version of the Redis servers, one per primary
+// of a Cluster (they should agree); an *OldRedisError for one older than
+// MinRedisVersion.
+func (s *Store) RedisVersion(ctx context.Context) (string, error) {
+	var versions []string
+	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return fmt.Errorf("read the Redis version: %w", err)
+		}
+		v := infoField(info, "redis_version")
+		versions = append(versions, v)
+		if !versionAtLeast(v, MinRedisVersion) {
+			return &OldRedisError{v}
+		}
+		return nil
+	})
+	return strings.Join(versions, ", "), err
+}
+
+// infoField is a field of an INFO reply ("" if absent).
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// versionAtLeast reports whether a version ("7.0.15") is min or newer;
+// one that does not parse is taken for newer, rather than refused.
+func versionAtLeast(v string, min [2]int) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return true
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return major > min[0] || major == min[0] && minor >= min[1]
+}
