@@ -99,12 +99,12 @@ func TestRandomOperationsWhileFull(t *testing.T) {
 // evict), every primary of a Cluster, or gives it room.
 func setFull(t testing.TB, s *Store, full bool) {
 	t.Helper()
-	max := "0"
+	limit := "0" // none
 	if full {
-		max = "1"
+		limit = "1"
 	}
 	err := s.forEachPrimary(context.Background(), func(ctx context.Context, c redis.Cmdable) error {
-		return c.ConfigSet(ctx, "maxmemory", max).Err()
+		return c.ConfigSet(ctx, "maxmemory", limit).Err()
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -207,8 +207,7 @@ func (w *world) register(name string) {
 		w.mu.Unlock()
 	}
 	ctx := context.Background()
-	err := w.s.Register(ctx, name, "Passw0rd!")
-	if err != nil {
+	if err := w.s.Register(ctx, name, "Passw0rd!"); err != nil {
 		w.t.Errorf("register %s: %v", name, err)
 		return
 	}
