@@ -47,7 +47,9 @@ type Notification struct {
 // the actor and of the users told are read after the writes (last in the
 // pipeline on one server, in a round trip of their own on a Cluster, whose
 // pipelines have no order across nodes). If a user's is set, that user's
-// notifications go; if the actor's, the notices are taken back.
+// notifications go; if the actor's, the notices are taken back. The same
+// for the tweet's: its deletion marks it, then takes back the notices its
+// likes, reposts and mentions gave, and a like's notice may come after.
 func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...string) {
 	entry := strings.Join([]string{kind, actor, tweet, strconv.FormatInt(s.now().Unix(), 10)}, " ")
 	done := map[string]bool{actor: true}
@@ -63,9 +65,13 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 		return
 	}
 	gone := make([]*redis.BoolCmd, len(told)+1) // the actor's mark, then the users'
+	var tweetGone *redis.BoolCmd                // and the tweet's
 	marks := func(p redis.Pipeliner) {
 		for i, u := range append([]string{actor}, told...) {
 			gone[i] = p.HExists(ctx, userKey(u), fieldDeleted)
+		}
+		if tweet != "-" {
+			tweetGone = p.HExists(ctx, tweetKey(tweet), fieldDeleted)
 		}
 	}
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
@@ -94,7 +100,7 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 		switch {
 		case gone[i+1].Val():
 			leaving = append(leaving, u)
-		case gone[0].Val():
+		case gone[0].Val() || tweetGone != nil && tweetGone.Val():
 			notices = append(notices, notice{u, kind, actor, tweet})
 		default:
 			n, _ := unread[i].Int64()

@@ -637,3 +637,27 @@ func TestUndoWhileFull(t *testing.T) {
 		shown("nothing")
 	})
 }
+
+// TestNoticeAfterTheTweetsDeletion: a like's or a repost's notice written
+// after the tweet's deletion took its notices back (the like marked
+// before the deletion, its notice after) is taken back too. Four users at
+// once in TestRandomOperations left one behind.
+func TestNoticeAfterTheTweetsDeletion(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, aliceSecret := mustRegister(t, s, "alice")
+		bob, _ := mustRegister(t, s, "bob")
+		id := mustPost(t, s, alice, "about to go")
+		if err := s.DeleteTweet(ctx, aliceSecret, id); err != nil {
+			t.Fatal(err)
+		}
+		// Bob's repost, marked before the deletion, tells alice now.
+		s.notify(ctx, NotifyRepost, bob, id, alice)
+		if n := rdb.LLen(ctx, notificationsKey(alice)).Val(); n != 0 {
+			t.Errorf("alice has %d notifications; want none: %q", n, rdb.LRange(ctx, notificationsKey(alice), 0, -1).Val())
+		}
+		if n, _ := rdb.Get(ctx, unreadKey(alice)).Int(); n != 0 {
+			t.Errorf("alice has %d unread", n)
+		}
+	})
+}
