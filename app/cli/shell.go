@@ -196,7 +196,7 @@ func (sh *Shell) couldnt(what string, err error) error {
 	msg := err.Error()
 	switch {
 	case store.WritesRefused(err):
-		msg = "Redis refuses writes: it is full, or cannot save to disk (" + err.Error() + ")"
+		msg = "Redis refuses writes: it is full, cannot save to disk, or is a replica (" + err.Error() + ")"
 	case store.IsUnavailable(err):
 		msg = "Redis is not answering (" + err.Error() + ")"
 	}

@@ -158,7 +158,7 @@ func TestRedisFull(t *testing.T) {
 	for _, s := range []struct{ line, want string }{
 		{"timeline", "Got 1 tweets in the user timeline"},
 		{"tweetsby alice", "Got 1 tweets posted by alice"},
-		{"post again", "Couldn't post the tweet with error = Redis refuses writes: it is full, or cannot save to disk (post tweet: OOM "},
+		{"post again", "Couldn't post the tweet with error = Redis refuses writes: it is full, cannot save to disk, or is a replica (post tweet: OOM "},
 	} {
 		out.Reset()
 		sh.Exec(ctx, s.line)

@@ -119,16 +119,17 @@ func IsUnavailable(err error) bool {
 
 // WritesRefused reports whether err is Redis refusing a write it would
 // otherwise take: it is at its maxmemory with nothing it may evict (OOM),
-// or it cannot save to disk (MISCONF). Reads still work; writes fail until
-// the operator makes room. A refused script or transaction changed
-// nothing.
+// it cannot save to disk (MISCONF), or it is a replica (READONLY: pointed
+// at by mistake, or a primary being demoted). Reads still work; writes
+// fail until the operator makes room, or the client finds the primary. A
+// refused script or transaction changed nothing.
 func WritesRefused(err error) bool {
 	var reply redis.Error
 	if !errors.As(err, &reply) {
 		return false
 	}
 	msg := reply.Error()
-	return strings.HasPrefix(msg, "OOM ") || strings.HasPrefix(msg, "MISCONF ")
+	return strings.HasPrefix(msg, "OOM ") || strings.HasPrefix(msg, "MISCONF ") || strings.HasPrefix(msg, "READONLY ")
 }
 
 // hungUp reports whether err is the server having closed the connection:

@@ -866,8 +866,8 @@ type replyError string
 func (e replyError) Error() string { return string(e) }
 func (replyError) RedisError()     {}
 
-// TestWritesRefused: Redis refusing writes, full or unable to save, is
-// told apart from other replies and from an outage. (TestUndoWhileFull and
+// TestWritesRefused: Redis refusing writes, full, unable to save or a
+// replica, is told apart from other replies and from an outage. (TestUndoWhileFull and
 // TestRandomOperationsWhileFull meet the real OOM reply.)
 func TestWritesRefused(t *testing.T) {
 	for _, c := range []struct {
@@ -877,6 +877,7 @@ func TestWritesRefused(t *testing.T) {
 		{replyError("OOM command not allowed when used memory > 'maxmemory'."), true},
 		{fmt.Errorf("post tweet: %w", replyError("OOM command not allowed when used memory > 'maxmemory'. script: 1, on @user_script:9.")), true},
 		{replyError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk."), true},
+		{replyError("READONLY You can't write against a read only replica. script: 1, on @user_script:9."), true},
 		{replyError("LOADING Redis is loading the dataset in memory"), false},
 		{replyError("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
 		{errors.New("OOM command not allowed"), false}, // not a reply
@@ -1080,5 +1081,38 @@ func TestHashSlotsFollowGOMAXPROCS(t *testing.T) {
 		if got := New(rdb, testHasher, nil).hashSlots.Cap(); got != slots {
 			t.Errorf("GOMAXPROCS %d: %d hash slots, want %d", procs, got, slots)
 		}
+	}
+}
+
+// TestWritesRefusedByAReplica: a site pointed at a replica (by mistake, or
+// for the moment a failover demotes its primary) reads, and its writes are
+// refused as a full Redis's are.
+func TestWritesRefusedByAReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a primary, a replica and three Sentinels: the full tier runs it")
+	}
+	ss := redistest.StartSentinels(t)
+	ctx := context.Background()
+	primary, replica := ss.Client(), ss.NodeClient(ss.Replica)
+	defer primary.Close()
+	defer replica.Close()
+	s := New(primary, testHasher, nil)
+	alice, _ := mustRegister(t, s, "alice")
+	id := mustPost(t, s, alice, "read me anywhere")
+	ss.WaitInSync(ss.Replica, time.Now().Add(10*time.Second))
+
+	r := New(replica, testHasher, nil)
+	if err := r.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := r.Timeline(ctx, "", General, 0, 10); err != nil || len(p.Tweets) != 1 || p.Tweets[0].ID != id {
+		t.Errorf("the general timeline on the replica: %+v, %v", p.Tweets, err)
+	}
+	secret, err := r.Login(ctx, "", "alice", "Passw0rd!")
+	if err != nil {
+		t.Fatalf("sign in on the replica: %v", err)
+	}
+	if _, err := r.PostAs(ctx, secret, "not here"); !WritesRefused(err) {
+		t.Errorf("a post on the replica: %v; want it refused", err)
 	}
 }

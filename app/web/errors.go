@@ -119,10 +119,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn("change not confirmed by replicas", "method", r.Method, "path", r.URL.Path, "err", err)
 	case store.WritesRefused(err):
 		// Not a passing outage: it lasts until the operator makes room.
-		status, msg = http.StatusServiceUnavailable, "The site cannot save anything right now: its database is out of room. "+
-			"Reading still works; please try again later."
+		status, msg = http.StatusServiceUnavailable, "The site cannot save anything right now. Reading still works; please try again later."
 		w.Header().Set("Retry-After", "60")
-		s.log.Error("redis refuses writes: raise its maxmemory or free memory or disk", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("redis refuses writes: raise its maxmemory, free memory or disk, or point pytwask at the primary",
+			"method", r.Method, "path", r.URL.Path, "err", err)
 	case store.IsUnavailable(err):
 		status, msg = http.StatusServiceUnavailable, "The database is not answering right now. The site will be back by itself shortly; please try again in a moment."
 		w.Header().Set("Retry-After", "5")

@@ -130,7 +130,7 @@ func testRefusingWrites(t *testing.T, way refusal) {
 	for _, c := range refused {
 		before := snapshot(t, s.rdb)
 		p := c.b.post(c.path, form(c.form...))
-		p.want(t, http.StatusServiceUnavailable, "The site cannot save anything right now: its database is out of room.")
+		p.want(t, http.StatusServiceUnavailable, "The site cannot save anything right now. Reading still works")
 		if p.header.Get("Retry-After") == "" {
 			t.Errorf("POST %s: 503 without Retry-After", c.path)
 		}
