@@ -76,6 +76,12 @@ func Check(ctx context.Context, stdout io.Writer) int {
 			} else {
 				ok("%s runs Redis %s (%d.%d or newer needed)", where, v, store.MinRedisVersion[0], store.MinRedisVersion[1])
 			}
+			switch why, err := st.RefusesWrites(ctx); {
+			case err != nil:
+				problem("%s: %v", where, err)
+			case why != "":
+				problem("%s refuses writes: %s", where, why)
+			}
 			layout, users, err := st.CheckLayout(ctx, 10_000)
 			switch {
 			case err != nil:

@@ -58,11 +58,25 @@ func TestSeedThenCheck(t *testing.T) {
 		t.Error("check printed the Redis password")
 	}
 
+	if rs.InProcess() {
+		return // it neither fills up nor saves
+	}
+	// A full Redis: check says why writes are refused.
+	rdb := rs.Client()
+	defer rdb.Close()
+	if err := rdb.ConfigSet(context.Background(), "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, report = runCheck(t)
+	if code == 0 || !regexp.MustCompile(`refuses writes: it is full \([0-9.]+[KMG]? of its maxmemory 1B\)`).MatchString(report) {
+		t.Errorf("check with Redis full: exit %d\n%s", code, report)
+	}
+	if err := rdb.ConfigSet(context.Background(), "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+
 	// A Redis that cannot save to disk refuses writes, and PING, but reads:
 	// check says so and reads on; the CLI still reads.
-	if rs.InProcess() {
-		return // it does not save
-	}
 	rs.BlockSaving()
 	code, report = runCheck(t)
 	if code == 0 || !strings.Contains(report, "refuses writes: MISCONF") || !strings.Contains(report, "the pytwis keys look right (200 users)") {
@@ -157,6 +171,25 @@ func TestSentinelMode(t *testing.T) {
 		if code != 0 || !strings.Contains(report, want) {
 			t.Errorf("check: exit %d, no %q:\n%s", code, want, report)
 		}
+	}
+	// Pointed at the replica itself, check says it refuses writes.
+	unset := func(keys ...string) {
+		for _, k := range keys {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
+		}
+	}
+	unset("REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER")
+	host, port, _ := net.SplitHostPort(ss.Replica)
+	t.Setenv("REDIS_DB_HOSTNAME", host)
+	t.Setenv("REDIS_DB_PORT", port)
+	if code, report := runCheck(t); code == 0 || !strings.Contains(report, "refuses writes: it is a replica (of 127.0.0.1:"+strings.Split(ss.Primary, ":")[1]+")") {
+		t.Errorf("check on the replica: exit %d\n%s", code, report)
+	}
+	unset("REDIS_DB_HOSTNAME", "REDIS_DB_PORT")
+	for _, kv := range ss.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
 	if strings.Contains(report, ss.Password) {
 		t.Error("check printed the Redis password")

@@ -65,3 +65,26 @@ func versionAtLeast(v string, min [2]int) bool {
 	}
 	return major > min[0] || major == min[0] && minor >= min[1]
 }
+
+// RefusesWrites says why Redis would refuse writes though it answers
+// ("" if it would not): a replica, or full (at its maxmemory with nothing
+// it may evict). One that cannot save to disk says so itself (MISCONF).
+func (s *Store) RefusesWrites(ctx context.Context) (string, error) {
+	var why []string
+	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		info, err := c.Info(ctx, "replication", "memory").Result()
+		if err != nil {
+			return fmt.Errorf("read the Redis state: %w", err)
+		}
+		if infoField(info, "role") == "slave" {
+			why = append(why, fmt.Sprintf("it is a replica (of %s:%s)", infoField(info, "master_host"), infoField(info, "master_port")))
+		}
+		used, _ := strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
+		most, _ := strconv.ParseInt(infoField(info, "maxmemory"), 10, 64)
+		if most > 0 && used >= most && infoField(info, "maxmemory_policy") == "noeviction" {
+			why = append(why, fmt.Sprintf("it is full (%s of its maxmemory %s)", infoField(info, "used_memory_human"), infoField(info, "maxmemory_human")))
+		}
+		return nil
+	})
+	return strings.Join(why, "; "), err
+}
