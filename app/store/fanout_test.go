@@ -93,6 +93,28 @@ func noJobsLeft(t *testing.T, rdb *redis.Client) {
 	}
 }
 
+// jobsDrain waits, at most within, until the workers have taken every job
+// off the stream.
+func jobsDrain(rdb *redis.Client, within time.Duration) {
+	deadline := time.Now().Add(within)
+	for rdb.XLen(context.Background(), keyFanOut).Val() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// aliceFollowed registers alice and her followers, names, and returns
+// their ids.
+func aliceFollowed(t *testing.T, s *Store, names ...string) (alice string, followers []string) {
+	t.Helper()
+	alice, _ = mustRegister(t, s, "alice")
+	for _, name := range names {
+		id, _ := mustRegister(t, s, name)
+		followAlice(t, s, id)
+		followers = append(followers, id)
+	}
+	return alice, followers
+}
+
 // nextJob reads the next new job as consumer.
 func nextJob(t *testing.T, s *Store, consumer string) redis.XMessage {
 	t.Helper()
@@ -274,10 +296,7 @@ func TestFanOutWorkersUnderConcurrentPosts(t *testing.T) {
 	}
 	posts.Wait()
 	close(ids)
-	deadline := time.Now().Add(20 * time.Second)
-	for rdb.XLen(ctx, keyFanOut).Val() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	jobsDrain(rdb, 20*time.Second)
 	stop()
 	workers.Wait()
 	for p := range ids {
@@ -321,18 +340,9 @@ func TestFanOutAfterAWipe(t *testing.T) {
 	}
 	rdb.FlushDB(ctx)
 
-	alice, _ := mustRegister(t, s, "alice")
-	var followers []string
-	for _, name := range []string{"bob", "carol", "dave"} {
-		id, _ := mustRegister(t, s, name)
-		followAlice(t, s, id)
-		followers = append(followers, id)
-	}
+	alice, followers := aliceFollowed(t, s, "bob", "carol", "dave")
 	id := mustPost(t, s, alice, "after the wipe")
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.XLen(ctx, keyFanOut).Val() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	jobsDrain(rdb, 10*time.Second)
 	stop()
 	worker.Wait()
 	exactlyOnce(t, rdb, id, followers)
@@ -370,18 +380,9 @@ func TestFanOutWorkerWaitsForRedis(t *testing.T) {
 	}
 	srv.Restart()
 
-	alice, _ := mustRegister(t, s, "alice")
-	var followers []string
-	for _, name := range []string{"bob", "carol"} {
-		id, _ := mustRegister(t, s, name)
-		followAlice(t, s, id)
-		followers = append(followers, id)
-	}
+	alice, followers := aliceFollowed(t, s, "bob", "carol")
 	id := mustPost(t, s, alice, "after Redis came")
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.XLen(ctx, keyFanOut).Val() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	jobsDrain(rdb, 10*time.Second)
 	stop()
 	<-stopped
 	exactlyOnce(t, rdb, id, followers)
