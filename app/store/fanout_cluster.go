@@ -205,10 +205,13 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 	if done != 1 {
 		return nil
 	}
-	if err := s.rdb.XAck(ctx, keyFanOut, fanOutGroup, msg.ID).Err(); err != nil {
-		return fail("finish", err)
-	}
-	if err := s.rdb.XDel(ctx, keyFanOut, msg.ID).Err(); err != nil {
+	// Acknowledged and deleted at once (one key, so one slot): a job
+	// acknowledged but left in the stream is never read again.
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, keyFanOut, fanOutGroup, msg.ID)
+		p.XDel(ctx, keyFanOut, msg.ID)
+		return nil
+	}); err != nil {
 		return fail("finish", err)
 	}
 	s.fanOut.done.Add(1)
