@@ -3,9 +3,11 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 type Cluster struct {
 	*Sentinels // the processes; no Sentinel runs
 	Addrs      []string
+	args       map[string][]string // each node's redis-server arguments, for Restart
 }
 
 // StartCluster starts six cluster-enabled redis-server processes, joins them
@@ -41,7 +44,8 @@ func StartCluster(t testing.TB) *Cluster {
 			t.Skipf("%s is not installed (apt-get install redis-server)", tool)
 		}
 	}
-	c := &Cluster{Sentinels: &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}}}
+	c := &Cluster{Sentinels: &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}},
+		args: map[string][]string{}}
 	t.Cleanup(c.stopAll)
 	for range 6 {
 		c.Addrs = append(c.Addrs, c.startNode())
@@ -77,6 +81,7 @@ func (c *Cluster) startNode() string {
 			"--cluster-config-file", filepath.Join(c.dir, port(addr), "nodes.conf"), "--cluster-node-timeout", "2000")
 		if err = c.start(addr, 5*time.Second, "redis-server", args...); err == nil {
 			if err = c.ping(addr, 5*time.Second); err == nil {
+				c.args[addr] = args
 				return addr
 			}
 			c.Kill(addr)
@@ -235,4 +240,60 @@ func (c *Cluster) Reshard(n int) error {
 		return fmt.Errorf("redis-cli --cluster reshard: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// PrimaryFor is the address of the primary serving key's slot, as the
+// first node that answers, other than those in skip, sees it.
+func (c *Cluster) PrimaryFor(key string, skip ...string) (string, error) {
+	var err error
+	for _, addr := range c.Addrs {
+		if slices.Contains(skip, addr) {
+			continue
+		}
+		n := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DisableIdentity: true, MaxRetries: -1,
+			DialTimeout: time.Second})
+		var primary string
+		primary, err = primaryFor(n, key)
+		n.Close()
+		if err == nil {
+			return primary, nil
+		}
+	}
+	return "", err
+}
+
+// primaryFor asks the node n which primary, online, serves key's slot.
+func primaryFor(n *redis.Client, key string) (string, error) {
+	ctx := context.Background()
+	slot, err := n.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", err
+	}
+	shards, err := n.ClusterShards(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, sh := range shards {
+		if !slices.ContainsFunc(sh.Slots, func(r redis.SlotRange) bool { return r.Start <= slot && slot <= r.End }) {
+			continue
+		}
+		for _, node := range sh.Nodes {
+			if node.Role == "master" && node.Health == "online" {
+				return net.JoinHostPort(node.IP, strconv.FormatInt(node.Port, 10)), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no primary online serves slot %d", slot)
+}
+
+// Restart starts the node on addr again after Kill, empty (nothing is kept
+// on disk) but for its cluster configuration: a primary that failed
+// returns, and the cluster makes it a replica of the one promoted in its
+// place.
+func (c *Cluster) Restart(addr string) {
+	c.t.Helper()
+	c.run(addr, "redis-server", c.args[addr]...)
+	if err := c.ping(addr, 5*time.Second); err != nil {
+		c.t.Fatal(err)
+	}
 }

@@ -101,9 +101,13 @@ func IsUnavailable(err error) bool {
 	var reply redis.Error
 	if errors.As(err, &reply) {
 		// LOADING (restarting), MASTERDOWN and the like mean "not ready yet";
-		// any other reply is a bug or a corrupt database.
+		// any other reply is a bug or a corrupt database. A MOVED or ASK
+		// that reaches here is a redirect the Cluster client had no attempt
+		// left to follow: after a failover, a pipeline spends its attempts
+		// (MaxRedirects) on the failed node while it is down, and meets the
+		// redirect when it returns as a replica.
 		msg := reply.Error()
-		for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN"} {
+		for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MOVED ", "ASK "} {
 			if strings.HasPrefix(msg, p) {
 				return true
 			}

@@ -858,6 +858,24 @@ func TestIsUnavailable(t *testing.T) {
 	if IsUnavailable(ErrNotLoggedIn) {
 		t.Error("a refusal counted as unavailability")
 	}
+	// Replies that mean "not now" (TestClusterFailover meets the MOVED),
+	// and ones that mean a bug.
+	for _, c := range []struct {
+		reply string
+		want  bool
+	}{
+		{"LOADING Redis is loading the dataset in memory", true},
+		{"CLUSTERDOWN The cluster is down", true},
+		{"MOVED 15039 127.0.0.1:7002", true},
+		{"ASK 15039 127.0.0.1:7002", true},
+		{"WRONGTYPE Operation against a key holding the wrong kind of value", false},
+		{"OOM command not allowed when used memory > 'maxmemory'.", false},
+		{"ERR unknown command 'SMISMEMBER'", false},
+	} {
+		if got := IsUnavailable(fmt.Errorf("read tweets: %w", replyError(c.reply))); got != c.want {
+			t.Errorf("IsUnavailable(%q) = %v, want %v", c.reply, got, c.want)
+		}
+	}
 }
 
 // replyError is an error reply from Redis, as go-redis gives one.
