@@ -33,6 +33,19 @@ type Cluster struct {
 // strict mode.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	return startCluster(t, false)
+}
+
+// StartClusterTLS is StartCluster with nodes that speak only TLS, to
+// clients, to one another and to their replicas, as managed Clusters with
+// encryption in transit do; TLSCAFile is the CA a client must trust.
+func StartClusterTLS(t testing.TB) *Cluster {
+	t.Helper()
+	return startCluster(t, true)
+}
+
+func startCluster(t testing.TB, useTLS bool) *Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: this test needs redis-server and redis-cli (the full tier runs it)")
 	}
@@ -47,10 +60,13 @@ func StartCluster(t testing.TB) *Cluster {
 	c := &Cluster{Sentinels: &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}},
 		args: map[string][]string{}}
 	t.Cleanup(c.stopAll)
+	if useTLS {
+		c.tls = newTLSFiles(t, c.dir)
+	}
 	for range 6 {
 		c.Addrs = append(c.Addrs, c.startNode())
 	}
-	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, c.Addrs...), "--cluster-replicas", "1", "--cluster-yes")...)
+	create := exec.Command("redis-cli", append(append(c.cliTLS("--cluster", "create"), c.Addrs...), "--cluster-replicas", "1", "--cluster-yes")...)
 	create.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
@@ -94,8 +110,7 @@ func (c *Cluster) startNode() string {
 
 // ping waits until the node at addr answers a PING.
 func (c *Cluster) ping(addr string, wait time.Duration) error {
-	n := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DisableIdentity: true, MaxRetries: -1,
-		DialTimeout: time.Second})
+	n := c.node(addr)
 	defer n.Close()
 	deadline := time.Now().Add(wait)
 	for {
@@ -124,7 +139,7 @@ func (c *Cluster) waitNodes(ready func(*redis.Client) (bool, string)) {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, addr := range c.Addrs {
-		n := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DisableIdentity: true, MaxRetries: -1})
+		n := c.node(addr)
 		for {
 			ok, saw := ready(n)
 			if ok {
@@ -159,7 +174,11 @@ func replicating(role []any) bool {
 
 // Env returns the variables that point pytwask at the cluster.
 func (c *Cluster) Env() []string {
-	return []string{"REDIS_CLUSTER_ADDRS=" + strings.Join(c.Addrs[:3], ","), "REDIS_DB_PASSWORD=" + c.Password}
+	env := []string{"REDIS_CLUSTER_ADDRS=" + strings.Join(c.Addrs[:3], ","), "REDIS_DB_PASSWORD=" + c.Password}
+	if c.tls != nil {
+		env = append(env, "REDIS_TLS_CA_FILE="+c.tls.CAFile)
+	}
+	return env
 }
 
 // replicasOnline counts the shards, as the node sees them, whose replica is
@@ -184,7 +203,7 @@ func replicasOnline(n *redis.Client) int {
 // Client returns a client of the cluster with pytwask's settings; the
 // caller closes it.
 func (c *Cluster) Client() *redis.ClusterClient {
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs, Password: c.Password,
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs, Password: c.Password, TLSConfig: c.tlsConfig(),
 		DialTimeout: time.Second, MaxRetries: -1, MaxRedirects: 8, DisableIdentity: true})
 }
 
@@ -205,8 +224,8 @@ func (c *Cluster) StartSource() (string, *redis.Client) {
 // as it was.
 func (c *Cluster) Import(from string) {
 	c.t.Helper()
-	cmd := exec.Command("redis-cli", "--cluster", "import", c.Addrs[0], "--cluster-from", from,
-		"--cluster-from-pass", c.Password, "--cluster-copy")
+	cmd := exec.Command("redis-cli", c.cliTLS("--cluster", "import", c.Addrs[0], "--cluster-from", from,
+		"--cluster-from-pass", c.Password, "--cluster-copy")...)
 	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Fatalf("redis-cli --cluster import: %v\n%s", err, out)
@@ -233,8 +252,8 @@ func (c *Cluster) Reshard(n int) error {
 	if len(primaries) < 2 {
 		return fmt.Errorf("%d primaries", len(primaries))
 	}
-	cmd := exec.Command("redis-cli", "--cluster", "reshard", c.Addrs[0], "--cluster-from", primaries[0], "--cluster-to", primaries[1],
-		"--cluster-slots", strconv.Itoa(n), "--cluster-yes")
+	cmd := exec.Command("redis-cli", c.cliTLS("--cluster", "reshard", c.Addrs[0], "--cluster-from", primaries[0], "--cluster-to", primaries[1],
+		"--cluster-slots", strconv.Itoa(n), "--cluster-yes")...)
 	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("redis-cli --cluster reshard: %v\n%s", err, out)
@@ -250,8 +269,7 @@ func (c *Cluster) PrimaryFor(key string, skip ...string) (string, error) {
 		if slices.Contains(skip, addr) {
 			continue
 		}
-		n := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DisableIdentity: true, MaxRetries: -1,
-			DialTimeout: time.Second})
+		n := c.node(addr)
 		var primary string
 		primary, err = primaryFor(n, key)
 		n.Close()
@@ -296,4 +314,41 @@ func (c *Cluster) Restart(addr string) {
 	if err := c.ping(addr, 5*time.Second); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// Failover has the replica of the primary on addr take its place, as an
+// operator does before maintenance of the primary's host (CLUSTER
+// FAILOVER on the replica): the two swap roles once the replica has every
+// write, while clients are still connected to the old primary.
+func (c *Cluster) Failover(primary string) error {
+	n := c.node(primary)
+	defer n.Close()
+	ctx := context.Background()
+	id, err := n.ClusterMyID(ctx).Result()
+	if err != nil {
+		return err
+	}
+	shards, err := n.ClusterShards(ctx).Result()
+	if err != nil {
+		return err
+	}
+	for _, sh := range shards {
+		if !slices.ContainsFunc(sh.Nodes, func(node redis.Node) bool { return node.ID == id }) {
+			continue
+		}
+		for _, node := range sh.Nodes {
+			if node.Role == "replica" && node.Health == "online" {
+				r := c.node(net.JoinHostPort(node.IP, strconv.FormatInt(node.Port, 10)))
+				defer r.Close()
+				return r.ClusterFailover(ctx).Err()
+			}
+		}
+	}
+	return fmt.Errorf("the primary on %s has no replica online", primary)
+}
+
+// node is a client of the one node on addr.
+func (c *Cluster) node(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, TLSConfig: c.tlsConfig(), DisableIdentity: true,
+		MaxRetries: -1, DialTimeout: time.Second})
 }

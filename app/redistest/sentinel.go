@@ -30,6 +30,7 @@ type Sentinels struct {
 	Replica  string
 	Addrs    []string // the Sentinels
 	procs    map[string]*exec.Cmd
+	tls      *tlsFiles // data nodes that speak only TLS, if set
 }
 
 // StartSentinels starts the set and waits until every Sentinel knows the
@@ -84,12 +85,14 @@ func (s *Sentinels) serverArgs(addr string, args ...string) []string {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		s.t.Fatal(err)
 	}
-	return append([]string{
-		"--port", port(addr), "--bind", "127.0.0.1",
+	ports := []string{"--port", port(addr)}
+	if s.tls != nil {
+		ports = append([]string{"--port", "0", "--tls-port", port(addr)}, s.tls.serverArgs()...)
+	}
+	return append(append(ports, "--bind", "127.0.0.1",
 		"--requirepass", s.Password, "--masterauth", s.Password,
 		"--dir", dir, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0",
-		"--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log"),
-	}, args...)
+		"--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")), args...)
 }
 
 func (s *Sentinels) run(addr, name string, args ...string) {
