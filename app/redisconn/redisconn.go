@@ -55,9 +55,12 @@ func New(cfg *config.Config) (redis.UniversalClient, error) {
 		return redis.NewFailoverClient(opts), nil
 	case config.Cluster:
 		opts := failFast(&redis.UniversalOptions{Addrs: cfg.ClusterAddrs, Password: cfg.RedisPassword, TLSConfig: tlsConfig}).Cluster()
-		// A MOVED or ASK reply (a slot moving while the site runs) is
-		// followed at once, which is not a retry of a command that ran.
-		opts.MaxRedirects = 8
+		// go-redis counts every further try of a command against
+		// MaxRedirects: a MOVED or ASK (a slot moving while the site runs;
+		// a moving slot needs two at most), but also a command whose node
+		// did not answer in time, which it sends again. Its default, 3,
+		// bounds both (a page's own wait is bounded by web.PageBuild).
+		opts.MaxRedirects = 3
 		return redis.NewClusterClient(opts), nil
 	}
 	if cfg.RedisURL.URL == nil {
@@ -132,8 +135,13 @@ func failFast(o *redis.UniversalOptions) *redis.UniversalOptions {
 	// late, but Redis ran it, and a post script run twice posts the tweet
 	// twice. A connection Redis closed while idle (a restart) is found by
 	// the pool's health check before use, and a failed request is a 503
-	// that the next one recovers from.
+	// that the next one recovers from. (A Cluster client tries again
+	// whatever this says, up to MaxRedirects: there every step of an
+	// operation is safe to run twice, app/store/cluster.go.)
 	o.MaxRetries = -1
+	// A caller's deadline (a page's, web.PageBuild) ends a command
+	// waiting for its reply, not only the wait between tries.
+	o.ContextTimeoutEnabled = true
 	// CLIENT SETINFO is not understood by older servers or the in-process
 	// one, and identifies nothing useful here.
 	o.DisableIdentity = true

@@ -282,3 +282,19 @@ func freePort(t testing.TB) string {
 	defer ln.Close()
 	return port(ln.Addr().String())
 }
+
+// Pause stops the data node on addr (SIGSTOP) until Resume: it takes
+// connections (the kernel does) and answers nothing, as a node that hangs
+// or whose host drops packets.
+func (s *Sentinels) Pause(addr string) { s.signal(addr, syscall.SIGSTOP) }
+
+// Resume lets the node on addr paused by Pause go on (SIGCONT).
+func (s *Sentinels) Resume(addr string) { s.signal(addr, syscall.SIGCONT) }
+
+func (s *Sentinels) signal(addr string, sig os.Signal) {
+	if cmd := s.procs[addr]; cmd != nil {
+		if err := cmd.Process.Signal(sig); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"pytwask/app/password"
 	"pytwask/app/redistest"
 	"pytwask/app/store"
+	"pytwask/app/web"
 )
 
 // TestSentinelFailover runs the site on a primary and replica watched by
@@ -303,4 +304,67 @@ func (s *failoverSite) check(results []outcome) failoverResult {
 		t.Errorf("exit %d", code)
 	}
 	return r
+}
+
+// TestClusterNodeHangs pauses the primary holding the general timeline
+// for longer than a page may take (web.PageBuild), under page views: the
+// node takes connections and answers nothing, as one that hangs or whose
+// host drops packets does until the Cluster fails it over. Pages answer
+// 503 within PageBuild and a second, never later and never 500; when the
+// node resumes, they are served again.
+func TestClusterNodeHangs(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	rdb := cl.Client()
+	defer rdb.Close()
+	site := startFailoverSite(t, rdb, cl.Env())
+	reader := &http.Client{Timeout: time.Minute}
+	stopLoad := runLoad(func(g, n int, o *outcome) (*http.Response, error) {
+		if g%2 == 0 {
+			return reader.Get(site.base + "/tweets/general_timeline")
+		}
+		return site.posters[g/2%len(site.posters)].Get(site.base + "/tweets/user_timeline")
+	}, every(20*time.Millisecond))
+	time.Sleep(time.Second)
+	node, err := cl.PrimaryFor("timeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	cl.Pause(node)
+	time.Sleep(web.PageBuild + 3*time.Second)
+	cl.Resume(node)
+	resumed := time.Now()
+	time.Sleep(2 * time.Second)
+	statuses := map[int]int{}
+	var slowest time.Duration
+	servedAfter := false
+	for _, o := range stopLoad() {
+		if o.err != nil {
+			t.Errorf("a request got no answer: %v", o.err)
+			continue
+		}
+		statuses[o.status]++
+		slowest = max(slowest, o.took)
+		switch o.status {
+		case http.StatusOK:
+			servedAfter = servedAfter || o.started.After(resumed)
+		case http.StatusServiceUnavailable:
+		default:
+			t.Errorf("status %d", o.status)
+		}
+	}
+	if limit := web.PageBuild + time.Second; slowest > limit {
+		t.Errorf("the slowest page took %v while a node hung; want within %v", slowest.Round(time.Millisecond), limit)
+	}
+	if statuses[http.StatusServiceUnavailable] == 0 {
+		t.Error("no page answered 503 while the node hung")
+	}
+	if !servedAfter {
+		t.Error("no page was served after the node resumed")
+	}
+	t.Logf("a Cluster node paused for %v under page views: %v; the slowest page took %v",
+		resumed.Sub(paused).Round(100*time.Millisecond), statuses, slowest.Round(time.Millisecond))
+	if code := site.p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +17,14 @@ import (
 // answer is a 503 saying the site is busy, rather than a wait that outlasts
 // the server's write timeout (30 s) and ends in a dropped connection.
 const PageWait = 10 * time.Second
+
+// PageBuild bounds how long a page, once in its slot, may wait on Redis:
+// past it the page is a 503, and the slot free for others. A page takes
+// milliseconds; one Redis command past its read timeout (2 s) is already
+// an outage. The bound matters on a Cluster, whose client tries a command
+// that timed out again (redisconn): a node that hangs would otherwise hold
+// every page, and every slot, for as long as it hangs.
+const PageBuild = 3 * time.Second
 
 // errPagesBusy ends a page view that waited PageWait for a slot.
 var errPagesBusy = errors.New("every page slot is taken")
@@ -53,7 +62,9 @@ func (s *Server) inPageSlot(h handlerFunc) handlerFunc {
 			return fmt.Errorf("waiting for a page slot: %w", err)
 		}
 		page := &heldResponse{header: w.Header(), body: s.rd.buffer()}
-		err := h(page, r)
+		ctx, cancel := context.WithTimeout(r.Context(), PageBuild)
+		err := h(page, r.WithContext(ctx))
+		cancel()
 		s.pages.Release()
 		page.send(w)
 		s.rd.release(page.body)
