@@ -60,7 +60,7 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		b.signIn(name, "Passw0rd!", false)
 
 		b.open("/auth/user_settings")
-		b.fill([][2]string{{"#email", name + "@example.com"}}, `form[action="/auth/email"] button`)
+		b.fill([][2]string{{"#email", name + "@example.com"}, {"#email_password", "Passw0rd!"}}, `form[action="/auth/email"] button`)
 		b.waitText("We sent a link to " + name + "@example.com")
 		b.open(mailed(2*i + 1))
 		b.waitText("is confirmed")

@@ -75,16 +75,27 @@ func (s *Store) AccountOf(ctx context.Context, username string) (Account, error)
 }
 
 // DeleteAccount deletes the account of the user whose secret it is, once
-// pw is their password (checked as ChangePassword checks the old one; client
-// names the line the check waits in). The name is held for hold.
+// pw is their password (CheckPassword). The name is held for hold.
 func (s *Store) DeleteAccount(ctx context.Context, client, secret, pw string, hold time.Duration) error {
-	v, err := s.Authenticate(ctx, secret)
+	v, err := s.CheckPassword(ctx, client, secret, pw)
 	if err != nil {
 		return err
 	}
+	return s.deleteAccount(ctx, v.ID, v.Username, hold)
+}
+
+// CheckPassword returns the viewer whose secret it is if pw is their
+// password, ErrIncorrectPassword if not: for a change that a session alone
+// must not make. It is checked as ChangePassword checks the old one; client
+// names the line the check waits in.
+func (s *Store) CheckPassword(ctx context.Context, client, secret, pw string) (*Viewer, error) {
+	v, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
 	stored, err := s.rdb.HGet(ctx, userKey(v.ID), fieldPasswordHash).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("delete account: %w", err)
+		return nil, fmt.Errorf("check the password: %w", err)
 	}
 	var ok bool
 	if err := s.withHashSlot(ctx, client, func() {
@@ -92,12 +103,12 @@ func (s *Store) DeleteAccount(ctx context.Context, client, secret, pw string, ho
 			s.padRefusal(stored, pw)
 		}
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
-		return ErrIncorrectPassword
+		return nil, ErrIncorrectPassword
 	}
-	return s.deleteAccount(ctx, v.ID, v.Username, hold)
+	return v, nil
 }
 
 // unfinishedDeletion returns the id of the account named username whose

@@ -97,60 +97,66 @@ func (s *Store) AddressToken(ctx context.Context, secret, address string) (strin
 	return token, nil
 }
 
+// Confirmed is an address ConfirmAddress made a user's, and the one it
+// replaced ("" if none, or the same address).
+type Confirmed struct{ Address, Previous string }
+
 // ConfirmAddress takes a token from AddressToken and makes its address the
-// user's; it returns the address. ErrBadLink for a token that does not
-// work or whose account was deleted since, a Conflict refusal if another
-// user has the address.
-func (s *Store) ConfirmAddress(ctx context.Context, token string) (string, error) {
+// user's. ErrBadLink for a token that does not work or whose account was
+// deleted since, a Conflict refusal if another user has the address.
+func (s *Store) ConfirmAddress(ctx context.Context, token string) (Confirmed, error) {
 	// Once Redis has the request the link is spent: the address is set
 	// whatever the caller does.
 	ctx, err := begin(ctx)
 	if err != nil {
-		return "", err
+		return Confirmed{}, err
 	}
 	res, err := takeTokenScript.Run(ctx, s.rdb, []string{tokenKey(token)}, "confirm").StringSlice()
 	if errors.Is(err, redis.Nil) {
-		return "", ErrBadLink
+		return Confirmed{}, ErrBadLink
 	}
 	if err != nil || len(res) != 2 {
-		return "", fmt.Errorf("confirm an address: %v %w", res, err)
+		return Confirmed{}, fmt.Errorf("confirm an address: %v %w", res, err)
 	}
 	uid, address := res[0], res[1]
 	if live, err := s.liveUser(ctx, uid); err != nil {
-		return "", fmt.Errorf("confirm an address: %w", err)
+		return Confirmed{}, fmt.Errorf("confirm an address: %w", err)
 	} else if !live {
-		return "", ErrBadLink
+		return Confirmed{}, ErrBadLink
 	}
 	ok, err := s.rdb.SetNX(ctx, emailUserKey(address), uid, 0).Result()
 	if err != nil {
-		return "", fmt.Errorf("confirm an address: %w", err)
+		return Confirmed{}, fmt.Errorf("confirm an address: %w", err)
 	}
 	if !ok {
 		if owner, err := s.rdb.Get(ctx, emailUserKey(address)).Result(); err != nil || owner != uid {
-			return "", refuse(Conflict, "Another account has that email address.")
+			return Confirmed{}, refuse(Conflict, "Another account has that email address.")
 		}
 	}
 	old, err := s.rdb.GetSet(ctx, emailKey(uid), address).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("confirm an address: %w", err)
+		return Confirmed{}, fmt.Errorf("confirm an address: %w", err)
 	}
-	if old != "" && !strings.EqualFold(old, address) {
+	if strings.EqualFold(old, address) {
+		old = ""
+	}
+	if old != "" {
 		if err := s.rdb.Del(ctx, emailUserKey(old)).Err(); err != nil {
-			return "", fmt.Errorf("confirm an address: %w", err)
+			return Confirmed{}, fmt.Errorf("confirm an address: %w", err)
 		}
 	}
 	// deleteAccount takes the name out of users before it reads the
 	// address to remove it: an account deleted since the check above
 	// either removes this address itself, or is seen gone here.
 	if live, err := s.liveUser(ctx, uid); err != nil {
-		return "", fmt.Errorf("confirm an address: %w", err)
+		return Confirmed{}, fmt.Errorf("confirm an address: %w", err)
 	} else if !live {
 		if err := s.forgetAddress(ctx, uid, address); err != nil {
-			return "", err
+			return Confirmed{}, err
 		}
-		return "", ErrBadLink
+		return Confirmed{}, ErrBadLink
 	}
-	return address, nil
+	return Confirmed{Address: address, Previous: old}, nil
 }
 
 // delIfScript: KEYS a string key; ARGV a value. Deletes the key if it

@@ -40,11 +40,27 @@ func testPasswordRecovery(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	if a, _ := s.AddressOf(ctx, alice); a != "" {
 		t.Errorf("the address is alice's before its link was used: %q", a)
 	}
-	if a, err := s.ConfirmAddress(ctx, confirm); err != nil || a != "Alice@Example.com" {
+	if a, err := s.ConfirmAddress(ctx, confirm); err != nil || a != (Confirmed{Address: "Alice@Example.com"}) {
 		t.Fatalf("ConfirmAddress: %q, %v", a, err)
 	}
 	if _, err := s.ConfirmAddress(ctx, confirm); !errors.Is(err, ErrBadLink) {
 		t.Errorf("the link again: %v; want %v", err, ErrBadLink)
+	}
+	// A change names the address it replaced (to be told of it), the same
+	// address in other case does not.
+	for _, c := range []struct{ address, previous string }{
+		{"alice@example.org", "Alice@Example.com"}, {"ALICE@example.org", ""}, {"Alice@Example.com", "ALICE@example.org"},
+	} {
+		token, err := s.AddressToken(ctx, aliceSecret, c.address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err := s.ConfirmAddress(ctx, token); err != nil || a != (Confirmed{c.address, c.previous}) {
+			t.Errorf("ConfirmAddress(%s) = %q, %v; want the previous %q", c.address, a, err, c.previous)
+		}
+	}
+	if n := rdb.Exists(ctx, emailUserKey("alice@example.org")).Val(); n != 0 {
+		t.Error("the replaced address still names alice")
 	}
 	bobs, _ := s.AddressToken(ctx, bobSecret, "alice@example.com")
 	if _, err := s.ConfirmAddress(ctx, bobs); !errors.As(err, &refusal) || refusal.Kind != Conflict {
@@ -122,7 +138,7 @@ func testPasswordRecovery(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		}
 	}
 	bobs, _ = s.AddressToken(ctx, bobSecret, "alice@example.com")
-	if a, err := s.ConfirmAddress(ctx, bobs); err != nil || a != "alice@example.com" {
+	if a, err := s.ConfirmAddress(ctx, bobs); err != nil || a.Address != "alice@example.com" {
 		t.Errorf("bob confirming the address alice removed: %q, %v", a, err)
 	}
 }
@@ -146,8 +162,8 @@ func TestLinksWhileFull(t *testing.T) {
 			t.Errorf("confirm with Redis full: %v; want it refused", err)
 		}
 		setFull(t, s, false)
-		if address, err := s.ConfirmAddress(ctx, confirm); err != nil || address != "alice@example.com" {
-			t.Fatalf("confirm with room: %q, %v", address, err)
+		if c, err := s.ConfirmAddress(ctx, confirm); err != nil || c.Address != "alice@example.com" {
+			t.Fatalf("confirm with room: %q, %v", c.Address, err)
 		}
 		reset, err := s.ResetTokenFor(ctx, "alice")
 		if err != nil {

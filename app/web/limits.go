@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/netip"
 
@@ -142,6 +143,26 @@ func (s *Server) limitPasswordCheck(r *http.Request, username string, trusted *d
 		{bucketSignInUserNet, userSubject(username + "\x00" + clientNetwork(client)), s.limits.SignInPerUser},
 		{bucketSignInUser, userSubject(username), s.limits.SignInPerUserAll},
 	}, []string{"failed sign-ins for this username from your network", "failed sign-ins for this username"})
+}
+
+// confirmPassword checks pw, the password a change asks for again (one a
+// session alone must not make), with the limits of a sign-in: nil if it is
+// the viewer's; ErrIncorrectPassword, counted and logged as a failed
+// sign-in (why), if not.
+func (s *Server) confirmPassword(r *http.Request, v *store.Viewer, secret, pw, why string) error {
+	reserved, err := s.limitPasswordCheck(r, v.Username, nil)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.CheckPassword(r.Context(), s.clientSubject(r), secret, pw)
+	if errors.Is(err, store.ErrIncorrectPassword) {
+		s.failedSignIn(r, v.Username, why)
+		return err
+	}
+	if err := reserved.refund(r); err != nil {
+		return err
+	}
+	return err
 }
 
 // failedSignIn logs a failed sign-in with the client's address (never the

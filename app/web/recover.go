@@ -31,9 +31,10 @@ func (s *Server) link(path, token string) string {
 	return strings.TrimRight(s.baseURL, "/") + path + "?token=" + url.QueryEscape(token)
 }
 
-// addressSubmit: POST /auth/email — store.AddressToken: a link that
-// confirms the address is mailed to it; the address is the user's once it
-// is opened (confirmAddress).
+// addressSubmit: POST /auth/email — with the user's password
+// (store.CheckPassword), store.AddressToken: a link that confirms the
+// address is mailed to it; the address is the user's once it is opened
+// (confirmAddress).
 func (s *Server) addressSubmit(w http.ResponseWriter, r *http.Request) error {
 	form, v, err := s.viewerForm(w, r)
 	if err != nil {
@@ -49,30 +50,41 @@ func (s *Server) addressSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	address, err := store.CheckAddress(form.Get("email"))
+	// The address can reset the password: a session alone (a computer left
+	// signed in, a stolen cookie) must not be able to set it.
+	if err == nil && form.Get("password") == "" {
+		f.Errors["email_password"] = "This field is required."
+		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
+	}
 	if err == nil {
-		if err = s.limitAction(r, bucketMail, "emails", "address:"+v.ID, mailPerClient, mailPerSubject); err != nil {
-			return err
-		}
-		var token string
-		if token, err = s.store.AddressToken(r.Context(), secret, address); err == nil {
-			err = s.mailer.Send(r.Context(), address, "Confirm your email address on pytwask",
-				"Hello "+v.Username+",\n\nOpen this link to make "+address+" the address of your pytwask account:\n\n"+
-					s.link("/auth/confirm_email", token)+"\n\nIt works once, for a day. If you did not ask for it, ignore this message.\n")
-			if err != nil {
-				s.log.Warn("could not send an address confirmation", "err", err)
-				return errorf(http.StatusServiceUnavailable, "The email could not be sent just now. Try again in a moment.")
-			}
-		}
+		err = s.confirmPassword(r, v, secret, form.Get("password"), "wrong password to set an email address")
+	}
+	if err == nil {
+		err = s.limitAction(r, bucketMail, "emails", "address:"+v.ID, mailPerClient, mailPerSubject)
+	}
+	var token string
+	if err == nil {
+		token, err = s.store.AddressToken(r.Context(), secret, address)
 	}
 	var refusal *store.Error
 	switch {
 	case errors.Is(err, store.ErrNotLoggedIn):
 		return errLoginRequired
+	case errors.Is(err, store.ErrIncorrectPassword):
+		f.Errors["email_password"] = err.Error()
+		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
 	case errors.As(err, &refusal):
 		f.Errors["email"] = refusal.Msg
 		return s.renderSettings(w, r, http.StatusUnprocessableEntity, f)
 	case err != nil:
 		return err
+	}
+	err = s.mailer.Send(r.Context(), address, "Confirm your email address on pytwask",
+		"Hello "+v.Username+",\n\nOpen this link to make "+address+" the address of your pytwask account:\n\n"+
+			s.link("/auth/confirm_email", token)+"\n\nIt works once, for a day. If you did not ask for it, ignore this message.\n")
+	if err != nil {
+		s.log.Warn("could not send an address confirmation", "err", err)
+		return errorf(http.StatusServiceUnavailable, "The email could not be sent just now. Try again in a moment.")
 	}
 	s.addFlash(r, flashOK, "We sent a link to "+address+". Open it to confirm the address.")
 	return s.redirect(w, r, "/auth/user_settings#address")
@@ -108,11 +120,22 @@ func (s *Server) removeAddress(w http.ResponseWriter, r *http.Request) error {
 
 // confirmAddress: GET /auth/confirm_email?token= — store.ConfirmAddress.
 func (s *Server) confirmAddress(w http.ResponseWriter, r *http.Request) error {
-	address, err := s.store.ConfirmAddress(r.Context(), r.URL.Query().Get("token"))
+	c, err := s.store.ConfirmAddress(r.Context(), r.URL.Query().Get("token"))
 	if err != nil {
 		return err
 	}
-	s.addFlash(r, flashOK, "Your email address "+address+" is confirmed.")
+	if c.Previous != "" && s.mailer != nil {
+		// The owner of the address replaced hears of it: a change they did
+		// not make is an account taken over.
+		err := s.mailer.Send(r.Context(), c.Previous, "The email address of your pytwask account changed",
+			"Hello,\n\nThe email address of your pytwask account at "+s.baseURL+" is now "+c.Address+
+				", in place of this one. Links for a forgotten password go there from now on.\n\n"+
+				"If you did not make this change, sign in, change your password, and set your address again.\n")
+		if err != nil {
+			s.log.Warn("could not tell the replaced address of the change", "err", err)
+		}
+	}
+	s.addFlash(r, flashOK, "Your email address "+c.Address+" is confirmed.")
 	return s.redirect(w, r, "/auth/user_settings#address")
 }
 

@@ -53,9 +53,16 @@ func TestPasswordRecoveryPages(t *testing.T) {
 	other := s.browser() // another of alice's browsers, signed in too
 	other.signIn("alice", "Passw0rd!", false)
 
-	alice.get("/auth/user_settings").want(t, 200, "Email address", "None yet.")
-	alice.post("/auth/email", form("email", "not an address")).want(t, 422, "That is not an email address.")
-	alice.post("/auth/email", form("email", "alice@example.com")).wantRedirect(t, "/auth/user_settings#address")
+	alice.get("/auth/user_settings").want(t, 200, "Email address", "None yet.", `id="email_password"`)
+	alice.post("/auth/email", form("email", "not an address", "password", "Passw0rd!")).want(t, 422, "That is not an email address.")
+	// The address can reset the password: a session alone (a computer
+	// left signed in, a stolen cookie) must not be enough to set it.
+	alice.post("/auth/email", form("email", "mallory@example.com")).want(t, 422, "This field is required.")
+	alice.post("/auth/email", form("email", "mallory@example.com", "password", "wrong")).want(t, 422, "Incorrect password")
+	if got := smtp.Messages(); len(got) != 0 {
+		t.Fatalf("a confirmation was sent without the password: %v", got[0].To)
+	}
+	alice.post("/auth/email", form("email", "alice@example.com", "password", "Passw0rd!")).wantRedirect(t, "/auth/user_settings#address")
 	msgs := smtp.Wait(t, 1)
 	if msgs[0].To[0] != "alice@example.com" {
 		t.Fatalf("the confirmation went to %v", msgs[0].To)
@@ -124,6 +131,29 @@ func TestPasswordRecoveryPages(t *testing.T) {
 	if n := len(smtp.Messages()) - sent; n != 0 {
 		t.Errorf("a forgotten password after the removal sent %d messages", n)
 	}
+
+	// A new address, then another: the one replaced is told of the change
+	// (a change its owner did not make is an account taken over).
+	confirmed := func(address string) {
+		t.Helper()
+		n := len(smtp.Messages())
+		anon.post("/auth/email", form("email", address, "password", "N3w-Passw0rd")).wantRedirect(t, "/auth/user_settings#address")
+		msgs := smtp.Wait(t, n+1)
+		anon.get(linkIn(t, msgs[len(msgs)-1])).wantRedirect(t, "/auth/user_settings#address")
+	}
+	confirmed("alice@example.com")
+	sent = len(smtp.Messages())
+	confirmed("alice@example.org")
+	msgs = smtp.Wait(t, sent+2)
+	if len(msgs) != sent+2 {
+		t.Fatalf("%d messages after the change; want the confirmation and the notice", len(msgs)-sent)
+	}
+	notice := msgs[sent+1]
+	body := strings.ReplaceAll(notice.Data, "=\n", "") // quoted-printable's soft line breaks
+	if notice.To[0] != "alice@example.com" || !strings.Contains(body, "is now alice@example.org") {
+		t.Errorf("the notice of the change went to %v:\n%s", notice.To, notice.Data)
+	}
+	anon.get("/auth/user_settings").want(t, 200, "Confirmed: <strong>alice@example.org</strong>")
 }
 
 // TestRecoveryWithoutMail: a site that sends no email says so on the
