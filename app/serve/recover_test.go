@@ -62,7 +62,7 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		b.open("/auth/user_settings")
 		b.fill([][2]string{{"#email", name + "@example.com"}, {"#email_password", "Passw0rd!"}}, `form[action="/auth/email"] button`)
 		b.waitText("We sent a link to " + name + "@example.com")
-		b.open(mailed(2*i + 1))
+		b.open(mailed(3*i + 1))
 		b.waitText("is confirmed")
 		shot("address-confirmed")
 		b.signOut()
@@ -74,7 +74,7 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		b.fill([][2]string{{"#who", name}}, `main form button`)
 		b.waitText("we sent a link to it")
 		shot("forgot-sent")
-		b.open(mailed(2*i + 2))
+		b.open(mailed(3*i + 2))
 		b.waitText("Choose a new password")
 		shot("reset")
 		b.fill([][2]string{{"#new_password", "N3w-Passw0rd!"}, {"#new_password2", "N3w-Passw0rd!"}}, `main form button`)
@@ -87,6 +87,9 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		b.waitText("Your email address " + name + "@example.com was removed.")
 		b.waitText("None yet.")
 		shot("address-removed")
+		if m := smtp.Wait(t, 3*i+3)[3*i+2]; m.To[0] != name+"@example.com" || !strings.Contains(m.Data, "Subject: The email address of your pytwask account changed") {
+			t.Errorf("the removed address was not told: %v\n%s", m.To, m.Data)
+		}
 		b.signOut()
 	}
 	b.checkClean()

@@ -113,9 +113,25 @@ func (s *Server) removeAddress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if address != "" {
+		s.tellOldAddress(r.Context(), address, "This address was taken off your pytwask account at "+s.baseURL+
+			": links for a forgotten password can no longer be sent to it.")
 		s.addFlash(r, flashOK, "Your email address "+address+" was removed.")
 	}
 	return s.redirect(w, r, "/auth/user_settings#address")
+}
+
+// tellOldAddress mails an address that an account no longer has the news
+// of it, if the site sends email: a change its owner did not make is an
+// account taken over. A failure to send is logged, and the change stands.
+func (s *Server) tellOldAddress(ctx context.Context, address, news string) {
+	if s.mailer == nil {
+		return
+	}
+	err := s.mailer.Send(ctx, address, "The email address of your pytwask account changed",
+		"Hello,\n\n"+news+"\n\nIf you did not make this change, sign in, change your password, and set your address again.\n")
+	if err != nil {
+		s.log.Warn("could not tell an address it was taken off its account", "err", err)
+	}
 }
 
 // confirmAddress: GET /auth/confirm_email?token= — store.ConfirmAddress.
@@ -124,16 +140,9 @@ func (s *Server) confirmAddress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if c.Previous != "" && s.mailer != nil {
-		// The owner of the address replaced hears of it: a change they did
-		// not make is an account taken over.
-		err := s.mailer.Send(r.Context(), c.Previous, "The email address of your pytwask account changed",
-			"Hello,\n\nThe email address of your pytwask account at "+s.baseURL+" is now "+c.Address+
-				", in place of this one. Links for a forgotten password go there from now on.\n\n"+
-				"If you did not make this change, sign in, change your password, and set your address again.\n")
-		if err != nil {
-			s.log.Warn("could not tell the replaced address of the change", "err", err)
-		}
+	if c.Previous != "" {
+		s.tellOldAddress(r.Context(), c.Previous, "The email address of your pytwask account at "+s.baseURL+" is now "+
+			c.Address+", in place of this one. Links for a forgotten password go there from now on.")
 	}
 	s.addFlash(r, flashOK, "Your email address "+c.Address+" is confirmed.")
 	return s.redirect(w, r, "/auth/user_settings#address")

@@ -116,9 +116,14 @@ func TestPasswordRecoveryPages(t *testing.T) {
 	}
 	s.browser().post("/auth/email/remove", nil).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
 	anon.get("/auth/user_settings").want(t, 200, `action="/auth/email/remove"`, ">Remove this address</button>")
+	before := len(smtp.Messages())
 	anon.post("/auth/email/remove", nil).wantRedirect(t, "/auth/user_settings#address")
 	page := anon.get("/auth/user_settings")
 	page.want(t, 200, "Your email address alice@example.com was removed.", "None yet.")
+	if msgs := smtp.Wait(t, before+1); msgs[before].To[0] != "alice@example.com" ||
+		!strings.Contains(strings.ReplaceAll(msgs[before].Data, "=\n", ""), "taken off your pytwask account") {
+		t.Errorf("the removed address was told %v:\n%s", msgs[before].To, msgs[before].Data)
+	}
 	if strings.Contains(page.body, `action="/auth/email/remove"`) {
 		t.Error("the settings offer to remove an address that is gone")
 	}
