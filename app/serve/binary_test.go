@@ -358,6 +358,38 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
+// TestStartedBeforeRedis: pytwask started while Redis is down (at boot,
+// say) serves 503 pages, then, once Redis answers, logs its version (a
+// Redis too old would stop it, as at a start: store.OldRedisError) and
+// serves the site.
+func TestStartedBeforeRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	if rs.InProcess() {
+		t.Skip("needs redis-server to stop and start")
+	}
+	rs.Stop()
+	sock := filepath.Join(socketDir(t), "p.sock")
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
+	c := unixClient(sock)
+	if st, body := get(t, c, "http://x/tweets/general_timeline"); st != 503 || !strings.Contains(body, "The database is not answering right now") {
+		t.Fatalf("a page before Redis started: %d\n%s", st, body)
+	}
+	if len(p.lines(`"msg":"Redis is not answering; pages answer 503 until it does"`)) != 1 {
+		t.Error("the start did not say that Redis is not answering")
+	}
+	rs.Restart()
+	p.waitLog(`"msg":"Redis answers"`, 5*time.Second)
+	if line := p.lines(`"msg":"Redis answers"`)[0]; !strings.Contains(line, `"redis_version":"`) || strings.Contains(line, `"redis_version":""`) {
+		t.Errorf("Redis's version is not logged: %s", line)
+	}
+	if st, _ := get(t, c, "http://x/tweets/general_timeline"); st != 200 {
+		t.Errorf("a page once Redis answers: %d", st)
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
 // TestReleaseBuild: the release build is static and says its version.
 func TestReleaseBuild(t *testing.T) {
 	needBinary(t)

@@ -151,8 +151,10 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	// rather than failing on every page.
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	redisVersion := ""
+	redisLater := false // Redis did not answer: its version is read when it does
 	if err := st.Ping(pingCtx); err != nil {
 		log.Error("Redis is not answering; pages answer 503 until it does", "redis", cfg.RedisWhere(), "err", err)
+		redisLater = true
 	} else if !cfg.InMemory { // the in-memory stand-in has no version to tell
 		var old *store.OldRedisError
 		redisVersion, err = st.RedisVersion(pingCtx)
@@ -210,6 +212,18 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go watchdog(wdCtx, log, st.Ping)
+	if redisLater {
+		// Started before Redis (at boot, say): a Redis too old for pytwask
+		// stops it once it answers, as it would have stopped the start.
+		go func() {
+			if err := versionWhenAnswering(wdCtx, log, st, cfg.RedisWhere()); err != nil {
+				select {
+				case errc <- err:
+				case <-wdCtx.Done():
+				}
+			}
+		}()
+	}
 
 	// The fan-out workers stop with the servers; a job under way stops
 	// between two of its steps and is taken up again by the next start
@@ -264,6 +278,31 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	wg.Wait()
 	log.Info("stopped")
 	return serveErr
+}
+
+// versionWhenAnswering waits for Redis to answer, every second, then logs
+// its version; it returns an *store.OldRedisError for one older than
+// pytwask runs on, and nil once it logged the version or ctx ends.
+func versionWhenAnswering(ctx context.Context, log *slog.Logger, st *store.Store, where string) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		v, err := st.RedisVersion(ctx)
+		var old *store.OldRedisError
+		switch {
+		case errors.As(err, &old):
+			log.Error("Redis answers, but is too old for pytwask: stopping", "redis", where, "err", err)
+			return fmt.Errorf("%s: %w", where, err)
+		case err == nil:
+			log.Info("Redis answers", "redis", where, "redis_version", v)
+			return nil
+		}
+	}
 }
 
 // fanOutMetrics reports the fan-out jobs: queued and in progress in Redis
