@@ -113,24 +113,27 @@ func (s *Server) removeAddress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if address != "" {
-		s.tellOldAddress(r.Context(), address, "This address was taken off your pytwask account at "+s.baseURL+
-			": links for a forgotten password can no longer be sent to it.")
+		s.tellAddress(r.Context(), address, "The email address of your pytwask account changed",
+			"This address was taken off your pytwask account at "+s.baseURL+
+				": links for a forgotten password can no longer be sent to it.")
 		s.addFlash(r, flashOK, "Your email address "+address+" was removed.")
 	}
 	return s.redirect(w, r, "/auth/user_settings#address")
 }
 
-// tellOldAddress mails an address that an account no longer has the news
-// of it, if the site sends email: a change its owner did not make is an
-// account taken over. A failure to send is logged, and the change stands.
-func (s *Server) tellOldAddress(ctx context.Context, address, news string) {
+// tellAddress mails an account's address, or the one it no longer has,
+// the news of a change to the account's password or address, if the site
+// sends email: a change its owner did not make is an account taken over. A
+// failure to send is logged, and the change stands.
+func (s *Server) tellAddress(ctx context.Context, address, subject, news string) {
 	if s.mailer == nil {
 		return
 	}
-	err := s.mailer.Send(ctx, address, "The email address of your pytwask account changed",
-		"Hello,\n\n"+news+"\n\nIf you did not make this change, sign in, change your password, and set your address again.\n")
+	err := s.mailer.Send(ctx, address, subject,
+		"Hello,\n\n"+news+"\n\nIf you did not make this change, sign in (or ask for a link for a forgotten password), "+
+			"change your password, and set your address again.\n")
 	if err != nil {
-		s.log.Warn("could not tell an address it was taken off its account", "err", err)
+		s.log.Warn("could not mail the news of a change to an account", "subject", subject, "err", err)
 	}
 }
 
@@ -141,8 +144,9 @@ func (s *Server) confirmAddress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if c.Previous != "" {
-		s.tellOldAddress(r.Context(), c.Previous, "The email address of your pytwask account at "+s.baseURL+" is now "+
-			c.Address+", in place of this one. Links for a forgotten password go there from now on.")
+		s.tellAddress(r.Context(), c.Previous, "The email address of your pytwask account changed",
+			"The email address of your pytwask account at "+s.baseURL+" is now "+c.Address+
+				", in place of this one. Links for a forgotten password go there from now on.")
 	}
 	s.addFlash(r, flashOK, "Your email address "+c.Address+" is confirmed.")
 	return s.redirect(w, r, "/auth/user_settings#address")

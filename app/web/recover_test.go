@@ -159,6 +159,15 @@ func TestPasswordRecoveryPages(t *testing.T) {
 		t.Errorf("the notice of the change went to %v:\n%s", notice.To, notice.Data)
 	}
 	anon.get("/auth/user_settings").want(t, 200, "Confirmed: <strong>alice@example.org</strong>")
+
+	// A change of the password is told to the address too.
+	sent = len(smtp.Messages())
+	anon.post("/auth/user_settings", form("old_password", "N3w-Passw0rd", "new_password", "Th1rd-Passw0rd",
+		"new_password2", "Th1rd-Passw0rd")).wantRedirect(t, "/auth/user_settings")
+	msgs = smtp.Wait(t, sent+1)
+	if m := msgs[sent]; m.To[0] != "alice@example.org" || !strings.Contains(strings.ReplaceAll(m.Data, "=\n", ""), "password of your pytwask account at https://pytwask.test was changed") {
+		t.Errorf("the notice of the password change went to %v:\n%s", m.To, m.Data)
+	}
 }
 
 // TestRecoveryWithoutMail: a site that sends no email says so on the
