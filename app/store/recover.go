@@ -53,22 +53,49 @@ var ErrBadLink = &Error{Invalid, "This link has expired or was used already. Ask
 // that write, where it would take the deletion, so that a link used then
 // is not spent on a change that Redis refuses next.
 var takeTokenScript = script(`
-local t = redis.call('HMGET', KEYS[1], 'kind', 'uid', 'address')
+local t = redis.call('HMGET', KEYS[1], 'kind', 'uid', 'address', 'password')
 if t[1] ~= ARGV[1] then return false end
 redis.call('HSET', KEYS[1], 'taken', '1')
 redis.call('DEL', KEYS[1])
-return {t[2], t[3] or ''}
+return {t[2], t[3] or '', t[4] or ''}
 `)
 
-// newToken stores a token of kind for the user (and address) for ttl, and
-// returns it.
-func (s *Store) newToken(ctx context.Context, kind, uid, address string, ttl time.Duration) (string, error) {
+// newToken stores a token of kind for the user (and address, and for a
+// reset the fingerprint of the password it replaces) for ttl, and returns
+// it.
+func (s *Store) newToken(ctx context.Context, kind, uid, address, password string, ttl time.Duration) (string, error) {
 	token := newSecret()
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		p.HSet(ctx, tokenKey(token), "kind", kind, "uid", uid, "address", address)
+		p.HSet(ctx, tokenKey(token), "kind", kind, "uid", uid, "address", address, "password", password)
 		p.Expire(ctx, tokenKey(token), ttl)
 	})
 	return token, err
+}
+
+// passwordPrint tells a password hash apart from the next one without
+// keeping it where a token is: the first 16 bytes of its SHA-256, in hex.
+func passwordPrint(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:16])
+}
+
+// resetStands reports whether a reset link made for the user, for the
+// password of pwPrint and mailed to address ("" for an operator's link),
+// still stands: the password is still that one, and the address still
+// the account's. A link outlives neither: one made before a change of the
+// password may be a leftover an intruder kept, and one mailed to an
+// address the user replaced or removed may reach someone who now has it.
+// Links made before pytwask kept the print (none) are taken as they were.
+func (s *Store) resetStands(ctx context.Context, uid, address, pwPrint string) (bool, error) {
+	var hash, current *redis.StringCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		hash = p.HGet(ctx, userKey(uid), fieldPasswordHash)
+		current = p.Get(ctx, emailKey(uid))
+	}); err != nil {
+		return false, fmt.Errorf("password reset: %w", err)
+	}
+	return (pwPrint == "" || passwordPrint(hash.Val()) == pwPrint) &&
+		(address == "" || strings.EqualFold(current.Val(), address)), nil
 }
 
 // CheckAddress returns the address as it will be kept, or a refusal.
@@ -90,7 +117,7 @@ func (s *Store) AddressToken(ctx context.Context, secret, address string) (strin
 	if address, err = CheckAddress(address); err != nil {
 		return "", err
 	}
-	token, err := s.newToken(ctx, "confirm", v.ID, address, ConfirmTTL)
+	token, err := s.newToken(ctx, "confirm", v.ID, address, "", ConfirmTTL)
 	if err != nil {
 		return "", fmt.Errorf("confirm an address: %w", err)
 	}
@@ -115,7 +142,7 @@ func (s *Store) ConfirmAddress(ctx context.Context, token string) (Confirmed, er
 	if errors.Is(err, redis.Nil) {
 		return Confirmed{}, ErrBadLink
 	}
-	if err != nil || len(res) != 2 {
+	if err != nil || len(res) != 3 {
 		return Confirmed{}, fmt.Errorf("confirm an address: %v %w", res, err)
 	}
 	uid, address := res[0], res[1]
@@ -223,7 +250,11 @@ func (s *Store) ResetToken(ctx context.Context, who string) (address, token stri
 	if address, err = s.AddressOf(ctx, uid); err != nil || address == "" {
 		return "", "", err
 	}
-	token, err = s.newToken(ctx, "reset", uid, address, ResetTTL)
+	hash, err := s.rdb.HGet(ctx, userKey(uid), fieldPasswordHash).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", "", fmt.Errorf("password reset: %w", err)
+	}
+	token, err = s.newToken(ctx, "reset", uid, address, passwordPrint(hash), ResetTTL)
 	return address, token, err
 }
 
@@ -237,16 +268,23 @@ func (s *Store) ResetTokenFor(ctx context.Context, username string) (string, err
 	if err != nil {
 		return "", fmt.Errorf("password reset: %w", err)
 	}
-	return s.newToken(ctx, "reset", uid, "", ResetTTL)
+	hash, err := s.rdb.HGet(ctx, userKey(uid), fieldPasswordHash).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("password reset: %w", err)
+	}
+	return s.newToken(ctx, "reset", uid, "", passwordPrint(hash), ResetTTL)
 }
 
 // ResetWorks reports whether a reset token would work now.
 func (s *Store) ResetWorks(ctx context.Context, token string) (bool, error) {
-	kind, err := s.rdb.HGet(ctx, tokenKey(token), "kind").Result()
-	if errors.Is(err, redis.Nil) {
+	t, err := s.rdb.HMGet(ctx, tokenKey(token), "kind", "uid", "address", "password").Result()
+	if err != nil {
+		return false, fmt.Errorf("password reset: %w", err)
+	}
+	if str(t[0]) != "reset" {
 		return false, nil
 	}
-	return kind == "reset", err
+	return s.resetStands(ctx, str(t[1]), str(t[2]), str(t[3]))
 }
 
 // ResetPassword takes a reset token and sets the user's new password,
@@ -266,10 +304,15 @@ func (s *Store) ResetPassword(ctx context.Context, client, token, newPassword st
 	if errors.Is(err, redis.Nil) {
 		return ErrBadLink
 	}
-	if err != nil || len(res) != 2 {
+	if err != nil || len(res) != 3 {
 		return fmt.Errorf("password reset: %v %w", res, err)
 	}
-	uid := res[0]
+	uid, address, pwPrint := res[0], res[1], res[2]
+	if ok, err := s.resetStands(ctx, uid, address, pwPrint); err != nil {
+		return err
+	} else if !ok {
+		return ErrBadLink
+	}
 	var hash string
 	var hashErr error
 	if err := s.withHashSlot(ctx, client, func() { hash, hashErr = s.hasher.Hash(newPassword) }); err != nil {
@@ -285,6 +328,9 @@ func (s *Store) ResetPassword(ctx context.Context, client, token, newPassword st
 		}
 		if u[0] == nil {
 			return ErrBadLink // the account is gone
+		}
+		if pwPrint != "" && passwordPrint(str(u[1])) != pwPrint {
+			return ErrBadLink // the password changed since resetStands
 		}
 		n, err := s.rotate(ctx, str(u[0]), newSecret(), hash, str(u[1]))
 		if err != nil {

@@ -19,6 +19,107 @@ func TestPasswordRecovery(t *testing.T) {
 	testPasswordRecovery(t, s, rdb)
 }
 
+// TestResetLinkOutlived: a reset link works only for the password and the
+// address it was made for. One made before the password changed (on the
+// settings page, or by another link), or mailed to an address the account
+// has since replaced or removed (one its owner may have lost), no longer
+// works; an operator's link, sent to no address, only ends with a change
+// of the password. On one server and on a Cluster.
+func TestResetLinkOutlived(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, secret := mustRegister(t, s, "alice")
+		setAddress := func(address string) {
+			t.Helper()
+			token, err := s.AddressToken(ctx, secret, address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ConfirmAddress(ctx, token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mailed := func() string {
+			t.Helper()
+			_, token, err := s.ResetToken(ctx, "alice")
+			if err != nil || token == "" {
+				t.Fatalf("ResetToken: %q, %v", token, err)
+			}
+			return token
+		}
+		operators := func() string {
+			t.Helper()
+			token, err := s.ResetTokenFor(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return token
+		}
+		pw := "Passw0rd!"
+		next := func() string { pw += "x"; return pw }
+		setAddress("alice@example.com")
+		for _, c := range []struct {
+			name   string
+			link   func() string
+			change func()
+			works  bool
+		}{
+			{"mailed, the password changed", mailed, func() {
+				var err error
+				old := pw
+				if secret, err = s.ChangePassword(ctx, "", secret, old, next()); err != nil {
+					t.Fatal(err)
+				}
+			}, false},
+			{"mailed, another link used", mailed, func() {
+				if err := s.ResetPassword(ctx, "", mailed(), next()); err != nil {
+					t.Fatal(err)
+				}
+				secret, _ = s.Login(ctx, "", "alice", pw)
+			}, false},
+			{"mailed, the address replaced", mailed, func() { setAddress("alice@example.org") }, false},
+			{"mailed, the address removed", mailed, func() {
+				if _, err := s.RemoveAddress(ctx, secret); err != nil {
+					t.Fatal(err)
+				}
+			}, false},
+			{"operator's, the address set", operators, func() { setAddress("alice@example.net") }, true},
+			{"operator's, the password changed", operators, func() {
+				var err error
+				old := pw
+				if secret, err = s.ChangePassword(ctx, "", secret, old, next()); err != nil {
+					t.Fatal(err)
+				}
+			}, false},
+			{"mailed, nothing changed", mailed, func() {}, true},
+		} {
+			link := c.link()
+			c.change()
+			if ok, err := s.ResetWorks(ctx, link); err != nil || ok != c.works {
+				t.Errorf("%s: ResetWorks = %v, %v; want %v", c.name, ok, err, c.works)
+			}
+			err := s.ResetPassword(ctx, "", link, pw+"-reset")
+			switch {
+			case c.works && err != nil:
+				t.Errorf("%s: ResetPassword: %v", c.name, err)
+			case !c.works && !errors.Is(err, ErrBadLink):
+				t.Errorf("%s: ResetPassword: %v; want %v", c.name, err, ErrBadLink)
+			}
+			if err == nil {
+				pw += "-reset"
+			}
+			if secret, err = s.Login(ctx, "", "alice", pw); err != nil {
+				t.Fatalf("%s: alice cannot sign in with %q: %v", c.name, pw, err)
+			}
+			if a, err := s.AddressOf(ctx, alice); err != nil {
+				t.Fatal(err)
+			} else if a == "" {
+				setAddress("alice@example.com")
+			}
+		}
+	})
+}
+
 // TestPasswordRecoveryOnCluster is TestPasswordRecovery on a Cluster.
 func TestPasswordRecoveryOnCluster(t *testing.T) {
 	s, rdb, _ := clusterStore(t)

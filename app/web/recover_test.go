@@ -168,6 +168,19 @@ func TestPasswordRecoveryPages(t *testing.T) {
 	if m := msgs[sent]; m.To[0] != "alice@example.org" || !strings.Contains(strings.ReplaceAll(m.Data, "=\n", ""), "password of your pytwask account at https://pytwask.test was changed") {
 		t.Errorf("the notice of the password change went to %v:\n%s", m.To, m.Data)
 	}
+
+	// The reset links mailed on the way were made for another password, to
+	// an address alice no longer has: none of them works.
+	resets := 0
+	for _, m := range msgs {
+		if strings.Contains(m.Data, "/auth/reset?token=") {
+			resets++
+			s.browser().get(linkIn(t, m)).want(t, 400, "This link has expired or was used already.")
+		}
+	}
+	if resets != 6 {
+		t.Errorf("%d reset links were mailed; want the six the forgot page sent", resets)
+	}
 }
 
 // TestRecoveryWithoutMail: a site that sends no email says so on the
