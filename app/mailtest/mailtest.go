@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,10 +26,15 @@ type Server struct {
 	Host string
 	Port int
 
-	mu   sync.Mutex
-	msgs []Message
-	got  chan struct{}
+	mu    sync.Mutex
+	msgs  []Message
+	got   chan struct{}
+	delay atomic.Int64 // how long the server takes to accept a message
 }
+
+// SetDelay makes the server take d to accept each message, as a distant
+// server over the internet does.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 // Start runs a server on a free loopback port until the test ends.
 func Start(t testing.TB) *Server {
@@ -90,6 +96,7 @@ func (x *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(time.Duration(x.s.delay.Load()))
 	x.msg.Data = strings.ReplaceAll(string(b), "\r\n", "\n")
 	x.s.mu.Lock()
 	x.s.msgs = append(x.s.msgs, x.msg)

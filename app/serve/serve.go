@@ -276,6 +276,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		}()
 	}
 	wg.Wait()
+	site.WaitMail(shutCtx)
 	log.Info("stopped")
 	return serveErr
 }

@@ -371,7 +371,7 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			if address, err := s.store.AddressOf(r.Context(), v.ID); err == nil && address != "" {
-				s.tellAddress(r.Context(), address, "The password of your pytwask account changed",
+				s.tellAddress(address, "The password of your pytwask account changed",
 					"The password of your pytwask account at "+s.baseURL+" was changed, and its other sessions ended.")
 			}
 			s.addFlash(r, flashOK, "Password successfully changed")

@@ -113,7 +113,7 @@ func (s *Server) removeAddress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if address != "" {
-		s.tellAddress(r.Context(), address, "The email address of your pytwask account changed",
+		s.tellAddress(address, "The email address of your pytwask account changed",
 			"This address was taken off your pytwask account at "+s.baseURL+
 				": links for a forgotten password can no longer be sent to it.")
 		s.addFlash(r, flashOK, "Your email address "+address+" was removed.")
@@ -123,17 +123,41 @@ func (s *Server) removeAddress(w http.ResponseWriter, r *http.Request) error {
 
 // tellAddress mails an account's address, or the one it no longer has,
 // the news of a change to the account's password or address, if the site
-// sends email: a change its owner did not make is an account taken over. A
-// failure to send is logged, and the change stands.
-func (s *Server) tellAddress(ctx context.Context, address, subject, news string) {
+// sends email: a change its owner did not make is an account taken over.
+func (s *Server) tellAddress(address, subject, news string) {
 	if s.mailer == nil {
 		return
 	}
-	err := s.mailer.Send(ctx, address, subject,
-		"Hello,\n\n"+news+"\n\nIf you did not make this change, sign in (or ask for a link for a forgotten password), "+
-			"change your password, and set your address again.\n")
-	if err != nil {
-		s.log.Warn("could not mail the news of a change to an account", "subject", subject, "err", err)
+	s.mailAfter(address, subject, "Hello,\n\n"+news+"\n\nIf you did not make this change, sign in (or ask for a link "+
+		"for a forgotten password), change your password, and set your address again.\n")
+}
+
+// MailWait bounds the sending of one message in the background.
+const MailWait = 30 * time.Second
+
+// mailAfter sends a message in the background, after the answer: how long
+// the forgot page takes to answer then tells nothing of whether it had an
+// address to mail, and a slow SMTP server holds up no page. A failure is
+// logged (the subject, never the body, which may hold a link); the change
+// the message tells of stands. WaitMail waits for the messages under way.
+func (s *Server) mailAfter(to, subject, body string) {
+	s.mailing.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), MailWait)
+		defer cancel()
+		if err := s.mailer.Send(ctx, to, subject, body); err != nil {
+			s.log.Warn("could not send an email", "subject", subject, "err", err)
+		}
+	})
+}
+
+// WaitMail waits until the messages sent in the background are sent, or
+// ctx ends: for a shutdown.
+func (s *Server) WaitMail(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.mailing.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -144,7 +168,7 @@ func (s *Server) confirmAddress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if c.Previous != "" {
-		s.tellAddress(r.Context(), c.Previous, "The email address of your pytwask account changed",
+		s.tellAddress(c.Previous, "The email address of your pytwask account changed",
 			"The email address of your pytwask account at "+s.baseURL+" is now "+c.Address+
 				", in place of this one. Links for a forgotten password go there from now on.")
 	}
@@ -194,12 +218,9 @@ func (s *Server) forgotSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if address != "" {
-		err := s.mailer.Send(r.Context(), address, "Reset your pytwask password",
+		s.mailAfter(address, "Reset your pytwask password",
 			"Someone, probably you, asked to reset the password of your pytwask account.\n\nOpen this link to choose a new one:\n\n"+
 				s.link("/auth/reset", token)+"\n\nIt works once, for an hour. If you did not ask for it, ignore this message: your password stays as it is.\n")
-		if err != nil {
-			s.log.Warn("could not send a password reset", "err", err)
-		}
 	}
 	page.Sent = true
 	return s.render(w, r, http.StatusOK, "forgot", page)

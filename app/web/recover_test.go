@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"pytwask/app/mail"
 	"pytwask/app/mailtest"
@@ -43,11 +44,12 @@ func TestPasswordRecoveryPages(t *testing.T) {
 	s := newSite(t)
 	smtp := mailtest.Start(t)
 	s.srv.Close()
-	s.srv = httptest.NewServer(s.handler(Options{
+	h := s.handler(Options{
 		Now: s.clock, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), NameHold: store.DefaultNameHold,
 		Mailer:  mail.New(mail.Config{Host: smtp.Host, Port: smtp.Port, TLS: "none", From: "pytwask <noreply@pytwask.test>"}),
 		BaseURL: "https://pytwask.test",
-	}))
+	})
+	s.srv = httptest.NewServer(h)
 	t.Cleanup(s.srv.Close)
 	alice := s.signedIn("alice")[0]
 	other := s.browser() // another of alice's browsers, signed in too
@@ -131,8 +133,10 @@ func TestPasswordRecoveryPages(t *testing.T) {
 		t.Errorf("%d of the address's keys are left", n)
 	}
 	anon.post("/auth/email/remove", nil).wantRedirect(t, "/auth/user_settings#address")
+	h.WaitMail(t.Context())
 	sent := len(smtp.Messages())
 	s.browser().post("/auth/forgot", form("who", "alice@example.com")).want(t, 200)
+	h.WaitMail(t.Context()) // the links go after the answer
 	if n := len(smtp.Messages()) - sent; n != 0 {
 		t.Errorf("a forgotten password after the removal sent %d messages", n)
 	}
@@ -180,6 +184,45 @@ func TestPasswordRecoveryPages(t *testing.T) {
 	}
 	if resets != 6 {
 		t.Errorf("%d reset links were mailed; want the six the forgot page sent", resets)
+	}
+}
+
+// TestForgotAnswersAlike: the forgot page answers as fast for an account
+// with an address as for nobody, however long the SMTP server takes: how
+// long the answer took would tell whether an address has an account here.
+// The message goes after the answer.
+func TestForgotAnswersAlike(t *testing.T) {
+	s := newSite(t)
+	smtp := mailtest.Start(t)
+	s.srv.Close()
+	s.srv = httptest.NewServer(s.handler(Options{
+		Now: s.clock, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), NameHold: store.DefaultNameHold,
+		Mailer:  mail.New(mail.Config{Host: smtp.Host, Port: smtp.Port, TLS: "none", From: "pytwask <noreply@pytwask.test>"}),
+		BaseURL: "https://pytwask.test",
+	}))
+	t.Cleanup(s.srv.Close)
+	ctx := t.Context()
+	s.signedIn("alice")
+	secret := s.rdb.HGet(ctx, "user:1", "auth").Val()
+	token, err := s.store.AddressToken(ctx, secret, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.ConfirmAddress(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	const delay = time.Second
+	smtp.SetDelay(delay)
+	anon := s.browser()
+	for _, who := range []string{"nobody@example.com", "alice@example.com", "nobody", "alice"} {
+		started := time.Now()
+		anon.post("/auth/forgot", form("who", who)).want(t, 200, "we sent a link to it")
+		if took := time.Since(started); took > delay/2 {
+			t.Errorf("the forgot page took %v for %s", took.Round(time.Millisecond), who)
+		}
+	}
+	if msgs := smtp.Wait(t, 2); len(msgs) != 2 || msgs[0].To[0] != "alice@example.com" {
+		t.Errorf("the links went to %d messages: %v", len(msgs), msgs)
 	}
 }
 

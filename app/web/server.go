@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"pytwask/app/live"
@@ -96,6 +97,7 @@ type Server struct {
 	// editWindow and nameHold are Options'.
 	editWindow, nameHold time.Duration
 	mailer               Mailer
+	mailing              sync.WaitGroup // messages sent after the answer (mailAfter)
 	baseURL              string
 	pages                *slots.Slots
 	hub                  *live.Hub
