@@ -159,8 +159,9 @@ func (s *Server) confirmPassword(r *http.Request, v *store.Viewer, secret, pw, w
 		s.failedSignIn(r, v.Username, why)
 		return err
 	}
-	if err := reserved.refund(r); err != nil {
-		return err
+	// Only a wrong password counts.
+	if refundErr := reserved.refund(r); refundErr != nil {
+		return refundErr
 	}
 	return err
 }
