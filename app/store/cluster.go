@@ -255,7 +255,7 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 		return "", "", err
 	}
 	id, posted := strconv.FormatInt(n, 10), strconv.FormatInt(s.now().Unix(), 10)
-	fields := []any{fieldTweetUserID, userID, fieldTweetTime, posted, fieldTweetBody, body}
+	fields := []any{fieldTweetUserID, userID, fieldTweetTime, posted, fieldTweetBody, body, fieldPosting, "1"}
 	if parent != "" {
 		fields = append(fields, fieldReplyTo, parent)
 	}
@@ -274,7 +274,30 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	if err := s.unlessDeleted(ctx, userID, func() error { return s.deleteTweets(ctx, userID, true, id) }); err != nil {
 		return "", "", err
 	}
+	// Listed: the mark goes. Should this fail, the post stands, and its
+	// fan-out job takes the mark off (posted).
+	_ = s.rdb.HDel(ctx, tweetKey(id), fieldPosting).Err()
 	return id, userID, nil
+}
+
+// posted takes the posting mark off a tweet its fan-out job has put on
+// its lists. If the mark was still there, the post was cut off after its
+// job began, and the search indexer may have passed the tweet by: its
+// words are indexed here (indexWordScript lists a tweet once).
+func (s *Store) posted(ctx context.Context, tweet string) error {
+	marked, err := s.rdb.HDel(ctx, tweetKey(tweet), fieldPosting).Result()
+	if err != nil || marked == 0 {
+		return err
+	}
+	t, err := s.rdb.HMGet(ctx, tweetKey(tweet), fieldTweetBody, fieldDeleted).Result()
+	if err != nil || t[0] == nil || t[1] != nil {
+		return err
+	}
+	return s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, w := range wordsOf(str(t[0])) {
+			indexWordScript.Eval(ctx, p, []string{wordKey(w)}, tweet, WordCap)
+		}
+	})
 }
 
 // pushOwn pushes the tweet onto its author's tweets_by and timeline, the

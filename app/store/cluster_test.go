@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -304,4 +305,59 @@ func TestClusterCutAtEveryStep(t *testing.T) {
 	if n := rdb.XLen(ctx, keyFanOut).Val(); n != 0 {
 		t.Errorf("%d fan-out jobs are still in the stream after the last drain", n)
 	}
+}
+
+// TestPostMarkedUntilListed: on a Cluster a post marks its tweet until it
+// is on its lists (fieldPosting). One whose mark stays, its post cut off
+// after its fan-out job began, is left out by the search indexer once a
+// later tweet is holeWait old; its job then lists it, takes the mark off,
+// and indexes its words itself.
+func TestPostMarkedUntilListed(t *testing.T) {
+	s, rdb, cl := clusterStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	// The post's removal of the mark is cut off.
+	cut := cl.Client()
+	defer cut.Close()
+	cut.AddHook(hookOn{match: func(c redis.Cmder) bool {
+		args := c.Args()
+		return c.Name() == "hdel" && len(args) == 3 && args[2] == fieldPosting
+	}, fn: func() error { return errCut }})
+	id, err := New(cut, testHasher, nil).Post(ctx, alice, "marked still")
+	if err != nil {
+		t.Fatalf("a post whose mark stays: %v", err)
+	}
+	if !rdb.HExists(ctx, tweetKey(id), fieldPosting).Val() {
+		t.Fatal("the cut did not leave the mark; the test cuts the wrong command")
+	}
+	// The indexer, a holeWait after a later post, passes the marked tweet
+	// by.
+	if _, err := s.Post(ctx, alice, "a later post"); err != nil {
+		t.Fatal(err)
+	}
+	now := s.now
+	s.now = func() time.Time { return now().Add(holeWait + time.Second) }
+	for {
+		n, err := s.IndexSearch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	s.now = now
+	if rdb.LPos(ctx, wordKey("marked"), id, redis.LPosArgs{}).Err() == nil {
+		t.Fatal("the indexer listed a tweet still marked posting")
+	}
+	settle(t, s) // its fan-out job
+	if rdb.HExists(ctx, tweetKey(id), fieldPosting).Val() {
+		t.Error("the job left the mark")
+	}
+	for _, w := range []string{"marked", "still"} {
+		if err := rdb.LPos(ctx, wordKey(w), id, redis.LPosArgs{}).Err(); err != nil {
+			t.Errorf("the word %q does not find the tweet once its job listed it: %v", w, err)
+		}
+	}
+	checkWhole(t, rdb, "after the job")
 }

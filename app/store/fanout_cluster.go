@@ -158,6 +158,9 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 			if err == nil {
 				err = s.unlistIfDeleted(ctx, j)
 			}
+			if err == nil {
+				err = s.posted(ctx, tweet)
+			}
 		}
 		if err != nil {
 			return fail("push to the author's lists", err)

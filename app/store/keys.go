@@ -48,6 +48,11 @@ const (
 	// off by its last: one that stays marks an edit cut short, which saving
 	// the same text again finishes (EditTweet).
 	fieldEditing = "pytwask_editing"
+	// fieldPosting (pytwask's own, on a Cluster) marks a tweet's hash until
+	// its post or its fan-out job has put it on its lists: one cut off
+	// before its job keeps it, a hash no list names, which the search
+	// index then leaves out too (postSharded).
+	fieldPosting = "pytwask_posting"
 
 	// keySessionKeys is this program's own key (pytwis never reads it): the
 	// cookie-signing keys generated when PYTWASK_SECRET_KEY is not set, shared

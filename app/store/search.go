@@ -440,25 +440,29 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 	tweets := make([]*redis.SliceCmd, 0, to-from+1)
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		for id := from; id <= to; id++ {
-			tweets = append(tweets, p.HMGet(ctx, tweetKey(strconv.FormatInt(id, 10)), fieldTweetBody, fieldDeleted, fieldTweetTime))
+			tweets = append(tweets, p.HMGet(ctx, tweetKey(strconv.FormatInt(id, 10)), fieldTweetBody, fieldDeleted, fieldTweetTime, fieldPosting))
 		}
 	}); err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	// An id without a tweet is a post between taking its id and writing
-	// its hash (two steps on a Cluster), or one cut off there for good.
-	// The batch ends before it until a later tweet is holeWait old.
+	// its hash (two steps on a Cluster), or one cut off there for good; so
+	// is a tweet still marked posting (fieldPosting), not yet on its
+	// lists. The batch ends before it until a later tweet is holeWait old,
+	// and then leaves it out (a post whose job ends later indexes itself:
+	// posted).
 	var texts []indexedText // oldest first: each word's list is newest first
 	for i, t := range tweets {
 		v := t.Val()
-		if len(v) != 3 {
+		if len(v) != 4 {
 			continue
 		}
-		if v[0] == nil && !postedBefore(tweets[i+1:], s.now().Add(-holeWait)) {
+		notYet := v[0] == nil || v[3] != nil
+		if notYet && !postedBefore(tweets[i+1:], s.now().Add(-holeWait)) {
 			to = from + int64(i) - 1
 			break
 		}
-		if v[0] != nil && v[1] == nil { // not deleted
+		if !notYet && v[1] == nil { // not deleted
 			texts = append(texts, indexedText{strconv.FormatInt(from+int64(i), 10), str(v[0])})
 		}
 	}
@@ -525,7 +529,7 @@ const holeWait = 3 * time.Second
 // deleted, unix_time) was posted before t.
 func postedBefore(tweets []*redis.SliceCmd, t time.Time) bool {
 	for _, tw := range tweets {
-		if v := tw.Val(); len(v) == 3 && v[2] != nil {
+		if v := tw.Val(); len(v) == 4 && v[2] != nil {
 			if posted, err := strconv.ParseInt(str(v[2]), 10, 64); err == nil && posted < t.Unix() {
 				return true
 			}
