@@ -39,6 +39,19 @@ type Sentinels struct {
 // is skipped, or fails in strict mode.
 func StartSentinels(t testing.TB) *Sentinels {
 	t.Helper()
+	return startSentinels(t, false)
+}
+
+// StartSentinelsTLS is StartSentinels with every process speaking only
+// TLS: the data nodes to clients and to one another, the Sentinels to
+// clients and to the data nodes. TLSCAFile is the CA a client trusts.
+func StartSentinelsTLS(t testing.TB) *Sentinels {
+	t.Helper()
+	return startSentinels(t, true)
+}
+
+func startSentinels(t testing.TB, useTLS bool) *Sentinels {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: this test needs redis-server and redis-sentinel (the full tier runs it)")
 	}
@@ -52,6 +65,9 @@ func StartSentinels(t testing.TB) *Sentinels {
 	}
 	s := &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}}
 	t.Cleanup(s.stopAll)
+	if useTLS {
+		s.tls = newTLSFiles(t, s.dir)
+	}
 	s.Primary, s.Replica = "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	s.startServer(s.Primary)
 	s.startServer(s.Replica, "--replicaof", "127.0.0.1", port(s.Primary))
@@ -64,6 +80,13 @@ func StartSentinels(t testing.TB) *Sentinels {
 			"sentinel monitor %[4]s 127.0.0.1 %[5]s 2\nsentinel auth-pass %[4]s %[6]s\n"+
 			"sentinel down-after-milliseconds %[4]s 1000\nsentinel failover-timeout %[4]s 5000\n",
 			port(addr), s.dir, filepath.Join(s.dir, fmt.Sprintf("sentinel%d.log", i)), SentinelMaster, port(s.Primary), s.Password)
+		if s.tls != nil {
+			text = strings.Replace(text, "port "+port(addr)+"\n", "port 0\ntls-port "+port(addr)+"\n", 1)
+			args := s.tls.serverArgs()
+			for j := 0; j+1 < len(args); j += 2 {
+				text += strings.TrimPrefix(args[j], "--") + " " + args[j+1] + "\n"
+			}
+		}
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +155,7 @@ func (s *Sentinels) waitReady() {
 	deadline := time.Now().Add(30 * time.Second)
 	s.WaitInSync(s.Replica, deadline)
 	for _, addr := range s.Addrs {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, DisableIdentity: true})
+		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, TLSConfig: s.tlsConfig(), DisableIdentity: true})
 		for {
 			replicas, err1 := sc.Replicas(ctx, SentinelMaster).Result()
 			others, err2 := sc.Sentinels(ctx, SentinelMaster).Result()
@@ -179,7 +202,7 @@ func (s *Sentinels) Kill(addr string) {
 // maintenance of the primary's host: the primary is demoted to a replica
 // of the promoted one while its clients are still connected to it.
 func (s *Sentinels) Failover() {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addrs[0], DisableIdentity: true})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addrs[0], TLSConfig: s.tlsConfig(), DisableIdentity: true})
 	defer sc.Close()
 	if err := sc.Failover(context.Background(), SentinelMaster).Err(); err != nil {
 		s.t.Fatal(err)
@@ -229,7 +252,7 @@ func (s *Sentinels) WaitAgreed(deadline time.Time) string {
 }
 
 func (s *Sentinels) primaryAsSeenBy(sentinel string) string {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel, DisableIdentity: true, MaxRetries: -1})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel, TLSConfig: s.tlsConfig(), DisableIdentity: true, MaxRetries: -1})
 	defer sc.Close()
 	m, err := sc.GetMasterAddrByName(context.Background(), SentinelMaster).Result()
 	if err != nil {
@@ -242,24 +265,29 @@ func (s *Sentinels) primaryAsSeenBy(sentinel string) string {
 // Sentinels, with pytwask's settings; the caller closes it.
 func (s *Sentinels) Client() *redis.Client {
 	return redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName: SentinelMaster, SentinelAddrs: s.Addrs, Password: s.Password, DB: DB,
+		MasterName: SentinelMaster, SentinelAddrs: s.Addrs, Password: s.Password, DB: DB, TLSConfig: s.tlsConfig(),
 		DialTimeout: time.Second, MaxRetries: -1, DisableIdentity: true,
 	})
 }
 
 // NodeClient returns a client of the data node on addr; the caller closes it.
 func (s *Sentinels) NodeClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, Password: s.Password, DB: DB, MaxRetries: -1, DisableIdentity: true})
+	return redis.NewClient(&redis.Options{Addr: addr, Password: s.Password, DB: DB, TLSConfig: s.tlsConfig(), MaxRetries: -1,
+		DisableIdentity: true})
 }
 
 // Env returns the variables that point pytwask at the set.
 func (s *Sentinels) Env() []string {
-	return []string{
+	env := []string{
 		"REDIS_SENTINEL_ADDRS=" + s.Addrs[0] + "," + s.Addrs[1] + "," + s.Addrs[2],
 		"REDIS_SENTINEL_MASTER=" + SentinelMaster,
 		"REDIS_DB_PASSWORD=" + s.Password,
 		"REDIS_DB_INDEX=" + strconv.Itoa(DB),
 	}
+	if s.tls != nil {
+		env = append(env, "REDIS_TLS_CA_FILE="+s.tls.CAFile)
+	}
+	return env
 }
 
 func (s *Sentinels) stopAll() {

@@ -25,18 +25,24 @@ import (
 // the primary; or pauses it, as a primary that hangs or whose host drops
 // packets, until after the failover (then it returns, and the Sentinels
 // make it a replica); or has the Sentinels fail over as an operator does
-// before maintenance. The site answers 503 while the Sentinels fail over,
+// before maintenance, with every process speaking only TLS. The site answers 503 while the Sentinels fail over,
 // never 500 or nothing, then serves from the promoted replica without a
 // restart; no post it acknowledged is lost, and every fan-out job
 // completes, each follower getting each tweet once, within moments.
 func TestSentinelFailover(t *testing.T) {
-	for _, how := range []string{"primary killed", "primary hangs", "planned"} {
+	for _, how := range []string{"primary killed", "primary hangs", "planned, over TLS"} {
 		t.Run(how, func(t *testing.T) { testSentinelFailover(t, how) })
 	}
 }
 
 func testSentinelFailover(t *testing.T, how string) {
-	ss := redistest.StartSentinels(t)
+	start := redistest.StartSentinels
+	if how == "planned, over TLS" {
+		// Every process speaks only TLS, the Sentinels too:
+		// REDIS_TLS_CA_FILE turns TLS on for both (docs/configuration.md).
+		start = redistest.StartSentinelsTLS
+	}
+	ss := start(t)
 	rdb := ss.Client()
 	defer rdb.Close()
 	site := startFailoverSite(t, rdb, append(ss.Env(), "REDIS_WAIT_REPLICAS=1", "REDIS_WAIT_TIMEOUT=500ms"))
@@ -50,7 +56,7 @@ func testSentinelFailover(t *testing.T, how string) {
 		ss.Kill(old)
 	case "primary hangs":
 		ss.Pause(old)
-	case "planned":
+	case "planned, over TLS":
 		ss.Failover()
 	}
 	deadline := time.Now().Add(30 * time.Second)
