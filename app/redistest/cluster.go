@@ -46,17 +46,7 @@ func StartClusterTLS(t testing.TB) *Cluster {
 
 func startCluster(t testing.TB, useTLS bool) *Cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: this test needs redis-server and redis-cli (the full tier runs it)")
-	}
-	for _, tool := range []string{"redis-server", "redis-cli"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if Strict() {
-				t.Fatalf("%s is not installed (required in CI): %v", tool, err)
-			}
-			t.Skipf("%s is not installed (apt-get install redis-server)", tool)
-		}
-	}
+	needTools(t, "redis-server", "redis-server", "redis-cli")
 	c := &Cluster{Sentinels: &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}},
 		args: map[string][]string{}}
 	t.Cleanup(c.stopAll)

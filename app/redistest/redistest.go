@@ -52,6 +52,24 @@ func Strict() bool {
 	return os.Getenv("CI") == "true" || os.Getenv("PYTWASK_STRICT_TESTS") != ""
 }
 
+// needTools skips t in the fast tier (-short) and where one of the tools
+// is not installed, or fails it there in strict mode; install names the
+// Debian packages that have them.
+func needTools(t testing.TB, install string, tools ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: this test needs %s (the full tier runs it)", strings.Join(tools, " and "))
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if Strict() {
+				t.Fatalf("%s is not installed (required in CI): %v", tool, err)
+			}
+			t.Skipf("%s is not installed (apt-get install %s)", tool, install)
+		}
+	}
+}
+
 // Start starts a server for t and stops it when t ends. It keeps nothing on
 // disk: after Stop, Restart brings back an empty database. args are added to
 // redis-server's command line; a test that gives any is skipped where the

@@ -52,17 +52,7 @@ func StartSentinelsTLS(t testing.TB) *Sentinels {
 
 func startSentinels(t testing.TB, useTLS bool) *Sentinels {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: this test needs redis-server and redis-sentinel (the full tier runs it)")
-	}
-	for _, tool := range []string{"redis-server", "redis-sentinel"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if Strict() {
-				t.Fatalf("%s is not installed (required in CI): %v", tool, err)
-			}
-			t.Skipf("%s is not installed (apt-get install redis-server redis-sentinel)", tool)
-		}
-	}
+	needTools(t, "redis-server redis-sentinel", "redis-server", "redis-sentinel")
 	s := &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}}
 	t.Cleanup(s.stopAll)
 	if useTLS {

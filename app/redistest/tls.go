@@ -31,15 +31,7 @@ type TLSServer struct {
 // redis-server the test is skipped, or fails in strict mode.
 func StartTLS(t testing.TB) *TLSServer {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: this test needs redis-server (the full tier runs it)")
-	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if Strict() {
-			t.Fatalf("redis-server is not installed (required in CI): %v", err)
-		}
-		t.Skip("redis-server is not installed")
-	}
+	needTools(t, "redis-server", "redis-server")
 	s := &Sentinels{t: t, dir: t.TempDir(), Password: randomHex(16), procs: map[string]*exec.Cmd{}}
 	t.Cleanup(s.stopAll)
 	f := newTLSFiles(t, s.dir)
