@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	miniserver "github.com/alicebob/miniredis/v2/server"
 	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/redisconn"
@@ -118,6 +119,31 @@ func start(t testing.TB, persist bool, args []string) *Server {
 	return s
 }
 
+// infoSections answers INFO for the sections pytwask reads that the
+// in-process Redis lacks (store.RedisVersion, store.RefusesWrites), as the
+// Redis it stands in for: a 7.0 primary without a maxmemory. Other INFO
+// requests and other commands go on to it.
+func infoSections(c *miniserver.Peer, cmd string, args ...string) bool {
+	if cmd != "INFO" || len(args) == 0 {
+		return false
+	}
+	sections := map[string]string{
+		"server":      "# Server\r\nredis_version:7.0.15\r\n",
+		"replication": "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n",
+		"memory":      "# Memory\r\nused_memory:1048576\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
+	}
+	var text string
+	for _, a := range args {
+		section, ok := sections[strings.ToLower(a)]
+		if !ok {
+			return false
+		}
+		text += section
+	}
+	c.WriteBulk(text)
+	return true
+}
+
 // startMini starts the in-process Redis, saying why.
 func (s *Server) startMini(why string) {
 	m := miniredis.NewMiniRedis()
@@ -125,6 +151,7 @@ func (s *Server) startMini(why string) {
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		s.t.Fatal(err)
 	}
+	m.Server().SetPreHook(infoSections)
 	s.t.Log(why)
 	s.mini, s.Network, s.Addr = m, "tcp", m.Addr()
 	// Its keys expire only when told that time passed: tell it, as it does.
