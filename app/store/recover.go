@@ -250,11 +250,7 @@ func (s *Store) ResetToken(ctx context.Context, who string) (address, token stri
 	if address, err = s.AddressOf(ctx, uid); err != nil || address == "" {
 		return "", "", err
 	}
-	hash, err := s.rdb.HGet(ctx, userKey(uid), fieldPasswordHash).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", "", fmt.Errorf("password reset: %w", err)
-	}
-	token, err = s.newToken(ctx, "reset", uid, address, passwordPrint(hash), ResetTTL)
+	token, err = s.resetToken(ctx, uid, address)
 	return address, token, err
 }
 
@@ -268,11 +264,17 @@ func (s *Store) ResetTokenFor(ctx context.Context, username string) (string, err
 	if err != nil {
 		return "", fmt.Errorf("password reset: %w", err)
 	}
+	return s.resetToken(ctx, uid, "")
+}
+
+// resetToken is a reset token for the user, mailed to address ("" for an
+// operator's), made for the password they have now (resetStands).
+func (s *Store) resetToken(ctx context.Context, uid, address string) (string, error) {
 	hash, err := s.rdb.HGet(ctx, userKey(uid), fieldPasswordHash).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("password reset: %w", err)
 	}
-	return s.newToken(ctx, "reset", uid, "", passwordPrint(hash), ResetTTL)
+	return s.newToken(ctx, "reset", uid, address, passwordPrint(hash), ResetTTL)
 }
 
 // ResetWorks reports whether a reset token would work now.
