@@ -283,7 +283,8 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 // posted takes the posting mark off a tweet its fan-out job has put on
 // its lists. If the mark was still there, the post was cut off after its
 // job began, and the search indexer may have passed the tweet by: its
-// words are indexed here (indexWordScript lists a tweet once).
+// words are indexed here, each list taking it at its place by id, once
+// (reindexWords, as an edit's new words).
 func (s *Store) posted(ctx context.Context, tweet string) error {
 	marked, err := s.rdb.HDel(ctx, tweetKey(tweet), fieldPosting).Result()
 	if err != nil || marked == 0 {
@@ -293,11 +294,7 @@ func (s *Store) posted(ctx context.Context, tweet string) error {
 	if err != nil || t[0] == nil || t[1] != nil {
 		return err
 	}
-	return s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, w := range wordsOf(str(t[0])) {
-			indexWordScript.Eval(ctx, p, []string{wordKey(w)}, tweet, WordCap)
-		}
-	})
+	return s.reindexWords(ctx, tweet, nil, wordsOf(str(t[0])))
 }
 
 // pushOwn pushes the tweet onto its author's tweets_by and timeline, the
