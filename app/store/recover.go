@@ -193,12 +193,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// forgetAddress removes address as the user's: their address, and whose
-// the address is if it is still theirs. Two keys in two slots, so two
-// calls; between them the address names a user who has none, which
-// ResetToken takes as no address.
+// forgetAddress removes address as the user's: their address if it is
+// still that one, and whose the address is if it is still theirs. A
+// confirmation of another address meanwhile keeps its own (it replaces
+// this one, and takes it off). Two keys in two slots, so two calls;
+// between them the address names a user who has none, which ResetToken
+// takes as no address.
 func (s *Store) forgetAddress(ctx context.Context, uid, address string) error {
-	if err := s.rdb.Del(ctx, emailKey(uid)).Err(); err != nil {
+	if err := delIfScript.Run(ctx, s.rdb, []string{emailKey(uid)}, address).Err(); err != nil {
 		return fmt.Errorf("forget the address of user %s: %w", uid, err)
 	}
 	if err := delIfScript.Run(ctx, s.rdb, []string{emailUserKey(address)}, uid).Err(); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,55 @@ func TestResetLinkOutlived(t *testing.T) {
 			} else if a == "" {
 				setAddress("alice@example.com")
 			}
+		}
+	})
+}
+
+// TestRemoveAddressBesideAConfirmation: a removal of the address and a
+// confirmation of another at once leave the account with the new address,
+// named by it. The removal deleted the account's address whatever it had
+// become, and left the new one naming a user without an address (found by
+// TestRandomOperations, four users at once).
+func TestRemoveAddressBesideAConfirmation(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, secret := mustRegister(t, s, "alice")
+		confirm := func(st *Store, address string) {
+			t.Helper()
+			token, err := st.AddressToken(ctx, secret, address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.ConfirmAddress(ctx, token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		confirm(s, "old@example.com")
+		// The removal, whose first write comes after the confirmation of
+		// a new address.
+		hooked := cutClient(t, rdb)
+		once := false
+		hooked.AddHook(hookOn{match: func(c redis.Cmder) bool {
+			return !once && slices.ContainsFunc(c.Args(), func(a any) bool { return a == emailKey(alice) }) && c.Name() != "get"
+		}, fn: func() error {
+			once = true
+			confirm(s, "new@example.com")
+			return nil
+		}})
+		if _, err := New(hooked, testHasher, nil).RemoveAddress(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		if !once {
+			t.Fatal("the removal wrote nothing to the address; the test did not interleave")
+		}
+		if a, err := s.AddressOf(ctx, alice); err != nil || a != "new@example.com" {
+			t.Errorf("alice's address after both: %q, %v; want new@example.com", a, err)
+		}
+		if owner := rdb.Get(ctx, emailUserKey("new@example.com")).Val(); owner != alice {
+			t.Errorf("new@example.com names %q; want alice (%s)", owner, alice)
+		}
+		if n := rdb.Exists(ctx, emailUserKey("old@example.com")).Val(); n != 0 {
+			t.Error("old@example.com still names an account")
 		}
 	})
 }
