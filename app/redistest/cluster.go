@@ -306,6 +306,23 @@ func (c *Cluster) Restart(addr string) {
 	}
 }
 
+// RestartAll kills every node and starts it again from what it keeps on
+// disk (its cluster configuration, and its snapshot if SAVE made one), as
+// a Cluster restored from backups is, and waits until the cluster is whole.
+func (c *Cluster) RestartAll() {
+	c.t.Helper()
+	for _, addr := range c.Addrs {
+		c.Kill(addr)
+	}
+	for _, addr := range c.Addrs {
+		c.Restart(addr)
+	}
+	c.waitNodes(func(n *redis.Client) (bool, string) {
+		info, err := n.ClusterInfo(context.Background()).Result()
+		return err == nil && strings.Contains(info, "cluster_state:ok"), fmt.Sprintf("cluster info: %v\n%s", err, info)
+	})
+}
+
 // Failover has the replica of the primary on addr take its place, as an
 // operator does before maintenance of the primary's host (CLUSTER
 // FAILOVER on the replica): the two swap roles once the replica has every

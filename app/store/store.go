@@ -192,7 +192,9 @@ type Store struct {
 // server, of a Sentinel-managed one, or of a Cluster) that writes new
 // password hashes with hasher, and logs what the operator should know but the caller is not told (a
 // stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
-// log is nil. It adds a hook to rdb that counts round trips (roundtrips.go).
+// log is nil. It adds hooks to rdb that count round trips (roundtrips.go)
+// and drop what it keeps of the data when the client connects anew
+// (onDial): call it before rdb's first command.
 func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -206,8 +208,14 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy),
 		events:    live.NewPublisher(rdb, log),
 	}
-	_, s.sharded = rdb.(*redis.ClusterClient)
 	rdb.AddHook(s.trips)
+	watch := onDial{s.dropKept}
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		s.sharded = true
+		c.OnNewNode(func(node *redis.Client) { node.AddHook(watch) })
+	} else {
+		rdb.AddHook(watch)
+	}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, err := hasher.Hash("dummy password for timing")
 		if err != nil {
@@ -216,6 +224,12 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 		return h
 	})
 	return s
+}
+
+// dropKept drops the tweets and counts kept in process (onDial).
+func (s *Store) dropKept() {
+	s.tweets.clear()
+	s.counts.clear()
 }
 
 // RoundTrips returns the round trips to Redis so far (roundtrips.go), the

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"context"
+	"net"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/cache"
 )
@@ -40,6 +44,14 @@ func (c *tweetCache) add(gen string, tweets []Tweet) {
 	for _, t := range tweets {
 		c.tweets.Put(t.ID, t)
 	}
+}
+
+// clear drops every tweet.
+func (c *tweetCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen = ""
+	c.tweets.Clear()
 }
 
 func (c *tweetCache) setGeneration(gen string) {
@@ -92,7 +104,39 @@ func (c *countsCache) add(t *Tweet) {
 	c.counts.Put(t.ID, counted{replies: t.Replies, reposts: t.Reposts, likes: t.Likes, at: c.now()})
 }
 
+// clear drops every tweet's counts.
+func (c *countsCache) clear() { c.counts.Clear() }
+
 // forget drops the counts of a tweet this instance just changed.
 func (c *countsCache) forget(id string) {
 	c.counts.Put(id, counted{})
+}
+
+// onDial is a go-redis hook that calls dialed after each new connection
+// to Redis.
+//
+// The store drops the tweets and counts it keeps then (Store.dropKept): a
+// new connection may reach a Redis that is not the one they were read
+// from (restarted from files that missed the last writes, restored from a
+// backup, a replica promoted by a failover). Such a Redis has lost the
+// newest posts and gives their ids to new ones, under the same generation,
+// so that a kept tweet would show a lost post's text and author under a
+// new post's id. A connection made for any other reason (the pool
+// growing) costs a few tweets read again.
+type onDial struct{ dialed func() }
+
+func (h onDial) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err == nil {
+			h.dialed()
+		}
+		return conn, err
+	}
+}
+
+func (h onDial) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h onDial) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
