@@ -504,14 +504,15 @@ func (s *Store) readPageSharded(ctx context.Context, secret string, q pageQuery,
 
 // tweetsSharded is tweetsScript's reply, read in pipelined round trips: the
 // generation (set if missing) and the tweets, then the authors of the
-// tweets replied to, then the authors' names.
+// tweets replied to, then the authors' names. A tweet still marked as
+// posting has no user id in it, as a deleted one.
 func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) ([]any, error) {
 	var gen *redis.StringCmd
 	hashes := make([]*redis.SliceCmd, len(ids))
 	err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		gen = p.Get(ctx, keyGeneration)
 		for i, id := range ids {
-			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions, fieldDeleted, fieldEdited)
+			hashes[i] = p.HMGet(ctx, tweetKey(id), fieldTweetUserID, fieldTweetTime, fieldTweetBody, fieldReplyTo, fieldMentions, fieldDeleted, fieldEdited, fieldPosting)
 		}
 	})
 	if err == nil && errors.Is(gen.Err(), redis.Nil) {
@@ -572,7 +573,9 @@ func (s *Store) tweetsSharded(ctx context.Context, newGen string, ids []string) 
 		if posted == "" {
 			posted = "0"
 		}
-		if t[5] != nil { // a deleted tweet's tombstone
+		if t[5] != nil || t[7] != nil {
+			// A deleted tweet's tombstone, or a post not listed yet
+			// (postSharded's mark): none to show.
 			uid = ""
 		}
 		if parent != "" {

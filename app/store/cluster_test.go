@@ -307,6 +307,34 @@ func TestClusterCutAtEveryStep(t *testing.T) {
 	}
 }
 
+// TestPostCutBeforeItsJobIsNotShown: on a Cluster a post cut off between
+// its hash and its fan-out job leaves a hash that no list names, its
+// author told the post failed. Its page is a 404 (an author who posts
+// again would otherwise have two), as no list shows it either.
+func TestPostCutBeforeItsJobIsNotShown(t *testing.T) {
+	s, rdb, cl := clusterStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	cut := cl.Client()
+	defer cut.Close()
+	cut.AddHook(hookOn{match: func(c redis.Cmder) bool { return c.Name() == "xadd" }, fn: func() error { return errCut }})
+	if _, err := New(cut, testHasher, nil).Post(ctx, alice, "never told of"); !errors.Is(err, errCut) {
+		t.Fatalf("a post cut before its job: %v", err)
+	}
+	id := rdb.Get(ctx, keyNextTweetID).Val()
+	if !rdb.HExists(ctx, tweetKey(id), fieldPosting).Val() {
+		t.Fatalf("tweet %s is not a marked hash; the test cuts the wrong command", id)
+	}
+	for _, secret := range []string{"", "not signed in"} {
+		if _, c, err := s.TweetConversation(ctx, secret, id, 0, 10); !isKind(err, NotFound) {
+			t.Errorf("the page of the post cut off: %+v, %v; want not found", c.Tweet, err)
+		}
+	}
+	if _, p, err := s.UserTweets(ctx, "", "alice", 0, 10); err != nil || len(p.Tweets) != 0 {
+		t.Errorf("alice's tweets: %+v, %v; want none", p.Tweets, err)
+	}
+}
+
 // TestPostMarkedUntilListed: on a Cluster a post marks its tweet until it
 // is on its lists (fieldPosting). One whose mark stays, its post cut off
 // after its fan-out job began, is left out by the search indexer once a
