@@ -197,6 +197,8 @@ func (sh *Shell) couldnt(what string, err error) error {
 	switch {
 	case store.WritesRefused(err):
 		msg = "Redis refuses writes: it is full, cannot save to disk, or is a replica (" + err.Error() + ")"
+	case store.AccessRefused(err):
+		msg = "Redis refuses pytwask's password or user: check REDIS_DB_PASSWORD (" + err.Error() + ")"
 	case store.IsUnavailable(err):
 		msg = "Redis is not answering (" + err.Error() + ")"
 	}

@@ -168,6 +168,32 @@ func TestRedisFull(t *testing.T) {
 	}
 }
 
+// TestRedisRefusingThePassword: a password changed in Redis under a running
+// shell is named as the cause of each failure.
+func TestRedisRefusingThePassword(t *testing.T) {
+	sh, out, rs := newShell(t)
+	if rs.InProcess() {
+		t.Skip("needs redis-server: the in-memory stand-in's password is set at its start")
+	}
+	ctx := context.Background()
+	sh.Exec(ctx, "register alice Passw0rd!")
+	rdb := rs.Client()
+	defer rdb.Close()
+	if err := rdb.ConfigSet(ctx, "requirepass", "rotated").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"login alice Passw0rd!", "timeline"} {
+		out.Reset()
+		sh.Exec(ctx, line)
+		if want := "with error = Redis refuses pytwask's password or user: check REDIS_DB_PASSWORD ("; !strings.Contains(out.String(), want) {
+			t.Errorf("%q printed %q; want %q", line, out.String(), want)
+		}
+	}
+}
+
 // TestResetLinkWithoutBaseURL: a site with no address configured gets the
 // link's path, and the operator is told what goes before it.
 func TestResetLinkWithoutBaseURL(t *testing.T) {

@@ -390,6 +390,41 @@ func TestStartedBeforeRedis(t *testing.T) {
 	}
 }
 
+// TestStartedWithARefusedPassword: pytwask started with a password Redis
+// refuses (a rotation half done) says so at its start, answers 503 pages
+// that do not blame a passing outage, and serves once Redis takes the
+// password, without a restart.
+func TestStartedWithARefusedPassword(t *testing.T) {
+	rs := redistest.Start(t)
+	if rs.InProcess() {
+		t.Skip("needs redis-server: the in-memory stand-in's password is set at its start")
+	}
+	sock := filepath.Join(socketDir(t), "p.sock")
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock, "REDIS_DB_PASSWORD=rotated"))
+	c := unixClient(sock)
+	if st, body := get(t, c, "http://x/tweets/general_timeline"); st != 503 || !strings.Contains(body, "The site cannot reach its database right now") {
+		t.Fatalf("a page with the password refused: %d\n%s", st, body)
+	}
+	if st, _ := get(t, c, "http://x/readyz"); st != 503 {
+		t.Errorf("/readyz with the password refused: %d", st)
+	}
+	if len(p.lines(`"msg":"Redis refuses pytwask's password or user: check REDIS_DB_PASSWORD`)) != 1 {
+		t.Error("the start did not say that Redis refuses the password")
+	}
+	rdb := rs.Client()
+	defer rdb.Close()
+	if err := rdb.ConfigSet(context.Background(), "requirepass", "rotated").Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog(`"msg":"Redis answers"`, 5*time.Second)
+	if st, _ := get(t, c, "http://x/tweets/general_timeline"); st != 200 {
+		t.Errorf("a page once Redis takes the password: %d", st)
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
 // TestReleaseBuild: the release build is static and says its version.
 func TestReleaseBuild(t *testing.T) {
 	needBinary(t)

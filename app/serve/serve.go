@@ -152,7 +152,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	redisVersion := ""
 	redisLater := false // Redis did not answer: its version is read when it does
-	if err := st.Ping(pingCtx); err != nil {
+	if err := st.Ping(pingCtx); store.AccessRefused(err) {
+		log.Error("Redis refuses pytwask's password or user: check REDIS_DB_PASSWORD (or REDIS_URL); pages answer 503 until it takes them",
+			"redis", cfg.RedisWhere(), "err", err)
+		redisLater = true
+	} else if err != nil {
 		log.Error("Redis is not answering; pages answer 503 until it does", "redis", cfg.RedisWhere(), "err", err)
 		redisLater = true
 	} else if !cfg.InMemory { // the in-memory stand-in has no version to tell

@@ -633,13 +633,29 @@ func (s *Store) namesSharded(ctx context.Context, ids []string) ([]string, error
 // pipelined runs fn's commands in one pipeline (on a Cluster, one per node,
 // sent at once) and returns the first error other than a missing key's.
 func (s *Store) pipelined(ctx context.Context, fn func(p redis.Pipeliner)) error {
-	cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })
+	return failed(s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil }))
+}
+
+// failed returns the first error of cmds, a pipeline's commands, but
+// redis.Nil. A pipeline that failed before any of them ran (its connection
+// refused by Redis as it was made: a wrong password) fails without failing
+// them, and they read as empty replies: failed then gives each of them
+// err, the pipeline's own error, and returns it.
+func failed(cmds []redis.Cmder, err error) error {
 	for _, c := range cmds {
 		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
 	}
-	return nil
+	if err == nil || errors.Is(err, redis.Nil) {
+		return nil
+	}
+	for _, c := range cmds {
+		if c.Err() == nil {
+			c.SetErr(err)
+		}
+	}
+	return err
 }
 
 // forEachPrimary runs fn on every primary of a Cluster, or on the one

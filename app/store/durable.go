@@ -39,12 +39,12 @@ func (s *Store) runDurable(ctx context.Context, sc *redis.Script, keys []string,
 	var run *redis.Cmd
 	var wait *redis.Cmd
 	send := func(eval func(p redis.Pipeliner) *redis.Cmd) {
-		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_ = failed(s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			run = eval(p)
 			// Within the client's read timeout (2 s): the setting is at most 1 s.
 			wait = p.Do(ctx, "WAIT", d.Replicas, d.Timeout.Milliseconds())
 			return nil
-		}) // each command keeps its own error
+		})) // each command keeps its own error
 	}
 	send(func(p redis.Pipeliner) *redis.Cmd { return sc.EvalSha(ctx, p, keys, args...) })
 	if redis.HasErrorPrefix(run.Err(), "NOSCRIPT") {

@@ -238,12 +238,12 @@ func (s *Store) Notifications(ctx context.Context, secret string, offset, n int)
 	var entries *redis.StringSliceCmd
 	var gen *redis.StringCmd
 	var cleared *redis.IntCmd
-	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_ = failed(s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		gen = p.Get(ctx, keyGeneration)
 		entries = p.LRange(ctx, notificationsKey(v.ID), int64(start), int64(stop))
 		cleared = p.Del(ctx, unreadKey(v.ID))
 		return nil
-	})
+	})) // each command's error is read below
 	// The page is read even when Redis refuses writes (WritesRefused): the
 	// count then stays until a later read.
 	for _, err := range []error{gen.Err(), entries.Err(), cleared.Err()} {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -57,15 +56,10 @@ func (s *Store) readPage(ctx context.Context, secret string, q pageQuery, offset
 		// Nobody to look up: two plain commands, without a script's cost.
 		var gen *redis.StringCmd
 		var ids *redis.StringSliceCmd
-		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			gen = p.Get(ctx, keyGeneration)
+		if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+			gen = p.Get(ctx, keyGeneration) // none yet is an answer
 			ids = p.LRange(ctx, keyGeneralTimeline, int64(start), int64(stop))
-			return nil
-		})
-		if err := gen.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return pageReply{}, err // no generation yet is an answer
-		}
-		if err := ids.Err(); err != nil {
+		}); err != nil {
 			return pageReply{}, err
 		}
 		return pageReply{gen: gen.Val(), ids: ids.Val()}, nil

@@ -107,7 +107,9 @@ func IsUnavailable(err error) bool {
 		// (MaxRedirects) on the failed node while it is down, and meets the
 		// redirect when it returns as a replica.
 		msg := reply.Error()
-		for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MOVED ", "ASK "} {
+		// Past its maxclients, Redis answers a new connection with an
+		// error and closes it (mostly read as a hang-up, below).
+		for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MOVED ", "ASK ", "ERR max number of clients reached"} {
 			if strings.HasPrefix(msg, p) {
 				return true
 			}
@@ -134,6 +136,19 @@ func WritesRefused(err error) bool {
 	}
 	msg := reply.Error()
 	return strings.HasPrefix(msg, "OOM ") || strings.HasPrefix(msg, "MISCONF ") || strings.HasPrefix(msg, "READONLY ")
+}
+
+// AccessRefused reports whether err is Redis refusing pytwask: its
+// password or user (WRONGPASS; NOAUTH when none was given), or a command
+// its ACL user may not run (NOPERM). Not a passing outage: it lasts until
+// the operator mends the settings or the ACL.
+func AccessRefused(err error) bool {
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return false
+	}
+	msg := reply.Error()
+	return strings.HasPrefix(msg, "WRONGPASS ") || strings.HasPrefix(msg, "NOAUTH ") || strings.HasPrefix(msg, "NOPERM ")
 }
 
 // hungUp reports whether err is the server having closed the connection:

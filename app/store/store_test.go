@@ -871,9 +871,47 @@ func TestIsUnavailable(t *testing.T) {
 		{"WRONGTYPE Operation against a key holding the wrong kind of value", false},
 		{"OOM command not allowed when used memory > 'maxmemory'.", false},
 		{"ERR unknown command 'SMISMEMBER'", false},
+		{"ERR max number of clients reached", true},
+		{"WRONGPASS invalid username-password pair or user is disabled.", false},
 	} {
 		if got := IsUnavailable(fmt.Errorf("read tweets: %w", replyError(c.reply))); got != c.want {
 			t.Errorf("IsUnavailable(%q) = %v, want %v", c.reply, got, c.want)
+		}
+	}
+}
+
+// TestRedisRefusingCredentials: a Redis that refuses pytwask's password
+// (a wrong one, or one changed under it) fails every operation with that
+// refusal. go-redis fails a pipeline whose connection Redis refused
+// without failing its commands, which then read as empty replies: an
+// empty site, a post "saved but not confirmed by replicas".
+func TestRedisRefusingCredentials(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	good := srv.Client()
+	defer good.Close()
+	mustRegister(t, New(good, testHasher, nil), "alice")
+	opts := srv.Options()
+	opts.Password = "not the password"
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	s := New(rdb, testHasher, nil)
+	s.SetDurability(Durability{Replicas: 1, Timeout: 100 * time.Millisecond})
+	for name, op := range map[string]func() error{
+		"the general timeline": func() error { _, _, err := s.Timeline(ctx, "", General, 0, 10); return err },
+		"a user's tweets":      func() error { _, _, err := s.UserTweets(ctx, "", "alice", 0, 10); return err },
+		"a post":               func() error { _, err := s.Post(ctx, "1", "hello"); return err },
+		"a pipeline": func() error {
+			var get *redis.StringCmd
+			err := s.pipelined(ctx, func(p redis.Pipeliner) { get = p.Get(ctx, keyNextUserID) })
+			if get.Err() == nil {
+				t.Errorf("a pipeline that failed left its command without an error (%q)", get.Val())
+			}
+			return err
+		},
+	} {
+		if err := op(); !AccessRefused(err) || IsUnavailable(err) {
+			t.Errorf("%s: %v; want Redis's refusal of the password", name, err)
 		}
 	}
 }
@@ -907,6 +945,28 @@ func TestWritesRefused(t *testing.T) {
 		}
 		if c.want && IsUnavailable(c.err) {
 			t.Errorf("%v counted as an outage", c.err)
+		}
+	}
+}
+
+// TestAccessRefused: Redis refusing pytwask's credentials or a command its
+// ACL user may not run is told apart from other replies and from an
+// outage.
+func TestAccessRefused(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{replyError("WRONGPASS invalid username-password pair or user is disabled."), true},
+		{fmt.Errorf("read the general timeline: %w", replyError("NOAUTH Authentication required.")), true},
+		{replyError("NOPERM User pytwask has no permissions to run the 'evalsha' command"), true},
+		{replyError("OOM command not allowed when used memory > 'maxmemory'."), false},
+		{replyError("LOADING Redis is loading the dataset in memory"), false},
+		{errors.New("WRONGPASS"), false}, // not a reply
+		{nil, false},
+	} {
+		if got := AccessRefused(c.err); got != c.want {
+			t.Errorf("AccessRefused(%v) = %v; want %v", c.err, got, c.want)
 		}
 	}
 }

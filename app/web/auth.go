@@ -186,7 +186,7 @@ func (s *Server) signOutSubmit(w http.ResponseWriter, r *http.Request) error {
 		err := s.store.Logout(r.Context(), secret)
 		switch {
 		case err == nil, errors.Is(err, store.ErrNotLoggedIn):
-		case store.WritesRefused(err), store.IsUnavailable(err):
+		case store.WritesRefused(err), store.IsUnavailable(err), store.AccessRefused(err):
 			s.log.Warn("sign-out: other sessions not ended", "client", s.client(r), "err", err)
 			endedAll = false
 		default:

@@ -123,6 +123,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "60")
 		s.log.Error("redis refuses writes: raise its maxmemory, free memory or disk, or point pytwask at the primary",
 			"method", r.Method, "path", r.URL.Path, "err", err)
+	case store.AccessRefused(err):
+		// Not a passing outage either: it lasts until the operator mends
+		// the setting or Redis's ACL.
+		status, msg = http.StatusServiceUnavailable, "The site cannot reach its database right now. Please try again later."
+		w.Header().Set("Retry-After", "60")
+		s.log.Error("redis refuses pytwask's password, user or a command: check REDIS_DB_PASSWORD (or REDIS_URL) against Redis's requirepass or ACL",
+			"method", r.Method, "path", r.URL.Path, "err", err)
 	case store.IsUnavailable(err):
 		status, msg = http.StatusServiceUnavailable, "The database is not answering right now. The site will be back by itself shortly; please try again in a moment."
 		w.Header().Set("Retry-After", "5")

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"pytwask/app/store"
 )
 
@@ -162,4 +164,94 @@ func testRefusingWrites(t *testing.T, way refusal) {
 	s.browser().post("/auth/", signIn).wantRedirect(t, "/tweets/user_timeline")
 	ann.post("/tweets/user_timeline", form("tweet", "room again")).want(t, 303)
 	anon.get("/tweets/general_timeline").want(t, 200, "room again")
+}
+
+// TestRedisRefusingThePassword: a Redis that refuses the site's password
+// (changed under it, as an operator rotating it does before the site's
+// setting) answers every page and change with a 503 and changes nothing;
+// the log tells the operator at error level. With the password right
+// again, the site serves by itself.
+func TestRedisRefusingThePassword(t *testing.T) {
+	var logs strings.Builder
+	s := newSite(t)
+	if s.redis.InProcess() {
+		t.Skip("needs redis-server: the in-memory stand-in's password is set at its start")
+	}
+	s.srv.Close()
+	s.srv = httptest.NewServer(s.handler(Options{Logger: newTestLogger(&logs), EditWindow: store.DefaultEditWindow}))
+	t.Cleanup(s.srv.Close)
+	bs := s.signedIn("ann", "bob")
+	ann, bob, anon := bs[0], bs[1], s.browser()
+	ann.post("/tweets/user_timeline", form("tweet", "hello #tag")).want(t, 303)
+	bob.post("/tweets/like/1", nil).want(t, 303)
+	pages := []struct {
+		b          *browser
+		path, text string
+	}{
+		{anon, "/tweets/general_timeline", "hello"},
+		{anon, "/tweets/user_history/ann", "hello"},
+		{anon, "/tweets/1", "hello"},
+		{anon, "/tags/tag", "hello"},
+		{ann, "/tweets/general_timeline", "hello"},
+		{ann, "/tweets/user_timeline", "hello"},
+		{ann, "/notifications", "bob</a> liked your tweet"},
+		{ann, "/search?q=hello", "hello"},
+	}
+	for _, p := range pages {
+		p.b.get(p.path).want(t, 200, p.text)
+	}
+
+	ctx := context.Background()
+	opts := s.redis.Options()
+	opts.Password = "rotated"
+	admin := redis.NewClient(opts)
+	defer admin.Close()
+	setPassword := func(pw string) {
+		t.Helper()
+		c := redis.NewClient(s.redis.Options())
+		if pw == s.redis.Password {
+			c = redis.NewClient(opts)
+		}
+		defer c.Close()
+		if err := c.ConfigSet(ctx, "requirepass", pw).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// Connections signed in before keep their access: the site's are
+		// closed, as a restart of Redis would.
+		if err := c.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPassword("rotated")
+	before := snapshot(t, admin)
+	for _, p := range pages {
+		p.b.get(p.path).want(t, http.StatusServiceUnavailable, "The site cannot reach its database right now")
+	}
+	for _, c := range []struct {
+		b    *browser
+		path string
+		form []string
+	}{
+		{ann, "/tweets/user_timeline", []string{"tweet", "never saved"}},
+		{bob, "/tweets/unlike/1", nil},
+		{bob, "/tweets/follow/ann", nil},
+		{s.browser(), "/auth/signup", []string{"username", "cat", "password", "Passw0rd!", "password2", "Passw0rd!"}},
+	} {
+		p := c.b.post(c.path, form(c.form...))
+		p.want(t, http.StatusServiceUnavailable, "The site cannot reach its database right now")
+		if p.header.Get("Retry-After") == "" {
+			t.Errorf("POST %s: 503 without Retry-After", c.path)
+		}
+	}
+	diffSnapshots(t, "while the password was refused", snapshot(t, admin), before)
+	anon.get("/readyz").want(t, http.StatusServiceUnavailable)
+	if got := logs.String(); !strings.Contains(got, `level=ERROR msg="redis refuses pytwask's password`) {
+		t.Errorf("the log does not say Redis refuses the password:\n%s", got)
+	}
+
+	setPassword(s.redis.Password)
+	for _, p := range pages {
+		p.b.get(p.path).want(t, 200, p.text)
+	}
+	ann.post("/tweets/user_timeline", form("tweet", "saved again")).want(t, 303)
 }
