@@ -255,3 +255,44 @@ func TestRedisRefusingThePassword(t *testing.T) {
 	}
 	ann.post("/tweets/user_timeline", form("tweet", "saved again")).want(t, 303)
 }
+
+// TestRedisPastMaxclients: a Redis that takes no more connections (past
+// its maxclients, which an operator sets below what every instance
+// together holds) refuses each new one with an error before closing it.
+// Pages that need one answer 503, none an empty page; the site serves
+// again once Redis takes connections.
+func TestRedisPastMaxclients(t *testing.T) {
+	s := newSite(t)
+	if s.redis.InProcess() {
+		t.Skip("needs redis-server: the in-memory stand-in has no maxclients")
+	}
+	ann := s.signedIn("ann")[0]
+	ann.post("/tweets/user_timeline", form("tweet", "hello")).want(t, 303)
+	anon := s.browser()
+	paths := []string{"/tweets/general_timeline", "/tweets/user_history/ann", "/tweets/1"}
+	for _, path := range paths {
+		anon.get(path).want(t, 200, "hello")
+	}
+	ctx := context.Background()
+	admin := redis.NewClient(s.redis.Options())
+	defer admin.Close()
+	if err := admin.ConfigSet(ctx, "maxclients", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.ConfigSet(ctx, "maxclients", "10000")
+	if err := admin.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		for _, path := range paths {
+			anon.get(path).want(t, http.StatusServiceUnavailable, "The database is not answering right now")
+		}
+		ann.get("/tweets/user_timeline").want(t, http.StatusServiceUnavailable, "The database is not answering right now")
+	}
+	if err := admin.ConfigSet(ctx, "maxclients", "10000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range paths {
+		anon.get(path).want(t, 200, "hello")
+	}
+}
