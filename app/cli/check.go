@@ -82,6 +82,12 @@ func Check(ctx context.Context, stdout io.Writer) int {
 			case why != "":
 				problem("%s refuses writes: %s", where, why)
 			}
+			switch why, err := st.Evicts(ctx); {
+			case err != nil:
+				problem("%s: %v", where, err)
+			case why != "":
+				problem("%s would lose posts, accounts and sessions: %s; set maxmemory-policy noeviction", where, why)
+			}
 			layout, users, err := st.CheckLayout(ctx, 10_000)
 			switch {
 			case err != nil:

@@ -71,8 +71,20 @@ func TestSeedThenCheck(t *testing.T) {
 	if code == 0 || !regexp.MustCompile(`refuses writes: it is full \([0-9.]+[KMG]? of its maxmemory 1B\)`).MatchString(report) {
 		t.Errorf("check with Redis full: exit %d\n%s", code, report)
 	}
-	if err := rdb.ConfigSet(context.Background(), "maxmemory", "0").Err(); err != nil {
-		t.Fatal(err)
+	// Set to evict any key when full, Redis would lose pytwask's data.
+	for _, kv := range [][2]string{{"maxmemory", "1gb"}, {"maxmemory-policy", "allkeys-lru"}} {
+		if err := rdb.ConfigSet(context.Background(), kv[0], kv[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, report = runCheck(t)
+	if code == 0 || !strings.Contains(report, "would lose posts, accounts and sessions: it evicts any key when full (maxmemory-policy allkeys-lru, maxmemory 1.00G); set maxmemory-policy noeviction") {
+		t.Errorf("check with Redis evicting: exit %d\n%s", code, report)
+	}
+	for _, kv := range [][2]string{{"maxmemory", "0"}, {"maxmemory-policy", "noeviction"}} {
+		if err := rdb.ConfigSet(context.Background(), kv[0], kv[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// A Redis that cannot save to disk refuses writes, and PING, but reads:

@@ -425,6 +425,22 @@ func TestStartedWithARefusedPassword(t *testing.T) {
 	}
 }
 
+// TestStartWarnsOfEviction: pointed at a Redis set up as a cache (one that
+// evicts any key when full), pytwask says at its start that it would lose
+// data there.
+func TestStartWarnsOfEviction(t *testing.T) {
+	rs := redistest.Start(t, "--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru")
+	sock := filepath.Join(socketDir(t), "p.sock")
+	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
+	lines := p.lines(`"msg":"Redis would lose posts, accounts and sessions to make room: set its maxmemory-policy to noeviction"`)
+	if len(lines) != 1 || !strings.Contains(lines[0], `"why":"it evicts any key when full (maxmemory-policy allkeys-lru, maxmemory 100.00M)"`) {
+		t.Errorf("the start did not warn of eviction: %q", lines)
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
 // TestReleaseBuild: the release build is static and says its version.
 func TestReleaseBuild(t *testing.T) {
 	needBinary(t)

@@ -170,6 +170,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		case err != nil:
 			log.Warn("could not read the Redis version", "redis", cfg.RedisWhere(), "err", err)
 		}
+		if why, err := st.Evicts(pingCtx); why != "" {
+			log.Error("Redis would lose posts, accounts and sessions to make room: set its maxmemory-policy to noeviction",
+				"redis", cfg.RedisWhere(), "why", why)
+		} else if err != nil {
+			log.Warn("could not read Redis's eviction policy", "redis", cfg.RedisWhere(), "err", err)
+		}
 	}
 	cancel()
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,6 +65,29 @@ func versionAtLeast(v string, min [2]int) bool {
 		return true
 	}
 	return major > min[0] || major == min[0] && minor >= min[1]
+}
+
+// Evicts says how Redis would lose data to make room ("" if it would
+// not): at its maxmemory, an allkeys-* policy evicts any key, so posts,
+// accounts and sessions vanish without a word and lists name tweets that
+// are gone (which pytwis fails on). ops/redis/pytwask-redis.conf has
+// noeviction; Redis set up as a cache has the others. A volatile-*
+// policy evicts only keys with a time to live: pytwask's limits, links
+// and kept searches.
+func (s *Store) Evicts(ctx context.Context) (string, error) {
+	var why []string
+	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		info, err := c.Info(ctx, "memory").Result()
+		if err != nil {
+			return fmt.Errorf("read the Redis state: %w", err)
+		}
+		policy := infoField(info, "maxmemory_policy")
+		if most, _ := strconv.ParseInt(infoField(info, "maxmemory"), 10, 64); most > 0 && strings.HasPrefix(policy, "allkeys-") {
+			why = append(why, fmt.Sprintf("it evicts any key when full (maxmemory-policy %s, maxmemory %s)", policy, infoField(info, "maxmemory_human")))
+		}
+		return nil
+	})
+	return strings.Join(slices.Compact(why), "; "), err
 }
 
 // RefusesWrites says why Redis would refuse writes though it answers
