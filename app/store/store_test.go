@@ -971,40 +971,6 @@ func TestAccessRefused(t *testing.T) {
 	}
 }
 
-// TestEvicts: a Redis with a maxmemory and a policy that evicts any key
-// would lose posts, accounts and sessions to make room; one that evicts
-// only keys with a time to live, or none, would not.
-func TestEvicts(t *testing.T) {
-	srv := redistest.Start(t)
-	if srv.InProcess() {
-		t.Skip("needs redis-server: the in-memory stand-in has no maxmemory")
-	}
-	rdb := srv.Client()
-	defer rdb.Close()
-	s := New(rdb, testHasher, nil)
-	ctx := context.Background()
-	for _, c := range []struct {
-		maxmemory, policy, want string
-	}{
-		{"0", "noeviction", ""},
-		{"0", "allkeys-lru", ""},
-		{"100mb", "noeviction", ""},
-		{"100mb", "volatile-lru", ""},
-		{"100mb", "allkeys-lru", "it evicts any key when full (maxmemory-policy allkeys-lru, maxmemory 100.00M)"},
-		{"1gb", "allkeys-random", "it evicts any key when full (maxmemory-policy allkeys-random, maxmemory 1.00G)"},
-	} {
-		if err := rdb.ConfigSet(ctx, "maxmemory", c.maxmemory).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := rdb.ConfigSet(ctx, "maxmemory-policy", c.policy).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := s.Evicts(ctx); got != c.want || err != nil {
-			t.Errorf("maxmemory %s, %s: %q, %v; want %q", c.maxmemory, c.policy, got, err, c.want)
-		}
-	}
-}
-
 // TestSessionKeysSharedByInstances: two stores on one database (two
 // instances of the site) get the same generated key.
 func TestSessionKeysSharedByInstances(t *testing.T) {
