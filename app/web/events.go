@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -26,6 +27,10 @@ const (
 	maxWatched = 100
 	// streamWriteWait bounds one write to a stream's client.
 	streamWriteWait = 30 * time.Second
+	// retryMin and retrySpread bound the delay, in milliseconds, after
+	// which a browser reconnects a stream that ended: [retryMin,
+	// retryMin+retrySpread), drawn for each stream.
+	retryMin, retrySpread = 2000, 3000
 )
 
 // events: GET /events?stream=…[&stream=…][&watch=ids][&since=id] — the
@@ -137,8 +142,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 // with id since, if any.
 func (s *Server) stream(ctx context.Context, out eventWriter, sub *live.Sub, v *store.Viewer, since string) {
 	write := func(b []byte) bool { return out.write(b) == nil }
-	// At once: the page knows it is connected.
-	if !write([]byte(": live\n\nretry: 2000\n\n")) {
+	// At once: the page knows it is connected. The browser reconnects a
+	// stream that ends after retry milliseconds, chosen for each stream
+	// so that the pages whose streams end together (the site catching up
+	// after an outage, an instance stopping) do not all come back at once.
+	if !write(fmt.Appendf(nil, ": live\n\nretry: %d\n\n", retryMin+rand.N(retrySpread))) {
 		return
 	}
 	last := since

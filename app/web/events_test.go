@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +395,35 @@ func TestLiveHeartbeat(t *testing.T) {
 	}
 	if beats < 3 {
 		t.Errorf("%d heartbeats; want 3 within 5 s at one each 50 ms", beats)
+	}
+}
+
+// TestStreamsComeBackApart: each stream gives its browser a reconnection
+// delay of its own, from 2 to 5 s, so that the pages whose streams end
+// together (the site catching up after an outage, an instance stopping)
+// do not all reconnect at once.
+func TestStreamsComeBackApart(t *testing.T) {
+	s := newSite(t)
+	seen := map[int]bool{}
+	for range 10 {
+		res, err := s.srv.Client().Get(s.srv.URL + "/events?stream=public")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(res.Body)
+		retry := -1
+		for retry < 0 && sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "retry: "); ok {
+				retry, _ = strconv.Atoi(v)
+			}
+		}
+		res.Body.Close()
+		if retry < 2000 || retry >= 5000 {
+			t.Fatalf("a stream's retry is %d ms; want 2,000 to 4,999", retry)
+		}
+		seen[retry] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("10 streams had the same retry: %v", seen)
 	}
 }

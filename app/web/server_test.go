@@ -273,7 +273,10 @@ func TestPagesCompressed(t *testing.T) {
 		for len(lines) < 5 && sc.Scan() {
 			lines = append(lines, sc.Text())
 		}
-		if want := []string{": live", "", "retry: 2000", "", ": "}; !slices.Equal(lines, want) {
+		if len(lines) == 5 && strings.HasPrefix(lines[2], "retry: ") {
+			lines[2] = "retry: …" // TestStreamsComeBackApart checks its value
+		}
+		if want := []string{": live", "", "retry: …", "", ": "}; !slices.Equal(lines, want) {
 			t.Errorf("%s stream began %q (%v); want %q", res.Proto, lines, sc.Err(), want)
 		}
 	}

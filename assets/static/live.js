@@ -183,7 +183,9 @@
       main.dataset.liveState = "reconnecting";
       if (source.readyState === EventSource.CLOSED && failures < 10) {
         failures++;
-        setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, failures)));
+        // Each page waits its own time, so that pages refused together
+        // (the site down) do not all come back together.
+        setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, failures)) * (0.5 + Math.random()));
       }
     });
   }
