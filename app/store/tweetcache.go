@@ -15,6 +15,8 @@ import (
 // posted, and pytwask only by deleting or editing it, which gives the database a new
 // generation (keyGeneration), as wiping it does: entries belong to a
 // generation, and a new one, read with the next page, empties the cache.
+// So does a new connection to Redis (onDial), which may reach one that
+// lost the newest posts.
 type tweetCache struct {
 	mu     sync.Mutex // guards gen
 	gen    string
