@@ -80,7 +80,7 @@ func (s *Store) registerSharded(ctx context.Context, username, hash, secret, fol
 	} else if !errors.Is(err, redis.Nil) {
 		return 0, err
 	}
-	id, err := s.rdb.Incr(ctx, keyNextUserID).Result()
+	id, err := s.newHash(ctx, keyNextUserID, userKey, fieldUsername, username, fieldPasswordHash, hash, fieldAuth, secret)
 	if err != nil {
 		return 0, err
 	}
@@ -90,9 +90,6 @@ func (s *Store) registerSharded(ctx context.Context, username, hash, secret, fol
 		// reader starts from.
 		s.rdb.HDel(ctx, keyAuths, secret)
 		s.rdb.Del(ctx, userKey(uid))
-	}
-	if err := s.rdb.HSet(ctx, userKey(uid), fieldUsername, username, fieldPasswordHash, hash, fieldAuth, secret).Err(); err != nil {
-		return 0, err
 	}
 	if err := s.rdb.HSet(ctx, keyAuths, secret, uid).Err(); err != nil {
 		return 0, err
@@ -131,6 +128,47 @@ func (s *Store) registerSharded(ctx context.Context, username, hash, secret, fol
 		return 0, err
 	}
 	return id, nil
+}
+
+// createScript: KEYS a hash; ARGV its fields and values. Writes them
+// unless the hash exists. Returns 1, or 0 when it exists.
+var createScript = script(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`)
+
+// maxTakenIDs bounds the ids newHash passes over in one call: far more
+// than the writes a failover loses.
+const maxTakenIDs = 10_000
+
+// newHash takes an id from counter (next_user_id, next_tweet_id) and
+// creates the hash key(id) with fields, and returns the id. On a Cluster
+// the counter and the hashes it numbers live on different shards: a
+// failover of the counter's can lose its last increments while the users
+// and tweets they numbered stand, and the counter then gives their ids
+// again. A new user or tweet written over one of them would take over its
+// name, password and tweets, or its text: an id whose hash exists is
+// passed over, and the next one taken.
+func (s *Store) newHash(ctx context.Context, counter string, key func(string) string, fields ...any) (int64, error) {
+	for taken := 0; taken < maxTakenIDs; taken++ {
+		n, err := s.rdb.Incr(ctx, counter).Result()
+		if err != nil {
+			return 0, err
+		}
+		created, err := createScript.Run(ctx, s.rdb, []string{key(strconv.FormatInt(n, 10))}, fields...).Int()
+		if err != nil {
+			return 0, err
+		}
+		if created == 1 {
+			if taken > 0 {
+				s.log.Warn("the id counter was behind what it numbered (a failover lost its last writes): passed over ids already taken",
+					"counter", counter, "taken", taken, "id", n)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: %d ids in a row are taken", counter, maxTakenIDs)
 }
 
 // liveUser reports whether the user with this id is a registered one (its
@@ -250,11 +288,7 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 			return "", "", ErrNoSuchTweet
 		}
 	}
-	n, err := s.rdb.Incr(ctx, keyNextTweetID).Result()
-	if err != nil {
-		return "", "", err
-	}
-	id, posted := strconv.FormatInt(n, 10), strconv.FormatInt(s.now().Unix(), 10)
+	posted := strconv.FormatInt(s.now().Unix(), 10)
 	fields := []any{fieldTweetUserID, userID, fieldTweetTime, posted, fieldTweetBody, body, fieldPosting, "1"}
 	if parent != "" {
 		fields = append(fields, fieldReplyTo, parent)
@@ -262,9 +296,11 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 	if len(mentions) > 0 {
 		fields = append(fields, fieldMentions, strings.Join(mentions, " "))
 	}
-	if err := s.rdb.HSet(ctx, tweetKey(id), fields...).Err(); err != nil {
+	n, err := s.newHash(ctx, keyNextTweetID, tweetKey, fields...)
+	if err != nil {
 		return "", "", err
 	}
+	id = strconv.FormatInt(n, 10)
 	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{"tweet", id, "author", userID, "time", posted, "reply_to", parent, "tags", strings.Join(tags, " ")}}).Err(); err != nil {
 		return "", "", err
 	}

@@ -307,6 +307,37 @@ func TestClusterCutAtEveryStep(t *testing.T) {
 	}
 }
 
+// TestClusterCounterBehind: a failover of the shard holding next_user_id
+// or next_tweet_id can lose its last increments while the users and
+// tweets they numbered stand on other shards. The next sign-up and post
+// must not be given those ids: they would take over the account (its
+// name, password and tweets) and the tweet.
+func TestClusterCounterBehind(t *testing.T) {
+	s, rdb, _ := clusterStore(t)
+	ctx := context.Background()
+	alice, _ := mustRegister(t, s, "alice")
+	first := mustPost(t, s, alice, "first")
+	for _, counter := range []string{keyNextUserID, keyNextTweetID} {
+		if err := rdb.Decr(ctx, counter).Err(); err != nil { // the shard's lost write
+			t.Fatal(err)
+		}
+	}
+	bob, _ := mustRegister(t, s, "bob")
+	second := mustPost(t, s, bob, "second")
+	if bob == alice || second == first {
+		t.Errorf("bob has id %s (alice %s), his tweet %s (alice's %s); want new ids", bob, alice, second, first)
+	}
+	if _, err := s.Login(ctx, "", "alice", "Passw0rd!"); err != nil {
+		t.Errorf("alice signing in: %v", err)
+	}
+	_, p, err := s.UserTweets(ctx, "", "alice", 0, 10)
+	if err != nil || len(p.Tweets) != 1 || p.Tweets[0].Body != "first" || p.Tweets[0].Username != "alice" {
+		t.Errorf("alice's tweets: %+v, %v; want her first", p.Tweets, err)
+	}
+	settleAll(t, s)
+	checkWhole(t, rdb, "after the counters fell behind")
+}
+
 // TestPostCutBeforeItsJobIsNotShown: on a Cluster a post cut off between
 // its hash and its fan-out job leaves a hash that no list names, its
 // author told the post failed. Its page is a 404 (an author who posts
