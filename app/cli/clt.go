@@ -86,6 +86,7 @@ any command failed). Type help at the prompt for the commands.
 		}
 	}
 	defer rdb.Close()
+	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	err = rdb.Ping(pingCtx).Err()
 	cancel()
@@ -94,7 +95,6 @@ any command failed). Type help at the prompt for the commands.
 		fmt.Fprintf(stderr, "pytwask cli: cannot use Redis at %s: %v\n", prompt, err)
 		return 1
 	}
-	st := store.New(rdb, password.Hasher{Iterations: cfg.HashIterations}, slog.New(slog.NewTextHandler(stderr, nil)))
 	baseURL := cfg.BaseURL
 	if baseURL == "" && len(cfg.Domains) > 0 {
 		baseURL = "https://" + cfg.Domains[0]

@@ -209,7 +209,8 @@ type Store struct {
 // stored hash it cannot read, a failed upgrade of one) to log, or nowhere if
 // log is nil. It adds hooks to rdb that count round trips (roundtrips.go)
 // and drop what it keeps of the data when the client connects anew
-// (onDial): call it before rdb's first command.
+// (onDial). On a Cluster the latter reaches the nodes the client meets
+// after New: call New before rdb's first command.
 func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
