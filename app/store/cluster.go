@@ -280,11 +280,12 @@ func (s *Store) postSharded(ctx context.Context, userID, secret, body, parent st
 		userID = v.ID
 	}
 	if parent != "" {
-		p, err := s.rdb.HMGet(ctx, tweetKey(parent), fieldTweetUserID, fieldDeleted).Result()
+		// Deleted, or a post not listed yet (fieldPosting): none to answer.
+		p, err := s.rdb.HMGet(ctx, tweetKey(parent), fieldTweetUserID, fieldDeleted, fieldPosting).Result()
 		if err != nil {
 			return "", "", err
 		}
-		if p[0] == nil || p[1] != nil {
+		if p[0] == nil || p[1] != nil || p[2] != nil {
 			return "", "", ErrNoSuchTweet
 		}
 	}

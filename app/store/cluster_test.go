@@ -341,7 +341,8 @@ func TestClusterCounterBehind(t *testing.T) {
 // TestPostCutBeforeItsJobIsNotShown: on a Cluster a post cut off between
 // its hash and its fan-out job leaves a hash that no list names, its
 // author told the post failed. Its page is a 404 (an author who posts
-// again would otherwise have two), as no list shows it either.
+// again would otherwise have two), as no list shows it either, and it
+// cannot be answered.
 func TestPostCutBeforeItsJobIsNotShown(t *testing.T) {
 	s, rdb, cl := clusterStore(t)
 	ctx := context.Background()
@@ -363,6 +364,11 @@ func TestPostCutBeforeItsJobIsNotShown(t *testing.T) {
 	}
 	if _, p, err := s.UserTweets(ctx, "", "alice", 0, 10); err != nil || len(p.Tweets) != 0 {
 		t.Errorf("alice's tweets: %+v, %v; want none", p.Tweets, err)
+	}
+	// Nor can it be answered, by someone who has its URL.
+	_, bobSecret := mustRegister(t, s, "bob")
+	if reply, err := s.Reply(ctx, bobSecret, id, "what post?"); !errors.Is(err, ErrNoSuchTweet) {
+		t.Errorf("a reply to the post cut off: %q, %v; want no such tweet", reply, err)
 	}
 }
 
