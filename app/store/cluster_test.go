@@ -344,11 +344,10 @@ func TestClusterCounterBehind(t *testing.T) {
 // again would otherwise have two), as no list shows it either, and it
 // cannot be answered.
 func TestPostCutBeforeItsJobIsNotShown(t *testing.T) {
-	s, rdb, cl := clusterStore(t)
+	s, rdb, _ := clusterStore(t)
 	ctx := context.Background()
 	alice, _ := mustRegister(t, s, "alice")
-	cut := cl.Client()
-	defer cut.Close()
+	cut := cutClient(t, rdb)
 	cut.AddHook(hookOn{match: func(c redis.Cmder) bool { return c.Name() == "xadd" }, fn: func() error { return errCut }})
 	if _, err := New(cut, testHasher, nil).Post(ctx, alice, "never told of"); !errors.Is(err, errCut) {
 		t.Fatalf("a post cut before its job: %v", err)
@@ -378,12 +377,11 @@ func TestPostCutBeforeItsJobIsNotShown(t *testing.T) {
 // later tweet is holeWait old; its job then lists it, takes the mark off,
 // and indexes its words itself.
 func TestPostMarkedUntilListed(t *testing.T) {
-	s, rdb, cl := clusterStore(t)
+	s, rdb, _ := clusterStore(t)
 	ctx := context.Background()
 	alice, _ := mustRegister(t, s, "alice")
 	// The post's removal of the mark is cut off.
-	cut := cl.Client()
-	defer cut.Close()
+	cut := cutClient(t, rdb)
 	cut.AddHook(hookOn{match: func(c redis.Cmder) bool {
 		args := c.Args()
 		return c.Name() == "hdel" && len(args) == 3 && args[2] == fieldPosting
