@@ -396,9 +396,10 @@ return 1
 `)
 
 // followSharded is followScript's work: the follower set first (from then
-// on the fan-out serves the follower), then the following set; an unfollow
-// undoes them in the same order. Its replies are followScript's; the check
-// of the two accounts comes last here, after the writes it guards.
+// on the fan-out serves the follower), then the following set is made to
+// agree with it; an unfollow undoes them in the same order. Its replies are
+// followScript's; the check of the two accounts comes last here, after the
+// writes it guards.
 func (s *Store) followSharded(ctx context.Context, userID, followee, op string) (int64, error) {
 	fid, err := s.rdb.HGet(ctx, keyUsers, followee).Result()
 	if errors.Is(err, redis.Nil) {
@@ -413,12 +414,17 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 	now := float64(s.now().Unix())
 	var changed int64
 	if op == "follow" {
-		if changed, err = s.rdb.ZAdd(ctx, followerKey(fid), redis.Z{Score: now, Member: userID}).Result(); err != nil {
-			return 0, err
-		}
-		if err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: now, Member: fid}).Err(); err != nil {
-			return 0, err
-		}
+		changed, err = s.rdb.ZAdd(ctx, followerKey(fid), redis.Z{Score: now, Member: userID}).Result()
+	} else {
+		changed, err = s.rdb.ZRem(ctx, followerKey(fid), userID).Result()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := s.matchFollowing(ctx, userID, fid); err != nil {
+		return 0, err
+	}
+	if op == "follow" {
 		// Either account's deletion, begun by now, could have missed
 		// the follow: it is undone (unless it was there before, when the
 		// deletion finds it).
@@ -439,17 +445,54 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 			}
 			return -1, nil
 		}
-	} else {
-		if changed, err = s.rdb.ZRem(ctx, followerKey(fid), userID).Result(); err != nil {
-			return 0, err
-		}
-		err = s.rdb.ZRem(ctx, followingKey(userID), fid).Err()
 	}
-	if err != nil || changed == 0 {
-		return 0, err
+	if changed == 0 {
+		return 0, nil
 	}
 	n, _ := strconv.ParseInt(fid, 10, 64)
 	return n, nil
+}
+
+// matchFollowing makes the following set of the user agree with the
+// follower set of fid, which decides. The two are on different slots: a
+// follow and an unfollow of the pair at the same moment (two tabs) could
+// each write one set last and leave them apart. So the follower set is read
+// again after each write until two reads agree; whichever operation writes
+// last has then written what the follower set holds.
+func (s *Store) matchFollowing(ctx context.Context, userID, fid string) error {
+	since, err := s.followingSince(ctx, userID, fid)
+	for err == nil {
+		if since != nil {
+			err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: *since, Member: fid}).Err()
+		} else {
+			err = s.rdb.ZRem(ctx, followingKey(userID), fid).Err()
+		}
+		if err != nil {
+			break
+		}
+		was := since
+		if since, err = s.followingSince(ctx, userID, fid); err == nil && sameTime(was, since) {
+			return nil
+		}
+	}
+	return err
+}
+
+func sameTime(a, b *float64) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// followingSince is when the user began to follow fid by fid's follower
+// set, nil if they do not.
+func (s *Store) followingSince(ctx context.Context, userID, fid string) (*float64, error) {
+	at, err := s.rdb.ZScore(ctx, followerKey(fid), userID).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &at, nil
 }
 
 // readPageSharded is readPage's reads in two pipelined round trips: what

@@ -424,3 +424,87 @@ func TestPostMarkedUntilListed(t *testing.T) {
 	}
 	checkWhole(t, rdb, "after the job")
 }
+
+// beforeStep runs fn once, before the store's step number at (a command or
+// a pipeline) and on its way to Redis: another process's operation, whole,
+// between two of this one's steps.
+type beforeStep struct {
+	at, seen atomic.Int64
+	fn       func()
+	ran      atomic.Bool
+}
+
+func (b *beforeStep) arm(at int, fn func()) {
+	b.fn = fn
+	b.seen.Store(0)
+	b.ran.Store(false)
+	b.at.Store(int64(at))
+}
+
+func (b *beforeStep) step() {
+	if b.seen.Add(1)-1 == b.at.Load() && !b.ran.Swap(true) {
+		b.fn()
+	}
+}
+
+func (b *beforeStep) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (b *beforeStep) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		b.step()
+		return next(ctx, cmd)
+	}
+}
+
+func (b *beforeStep) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		b.step()
+		return next(ctx, cmds)
+	}
+}
+
+// TestFollowRacingUnfollow runs a follow and an unfollow of one pair at
+// the same moment (two tabs, a double click on the button as it flips), in
+// every order: the other operation whole before each step of the first.
+// After both, the pair is in both of its sets or in neither: on a Cluster
+// they are on two slots and written one after the other, and a follower
+// set holding a user whose following set lacks the followee (seen once in
+// TestRandomOperationsOnCluster) serves a timeline nobody asked for.
+func TestFollowRacingUnfollow(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		bob, _ := mustRegister(t, s, "bob")
+		other := &beforeStep{}
+		hs := New(cutClient(t, rdb), testHasher, nil)
+		hs.rdb.AddHook(other)
+		for _, op := range []string{"follow", "unfollow"} {
+			against := map[string]string{"follow": "unfollow", "unfollow": "follow"}[op]
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("%s%d", op, i)
+				fid, _ := mustRegister(t, s, name)
+				if op == "unfollow" {
+					if err := s.Follow(ctx, bob, name); err != nil {
+						t.Fatal(err)
+					}
+				}
+				other.arm(i, func() {
+					if err := s.follow(ctx, bob, name, against); err != nil {
+						t.Errorf("%s before step %d of %s: %v", against, i, op, err)
+					}
+				})
+				if err := hs.follow(ctx, bob, name, op); err != nil {
+					t.Fatalf("%s with a %s before its step %d: %v", op, against, i, err)
+				}
+				follower := rdb.ZScore(ctx, followerKey(fid), bob).Err() == nil
+				following := rdb.ZScore(ctx, followingKey(bob), fid).Err() == nil
+				if follower != following {
+					t.Errorf("%s with a %s before its step %d: bob in %s's followers %v, %s in bob's following %v",
+						op, against, i, name, follower, name, following)
+				}
+				if !other.ran.Load() {
+					break // the operation took fewer steps
+				}
+			}
+		}
+	})
+}
