@@ -119,6 +119,8 @@ type browser struct {
 	c    *http.Client
 	// header is added to every request (e.g. Sec-Fetch-Site).
 	header http.Header
+	// base is the URL of the server it talks to, if not the site's.
+	base string
 }
 
 func (s *site) browser() *browser {
@@ -156,7 +158,11 @@ type resp struct {
 
 func (b *browser) do(method, path string, body io.Reader, ctype string) *resp {
 	b.t.Helper()
-	req, err := http.NewRequest(method, b.site.srv.URL+path, body)
+	base := b.site.srv.URL
+	if b.base != "" {
+		base = b.base
+	}
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}

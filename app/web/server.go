@@ -84,7 +84,6 @@ type Server struct {
 	rd       *renderer
 	static   *staticFiles
 	sessions *cookieSessions
-	verified *verifiedCookies
 	assets   *assetURLs
 	log      *slog.Logger
 	isHTTPS  func(*http.Request) bool
@@ -126,7 +125,6 @@ func New(o Options) (*Server, error) {
 		rd:       rd,
 		static:   static,
 		sessions: &cookieSessions{keys: o.SessionKeys},
-		verified: newVerifiedCookies(10_000),
 		log:      o.Logger,
 		isHTTPS:  o.IsHTTPS,
 		now:      o.Now,
@@ -153,6 +151,7 @@ func New(o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.sessions.now, s.sessions.log = s.now, s.log
 	if s.maxForm == 0 {
 		s.maxForm = 64 << 10
 	}

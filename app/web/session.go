@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,63 +43,104 @@ const (
 
 // cookieSessions builds the gorilla cookie store, and the codecs of the
 // device cookie, on first use, because their keys may live in Redis, which
-// may not answer at start.
+// may not answer at start. Keys kept in Redis can be replaced there (a
+// rotation, a restore of another database, a wipe), so they are read again
+// once keysFresh has passed, and at once (at most every keysRecheck) when a
+// cookie does not decode: every instance follows the key in Redis, rather
+// than each signing with the one it read first and refusing the others'.
 type cookieSessions struct {
 	keys  func(context.Context) ([]string, error)
-	mu    sync.Mutex
+	now   func() time.Time
+	log   *slog.Logger
+	mu    sync.Mutex // held while the keys are read
 	built atomic.Pointer[cookieCodecs]
 }
 
+const (
+	keysFresh   = 10 * time.Second
+	keysRecheck = time.Second
+)
+
+// cookieCodecs are the codecs of one set of keys, with the cookies they
+// verified: a cookie verified under keys since replaced is verified again.
 type cookieCodecs struct {
-	store  *sessions.CookieStore
-	device []securecookie.Codec
+	secrets  []string
+	read     time.Time // when the keys were last read
+	store    *sessions.CookieStore
+	device   []securecookie.Codec
+	verified *verifiedCookies
 }
 
-func (c *cookieSessions) get(ctx context.Context) (*sessions.CookieStore, error) {
-	b, err := c.build(ctx)
+// codecs returns the codecs of the keys, read again if they were read
+// longer than maxAge ago. While one request reads them, or if they cannot
+// be read, the others go on with the codecs at hand.
+func (c *cookieSessions) codecs(ctx context.Context, maxAge time.Duration) (*cookieCodecs, error) {
+	b := c.built.Load()
+	if b != nil && c.now().Sub(b.read) < maxAge {
+		return b, nil
+	}
+	if b == nil {
+		c.mu.Lock()
+	} else if !c.mu.TryLock() {
+		return b, nil
+	}
+	defer c.mu.Unlock()
+	if b = c.built.Load(); b != nil && c.now().Sub(b.read) < maxAge {
+		return b, nil
+	}
+	secrets, err := c.keys(ctx)
+	if err != nil && b == nil {
+		return nil, fmt.Errorf("session keys: %w", err)
+	}
+	if b != nil && (err != nil || slices.Equal(secrets, b.secrets)) {
+		// The same keys, or none read (Redis down): tried again in
+		// maxAge, not on every request meanwhile.
+		again := *b
+		again.read = c.now()
+		c.built.Store(&again)
+		return &again, nil
+	}
+	nb, err := newCookieCodecs(secrets)
 	if err != nil {
 		return nil, err
 	}
-	return b.store, nil
+	nb.read = c.now()
+	if b != nil {
+		c.log.Warn("the session key in Redis was replaced (pytwask:session_keys): cookies signed with the one before are no longer accepted, and their users are signed out")
+	}
+	c.built.Store(nb)
+	return nb, nil
+}
+
+func newCookieCodecs(secrets []string) (*cookieCodecs, error) {
+	st, err := newCookieStore(secrets)
+	if err != nil {
+		return nil, err
+	}
+	pairs, err := cookieKeys(secrets)
+	if err != nil {
+		return nil, err
+	}
+	b := &cookieCodecs{
+		secrets:  secrets,
+		store:    st,
+		device:   securecookie.CodecsFromPairs(pairs...),
+		verified: newVerifiedCookies(10_000),
+	}
+	for _, codec := range b.device {
+		codec.(*securecookie.SecureCookie).MaxAge(int(deviceFor / time.Second))
+	}
+	return b, nil
 }
 
 // deviceCodecs sign and encrypt the device cookie, which lives longer than
 // a session (deviceFor).
 func (c *cookieSessions) deviceCodecs(ctx context.Context) ([]securecookie.Codec, error) {
-	b, err := c.build(ctx)
+	b, err := c.codecs(ctx, keysFresh)
 	if err != nil {
 		return nil, err
 	}
 	return b.device, nil
-}
-
-func (c *cookieSessions) build(ctx context.Context) (*cookieCodecs, error) {
-	if b := c.built.Load(); b != nil {
-		return b, nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b := c.built.Load(); b != nil {
-		return b, nil
-	}
-	keys, err := c.keys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("session keys: %w", err)
-	}
-	st, err := newCookieStore(keys)
-	if err != nil {
-		return nil, err
-	}
-	pairs, err := cookieKeys(keys)
-	if err != nil {
-		return nil, err
-	}
-	b := &cookieCodecs{store: st, device: securecookie.CodecsFromPairs(pairs...)}
-	for _, codec := range b.device {
-		codec.(*securecookie.SecureCookie).MaxAge(int(deviceFor / time.Second))
-	}
-	c.built.Store(b)
-	return b, nil
 }
 
 // cookieKeys derives an authentication and an encryption key from each
@@ -169,27 +212,34 @@ func (s *Server) session(r *http.Request) (*sessions.Session, error) {
 	if st.sess != nil {
 		return st.sess, nil
 	}
-	cs, err := s.sessions.get(r.Context())
+	cc, err := s.sessions.codecs(r.Context(), keysFresh)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	c, cookieErr := r.Cookie(cookieName)
 	if cookieErr == nil {
-		if values, ok := s.verified.get(c.Value, now); ok {
-			sess := sessions.NewSession(cs, cookieName)
-			opts := *cs.Options
+		if values, ok := cc.verified.get(c.Value, now); ok {
+			sess := sessions.NewSession(cc.store, cookieName)
+			opts := *cc.store.Options
 			sess.Options, sess.Values, sess.IsNew = &opts, values, false
 			st.sess = sess
 			return sess, nil
 		}
 	}
-	sess, err := cs.New(r, cookieName)
+	sess, err := cc.store.New(r, cookieName)
+	if err != nil && cookieErr == nil && c.Value != "" {
+		// Perhaps signed with a key that replaced ours in Redis.
+		if again, kerr := s.sessions.codecs(r.Context(), keysRecheck); kerr == nil && again.store != cc.store {
+			cc = again
+			sess, err = cc.store.New(r, cookieName)
+		}
+	}
 	if err != nil && sess == nil {
 		return nil, err
 	}
 	if err == nil && !sess.IsNew {
-		s.verified.put(c.Value, sess.Values, now)
+		cc.verified.put(c.Value, sess.Values, now)
 	}
 	st.sess = sess
 	return sess, nil

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -209,4 +211,75 @@ func TestSignOutOthers(t *testing.T) {
 	here.get("/tweets/user_timeline").want(t, 200, "Signed in as")
 	// Without a session there is nothing to keep.
 	s.browser().post("/auth/signout_others", nil).wantRedirect(t, "/auth/?next=%2Ftweets%2Fuser_timeline")
+}
+
+// TestSessionKeyReplacedInRedis runs instances on one Redis that keeps
+// their cookie key, and replaces the key there, as a restore of another
+// database or a wipe does (and an operator who wants everybody signed out):
+// a cookie of the new key is taken at once by an instance that still signs
+// with the old one, and within keysFresh every instance signs with the new
+// key and refuses the old one's cookies. Before, each instance kept the key
+// it read first: a user signed in on one was signed out on the next.
+func TestSessionKeyReplacedInRedis(t *testing.T) {
+	s := newSite(t)
+	var logged lockedWriter
+	var text strings.Builder
+	logged.w = &text
+	instance := func() string {
+		h, err := New(Options{
+			Store: s.store, Assets: siteAssets(), SessionKeys: s.store.SessionKeys, Hub: s.hub,
+			Now: s.clock, Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	// on is the browser b talking to the instance at base, with b's cookies.
+	on := func(base string, b *browser) *browser {
+		c := *b
+		c.base = base
+		return &c
+	}
+	signedIn := func(who string, b *browser, want bool) {
+		t.Helper()
+		p := b.get("/tweets/user_timeline")
+		if got := p.status == http.StatusOK; got != want {
+			t.Errorf("%s on %s: %d %s; want signed in %v", who, b.base, p.status, p.loc, want)
+		}
+	}
+	a, b := instance(), instance()
+	alice := on(a, s.browser())
+	alice.signUp("alice", "Passw0rd!")
+	alice.signIn("alice", "Passw0rd!", false)
+	signedIn("alice", on(b, alice), true)
+
+	// The key is replaced; a new instance signs with the new one.
+	if err := s.rdb.Del(context.Background(), "pytwask:session_keys").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.setNow(s.clock().Add(keysRecheck))
+	c := instance()
+	bob := on(c, s.browser())
+	bob.signUp("bob", "Passw0rd!")
+	bob.signIn("bob", "Passw0rd!", false)
+	signedIn("bob", on(a, bob), true)
+	signedIn("bob", on(b, bob), true)
+
+	s.setNow(s.clock().Add(keysFresh + time.Second))
+	signedIn("alice", on(a, alice), false)
+	signedIn("alice", on(b, alice), false)
+	carol := on(b, s.browser())
+	carol.signUp("carol", "Passw0rd!")
+	carol.signIn("carol", "Passw0rd!", false)
+	signedIn("carol", on(a, carol), true)
+	signedIn("carol", on(c, carol), true)
+
+	logged.mu.Lock()
+	defer logged.mu.Unlock()
+	if n := strings.Count(text.String(), "the session key in Redis was replaced"); n != 2 {
+		t.Errorf("the replaced key logged %d times; want once by each of the two instances that had the old one:\n%s", n, text.String())
+	}
 }
