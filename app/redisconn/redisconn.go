@@ -57,9 +57,11 @@ func New(cfg *config.Config) (redis.UniversalClient, error) {
 		opts := failFast(&redis.UniversalOptions{Addrs: cfg.ClusterAddrs, Password: cfg.RedisPassword, TLSConfig: tlsConfig}).Cluster()
 		// go-redis counts every further try of a command against
 		// MaxRedirects: a MOVED or ASK (a slot moving while the site runs;
-		// a moving slot needs two at most), but also a command whose node
-		// did not answer in time, which it sends again. Its default, 3,
-		// bounds both (a page's own wait is bounded by web.PageBuild).
+		// a moving slot needs two at most), and a command that found no
+		// connection. Its default, 3, bounds both (a page's own wait is
+		// bounded by web.PageBuild). A command whose node did not answer
+		// in time it would send again too; the store marks its commands
+		// not to be (app/store/sentonce.go).
 		opts.MaxRedirects = 3
 		return redis.NewClusterClient(opts), nil
 	}
@@ -136,8 +138,7 @@ func failFast(o *redis.UniversalOptions) *redis.UniversalOptions {
 	// twice. A connection Redis closed while idle (a restart) is found by
 	// the pool's health check before use, and a failed request is a 503
 	// that the next one recovers from. (A Cluster client tries again
-	// whatever this says, up to MaxRedirects: there every step of an
-	// operation is safe to run twice, app/store/cluster.go.)
+	// whatever this says, up to MaxRedirects: app/store/sentonce.go.)
 	o.MaxRetries = -1
 	// A caller's deadline (a page's, web.PageBuild) ends a command
 	// waiting for its reply, not only the wait between tries.

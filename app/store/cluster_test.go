@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -507,4 +508,78 @@ func TestFollowRacingUnfollow(t *testing.T) {
 			}
 		}
 	})
+}
+
+// lateReply makes a Cluster node's reply to the next command it matches
+// come too late, as from a node that stalls past ReadTimeout: the command
+// runs, and its caller is told the read timed out.
+type lateReply struct {
+	match atomic.Pointer[func(redis.Cmder) bool]
+}
+
+var errLate = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+
+func (l *lateReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *lateReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if m := l.match.Load(); err == nil && m != nil && (*m)(cmd) && l.match.CompareAndSwap(m, nil) {
+			cmd.SetErr(errLate)
+			return errLate
+		}
+		return err
+	}
+}
+
+func (l *lateReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestClusterCommandSentOnce has a Cluster node answer a command too late
+// (it ran it). go-redis's Cluster client sent such a command again, up to
+// three times more, and Redis ran each copy: a sign-up whose claim of its
+// name was answered late found the name taken (by itself), took its
+// account back, and left the name pointing to nothing, for good. Now the
+// command is not sent again and the caller is told Redis did not answer.
+func TestClusterCommandSentOnce(t *testing.T) {
+	_, rdb, _ := clusterStore(t)
+	c := redis.NewClusterClient(rdb.Options())
+	t.Cleanup(func() { c.Close() })
+	late := &lateReply{}
+	c.OnNewNode(func(node *redis.Client) { node.AddHook(late) })
+	s := New(c, testHasher, nil)
+	ctx := context.Background()
+	answerLate := func(name, key string) {
+		m := func(cmd redis.Cmder) bool {
+			a := cmd.Args()
+			return cmd.Name() == name && len(a) > 1 && a[1] == key
+		}
+		late.match.Store(&m)
+	}
+
+	answerLate("incr", "pytwask:test:count")
+	err := c.Incr(ctx, "pytwask:test:count").Err()
+	if !IsUnavailable(err) {
+		t.Errorf("an INCR answered late: %v; want a failure to reach Redis", err)
+	}
+	if n := rdb.Get(ctx, "pytwask:test:count").Val(); n != "1" {
+		t.Errorf("an INCR answered late ran %s times; want once", n)
+	}
+
+	answerLate("hsetnx", keyUsers)
+	err = s.Register(ctx, "alice", "Passw0rd!")
+	if !IsUnavailable(err) {
+		t.Errorf("a sign-up whose name claim was answered late: %v; want a failure to reach Redis", err)
+	}
+	// The sign-up went through: asked again, the name is taken, and it
+	// signs in.
+	if err := s.Register(ctx, "alice", "Passw0rd!"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("the sign-up asked again: %v; want the name taken", err)
+	}
+	if _, err := s.Login(ctx, "", "alice", "Passw0rd!"); err != nil {
+		t.Errorf("signing in after a sign-up answered late: %v", err)
+	}
+	settleAll(t, s)
+	checkWhole(t, rdb, "after a sign-up answered late")
 }

@@ -228,6 +228,7 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 	watch := onDial{s.dropKept}
 	if c, ok := rdb.(*redis.ClusterClient); ok {
 		s.sharded = true
+		c.AddHook(sentOnce{})
 		c.OnNewNode(func(node *redis.Client) { node.AddHook(watch) })
 	} else {
 		rdb.AddHook(watch)
