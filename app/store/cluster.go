@@ -454,45 +454,23 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 }
 
 // matchFollowing makes the following set of the user agree with the
-// follower set of fid, which decides. The two are on different slots: a
-// follow and an unfollow of the pair at the same moment (two tabs) could
-// each write one set last and leave them apart. So the follower set is read
-// again after each write until two reads agree; whichever operation writes
-// last has then written what the follower set holds.
+// follower set of fid, which decides (agree): the two are on different
+// slots.
 func (s *Store) matchFollowing(ctx context.Context, userID, fid string) error {
-	since, err := s.followingSince(ctx, userID, fid)
-	for err == nil {
-		if since != nil {
-			err = s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: *since, Member: fid}).Err()
-		} else {
-			err = s.rdb.ZRem(ctx, followingKey(userID), fid).Err()
-		}
-		if err != nil {
-			break
-		}
-		was := since
-		if since, err = s.followingSince(ctx, userID, fid); err == nil && sameTime(was, since) {
-			return nil
-		}
-	}
-	return err
-}
-
-func sameTime(a, b *float64) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
-}
-
-// followingSince is when the user began to follow fid by fid's follower
-// set, nil if they do not.
-func (s *Store) followingSince(ctx context.Context, userID, fid string) (*float64, error) {
-	at, err := s.rdb.ZScore(ctx, followerKey(fid), userID).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &at, nil
+	return agree(
+		func() (float64, error) { // when the user began to follow fid; 0: they do not
+			at, err := s.rdb.ZScore(ctx, followerKey(fid), userID).Result()
+			if errors.Is(err, redis.Nil) {
+				return 0, nil
+			}
+			return at, err
+		},
+		func(at float64) error {
+			if at == 0 {
+				return s.rdb.ZRem(ctx, followingKey(userID), fid).Err()
+			}
+			return s.rdb.ZAdd(ctx, followingKey(userID), redis.Z{Score: at, Member: fid}).Err()
+		})
 }
 
 // readPageSharded is readPage's reads in two pipelined round trips: what

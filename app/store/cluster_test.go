@@ -583,3 +583,64 @@ func TestClusterCommandSentOnce(t *testing.T) {
 	settleAll(t, s)
 	checkWhole(t, rdb, "after a sign-up answered late")
 }
+
+// TestLikeRacingUnlike is TestFollowRacingUnfollow for likes and reposts:
+// a like and an unlike (a repost and its undo) of one tweet by one user at
+// the same moment, in every order. After both, the tweet's set and the
+// user's agree, and a repost is on the followers' timelines only if it
+// stands.
+func TestLikeRacingUnlike(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, _ := mustRegister(t, s, "alice")
+		bob, bobSecret := mustRegister(t, s, "bob")
+		carol, _ := mustRegister(t, s, "carol")
+		if err := s.Follow(ctx, carol, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		other := &beforeStep{}
+		hs := New(cutClient(t, rdb), testHasher, nil)
+		hs.rdb.AddHook(other)
+		for _, kind := range []string{"like", "repost"} {
+			do := func(st *Store, id string, on bool) error {
+				if kind == "like" {
+					return st.Like(ctx, bobSecret, id, on)
+				}
+				return st.Repost(ctx, bobSecret, id, on)
+			}
+			for _, on := range []bool{true, false} {
+				for i := 0; ; i++ {
+					id := mustPost(t, s, alice, fmt.Sprintf("%s %v %d", kind, on, i))
+					settle(t, s)
+					if !on {
+						if err := do(s, id, true); err != nil {
+							t.Fatal(err)
+						}
+						settle(t, s)
+					}
+					other.arm(i, func() {
+						if err := do(s, id, !on); err != nil {
+							t.Errorf("%s %v before step %d: %v", kind, !on, i, err)
+						}
+					})
+					if err := do(hs, id, on); err != nil {
+						t.Fatalf("%s %v with the other before its step %d: %v", kind, on, i, err)
+					}
+					settleAll(t, s)
+					at := fmt.Sprintf("%s %v with the other before its step %d", kind, on, i)
+					checkWhole(t, rdb, at)
+					if kind == "repost" {
+						stands := rdb.SIsMember(ctx, repostsKey(id), bob).Val()
+						shown := rdb.LPos(ctx, timelineKey(carol), id, redis.LPosArgs{}).Err() == nil
+						if stands != shown {
+							t.Errorf("%s: the repost stands %v, on the timeline of bob's follower %v", at, stands, shown)
+						}
+					}
+					if !other.ran.Load() {
+						break
+					}
+				}
+			}
+		}
+	})
+}

@@ -106,8 +106,8 @@ return 1
 //
 // A repost's job (one whose entry has a via mark) runs the same way on one
 // server too: its own phase puts the tweet on the reposter's timeline, and
-// its pushes are repushScript's, each chunk only while the repost still
-// stands (or, to undo it, is still undone). So does a deletion's (purge):
+// its pushes are repushScript's, each chunk as the repost stands when it
+// runs (repostTo). So does a deletion's (purge):
 // it takes the tweet off the timelines of a user and their followers
 // (delete.go). A post's or a repost's chunk pushed while its tweet was
 // being deleted is taken off again.
@@ -149,10 +149,7 @@ func (s *Store) runJobSharded(ctx context.Context, consumer string, msg redis.XM
 		case j.purge:
 			err = s.purgeFrom(ctx, tweet, []string{author})
 		case j.via != "":
-			err = s.repushTo(ctx, tweet, j.via, j.undo, []string{author})
-			if err == nil && !j.undo {
-				err = s.deletedMeanwhile(ctx, tweet, []string{author})
-			}
+			_, err = s.repostTo(ctx, tweet, author, j.via, []string{author})
 		default:
 			err = s.pushOwn(ctx, tweet, author, j.parent, j.tags, true)
 			if err == nil {
@@ -266,13 +263,14 @@ func (s *Store) copyPage(ctx context.Context, state, todo, author string) (strin
 // fanOutJob is what a fan-out job's stream entry says: the tweet, the user
 // whose followers get it and when it was posted (or reposted); for a post,
 // the tweet it replies to and its tags; for a repost, the mark its entries
-// get, and whether it undoes the repost.
+// get. (A repost's entry also says whether it undoes the repost, for
+// older instances during an upgrade; a job now does what the repost's
+// state says when it runs, repostTo.)
 type fanOutJob struct {
 	tweet, author, posted string
 	parent                string
 	tags                  []string
 	via                   string
-	undo                  bool
 	// purge: the tweet was deleted; the job takes it off the timelines
 	// of author (any user) and their followers.
 	purge bool
@@ -281,7 +279,7 @@ type fanOutJob struct {
 func jobOf(msg redis.XMessage) fanOutJob {
 	field := func(name string) string { v, _ := msg.Values[name].(string); return v }
 	return fanOutJob{tweet: field("tweet"), author: field("author"), posted: field("time"), parent: field("reply_to"),
-		tags: strings.Fields(field("tags")), via: field("via"), undo: field("undo") == "1", purge: field("purge") == "1"}
+		tags: strings.Fields(field("tags")), via: field("via"), purge: field("purge") == "1"}
 }
 
 // unlistIfDeleted takes a post off its author's lists (pushOwn's) again if
@@ -295,9 +293,9 @@ func (s *Store) unlistIfDeleted(ctx context.Context, j fanOutJob) error {
 }
 
 // pushTo pushes the tweet onto the followers' timelines, at most once each,
-// then takes them out of the in-flight hash. A repost's chunk is pushed
-// only if the repost still stands (an undo's only if it is still undone):
-// the two jobs may run at once.
+// then takes them out of the in-flight hash. A repost's chunk, and its
+// undo's, is pushed or taken off by whether the repost stands as it runs
+// (repostTo): the two jobs may run at once.
 func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, followers []string) error {
 	var err error
 	switch {
@@ -333,13 +331,7 @@ func (s *Store) pushTo(ctx context.Context, inflight string, j fanOutJob, follow
 			s.events.Publish(ctx, &live.Event{Kind: live.KindHome, Tweet: j.tweet, Users: followers})
 		}
 	default:
-		var stands bool
-		if stands, err = s.rdb.SIsMember(ctx, repostsKey(j.tweet), j.author).Result(); err == nil && stands != j.undo {
-			err = s.repushTo(ctx, j.tweet, j.via, j.undo, followers)
-			if err == nil && !j.undo {
-				err = s.deletedMeanwhile(ctx, j.tweet, followers)
-			}
-		}
+		_, err = s.repostTo(ctx, j.tweet, j.author, j.via, followers)
 	}
 	if err != nil {
 		return err

@@ -124,7 +124,7 @@ func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) erro
 	if err != nil || !changed {
 		return err
 	}
-	if err := s.fanOutRepost(ctx, v, id, !repost); err != nil {
+	if err := s.fanOutRepost(ctx, v, id); err != nil {
 		return fmt.Errorf("repost tweet %s: %w", id, err)
 	}
 	s.tellAuthor(ctx, repost, NotifyRepost, v.ID, id)
@@ -132,9 +132,10 @@ func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) erro
 }
 
 // mark adds the user whose secret it is to the tweet's set (on) or takes
-// them out, with the count in field, then the tweet to the user's own set
-// (or out of it) whether or not the first changed anything, which mends a
-// user's set left behind by a failure. It returns the user and whether the
+// them out, with the count in field, then makes the user's own set agree
+// with the tweet's (agree) whether or not the first changed anything,
+// which mends a user's set left behind by a failure or by the opposite
+// mark at the same moment. It returns the user and whether the
 // tweet's set changed; ErrNotLoggedIn, with nothing marked, when the
 // user's account deletion began meanwhile.
 func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(string) string, field string,
@@ -161,11 +162,14 @@ func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(s
 		s.counts.forget(id)
 		s.publishCounts(ctx, id)
 	}
-	if on {
-		err = s.rdb.SAdd(ctx, userSet(v.ID), id).Err()
-	} else {
-		err = s.rdb.SRem(ctx, userSet(v.ID), id).Err()
-	}
+	err = agree(
+		func() (bool, error) { return s.rdb.SIsMember(ctx, set(id), v.ID).Result() },
+		func(in bool) error {
+			if in {
+				return s.rdb.SAdd(ctx, userSet(v.ID), id).Err()
+			}
+			return s.rdb.SRem(ctx, userSet(v.ID), id).Err()
+		})
 	if err != nil {
 		return v, false, fmt.Errorf("%s of tweet %s: %w", field, id, err)
 	}
@@ -188,11 +192,12 @@ func (s *Store) mark(ctx context.Context, secret, id string, on bool, set func(s
 }
 
 // fanOutRepost puts the tweet on the timelines of the reposter and their
-// followers (undo: takes it off those it was put on by this repost): here
-// for up to InlineFanOut followers, by a fan-out job for more.
-func (s *Store) fanOutRepost(ctx context.Context, v *Viewer, tweet string, undo bool) error {
+// followers, or takes it off those a repost undone put it on (repostTo):
+// here for up to InlineFanOut followers, by a fan-out job for more.
+func (s *Store) fanOutRepost(ctx context.Context, v *Viewer, tweet string) error {
 	via := v.ID + " " + v.Username
-	if err := s.repushTo(ctx, tweet, via, undo, []string{v.ID}); err != nil {
+	stands, err := s.repostTo(ctx, tweet, v.ID, via, []string{v.ID})
+	if err != nil {
 		return err
 	}
 	n, err := s.rdb.ZCard(ctx, followerKey(v.ID)).Result()
@@ -201,13 +206,36 @@ func (s *Store) fanOutRepost(ctx context.Context, v *Viewer, tweet string, undo 
 	}
 	if n > int64(s.inlineFanOut) {
 		return s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyFanOut, Values: []any{
-			"tweet", tweet, "author", v.ID, "time", s.now().Unix(), "via", via, "undo", undoFlag(undo)}}).Err()
+			"tweet", tweet, "author", v.ID, "time", s.now().Unix(), "via", via, "undo", undoFlag(!stands)}}).Err()
 	}
 	followers, err := s.rdb.ZRange(ctx, followerKey(v.ID), 0, -1).Result()
 	if err != nil {
 		return err
 	}
-	return s.repushTo(ctx, tweet, via, undo, followers)
+	_, err = s.repostTo(ctx, tweet, v.ID, via, followers)
+	return err
+}
+
+// repostTo puts the tweet on the users' timelines as reposted by reposter
+// (via) if that repost stands, or takes it off them if it does not, by the
+// tweet's reposts set (agree), and says which. Not by what the caller
+// did: a repost and its undo at the same moment (two tabs) would each
+// write some timelines last, and leave a repost shown that is undone, or
+// one that stands shown nowhere.
+func (s *Store) repostTo(ctx context.Context, tweet, reposter, via string, users []string) (stands bool, err error) {
+	err = agree(
+		func() (bool, error) {
+			var err error
+			stands, err = s.rdb.SIsMember(ctx, repostsKey(tweet), reposter).Result()
+			return stands, err
+		},
+		func(stands bool) error {
+			if err := s.repushTo(ctx, tweet, via, !stands, users); err != nil || !stands {
+				return err
+			}
+			return s.deletedMeanwhile(ctx, tweet, users)
+		})
+	return stands, err
 }
 
 func undoFlag(undo bool) string {
