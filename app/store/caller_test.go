@@ -101,7 +101,10 @@ func TestChangesOutliveTheirCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	toldBob := func() int64 { return rdb.LLen(ctx, notificationsKey(bob)).Val() }
-	atBobsNotices := func(c redis.Cmder) bool { return command(c, "lpush", notificationsKey(bob)) }
+	atBobsNotices := func(c redis.Cmder) bool { // noticeScript's EVAL on bob's list
+		a := c.Args()
+		return c.Name() == "eval" && len(a) > 3 && fmt.Sprint(a[3]) == notificationsKey(bob)
+	}
 	cctx := cut(atBobsNotices)
 	if err := s.Follow(cctx, alice, "bob"); err != nil {
 		t.Errorf("Follow: %v", err)

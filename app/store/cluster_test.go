@@ -502,6 +502,7 @@ func TestFollowRacingUnfollow(t *testing.T) {
 					t.Errorf("%s with a %s before its step %d: bob in %s's followers %v, %s in bob's following %v",
 						op, against, i, name, follower, name, following)
 				}
+				told(t, rdb, fmt.Sprintf("%s with a %s before its step %d", op, against, i), fid, NotifyFollow, bob, "-", follower)
 				if !other.ran.Load() {
 					break // the operation took fewer steps
 				}
@@ -629,6 +630,7 @@ func TestLikeRacingUnlike(t *testing.T) {
 					settleAll(t, s)
 					at := fmt.Sprintf("%s %v with the other before its step %d", kind, on, i)
 					checkWhole(t, rdb, at)
+					told(t, rdb, at, alice, kind, bob, id, rdb.SIsMember(ctx, map[string]func(string) string{"like": likesKey, "repost": repostsKey}[kind](id), bob).Val())
 					if kind == "repost" {
 						stands := rdb.SIsMember(ctx, repostsKey(id), bob).Val()
 						shown := rdb.LPos(ctx, timelineKey(carol), id, redis.LPosArgs{}).Err() == nil
@@ -643,4 +645,19 @@ func TestLikeRacingUnlike(t *testing.T) {
 			}
 		}
 	})
+}
+
+// told checks that the user holds a notification of kind by actor about
+// tweet ("-": none) once if it stands, and none if it does not.
+func told(t *testing.T, rdb redis.UniversalClient, at, user, kind, actor, tweet string, stands bool) {
+	t.Helper()
+	n := 0
+	for _, e := range rdb.LRange(context.Background(), notificationsKey(user), 0, -1).Val() {
+		if f := strings.Fields(e); len(f) == 4 && f[0] == kind && f[1] == actor && f[2] == tweet {
+			n++
+		}
+	}
+	if want := map[bool]int{true: 1, false: 0}[stands]; n != want {
+		t.Errorf("%s: %d notifications of the %s by %s; it stands %v", at, n, kind, actor, stands)
+	}
 }

@@ -39,14 +39,15 @@ type Notification struct {
 }
 
 // notify tells each of the users (ids; the actor and repeats skipped) of
-// what actor did, about tweet ("-" for none), in one pipeline.
+// what actor did, about tweet ("-" for none), unless a user was told of it
+// already (noticeScript), then counts it unread.
 //
 // The deletion of an account marks it, then reads whom it told and takes
 // those notices back, and at its end removes its own notifications: a
 // notice by it, or to it, written after that would stay. So the marks of
-// the actor and of the users told are read after the writes (last in the
-// pipeline on one server, in a round trip of their own on a Cluster, whose
-// pipelines have no order across nodes). If a user's is set, that user's
+// the actor and of the users told are read after the notices are written
+// (in the round trip after them: a Cluster's pipelines have no order
+// across nodes). If a user's is set, that user's
 // notifications go; if the actor's, the notices are taken back. The same
 // for the tweet's: its deletion marks it, then takes back the notices its
 // likes, reposts and mentions gave, and a like's notice may come after.
@@ -64,32 +65,41 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 	if len(told) == 0 {
 		return
 	}
+	pushed := make([]*redis.Cmd, len(told))
+	err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, u := range told {
+			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
+			pushed[i] = noticeScript.Eval(ctx, p, []string{notificationsKey(u)}, entry, NotificationsCap, noticeLook)
+		}
+	})
+	if err != nil {
+		// What it tells of is done; the notification is lost.
+		s.log.Warn("could not notify", "kind", kind, "err", err)
+		return
+	}
+	var fresh []string
+	for i, u := range told {
+		if n, _ := pushed[i].Int(); n == 1 {
+			fresh = append(fresh, u)
+		}
+	}
+	if told = fresh; len(told) == 0 {
+		return // each was told already
+	}
 	gone := make([]*redis.BoolCmd, len(told)+1) // the actor's mark, then the users'
 	var tweetGone *redis.BoolCmd                // and the tweet's
-	marks := func(p redis.Pipeliner) {
+	err = s.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, u := range told {
+			unread = append(unread, countScript.Eval(ctx, p, []string{unreadKey(u)}, NotificationsCap))
+		}
 		for i, u := range append([]string{actor}, told...) {
 			gone[i] = p.HExists(ctx, userKey(u), fieldDeleted)
 		}
 		if tweet != "-" {
 			tweetGone = p.HExists(ctx, tweetKey(tweet), fieldDeleted)
 		}
-	}
-	err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, u := range told {
-			p.LPush(ctx, notificationsKey(u), entry)
-			p.LTrim(ctx, notificationsKey(u), 0, NotificationsCap-1)
-			// EVAL, not EVALSHA: a pipeline cannot fall back from NOSCRIPT.
-			unread = append(unread, countScript.Eval(ctx, p, []string{unreadKey(u)}, NotificationsCap))
-		}
-		if !s.sharded {
-			marks(p)
-		}
 	})
-	if err == nil && s.sharded {
-		err = s.pipelined(ctx, marks)
-	}
 	if err != nil {
-		// What it tells of is done; the notification is lost.
 		s.log.Warn("could not notify", "kind", kind, "err", err)
 		return
 	}
@@ -124,6 +134,27 @@ func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...
 		s.events.Publish(ctx, events...)
 	}
 }
+
+// noticeLook is how many of a user's newest notifications a notice looks
+// among for one of its own kind, by its actor, about its tweet.
+const noticeLook = 50
+
+// noticeScript: KEYS a user's notifications; ARGV the entry ("kind actor
+// tweet time"), the notifications kept, how many of the newest to look
+// among. Pushes the entry unless one of the same kind, by the same actor,
+// about the same tweet is among them (a like told twice: a like and an
+// unlike at once each telling it as it stands), and trims the list.
+// Returns 1 when it pushed.
+var noticeScript = script(`
+local kind, actor, tweet = string.match(ARGV[1], '^(%S+) (%S+) (%S+) ')
+for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)) do
+  local k, a, t = string.match(e, '^(%S+) (%S+) (%S+) ')
+  if k == kind and a == actor and t == tweet then return 0 end
+end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 1
+`)
 
 // countScript: KEYS a user's unread count; ARGV the notifications kept
 // (NotificationsCap). Counts one more, up to that: the unread ones are the

@@ -91,22 +91,34 @@ func (s *Store) Like(ctx context.Context, secret, id string, like bool) error {
 	if err != nil || !changed {
 		return err
 	}
-	s.tellAuthor(ctx, like, NotifyLike, v.ID, id)
+	s.tellAuthor(ctx, NotifyLike, v.ID, id, likesKey)
 	return nil
 }
 
-// tellAuthor notifies the author of tweet id of what actor did (do), or
-// takes the notification back (undo).
-func (s *Store) tellAuthor(ctx context.Context, do bool, kind, actor, id string) {
+// tellAuthor notifies the author of tweet id that actor liked or reposted
+// it (kind), or takes the notification back, as it stands by the tweet's
+// set when told (agree): a like and its undo at the same moment would
+// otherwise leave a notice of a like undone, or none of one that stands.
+func (s *Store) tellAuthor(ctx context.Context, kind, actor, id string, set func(string) string) {
 	author, err := s.rdb.HGet(ctx, tweetKey(id), fieldTweetUserID).Result()
 	if err != nil {
 		return // the tweet is gone since, and its notifications are not shown
 	}
-	if do {
-		s.notify(ctx, kind, actor, id, author)
-	} else {
-		s.unnotify(ctx, notice{author, kind, actor, id})
-	}
+	s.tellAsItStands(ctx, notice{author, kind, actor, id},
+		func() (bool, error) { return s.rdb.SIsMember(ctx, set(id), actor).Result() })
+}
+
+// tellAsItStands notifies n's user of what n says, or takes it back, as
+// stands says (agree). Best effort, as notify is.
+func (s *Store) tellAsItStands(ctx context.Context, n notice, stands func() (bool, error)) {
+	_ = agree(stands, func(stands bool) error {
+		if stands {
+			s.notify(ctx, n.kind, n.actor, n.tweet, n.user)
+		} else {
+			s.unnotify(ctx, n)
+		}
+		return nil
+	})
 }
 
 // Repost records that the user whose secret it is reposted the tweet, and
@@ -127,7 +139,7 @@ func (s *Store) Repost(ctx context.Context, secret, id string, repost bool) erro
 	if err := s.fanOutRepost(ctx, v, id); err != nil {
 		return fmt.Errorf("repost tweet %s: %w", id, err)
 	}
-	s.tellAuthor(ctx, repost, NotifyRepost, v.ID, id)
+	s.tellAuthor(ctx, NotifyRepost, v.ID, id, repostsKey)
 	return nil
 }
 

@@ -475,13 +475,18 @@ func (s *Store) follow(ctx context.Context, userID, followee, op string) error {
 	case -3:
 		return ErrNotLoggedIn
 	}
-	switch {
-	case n == 0: // so already: nothing to tell
-	case op == "follow":
-		s.notify(ctx, NotifyFollow, userID, "-", strconv.FormatInt(n, 10))
-	default:
-		s.unnotify(ctx, notice{strconv.FormatInt(n, 10), NotifyFollow, userID, "-"})
+	if n == 0 {
+		return nil // so already: nothing to tell
 	}
+	// Told as it stands, not as asked: a follow and an unfollow at once.
+	fid := strconv.FormatInt(n, 10)
+	s.tellAsItStands(ctx, notice{fid, NotifyFollow, userID, "-"}, func() (bool, error) {
+		err := s.rdb.ZScore(ctx, followerKey(fid), userID).Err()
+		if errors.Is(err, redis.Nil) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 	return nil
 }
 
