@@ -435,8 +435,12 @@ func (s *Store) followSharded(ctx context.Context, userID, followee, op string) 
 			return 0, err
 		}
 		if meGone.Val() || themGone.Val() {
+			// Undone by ids: a deletion that ended takes the name away.
 			if changed > 0 {
-				if _, err := s.followSharded(ctx, userID, followee, "unfollow"); err != nil {
+				if err := s.rdb.ZRem(ctx, followerKey(fid), userID).Err(); err != nil {
+					return 0, err
+				}
+				if err := s.matchFollowing(ctx, userID, fid); err != nil {
 					return 0, err
 				}
 			}

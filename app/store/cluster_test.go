@@ -661,3 +661,111 @@ func told(t *testing.T, rdb redis.UniversalClient, at, user, kind, actor, tweet 
 		t.Errorf("%s: %d notifications of the %s by %s; it stands %v", at, n, kind, actor, stands)
 	}
 }
+
+// TestRacingTheDeletions runs what others do to a tweet (like, repost,
+// reply, edit) and to an account (follow it) with the tweet's or the
+// account's deletion whole before each of its steps, and the other way
+// round, on one server and on a Cluster. After both and the jobs, Redis
+// holds nothing a reader could trip on (checkWhole).
+func TestRacingTheDeletions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: the full tier runs it")
+	}
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, aliceSecret := mustRegister(t, s, "alice")
+		bob, bobSecret := mustRegister(t, s, "bob")
+		carol, _ := mustRegister(t, s, "carol")
+		for _, f := range []string{bob, carol} {
+			if err := s.Follow(ctx, f, "alice"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Follow(ctx, carol, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		hook := &beforeStep{}
+		hs := New(cutClient(t, rdb), testHasher, nil)
+		hs.rdb.AddHook(hook)
+		type op func(st *Store, target string) error
+		deleteTweet := func(st *Store, id string) error { return st.DeleteTweet(ctx, aliceSecret, id) }
+		acts := []struct {
+			name string
+			act  op
+		}{
+			{"like", func(st *Store, id string) error { return st.Like(ctx, bobSecret, id, true) }},
+			{"repost", func(st *Store, id string) error { return st.Repost(ctx, bobSecret, id, true) }},
+			{"reply", func(st *Store, id string) error {
+				_, err := st.Reply(ctx, bobSecret, id, "a reply to @alice #race")
+				return err
+			}},
+			{"edit", func(st *Store, id string) error {
+				_, err := st.EditTweet(ctx, aliceSecret, id, "edited @bob #after", time.Hour)
+				return err
+			}},
+		}
+		// Refusals are answers: the tweet was gone first.
+		answered := func(err error) bool {
+			var refusal *Error
+			return err == nil || errors.As(err, &refusal) || errors.Is(err, ErrNoSuchTweet)
+		}
+		for _, a := range acts {
+			for _, order := range []struct {
+				name          string
+				first, during op
+			}{
+				{a.name + " with the deletion before each step", a.act, deleteTweet},
+				{"the deletion with the " + a.name + " before each step", deleteTweet, a.act},
+			} {
+				for i := 0; ; i++ {
+					id := mustPost(t, s, alice, fmt.Sprintf("to race %d #race @bob", i))
+					settle(t, s)
+					hook.arm(i, func() {
+						if err := order.during(s, id); !answered(err) {
+							t.Errorf("%s, before step %d: %v", order.name, i, err)
+						}
+					})
+					if err := order.first(hs, id); !answered(err) {
+						t.Fatalf("%s, before step %d: %v", order.name, i, err)
+					}
+					hideStaleNotices(t, rdb)
+					settleAll(t, s)
+					checkWhole(t, rdb, fmt.Sprintf("%s %d", order.name, i))
+					if t.Failed() || !hook.ran.Load() {
+						t.Logf("%s: %d steps", order.name, i)
+						break
+					}
+				}
+			}
+		}
+		// A follow of an account, and the account's deletion.
+		for _, followFirst := range []bool{true, false} {
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("dave%v%d", followFirst, i)
+				_, secret := mustRegister(t, s, name)
+				mustPost(t, s, alice, "for "+name)
+				follow := func(st *Store) error { return st.Follow(ctx, bob, name) }
+				del := func(st *Store) error { return st.DeleteAccount(ctx, "", secret, "Passw0rd!", 0) }
+				first, during := follow, del
+				if !followFirst {
+					first, during = del, follow
+				}
+				hook.arm(i, func() {
+					if err := during(s); !answered(err) && !errors.Is(err, ErrNotLoggedIn) {
+						t.Errorf("follow first %v, before step %d: %v", followFirst, i, err)
+					}
+				})
+				if err := first(hs); !answered(err) && !errors.Is(err, ErrNotLoggedIn) {
+					t.Fatalf("follow first %v, before step %d: %v", followFirst, i, err)
+				}
+				hideStaleNotices(t, rdb)
+				settleAll(t, s)
+				checkWhole(t, rdb, fmt.Sprintf("follow first %v, the other before step %d", followFirst, i))
+				if t.Failed() || !hook.ran.Load() {
+					t.Logf("follow first %v: %d steps", followFirst, i)
+					break
+				}
+			}
+		}
+	})
+}
