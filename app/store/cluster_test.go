@@ -738,6 +738,57 @@ func TestRacingTheDeletions(t *testing.T) {
 				}
 			}
 		}
+		// What a user does, and the deletion of their own account.
+		for _, a := range []struct {
+			name string
+			act  func(st *Store, id, secret, tweet string) error
+		}{
+			{"like", func(st *Store, _, secret, tweet string) error { return st.Like(ctx, secret, tweet, true) }},
+			{"repost", func(st *Store, _, secret, tweet string) error { return st.Repost(ctx, secret, tweet, true) }},
+			{"reply", func(st *Store, _, secret, tweet string) error {
+				_, err := st.Reply(ctx, secret, tweet, "a reply to @alice #race")
+				return err
+			}},
+			{"post", func(st *Store, _, secret, _ string) error {
+				_, err := st.PostAs(ctx, secret, "a post mentioning @alice #race")
+				return err
+			}},
+			{"follow", func(st *Store, id, _, _ string) error { return st.Follow(ctx, id, "alice") }},
+		} {
+			for _, actFirst := range []bool{true, false} {
+				for i := 0; ; i++ {
+					name := fmt.Sprintf("ben%s%v%d", a.name, actFirst, i)
+					id, secret := mustRegister(t, s, name)
+					if err := s.Follow(ctx, carol, name); err != nil {
+						t.Fatal(err)
+					}
+					tweet := mustPost(t, s, alice, "for "+name)
+					settle(t, s)
+					act := func(st *Store) error { return a.act(st, id, secret, tweet) }
+					del := func(st *Store) error { return st.DeleteAccount(ctx, "", secret, "Passw0rd!", 0) }
+					first, during := act, del
+					if !actFirst {
+						first, during = del, act
+					}
+					at := fmt.Sprintf("%s first %v, the other before step %d", a.name, actFirst, i)
+					hook.arm(i, func() {
+						if err := during(s); !answered(err) && !errors.Is(err, ErrNotLoggedIn) {
+							t.Errorf("%s: %v", at, err)
+						}
+					})
+					if err := first(hs); !answered(err) && !errors.Is(err, ErrNotLoggedIn) {
+						t.Fatalf("%s: %v", at, err)
+					}
+					hideStaleNotices(t, rdb)
+					settleAll(t, s)
+					checkWhole(t, rdb, at)
+					if t.Failed() || !hook.ran.Load() {
+						t.Logf("%s first %v: %d steps", a.name, actFirst, i)
+						break
+					}
+				}
+			}
+		}
 		// A follow of an account, and the account's deletion.
 		for _, followFirst := range []bool{true, false} {
 			for i := 0; ; i++ {
