@@ -820,3 +820,91 @@ func TestRacingTheDeletions(t *testing.T) {
 		}
 	})
 }
+
+// TestEditRacingEdit runs two edits of one tweet at the same moment (the
+// author in two tabs), the second whole before each step of the first, on
+// one server and on a Cluster: the tweet then reads as one of the two, its
+// earlier versions are listed, and its tags, words and mentions are
+// indexed as its text says (checkWhole).
+func TestEditRacingEdit(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		alice, aliceSecret := mustRegister(t, s, "alice")
+		mustRegister(t, s, "bob")
+		mustRegister(t, s, "carol")
+		hook := &beforeStep{}
+		hs := New(cutClient(t, rdb), testHasher, nil)
+		hs.rdb.AddHook(hook)
+		for i := 0; ; i++ {
+			id := mustPost(t, s, alice, fmt.Sprintf("first %d #one @bob", i))
+			settleAll(t, s)
+			texts := []string{"second #two @carol words", "third #three plain"}
+			hook.arm(i, func() {
+				if _, err := s.EditTweet(ctx, aliceSecret, id, texts[1], time.Hour); err != nil {
+					t.Errorf("the second edit, before step %d of the first: %v", i, err)
+				}
+			})
+			if _, err := hs.EditTweet(ctx, aliceSecret, id, texts[0], time.Hour); err != nil {
+				t.Fatalf("the first edit, the second before its step %d: %v", i, err)
+			}
+			settleAll(t, s)
+			at := fmt.Sprintf("two edits, the second before step %d of the first", i)
+			checkWhole(t, rdb, at)
+			if body := rdb.HGet(ctx, tweetKey(id), fieldTweetBody).Val(); body != texts[0] && body != texts[1] {
+				t.Errorf("%s: the tweet reads %q", at, body)
+			}
+			if t.Failed() || !hook.ran.Load() {
+				t.Logf("%d steps", i)
+				break
+			}
+		}
+	})
+}
+
+// TestSecretRacingSecret runs two changes of a user's secret at the same
+// moment (a password change in one tab, a sign-out in another), the second
+// whole before each step of the first, on one server and on a Cluster:
+// afterwards the account has one secret, auths leads to it from that
+// secret alone, and the user signs in with the password that was set.
+func TestSecretRacingSecret(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		hook := &beforeStep{}
+		hs := New(cutClient(t, rdb), testHasher, nil)
+		hs.rdb.AddHook(hook)
+		for i := 0; ; i++ {
+			name := fmt.Sprintf("dana%d", i)
+			id, secret := mustRegister(t, s, name)
+			hook.arm(i, func() {
+				if err := s.Logout(ctx, secret); err != nil && !errors.Is(err, ErrNotLoggedIn) {
+					t.Errorf("the sign-out, before step %d of the change: %v", i, err)
+				}
+			})
+			_, err := hs.ChangePassword(ctx, "", secret, "Passw0rd!", "N3w-Passw0rd")
+			if err != nil && !errors.Is(err, ErrNotLoggedIn) {
+				t.Fatalf("the change, the sign-out before its step %d: %v", i, err)
+			}
+			at := fmt.Sprintf("a password change, a sign-out before its step %d", i)
+			current := rdb.HGet(ctx, userKey(id), fieldAuth).Val()
+			for k, v := range rdb.HGetAll(ctx, keyAuths).Val() {
+				if v == id && k != current {
+					t.Errorf("%s: auths leads to %s from a secret the account does not hold", at, name)
+				}
+			}
+			if current != "" && rdb.HGet(ctx, keyAuths, current).Val() != id {
+				t.Errorf("%s: the account's secret is not in auths", at)
+			}
+			pw := "N3w-Passw0rd"
+			if err != nil {
+				pw = "Passw0rd!"
+			}
+			if _, err := s.Login(ctx, "", name, pw); err != nil {
+				t.Errorf("%s: signing in with %q: %v", at, pw, err)
+			}
+			if t.Failed() || !hook.ran.Load() {
+				t.Logf("%d steps", i)
+				break
+			}
+		}
+	})
+}
