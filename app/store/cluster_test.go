@@ -908,3 +908,50 @@ func TestSecretRacingSecret(t *testing.T) {
 		}
 	})
 }
+
+// TestAddressRacingAddress confirms two addresses of one account at the
+// same moment (two links, opened together), the second whole before each
+// step of the first, on one server and on a Cluster: the account then has
+// one of them, and only that one leads to it.
+func TestAddressRacingAddress(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		hook := &beforeStep{}
+		hs := New(cutClient(t, rdb), testHasher, nil)
+		hs.rdb.AddHook(hook)
+		for i := 0; ; i++ {
+			id, secret := mustRegister(t, s, fmt.Sprintf("erin%d", i))
+			a, b := fmt.Sprintf("a%d@example.com", i), fmt.Sprintf("b%d@example.com", i)
+			first, err := s.AddressToken(ctx, secret, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, err := s.AddressToken(ctx, secret, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hook.arm(i, func() {
+				if _, err := s.ConfirmAddress(ctx, second); err != nil {
+					t.Errorf("the second link, before step %d of the first: %v", i, err)
+				}
+			})
+			if _, err := hs.ConfirmAddress(ctx, first); err != nil {
+				t.Fatalf("the first link, the second before its step %d: %v", i, err)
+			}
+			at := fmt.Sprintf("two addresses confirmed, the second before step %d of the first", i)
+			has := rdb.Get(ctx, emailKey(id)).Val()
+			if has != a && has != b {
+				t.Errorf("%s: the account has %q", at, has)
+			}
+			for _, addr := range []string{a, b} {
+				if leads := rdb.Get(ctx, emailUserKey(addr)).Val() == id; leads != (addr == has) {
+					t.Errorf("%s: the account has %s, and %s leads to it: %v", at, has, addr, leads)
+				}
+			}
+			if t.Failed() || !hook.ran.Load() {
+				t.Logf("%d steps", i)
+				break
+			}
+		}
+	})
+}
