@@ -201,9 +201,11 @@ func told(t *testing.T, rdb redis.UniversalClient, at, user, kind, actor, tweet 
 
 // TestRacingTheDeletions runs what others do to a tweet (like, repost,
 // reply, edit) and to an account (follow it) with the tweet's or the
-// account's deletion whole before each of its steps, and the other way
-// round, on one server and on a Cluster. After both and the jobs, Redis
-// holds nothing a reader could trip on (checkWhole).
+// account's deletion whole before each of its steps, and what a user does
+// (like, repost, reply, post, follow) with the deletion of their own
+// account, and each the other way round, on one server and on a Cluster.
+// After both and the jobs, Redis holds nothing a reader could trip on
+// (checkWhole).
 func TestRacingTheDeletions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: the full tier runs it")
