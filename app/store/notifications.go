@@ -47,10 +47,10 @@ type Notification struct {
 // notice by it, or to it, written after that would stay. So the marks of
 // the actor and of the users told are read after the notices are written
 // (in the round trip after them: a Cluster's pipelines have no order
-// across nodes). If a user's is set, that user's
-// notifications go; if the actor's, the notices are taken back. The same
-// for the tweet's: its deletion marks it, then takes back the notices its
-// likes, reposts and mentions gave, and a like's notice may come after.
+// across nodes). If a user's is set, that user's notifications go; if the
+// actor's, the notices are taken back. The same for the tweet's: its
+// deletion marks it, then takes back the notices its likes, reposts and
+// mentions gave, and a like's notice may come after.
 func (s *Store) notify(ctx context.Context, kind, actor, tweet string, users ...string) {
 	entry := strings.Join([]string{kind, actor, tweet, strconv.FormatInt(s.now().Unix(), 10)}, " ")
 	done := map[string]bool{actor: true}
