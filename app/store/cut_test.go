@@ -21,7 +21,7 @@ import (
 // nothing a reader could trip on is left (checkWhole): no count that
 // differs from what it counts, no half a like, no listed deleted tweet.
 func TestCutAtEveryStep(t *testing.T) {
-	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	onBothAtOnce(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		alice, aliceSecret := mustRegister(t, s, "alice")
 		bob, bobSecret := mustRegister(t, s, "bob")

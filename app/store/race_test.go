@@ -130,7 +130,7 @@ func TestFollowRacingUnfollow(t *testing.T) {
 // user's agree, and a repost is on the followers' timelines only if it
 // stands.
 func TestLikeRacingUnlike(t *testing.T) {
-	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	onBothAtOnce(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		alice, _ := mustRegister(t, s, "alice")
 		bob, bobSecret := mustRegister(t, s, "bob")
@@ -210,20 +210,28 @@ func TestRacingTheDeletions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: the full tier runs it")
 	}
-	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+	onBothAtOnce(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
-		alice, aliceSecret := mustRegister(t, s, "alice")
-		bob, bobSecret := mustRegister(t, s, "bob")
-		carol, _ := mustRegister(t, s, "carol")
-		for _, f := range []string{bob, carol} {
-			if err := s.Follow(ctx, f, "alice"); err != nil {
+		r := newRacer(t, rdb)
+		// fresh empties Redis and signs alice, bob and carol up again (bob
+		// and carol follow alice, carol follows bob), so that each race's
+		// checks read a small database.
+		var alice, aliceSecret, bob, bobSecret, carol string
+		fresh := func() {
+			t.Helper()
+			flushAll(t, rdb)
+			alice, aliceSecret = mustRegister(t, s, "alice")
+			bob, bobSecret = mustRegister(t, s, "bob")
+			carol, _ = mustRegister(t, s, "carol")
+			for _, f := range []string{bob, carol} {
+				if err := s.Follow(ctx, f, "alice"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Follow(ctx, carol, "bob"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.Follow(ctx, carol, "bob"); err != nil {
-			t.Fatal(err)
-		}
-		r := newRacer(t, rdb)
 		type op func(st *Store, target string) error
 		deleteTweet := func(st *Store, id string) error { return st.DeleteTweet(ctx, aliceSecret, id) }
 		acts := []struct {
@@ -254,6 +262,7 @@ func TestRacingTheDeletions(t *testing.T) {
 				{a.name + " with the deletion before each step", a.act, deleteTweet},
 				{"the deletion with the " + a.name + " before each step", deleteTweet, a.act},
 			} {
+				fresh()
 				for i := 0; ; i++ {
 					id := mustPost(t, s, alice, fmt.Sprintf("to race %d #race @bob", i))
 					settle(t, s)
@@ -292,6 +301,7 @@ func TestRacingTheDeletions(t *testing.T) {
 			{"follow", func(st *Store, id, _, _ string) error { return st.Follow(ctx, id, "alice") }},
 		} {
 			for _, actFirst := range []bool{true, false} {
+				fresh()
 				for i := 0; ; i++ {
 					name := fmt.Sprintf("ben%s%v%d", a.name, actFirst, i)
 					id, secret := mustRegister(t, s, name)
@@ -326,6 +336,7 @@ func TestRacingTheDeletions(t *testing.T) {
 		}
 		// A follow of an account, and the account's deletion.
 		for _, followFirst := range []bool{true, false} {
+			fresh()
 			for i := 0; ; i++ {
 				name := fmt.Sprintf("dave%v%d", followFirst, i)
 				_, secret := mustRegister(t, s, name)

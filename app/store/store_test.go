@@ -361,11 +361,29 @@ func forEachFanOut(t *testing.T, test func(t *testing.T, s *Store, rdb *redis.Cl
 
 // onBoth runs test on one server and on a Redis Cluster.
 func onBoth(t *testing.T, test func(t *testing.T, s *Store, rdb redis.UniversalClient)) {
+	onBothThen(t, false, test)
+}
+
+// onBothAtOnce is onBoth with the two runs at once, for the long tests
+// (they wait on Redis far more than they compute), so that the store's
+// package stays well within go test's ten minutes on a slow machine. test
+// must keep its state within itself.
+func onBothAtOnce(t *testing.T, test func(t *testing.T, s *Store, rdb redis.UniversalClient)) {
+	onBothThen(t, true, test)
+}
+
+func onBothThen(t *testing.T, atOnce bool, test func(t *testing.T, s *Store, rdb redis.UniversalClient)) {
 	t.Run("one server", func(t *testing.T) {
+		if atOnce {
+			t.Parallel()
+		}
 		s, rdb := newStore(t)
 		test(t, s, rdb)
 	})
 	t.Run("cluster", func(t *testing.T) {
+		if atOnce {
+			t.Parallel()
+		}
 		s, rdb, _ := clusterStore(t)
 		test(t, s, rdb)
 	})
