@@ -285,8 +285,22 @@ func isStreamGone(err error) bool {
 
 // runPending runs the jobs delivered to consumer and not finished: a worker
 // of the same name that was stopped or killed had them.
+//
+// It asks XPENDING first, which only reads: an XREADGROUP of a consumer's
+// pending jobs counts as a change to the database even when there are
+// none (Redis 7), and the worker asks every few seconds, so an idle site
+// would set off the snapshots of a Redis that saves after a few changes.
 func (s *Store) runPending(ctx context.Context, consumer string) error {
 	for {
+		pending, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: keyFanOut, Group: fanOutGroup, Consumer: consumer, Start: "-", End: "+", Count: 1,
+		}).Result()
+		if err != nil {
+			return fmt.Errorf("fan-out: look for pending jobs: %w", err)
+		}
+		if len(pending) == 0 {
+			return nil
+		}
 		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: fanOutGroup, Consumer: consumer, Streams: []string{keyFanOut, "0"}, Count: 8,
 		}).Result()

@@ -412,27 +412,28 @@ return 1
 // it returns how many tweets it read (0: nothing left to do). One instance
 // at a time does (searchLease).
 func (s *Store) IndexSearch(ctx context.Context) (int, error) {
+	// Whether there is anything to do is read before the lease is taken:
+	// the lease is two writes, and an idle site that wrote to Redis every
+	// SearchIndexIdle would grow its append-only file and set off its
+	// snapshots (save 300 10) for good.
+	if w, err := s.indexWork(ctx); err != nil || !w.any() {
+		return 0, err
+	}
 	release, err := s.searchLease(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	defer release()
-	var next, last *redis.StringCmd
-	var nameCount, userCount *redis.IntCmd
-	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
-		next, last = p.Get(ctx, keySearchNext), p.Get(ctx, keyNextTweetID)
-		nameCount, userCount = p.ZCard(ctx, keyNames), p.HLen(ctx, keyUsers)
-	}); err != nil {
-		return 0, fmt.Errorf("index: %w", err)
+	w, err := s.indexWork(ctx) // again: another instance may have done it
+	if err != nil {
+		return 0, err
 	}
-	if nameCount.Val() < userCount.Val() {
+	if w.names {
 		if err := s.indexAllNames(ctx); err != nil {
 			return 0, err
 		}
 	}
-	from, _ := strconv.ParseInt(next.Val(), 10, 64)
-	from = max(from, 1)
-	upTo, _ := strconv.ParseInt(last.Val(), 10, 64)
+	from, upTo := w.from, w.upTo
 	if from > upTo {
 		return 0, nil
 	}
@@ -485,6 +486,30 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	return int(to - from + 1), nil
+}
+
+// indexWork is what the indexer has to do: the tweets from from to upTo,
+// and the names of users pytwis added if names is set.
+type indexWork struct {
+	from, upTo int64
+	names      bool
+}
+
+func (w indexWork) any() bool { return w.names || w.from <= w.upTo }
+
+// indexWork reads what the indexer has to do, without writing.
+func (s *Store) indexWork(ctx context.Context) (indexWork, error) {
+	var next, last *redis.StringCmd
+	var nameCount, userCount *redis.IntCmd
+	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		next, last = p.Get(ctx, keySearchNext), p.Get(ctx, keyNextTweetID)
+		nameCount, userCount = p.ZCard(ctx, keyNames), p.HLen(ctx, keyUsers)
+	}); err != nil {
+		return indexWork{}, fmt.Errorf("index: %w", err)
+	}
+	from, _ := strconv.ParseInt(next.Val(), 10, 64)
+	upTo, _ := strconv.ParseInt(last.Val(), 10, 64)
+	return indexWork{from: max(from, 1), upTo: upTo, names: nameCount.Val() < userCount.Val()}, nil
 }
 
 // searchLeaseTTL bounds how long an instance that stopped while indexing
