@@ -2,12 +2,17 @@ package serve_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"pytwask/app/redistest"
 	"pytwask/app/serve"
@@ -21,11 +26,43 @@ import (
 // 10) every five minutes and grow its append-only file, on a site that
 // nobody uses.
 func TestIdleWritesNothing(t *testing.T) {
-	rs := redistest.Start(t)
-	if rs.InProcess() {
-		t.Skip("needs redis-server: the in-memory stand-in counts no changes")
-	}
-	env := baseEnv(rs)
+	t.Run("one server", func(t *testing.T) {
+		t.Parallel()
+		rs := redistest.Start(t)
+		if rs.InProcess() {
+			t.Skip("needs redis-server: the in-memory stand-in counts no changes")
+		}
+		rdb := rs.Client()
+		defer rdb.Close()
+		idleWritesNothing(t, baseEnv(rs), rdb, func(fn func(*redis.Client)) { fn(rdb) })
+	})
+	t.Run("Cluster", func(t *testing.T) {
+		t.Parallel()
+		cl := redistest.StartCluster(t)
+		rdb := cl.Client()
+		defer rdb.Close()
+		cl.WaitReplicasSeen() // a replica's first sync would count as changes
+		env := append(siteEnv(), cl.Env()...)
+		// The primaries: every write goes to one of them. ForEachMaster
+		// visits them at once; fn takes them one at a time.
+		idleWritesNothing(t, env, rdb, func(fn func(*redis.Client)) {
+			var mu sync.Mutex
+			if err := rdb.ForEachMaster(context.Background(), func(_ context.Context, node *redis.Client) error {
+				mu.Lock()
+				defer mu.Unlock()
+				fn(node)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+// idleWritesNothing runs the binary on seeded data in Redis (rdb, whose
+// nodes each visits) until it has nothing left to do, then checks that it
+// changes nothing.
+func idleWritesNothing(t *testing.T, env []string, rdb redis.UniversalClient, each func(func(*redis.Client))) {
 	seed := exec.Command(binary, "seed", "--users", "20", "--follows", "5", "--tweets", "300")
 	seed.Env = env
 	if out, err := seed.CombinedOutput(); err != nil {
@@ -33,8 +70,6 @@ func TestIdleWritesNothing(t *testing.T) {
 	}
 	p := start(t, append(env, "PYTWASK_LISTEN=unix:"+filepath.Join(socketDir(t), "p.sock")))
 	ctx := context.Background()
-	rdb := rs.Client()
-	defer rdb.Close()
 
 	// First the instance has work: the search index of the seeded tweets.
 	deadline := time.Now().Add(30 * time.Second)
@@ -51,43 +86,49 @@ func TestIdleWritesNothing(t *testing.T) {
 	}
 	time.Sleep(2 * serve.SearchIndexIdle) // a batch under way ends
 
-	info := func(section string) map[string]string {
-		m := map[string]string{}
-		for _, line := range strings.Split(rdb.Info(ctx, section).Val(), "\r\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok {
-				m[k] = v
+	// changes sums the nodes' changes since their last snapshot, and
+	// lists how often each command ran on each.
+	changes := func() (n int, calls map[string]string) {
+		calls = map[string]string{}
+		each(func(node *redis.Client) { // maybe on another goroutine: no t.Fatal
+			addr := node.Options().Addr
+			info, err := node.Info(ctx, "persistence", "commandstats").Result()
+			if err != nil {
+				t.Errorf("INFO of %s: %v", addr, err)
+				return
 			}
-		}
-		return m
+			for _, line := range strings.Split(info, "\r\n") {
+				k, v, _ := strings.Cut(line, ":")
+				if k == "rdb_changes_since_last_save" {
+					c, err := strconv.Atoi(v)
+					if err != nil {
+						t.Errorf("INFO of %s: %s", addr, line)
+					}
+					n += c
+				} else if cmd, ok := strings.CutPrefix(k, "cmdstat_"); ok {
+					calls[addr+" "+cmd], _, _ = strings.Cut(strings.TrimPrefix(v, "calls="), ",")
+				}
+			}
+		})
+		return n, calls
 	}
-	changes := func() int {
-		n, err := strconv.Atoi(info("persistence")["rdb_changes_since_last_save"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before, calls := changes(), info("commandstats")
+	before, callsBefore := changes()
 	// Each fan-out worker looks for its own pending jobs every JobIdle/3;
 	// the indexer for new tweets every SearchIndexIdle.
 	idle := store.JobIdle/3 + 2*time.Second
 	time.Sleep(idle)
-	if n := changes() - before; n != 0 {
+	if after, calls := changes(); after != before {
 		var ran []string
-		for cmd, stats := range info("commandstats") {
-			if stats != calls[cmd] {
-				ran = append(ran, strings.TrimPrefix(cmd, "cmdstat_")+" "+callsOf(stats)+" (was "+callsOf(calls[cmd])+")")
+		for cmd, n := range calls {
+			if n != callsBefore[cmd] {
+				ran = append(ran, fmt.Sprintf("%s %s times", cmd, n))
 			}
 		}
-		t.Errorf("an idle instance changed the database %d times in %v; commands run: %s", n, idle, strings.Join(ran, ", "))
+		sort.Strings(ran)
+		t.Errorf("an idle instance changed the database %d times in %v; commands that ran (in all): %s",
+			after-before, idle, strings.Join(ran, ", "))
 	}
 	if code := p.stop(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
-}
-
-// callsOf is the calls= count in an INFO commandstats value.
-func callsOf(stats string) string {
-	calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
-	return calls
 }
