@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,72 @@ func TestRedisSampleConfig(t *testing.T) {
 	defer anon.Close()
 	if err := anon.Set(ctx, "x", "y", 0).Err(); err == nil {
 		t.Error("the sample config accepts commands without the password")
+	}
+}
+
+// TestRedisUserOfItsOwn: the sample configuration's user for pytwask
+// (its "#user pytwask" line, uncommented with a password) is read by
+// redis-server, and the site and `pytwask check` run as it through
+// REDIS_URL as the comment says: pytwask reads what it reads at its start,
+// a visitor signs up, signs in and posts, and Redis refused nothing (its
+// ACL LOG; every operation is run as the user in the store's
+// TestOperationsAsItsOwnRedisUser).
+func TestRedisUserOfItsOwn(t *testing.T) {
+	dir := socketDir(t)
+	r := startSampleRedis(t, dir)
+	own := randomHex(16)
+	b, err := os.ReadFile(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.Replace(string(b), "\n#user pytwask on >CHANGE-ME-to-another-long-random-password ", "\nuser pytwask on >"+own+" ", 1)
+	if conf == string(b) {
+		t.Fatal("the sample configuration has no #user pytwask line")
+	}
+	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	r.start()
+
+	sock := filepath.Join(dir, "p.sock")
+	env := append(siteEnv(), "REDIS_URL=unix://pytwask:"+own+"@"+r.sock+"?db=0")
+	p := start(t, append(env, "PYTWASK_LISTEN=unix:"+sock))
+	if warned := p.lines(`"level":"WARN"`); len(warned) > 0 {
+		t.Errorf("the start warned: %s", strings.Join(warned, "\n"))
+	}
+	c := loadClient(t, sock)
+	res, err := c.PostForm("http://x/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	signInOver(t, c, "alice")
+	res, err = c.PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {"posted as a user of its own"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if st, body := get(t, c, "http://x/tweets/user_timeline"); st != 200 || !strings.Contains(body, "posted as a user of its own") {
+		t.Errorf("alice's timeline: %d\n%s", st, body)
+	}
+	check := exec.Command(binary, "check")
+	check.Env = env
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("pytwask check: %v\n%s", err, out)
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+
+	rdb := r.client()
+	defer rdb.Close()
+	log, err := rdb.ACLLog(context.Background(), 100).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range log {
+		t.Errorf("Redis refused pytwask's user: %s %s (%s)", e.Reason, e.Object, e.Context)
 	}
 }
 
