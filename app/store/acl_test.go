@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -86,6 +88,7 @@ func TestOperationsAsItsOwnRedisUser(t *testing.T) {
 		w := newWorld(t, s, admin)
 		w.oneAtATime(1, 300)
 		w.drain()
+		everythingElse(t, s, w)
 		if _, err := s.RedisVersion(ctx); err != nil {
 			t.Error(err)
 		}
@@ -139,4 +142,80 @@ func TestOperationsAsItsOwnRedisUser(t *testing.T) {
 		t.Cleanup(func() { own.Close() })
 		run(t, New(own, testHasher, nil), admin, own, refused)
 	})
+}
+
+// everythingElse runs, as the world's first user still there, the store's
+// operations that the random world does not: the pages' reads, search, the
+// limits, an operator's commands, a seed, and a fan-out worker's loop.
+func everythingElse(t *testing.T, s *Store, w *world) {
+	t.Helper()
+	ctx := context.Background()
+	var u randomUser
+	for _, x := range w.users {
+		if x.secret != "" {
+			u = x
+			break
+		}
+	}
+	if u.secret == "" {
+		t.Fatal("no user of the random world is left")
+	}
+	var tweet string
+	if len(w.tweets) > 0 {
+		tweet = w.tweets[len(w.tweets)-1]
+	}
+	q, err := ParseQuery("hello #tag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil && !isKind(err, NotFound) {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	for _, f := range []Feed{General, Own} {
+		_, _, err := s.Timeline(ctx, u.secret, f, 0, 20)
+		must("timeline "+string(f), err)
+	}
+	_, _, err = s.UserTweets(ctx, u.secret, u.name, 0, 20)
+	must("user tweets", err)
+	if tweet != "" {
+		_, _, err = s.TweetConversation(ctx, u.secret, tweet, 0, 20)
+		must("conversation", err)
+		_, _, err = s.TweetFor(ctx, u.id, tweet)
+		must("tweet", err)
+		_, err = s.Versions(ctx, tweet)
+		must("versions", err)
+	}
+	_, _, err = s.TagTweets(ctx, u.secret, "tag", 0, 20)
+	must("tag", err)
+	_, _, err = s.SearchTweets(ctx, u.secret, q, 0, 20)
+	must("search tweets", err)
+	_, err = s.SearchUsers(ctx, q)
+	must("search users", err)
+	_, err = s.UserProfile(ctx, u.secret)
+	must("profile", err)
+	_, err = s.FollowersPage(ctx, u.id, 1)
+	must("followers", err)
+	_, err = s.FollowingPage(ctx, u.id, 1)
+	must("following", err)
+	_, err = s.Authenticate(ctx, u.secret)
+	must("authenticate", err)
+	_, err = s.Hit(ctx, "acl", u.id, Limit{Max: 5, Window: time.Minute})
+	must("a limit", err)
+	must("a refund", s.Refund(ctx, "acl", u.id, Limit{Max: 5, Window: time.Minute}))
+	must("ping", s.Ping(ctx))
+	_, _, err = s.ResetToken(ctx, u.name)
+	must("an operator's reset link", err)
+	_, err = s.RenewSecret(ctx, u.secret)
+	must("a new secret", err)
+	_, err = s.Seed(ctx, SeedOptions{Users: 5, Follows: 2, Tweets: 20, Password: "Passw0rd!", Force: true,
+		Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Now()})
+	must("seed", err)
+	must("an operator's deletion", s.DeleteUser(ctx, u.name, time.Hour))
+	worker, stop := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer stop()
+	s.RunFanOut(worker, "acl") // until the timeout: reads, claims, pending jobs
+	w.drain()
 }
