@@ -96,7 +96,7 @@ type Config struct {
 	BaseURL      string `envconfig:"PYTWASK_BASE_URL" desc:"the site's address for links in email, e.g. https://example.com (default: https:// and the first of PYTWASK_DOMAINS)"`
 
 	MaxConns          int `envconfig:"PYTWASK_MAX_CONNS" default:"10000" desc:"open connections allowed on each listener; more are closed at once (0: no limit)"`
-	MaxConnsPerClient int `envconfig:"PYTWASK_MAX_CONNS_PER_CLIENT" default:"100" desc:"open connections allowed from one client address (IPv6 per /64) on each TCP listener; not on unix sockets, where nginx speaks for everyone (0: no limit)"`
+	MaxConnsPerClient int `envconfig:"PYTWASK_MAX_CONNS_PER_CLIENT" default:"100" desc:"open connections, and HTTP/2 requests in progress, allowed from one client address (IPv6 per /64) on each TCP listener; not on unix sockets, where nginx speaks for everyone (0: no limit)"`
 
 	// InMemory is set when dev runs with no Redis variable at all: the site
 	// then uses an in-process Redis whose data is lost at exit.

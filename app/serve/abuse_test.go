@@ -49,14 +49,18 @@ func seedLongTimeline(t *testing.T, rs *redistest.Server) {
 	}
 }
 
+// attacker is the address the tests' attackers connect from.
+var attacker = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9)}
+
 // slowReader connects with a receive buffer of about 1 KiB, sends request,
 // and never reads the answers: the server's writes to it block once the
 // socket's buffers are full (on loopback, after about 1.5 MB: request holds
 // enough pipelined requests for that). wrap may wrap the connection (in
-// TLS).
+// TLS). It connects from attacker, not from the visitors' 127.0.0.1: what
+// one client holds of its own (its requests in progress) is its own.
 func slowReader(t *testing.T, addr, request string, wrap func(net.Conn) (net.Conn, error)) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: attacker, Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
 		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
 		return err

@@ -81,7 +81,8 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 	t.Run("slow HTTP/2 readers", func(t *testing.T) {
 		// 8 connections, each asking for 16 pages on streams with a flow
 		// control window of 0: the server can send none of them. No page
-		// slot may stay taken by them.
+		// slot may stay taken by them. (They hold their own client's
+		// places for requests in progress, which is what those are for.)
 		cfg := &tls.Config{RootCAs: peb.issuerRoot, ServerName: testDomain, NextProtos: []string{"h2"}}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		for range 8 {
@@ -100,6 +101,71 @@ func checkHTTPSClients(t *testing.T, peb *pebble, rs *redistest.Server, port int
 			percentile(took, 50), p99, percentile(took, 100))
 		if p99 >= 50*time.Millisecond {
 			t.Errorf("a visitor's timeline p99 is %v with slow HTTP/2 readers; want under 50 ms", p99)
+		}
+	})
+
+	t.Run("many HTTP/2 streams from one client", func(t *testing.T) {
+		// One client (the attacker's address) keeps 100 connections open (its cap) and
+		// asks for the timeline on as many streams of each as the server
+		// allows, again as soon as a page comes. Over HTTP/1.1 each
+		// connection would carry one request at a time; here the client had
+		// thousands in progress, queued ahead of a visitor's (127.0.0.1)
+		// page, which took a second with 250 streams a connection.
+		cfg := &tls.Config{RootCAs: peb.issuerRoot, ServerName: testDomain}
+		h2 := &tls.Config{RootCAs: peb.issuerRoot, ServerName: testDomain, NextProtos: []string{"h2"}}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		got := map[string]int{}
+		for range 100 {
+			// One connection each, as many streams on it as the server allows.
+			c := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, MaxConnsPerHost: 1,
+				HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: true},
+				DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					d := &tls.Dialer{NetDialer: &net.Dialer{LocalAddr: attacker}, Config: h2}
+					return d.DialContext(ctx, "tcp", addr)
+				}}}
+			for range 32 {
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						req, _ := http.NewRequestWithContext(ctx, "GET", origin+"/tweets/general_timeline", nil)
+						res, err := c.Do(req)
+						if ctx.Err() != nil {
+							return
+						}
+						outcome := "error"
+						if err == nil {
+							io.Copy(io.Discard, res.Body)
+							res.Body.Close()
+							outcome = res.Proto + " " + strconv.Itoa(res.StatusCode)
+						} else {
+							time.Sleep(10 * time.Millisecond) // a connection the server closed
+						}
+						mu.Lock()
+						got[outcome]++
+						mu.Unlock()
+					}
+				})
+			}
+		}
+		time.Sleep(2 * time.Second)
+		tr := &http.Transport{TLSClientConfig: cfg.Clone(), ForceAttemptHTTP2: true}
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		defer tr.CloseIdleConnections()
+		took := visitorRounds(t, &http.Client{Transport: tr, Timeout: 15 * time.Second}, origin+"/tweets/general_timeline", 50, 100*time.Millisecond)
+		stop()
+		wg.Wait()
+		p99 := percentile(took, 99)
+		t.Logf("one client on 100 connections × 32 streams: %v; a visitor's 50 timeline pages over HTTP/2: p50 %v, p99 %v, max %v",
+			got, percentile(took, 50), p99, percentile(took, 100))
+		if p99 >= 100*time.Millisecond {
+			t.Errorf("a visitor's timeline p99 is %v while one client asks on thousands of streams; want under 100 ms", p99)
+		}
+		if got["HTTP/2.0 200"] < 1000 {
+			t.Errorf("the client got %d pages over HTTP/2; it did not load the site", got["HTTP/2.0 200"])
 		}
 	})
 

@@ -195,10 +195,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 	addrs := make([]net.Addr, len(specs))
 	var where []string
 	for i, s := range specs {
+		h := handlers[i]
 		if s.Role != roleDebug {
-			listeners[i] = limitConns(listeners[i], cfg.MaxConns, cfg.MaxConnsPerClient, log)
+			limited := limitConns(listeners[i], cfg.MaxConns, cfg.MaxConnsPerClient, log)
+			listeners[i], h = limited, limited.limitRequests(h)
 		}
-		srv := newHTTPServer(drain.handler(handlers[i]), log)
+		srv := newHTTPServer(drain.handler(h), log)
 		srv.ConnState = drain.track
 		serve := srv.Serve
 		if s.Role == RoleHTTPS {
@@ -385,7 +387,13 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	return &http.Server{
-		Protocols:         &protocols,
+		Protocols: &protocols,
+		// A browser holds one connection per site, and on it a stream for
+		// each tab's live updates (at most PYTWASK_STREAMS_PER_CLIENT)
+		// besides its page loads: 32 is room enough. Go's default, 250,
+		// let one client with its hundred connections park 25,000
+		// requests, and half a gigabyte, in limitRequests.
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 32},
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -55,10 +55,12 @@ func newPageSlots(n int) *slots.Slots {
 // and sent after the slot is given back, so a client that reads slowly
 // holds only its own connection, never a slot that other visitors wait for.
 // The error page for what h returns is written after the slot is given back
-// too (handle).
+// too (handle). Each client address waits in a line of its own, and the
+// lines take turns (package slots): a client with a hundred pages waiting
+// does not put them all ahead of another's one.
 func (s *Server) inPageSlot(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.pages.Acquire(r.Context()); err != nil {
+		if err := s.pages.AcquireFor(r.Context(), s.clientSubject(r)); err != nil {
 			return fmt.Errorf("waiting for a page slot: %w", err)
 		}
 		page := &heldResponse{header: w.Header(), body: s.rd.buffer()}
