@@ -65,13 +65,14 @@ func slowReader(t *testing.T, addr, request string, wrap func(net.Conn) (net.Con
 		c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
 		return err
 	}}
-	c, err := d.Dial("tcp", addr)
+	raw, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { raw.Close() })
+	c := raw
 	if wrap != nil {
-		if c, err = wrap(c); err != nil {
+		if c, err = wrap(raw); err != nil {
 			t.Fatal(err)
 		}
 	}
