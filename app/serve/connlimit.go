@@ -22,9 +22,10 @@ import (
 // speaks for many clients: only max applies to them.
 //
 // perClient bounds the requests in progress from one client address too
-// (limitRequests): HTTP/2 carries up to 250 at once on each connection, so
-// that the connection cap alone would let one client queue thousands of
-// pages ahead of everybody else's. nginx's limit_conn counts the same way.
+// (limitRequests): HTTP/2 carries many at once on each connection (32 here,
+// newHTTPServer), so that the connection cap alone would let one client
+// queue thousands of pages ahead of everybody else's. nginx's limit_conn
+// counts the same way.
 //
 // Accept also rides out running short of file descriptors: it waits a moment
 // and tries again, as http.Server would, but says so at warn level, at most
