@@ -34,6 +34,8 @@ type limitedListener struct {
 	net.Listener
 	max, perClient int
 	log            *slog.Logger
+	// requestWait is requestWait; tests shorten it.
+	requestWait time.Duration
 
 	mu       sync.Mutex
 	open     int
@@ -44,7 +46,7 @@ type limitedListener struct {
 }
 
 func limitConns(ln net.Listener, max, perClient int, log *slog.Logger) *limitedListener {
-	return &limitedListener{Listener: ln, max: max, perClient: perClient, log: log,
+	return &limitedListener{Listener: ln, max: max, perClient: perClient, log: log, requestWait: requestWait,
 		byClient: map[netip.Addr]int{}, requests: map[netip.Addr]*clientRequests{}}
 }
 
@@ -97,7 +99,7 @@ func (l *limitedListener) limitRequests(h http.Handler) http.Handler {
 		defer l.leave(client, in)
 		if err := in.Acquire(r.Context()); err != nil {
 			if errors.Is(err, errTooManyRequests) {
-				l.warn("request refused: its address had PYTWASK_MAX_CONNS_PER_CLIENT requests in progress for "+requestWait.String(),
+				l.warn("request refused: its address had PYTWASK_MAX_CONNS_PER_CLIENT requests in progress for "+l.requestWait.String(),
 					"client", client.String(), "max", l.perClient)
 				w.Header().Set("Retry-After", "10")
 				http.Error(w, "Too many requests at once from your address: wait for some to finish, then try again.", http.StatusTooManyRequests)
@@ -128,7 +130,7 @@ func (l *limitedListener) requestsOf(client netip.Addr) *clientRequests {
 	defer l.mu.Unlock()
 	in := l.requests[client]
 	if in == nil {
-		in = &clientRequests{Slots: slots.New(l.perClient, requestWait, errTooManyRequests)}
+		in = &clientRequests{Slots: slots.New(l.perClient, l.requestWait, errTooManyRequests)}
 		l.requests[client] = in
 	}
 	in.users++
