@@ -32,6 +32,20 @@ func loadClient(t *testing.T, sock string) *http.Client {
 	return c
 }
 
+// signUpOver signs name up with the password Passw0rd!, and signs in.
+func signUpOver(t *testing.T, c *http.Client, name string) {
+	t.Helper()
+	res, err := c.PostForm("http://x/auth/signup", url.Values{"username": {name}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-up as %s: %d", name, res.StatusCode)
+	}
+	signInOver(t, c, name)
+}
+
 func signInOver(t *testing.T, c *http.Client, name string) {
 	t.Helper()
 	res, err := c.PostForm("http://x/auth/", url.Values{"username": {name}, "password": {"Passw0rd!"}})
@@ -260,13 +274,8 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	sock := filepath.Join(socketDir(t), "p.sock")
 	p := start(t, append(baseEnv(rs), "PYTWASK_LISTEN=unix:"+sock))
 	c := loadClient(t, sock)
-	res, err := c.PostForm("http://x/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	signInOver(t, c, "alice")
-	res, _ = c.PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {"before the loss"}})
+	signUpOver(t, c, "alice")
+	res, _ := c.PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {"before the loss"}})
 	res.Body.Close()
 
 	rs.Stop()
@@ -274,7 +283,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	if st, body := get(t, c, "http://x/tweets/general_timeline"); st != 200 || !strings.Contains(body, "No tweets here yet.") || strings.Contains(body, "before the loss") {
 		t.Errorf("general timeline after the loss: %d", st)
 	}
-	res, err = c.Get("http://x/tweets/user_timeline")
+	res, err := c.Get("http://x/tweets/user_timeline")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,13 +138,8 @@ func TestRedisUserOfItsOwn(t *testing.T) {
 		t.Errorf("the start warned: %s", strings.Join(warned, "\n"))
 	}
 	c := loadClient(t, sock)
-	res, err := c.PostForm("http://x/auth/signup", url.Values{"username": {"alice"}, "password": {"Passw0rd!"}, "password2": {"Passw0rd!"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	signInOver(t, c, "alice")
-	res, err = c.PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {"posted as a user of its own"}})
+	signUpOver(t, c, "alice")
+	res, err := c.PostForm("http://x/tweets/user_timeline", url.Values{"tweet": {"posted as a user of its own"}})
 	if err != nil {
 		t.Fatal(err)
 	}
