@@ -72,8 +72,8 @@ func setUser(t *testing.T, rules []any, admins ...*redis.Client) (refused func()
 // ops/redis/pytwask-redis.conf describes: its keys only, and no
 // administrative command but INFO. Redis refuses nothing (its ACL LOG
 // stays empty; scripts' commands are checked too), and the user reaches no
-// key of another program. On one server and on a Cluster, whose client
-// asks for the slots' layout.
+// key of another program. On one server, on a Cluster, whose client asks
+// for the slots' layout, and behind Sentinels.
 func TestOperationsAsItsOwnRedisUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: the full tier runs it")
@@ -139,6 +139,24 @@ func TestOperationsAsItsOwnRedisUser(t *testing.T) {
 		t.Cleanup(func() { admin.Close() })
 		own := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs, Username: "pytwask", Password: password,
 			DisableIdentity: true})
+		t.Cleanup(func() { own.Close() })
+		run(t, New(own, testHasher, nil), admin, own, refused)
+	})
+	t.Run("Sentinel", func(t *testing.T) {
+		ss := redistest.StartSentinels(t)
+		// Users are each server's own: the replica needs the user too, for
+		// the day it is promoted.
+		var nodes []*redis.Client
+		for _, addr := range []string{ss.Primary, ss.Replica} {
+			n := ss.NodeClient(addr)
+			t.Cleanup(func() { n.Close() })
+			nodes = append(nodes, n)
+		}
+		refused := setUser(t, rules, nodes...)
+		admin := ss.Client()
+		t.Cleanup(func() { admin.Close() })
+		own := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: redistest.SentinelMaster, SentinelAddrs: ss.Addrs,
+			Username: "pytwask", Password: password, DB: redistest.DB, DialTimeout: time.Second, DisableIdentity: true})
 		t.Cleanup(func() { own.Close() })
 		run(t, New(own, testHasher, nil), admin, own, refused)
 	})
