@@ -13,8 +13,9 @@ import (
 )
 
 // beforeStep runs fn once, before the store's step number at (a command or
-// a pipeline) and on its way to Redis: another process's operation, whole,
-// between two of this one's steps.
+// a pipeline) and on its way to Redis (step is a client's hook, through
+// eachCall): another process's operation, whole, between two of this one's
+// steps.
 type beforeStep struct {
 	at, seen atomic.Int64
 	fn       func()
@@ -34,22 +35,6 @@ func (b *beforeStep) step() {
 	}
 }
 
-func (b *beforeStep) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (b *beforeStep) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		b.step()
-		return next(ctx, cmd)
-	}
-}
-
-func (b *beforeStep) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		b.step()
-		return next(ctx, cmds)
-	}
-}
-
 // racer runs rounds of a race between two operations: in round i, the
 // first runs on a store of its own (under), and the other, armed with
 // before, runs whole before its step i.
@@ -60,7 +45,7 @@ type racer struct {
 
 func newRacer(t *testing.T, rdb redis.UniversalClient) *racer {
 	r := &racer{hook: &beforeStep{}, under: New(cutClient(t, rdb), testHasher, nil)}
-	r.under.rdb.AddHook(r.hook)
+	r.under.rdb.AddHook(eachCall(r.hook.step))
 	return r
 }
 

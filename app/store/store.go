@@ -224,7 +224,7 @@ func New(rdb redis.UniversalClient, hasher password.Hasher, log *slog.Logger) *S
 		hashSlots: slots.New(runtime.GOMAXPROCS(0)/2, HashWait, ErrBusy),
 		events:    live.NewPublisher(rdb, log),
 	}
-	rdb.AddHook(s.trips)
+	rdb.AddHook(eachCall(s.trips.add))
 	watch := onDial{s.dropKept}
 	if c, ok := rdb.(*redis.ClusterClient); ok {
 		s.sharded = true
