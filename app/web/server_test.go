@@ -189,8 +189,27 @@ func TestStaticAssets(t *testing.T) {
 		t.Errorf("gzip not served: %d bytes, %v", len(gz.body), gz.header)
 	}
 	b.header = http.Header{}
-	b.get("/static/style.css").want(t, 404)
-	b.get("/static/style.0000000000.css").want(t, 404)
+
+	// Another version's URL (a page from an instance not yet upgraded, or
+	// already): this version's file, to be revalidated, not kept for a year.
+	other := b.get("/static/style.0123456789.css")
+	other.want(t, 200, "--accent")
+	if other.body != p.body || other.header.Get("Cache-Control") != "no-cache" || other.header.Get("ETag") != etag ||
+		other.header.Get("Content-Type") != "text/css; charset=utf-8" {
+		t.Errorf("another version's URL: %d bytes (want %d), headers %v", len(other.body), len(p.body), other.header)
+	}
+	b.header.Set("If-None-Match", etag)
+	if p := b.get("/static/style.0123456789.css"); p.status != http.StatusNotModified {
+		t.Errorf("conditional GET of another version's URL: %d", p.status)
+	}
+	b.header = http.Header{}
+	for _, path := range []string{"/static/style.css", "/static/style.012345678.css", "/static/style.0123456789A.css",
+		"/static/style.012345678g.css", "/static/nope.0123456789.css", "/static/style.0123456789.js", "/static/.0123456789.css",
+		"/static/0123456789.css", "/static/style.0123456789"} {
+		if p := b.get(path); p.status != 404 {
+			t.Errorf("%s: %d, want 404", path, p.status)
+		}
+	}
 }
 
 // Pages go compressed to a client that asks (zstd first: Chromium offers

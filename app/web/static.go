@@ -24,10 +24,19 @@ type staticFile struct {
 // staticFiles serves the embedded static files under URLs that carry a hash
 // of their content, so browsers may cache them for a year: a changed file
 // gets a new URL.
+//
+// A URL with another hash of one of the files is another version's: during
+// a rolling upgrade, a page made by one instance asks another for its
+// stylesheet and script. It gets this version's file, the only one there
+// is, marked to be revalidated rather than kept, since the URL names other
+// content. A 404 would leave the page without style or script.
 type staticFiles struct {
 	byURL map[string]*staticFile // "/static/style.1a2b3c4d5e.css" -> file
 	urls  map[string]string      // "style.css" -> its URL
 }
+
+// hashBytes is how much of a file's SHA-256 its URL carries.
+const hashBytes = 5
 
 func loadStatic(fsys fs.FS) (*staticFiles, error) {
 	sf := &staticFiles{byURL: map[string]*staticFile{}, urls: map[string]string{}}
@@ -40,7 +49,7 @@ func loadStatic(fsys fs.FS) (*staticFiles, error) {
 			return err
 		}
 		sum := sha256.Sum256(body)
-		hash := hex.EncodeToString(sum[:5])
+		hash := hex.EncodeToString(sum[:hashBytes])
 		ext := path.Ext(name)
 		url := "/static/" + strings.TrimSuffix(name, ext) + "." + hash + ext
 		f := &staticFile{body: body, etag: `"` + hash + `"`, ctype: mime.TypeByExtension(ext), length: strconv.Itoa(len(body))}
@@ -77,13 +86,17 @@ func (sf *staticFiles) URL(name string) (string, error) {
 }
 
 func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cacheControl := "public, max-age=31536000, immutable"
 	f, ok := sf.byURL[r.URL.Path]
 	if !ok {
-		http.NotFound(w, r)
-		return
+		if f = sf.otherVersion(r.URL.Path); f == nil {
+			http.NotFound(w, r)
+			return
+		}
+		cacheControl = "no-cache"
 	}
 	h := w.Header()
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Cache-Control", cacheControl)
 	h.Set("ETag", f.etag)
 	h.Set("Content-Type", f.ctype) // Vary: compressPages sets it on every answer
 	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, f.etag) {
@@ -100,6 +113,40 @@ func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// otherVersion returns the file whose URL urlPath would be with another
+// hash (/static/style.0123456789.css for style.css), or nil.
+func (sf *staticFiles) otherVersion(urlPath string) *staticFile {
+	name, ok := strings.CutPrefix(urlPath, "/static/")
+	if !ok {
+		return nil
+	}
+	ext := path.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	dot := strings.LastIndexByte(stem, '.')
+	if dot < 0 || !isHash(stem[dot+1:]) {
+		return nil
+	}
+	url, ok := sf.urls[stem[:dot]+ext]
+	if !ok {
+		return nil
+	}
+	return sf.byURL[url]
+}
+
+// isHash reports whether s could be a file's hash in its URL: hashBytes in
+// lower-case hexadecimal.
+func isHash(s string) bool {
+	if len(s) != 2*hashBytes {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func acceptsGzip(r *http.Request) bool {
