@@ -1,7 +1,7 @@
 // Package metrics keeps what an operator watches, in the Prometheus format:
 // requests by route and status with their latency, Redis commands and
 // errors (a go-redis hook), sign-ins, posts, how much work waits for a
-// password-check or page slot, and Go's runtime. The debug listener serves
+// password-check or page slot, the build, and Go's runtime. The debug listener serves
 // them at /metrics (never the site's listeners). Counts kept elsewhere (the
 // fan-out jobs, the slots) are read at each scrape (Gauge, Counter).
 //
@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	"pytwask/app/buildinfo"
 )
 
 // Metrics is one process's metrics. A nil *Metrics counts nothing, so that
@@ -73,7 +76,14 @@ func New() *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.redisCmds, m.redisErrs, m.signIns, m.posts, m.delivery,
+	// The build, as Prometheus's own servers report theirs: during a rolling
+	// upgrade it tells which instances run which version.
+	build := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "pytwask_build_info",
+		Help:        "Always 1; its labels are the version of pytwask and of Go it was built with.",
+		ConstLabels: prometheus.Labels{"version": buildinfo.Version(), "goversion": runtime.Version()},
+	}, func() float64 { return 1 })
+	m.reg.MustRegister(m.requests, m.latency, m.redisCmds, m.redisErrs, m.signIns, m.posts, m.delivery, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -448,6 +449,11 @@ func TestReleaseBuild(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "pytwask "+releaseVersion {
 		t.Fatalf("version: %q %v", out, err)
 	}
+	// After an upgrade, the log says which version started.
+	if ready := start(t, append(baseEnv(redistest.Start(t)), "PYTWASK_LISTEN=unix:"+filepath.Join(socketDir(t), "p.sock"))).
+		lines(`"msg":"pytwask is ready","version":"` + releaseVersion + `"`); len(ready) != 1 {
+		t.Errorf("the start logged %d lines that it is ready with version %s", len(ready), releaseVersion)
+	}
 	f, err := elf.Open(binary)
 	if err != nil {
 		t.Fatal(err)
@@ -568,6 +574,7 @@ func TestDebugListener(t *testing.T) {
 		{"pytwask_redis_commands_total", map[string]string{"command": "ping"}, 2},
 		{"pytwask_password_checks_waiting", nil, 0},
 		{"pytwask_pages_waiting", nil, 0},
+		{"pytwask_build_info", map[string]string{"version": releaseVersion, "goversion": runtime.Version()}, 1},
 		{"go_goroutines", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},
 	} {

@@ -20,6 +20,7 @@ import (
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"pytwask/app/buildinfo"
 	"pytwask/app/config"
 	"pytwask/app/live"
 	"pytwask/app/mail"
@@ -215,7 +216,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func([
 		log.Info("listening", "role", s.Role.String(), "addr", describe(addrs[i]), "systemd", s.Activated >= 0)
 		go func(ln net.Listener) { errc <- serve(ln) }(listeners[i])
 	}
-	log.Info("pytwask is ready", "env", cfg.Env, "redis", cfg.RedisWhere(), "redis_version", redisVersion, "page_slots", site.PageSlots())
+	log.Info("pytwask is ready", "version", buildinfo.Version(), "env", cfg.Env, "redis", cfg.RedisWhere(), "redis_version", redisVersion, "page_slots", site.PageSlots())
 	notify(log, daemon.SdNotifyReady)
 	notify(log, "STATUS=serving "+strings.Join(where, ", "))
 	if ready != nil {
