@@ -42,7 +42,14 @@ type browserRun struct {
 	// doing (a form refused, a missing page), so only errors on anything
 	// else (a stylesheet, an icon) count.
 	documents map[network.RequestID]bool
+	// axe is axe-core's source (axeEnv), "" where it is not installed.
+	axe string
 }
+
+// axeEnv names axe-core's axe.min.js, from its npm package (.ci/run fetches
+// it): the accessibility rules, kept up to date by their authors, that
+// pageProblems runs on every page the browser tests check.
+const axeEnv = "PYTWASK_AXE_JS"
 
 // startBrowser runs pytwask on plain HTTP on a Redis of its own, and Chromium
 // on it.
@@ -75,6 +82,17 @@ func newBrowser(t *testing.T, base string, rs *redistest.Server, extra ...chrome
 		t.Fatal(err)
 	}
 	b := &browserRun{t: t, base: base, host: u.Hostname(), rs: rs, documents: map[network.RequestID]bool{}}
+	if path := os.Getenv(axeEnv); path != "" {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v", axeEnv, err)
+		}
+		b.axe = string(src)
+	} else if redistest.Strict() {
+		t.Fatalf("%s is not set: axe-core's accessibility rules cannot run (.ci/run fetches axe-core)", axeEnv)
+	} else {
+		t.Logf("%s is not set: pages are checked without axe-core's accessibility rules", axeEnv)
+	}
 
 	b.shots = os.Getenv("PYTWASK_SCREENSHOTS")
 	if b.shots == "" {
@@ -176,7 +194,7 @@ func (b *browserRun) another() *browserRun {
 	}))
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithTargetID(tid))
 	b.t.Cleanup(cancel)
-	o := &browserRun{t: b.t, ctx: ctx, base: b.base, host: b.host, rs: b.rs, shots: b.shots, documents: map[network.RequestID]bool{}}
+	o := &browserRun{t: b.t, ctx: ctx, base: b.base, host: b.host, rs: b.rs, shots: b.shots, documents: map[network.RequestID]bool{}, axe: b.axe}
 	o.watch()
 	return o
 }
@@ -503,21 +521,39 @@ func TestBrowserPages(t *testing.T) {
 }
 
 // checkedShot saves a screenshot of b's page as name.png (shotOf) and
-// reports each problem pageChecks finds on it, after where.
+// reports each problem pageProblems finds on it, after where.
 func checkedShot(t *testing.T, b *browserRun, name, where string) {
 	t.Helper()
 	shotOf(t, b, name)
-	var problems []string
-	b.eval(pageChecks, &problems)
-	for _, p := range problems {
+	for _, p := range b.pageProblems() {
 		t.Errorf("%s: %s", where, p)
 	}
 }
 
-// pageChecks returns what is wrong with the page for a person: overflow,
-// small tap targets, unlabelled fields, images without alt text, the number
-// of h1 elements, the document language, and text contrast below 4.5:1
-// (WCAG's formula, on the computed colours and the nearest opaque background).
+// pageProblems returns what is wrong with b's page for a person: what
+// pageChecks finds, and each element that breaks one of axe-core's rules
+// (its default set: WCAG A and AA, and its best practices).
+func (b *browserRun) pageProblems() []string {
+	b.t.Helper()
+	var problems []string
+	b.eval(pageChecks, &problems)
+	if b.axe == "" {
+		return problems
+	}
+	var loaded bool
+	if b.eval(`typeof axe === "object"`, &loaded); !loaded {
+		b.eval(b.axe+";true", &loaded) // DevTools' evaluation is not bound by the page's CSP
+	}
+	var broken []string
+	b.run(chromedp.Evaluate(`axe.run(document).then(r => r.violations.flatMap(v =>
+		v.nodes.map(n => "axe-core " + v.id + " (" + v.impact + "): " + v.help + ": " + n.target.join(" "))))`,
+		&broken, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	return append(problems, broken...)
+}
+
+// pageChecks returns what axe-core does not check: overflow, tap targets
+// smaller than 44×44 px (axe-core's rule asks for 24), and a page without
+// exactly one h1.
 const pageChecks = `(() => {
   const out = [];
   if (document.documentElement.scrollWidth > window.innerWidth + 1)
@@ -527,28 +563,7 @@ const pageChecks = `(() => {
     const target = el.type === 'checkbox' ? el.closest('label').getBoundingClientRect() : r;
     if (target.height < 44 || target.width < 24) out.push('small tap target ' + el.outerHTML.slice(0, 60) + ' ' + Math.round(target.width) + 'x' + Math.round(target.height));
   }
-  for (const el of document.querySelectorAll('input:not([type=hidden]), textarea, select')) {
-    const byFor = el.id && document.querySelector('label[for="' + el.id + '"]');
-    if (!byFor && !el.closest('label') && !el.getAttribute('aria-label')) out.push('field without a label: ' + (el.name || el.id));
-  }
-  for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) out.push('image without alt text');
   const h1 = document.querySelectorAll('h1').length;
   if (h1 !== 1) out.push(h1 + ' h1 elements');
-  if (!document.documentElement.lang) out.push('no document language');
-  const parse = c => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null;
-    const p = m[1].split(',').map(parseFloat); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
-  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
-  const background = el => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor);
-    if (c && c.a > 0) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
-  for (const el of document.querySelectorAll('body *')) {
-    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
-    const st = getComputedStyle(el);
-    if (st.display === 'none' || st.visibility === 'hidden') continue;
-    const fg = parse(st.color), bg = background(el);
-    const l1 = lum(fg), l2 = lum(bg);
-    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
-    if (ratio < 4.5) out.push('contrast ' + ratio.toFixed(2) + ':1 for ' + el.tagName.toLowerCase() + '.' + el.className);
-  }
   return out;
 })()`

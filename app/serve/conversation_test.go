@@ -42,9 +42,7 @@ func TestBrowserConversation(t *testing.T) {
 				if err := os.WriteFile(file, png, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				var problems []string
-				p.eval(pageChecks, &problems)
-				for _, pr := range problems {
+				for _, pr := range p.pageProblems() {
 					t.Errorf("step %d (%s) at %s: %s", step, what, size.name, pr)
 				}
 			}
