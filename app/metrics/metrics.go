@@ -36,7 +36,7 @@ type Metrics struct {
 	redisCmds *prometheus.CounterVec
 	redisErrs *prometheus.CounterVec
 	signIns   *prometheus.CounterVec
-	posts     *prometheus.CounterVec
+	posts     prometheus.Counter
 	delivery  prometheus.Histogram
 }
 
@@ -66,10 +66,10 @@ func New() *Metrics {
 			Name: "pytwask_signins_total",
 			Help: "Sign-ins, by result: ok, refused (wrong name or password), limited (429).",
 		}, []string{"result"}),
-		posts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		posts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pytwask_posts_total",
 			Help: "Tweets posted.",
-		}, nil),
+		}),
 		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pytwask_live_delivery_seconds",
 			Help:    "From a live event's append to Redis to its write to an open page's stream.",
@@ -83,6 +83,12 @@ func New() *Metrics {
 		Help:        "Always 1; its labels are the version of pytwask and of Go it was built with.",
 		ConstLabels: prometheus.Labels{"version": buildinfo.Version(), "goversion": runtime.Version()},
 	}, func() float64 { return 1 })
+	// Every sign-in result is there from the start, at 0: rate() misses the
+	// first increase of a series that appears at 1, and a dashboard shows
+	// "no data" where it means none.
+	for _, result := range signInResults {
+		m.signIns.WithLabelValues(result)
+	}
 	m.reg.MustRegister(m.requests, m.latency, m.redisCmds, m.redisErrs, m.signIns, m.posts, m.delivery, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -118,7 +124,10 @@ func (m *Metrics) Delivered(took time.Duration) {
 	}
 }
 
-// SignIn counts a sign-in by its result: "ok", "refused" or "limited".
+// signInResults are the results SignIn is given.
+var signInResults = []string{"ok", "refused", "limited"}
+
+// SignIn counts a sign-in by its result, one of signInResults.
 func (m *Metrics) SignIn(result string) {
 	if m != nil {
 		m.signIns.WithLabelValues(result).Inc()
@@ -128,7 +137,7 @@ func (m *Metrics) SignIn(result string) {
 // Posted counts a tweet posted.
 func (m *Metrics) Posted() {
 	if m != nil {
-		m.posts.WithLabelValues().Inc()
+		m.posts.Inc()
 	}
 }
 

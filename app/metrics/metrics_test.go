@@ -40,6 +40,8 @@ func TestCounts(t *testing.T) {
 		`pytwask_http_requests_total{method="GET",route="GET /x",status="200"} 1`,
 		`pytwask_http_request_duration_seconds_bucket{route="GET /x",le="0.005"} 1`,
 		`pytwask_signins_total{result="ok"} 1`,
+		`pytwask_signins_total{result="refused"} 0`, // there before the first
+		`pytwask_posts_total 0`,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(body, want) {
