@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
@@ -438,9 +439,9 @@ func TestBrowserJourney(t *testing.T) {
 }
 
 // TestBrowserPages takes a screenshot of every page at 1280×800 and at
-// 360×740 (a phone) and checks what a person would: nothing wider than the
-// screen, tap targets large enough, labelled forms, one h1, a language, and
-// text contrast of at least 4.5:1.
+// 360×740 (a phone), there also in dark colours, and checks each with
+// pageProblems: nothing wider than the screen, tap targets large enough,
+// one h1, and axe-core's rules (labels, contrast in both schemes, ...).
 func TestBrowserPages(t *testing.T) {
 	b := startBrowser(t)
 	rdb := b.rs.Client()
@@ -508,16 +509,33 @@ func TestBrowserPages(t *testing.T) {
 		for _, size := range []struct {
 			name string
 			w, h int64
-		}{{"desktop", 1280, 800}, {"phone", 360, 740}} {
-			b.run(chromedp.EmulateViewport(size.w, size.h))
+			dark bool // the system asks for dark colours
+		}{{"desktop", 1280, 800, false}, {"phone", 360, 740, false}, {"phone-dark", 360, 740, true}} {
+			b.run(chromedp.EmulateViewport(size.w, size.h), colorScheme(size.dark))
 			b.open(p.path)
 			if p.prepare != nil {
 				p.prepare()
 			}
 			checkedShot(t, b, p.name+"-"+size.name, p.name+" at "+size.name)
+			var dark bool
+			b.eval(`(() => { const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/\d+/g).map(Number);
+				return r + g + b < 150; })()`, &dark)
+			if dark != size.dark {
+				t.Errorf("%s at %s: the page's background is dark: %v", p.name, size.name, dark)
+			}
 		}
 	}
 	b.checkClean()
+}
+
+// colorScheme has Chromium tell pages that the system asks for dark
+// colours, or for light ones.
+func colorScheme(dark bool) chromedp.Action {
+	scheme := "light"
+	if dark {
+		scheme = "dark"
+	}
+	return emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}})
 }
 
 // checkedShot saves a screenshot of b's page as name.png (shotOf) and
