@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -524,6 +525,20 @@ func TestBrowserPages(t *testing.T) {
 				t.Errorf("%s at %s: the page's background is dark: %v", p.name, size.name, dark)
 			}
 		}
+	}
+
+	// A link preview reads a tweet's page's Open Graph tags: as Chromium
+	// parses them, the tweet's text, whatever it holds.
+	hostile := `"><script>alert(1)</script> & 'it' <b>`
+	id, err := st.Post(ctx, bobID, hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.open("/tweets/" + id)
+	var preview []string
+	b.eval(`["og:title", "og:description"].map(p => document.querySelector('meta[property="' + p + '"]').content)`, &preview)
+	if want := []string{"bob: “" + hostile + "”", hostile}; !slices.Equal(preview, want) {
+		t.Errorf("the tweet's page tells link previews %q; want %q", preview, want)
 	}
 	b.checkClean()
 }

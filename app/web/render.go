@@ -30,7 +30,7 @@ var pageNames = []string{"index", "signup", "signout", "user_settings", "timelin
 // shown, an entry can never be out of date.
 //
 // It keeps each page top it made too ("top": everything above <main>, by
-// the title and the viewer it shows, topKey): the top's dozen values were
+// the title, description and viewer it shows, topKey): the top's dozen values were
 // much of a page's template time. And, for the same reason, the small parts
 // that templates insert with the "fragment" function (the compose form, the
 // pager), by their value.
@@ -53,9 +53,9 @@ type fragmentKey struct {
 // topKey is all the "top" template shows but the asset URLs, which are the
 // same for the life of the process.
 type topKey struct {
-	title    string
-	signedIn bool
-	viewer   store.Viewer
+	title, description string
+	signedIn           bool
+	viewer             store.Viewer
 }
 
 // TopCacheSize bounds the page tops kept: about 1.3 KB each.
@@ -97,7 +97,7 @@ func newRenderer(fsys fs.FS) (*renderer, error) {
 
 // topOf returns the page's top, from the "top" template.
 func (rd *renderer) topOf(l *layout) (template.HTML, error) {
-	k := topKey{title: l.Title, signedIn: l.Viewer != nil}
+	k := topKey{title: l.Title, description: l.Description, signedIn: l.Viewer != nil}
 	if l.Viewer != nil {
 		k.viewer = *l.Viewer
 	}
@@ -211,10 +211,13 @@ func (rd *renderer) release(buf *bytes.Buffer) {
 
 // layout is what every page shows around its content. Page types embed it.
 type layout struct {
-	Title   string
-	Viewer  *store.Viewer
-	Flashes []flash
-	Assets  *assetURLs
+	Title string
+	// Description is what link previews (Open Graph) and search engines
+	// show of the page under its title; "" for none.
+	Description string
+	Viewer      *store.Viewer
+	Flashes     []flash
+	Assets      *assetURLs
 	// Top is everything above <main>, set by renderer.execute (topOf).
 	Top template.HTML
 	// Live names the streams of GET /events that the page's list shows

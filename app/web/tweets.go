@@ -406,7 +406,8 @@ func (s *Server) renderTweet(w http.ResponseWriter, r *http.Request, status int,
 		}
 	}
 	return s.render(w, r, status, "tweet", &tweetPage{
-		layout:     layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”", Live: "tweet:" + c.Tweet.ID},
+		layout: layout{Title: c.Tweet.Username + ": “" + shorten(c.Tweet.Body, 40) + "”", Description: c.Tweet.Body,
+			Live: "tweet:" + c.Tweet.ID},
 		Tweet:      tweet,
 		TweetID:    c.Tweet.ID,
 		Ancestors:  ancestors,

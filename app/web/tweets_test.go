@@ -292,6 +292,30 @@ func TestMentionsTagsAndLinks(t *testing.T) {
 	}
 }
 
+// TestLinkPreviews: a tweet's page tells link previews (Open Graph) and
+// search engines its author and text, hostile text as text; a list has no
+// such tags.
+func TestLinkPreviews(t *testing.T) {
+	s := newSite(t)
+	alice := s.signedIn("alice")[0]
+	body := `"><script>alert(1)</script> & 'it' <b>`
+	alice.post("/tweets/user_timeline", form("tweet", body)).wantRedirect(t, "/tweets/user_timeline")
+	id := s.rdb.Get(t.Context(), "next_tweet_id").Val()
+	const text = `&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;it&#39; &lt;b&gt;`
+	page := s.browser().get("/tweets/" + id)
+	page.want(t, 200,
+		`<meta name="description" content="`+text+`">`,
+		`<meta property="og:title" content="alice: “&#34;&gt;&lt;script&gt;alert(1)`,
+		`<meta property="og:description" content="`+text+`">`,
+		`<meta property="og:site_name" content="pytwask">`)
+	if strings.Contains(page.body, "<script>") {
+		t.Error("hostile text became markup")
+	}
+	if list := s.browser().get("/tweets/general_timeline"); strings.Contains(list.body, `<meta name="description"`) || strings.Contains(list.body, "og:") {
+		t.Error("a list has a page's description")
+	}
+}
+
 // TestMarkButtons: a signed-in user likes and reposts a tweet from a list
 // (then goes back to that list, at the tweet) or from its page, once
 // however often sent, and takes it back; every list shows the counts, and
