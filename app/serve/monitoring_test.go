@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,8 @@ import (
 // rule evaluates without error and none fires on a healthy site; with
 // Redis stopped under page views the server-error and Redis alerts go
 // pending; every metric the alerts and the Grafana dashboard name has
-// arrived; and with pytwask stopped, PytwaskDown goes pending.
+// arrived, and Prometheus runs every query of the dashboard; and with
+// pytwask stopped, PytwaskDown goes pending.
 func TestMonitoring(t *testing.T) {
 	promtool := need(t, "promtool")
 	prometheus := need(t, "prometheus")
@@ -83,11 +85,11 @@ func TestMonitoring(t *testing.T) {
 		}
 		defer res.Body.Close()
 		var body struct {
-			Status string
-			Data   json.RawMessage
+			Status, Error string
+			Data          json.RawMessage
 		}
 		if err := json.NewDecoder(res.Body).Decode(&body); err != nil || body.Status != "success" {
-			return fmt.Errorf("%s: %s %v", path, body.Status, err)
+			return fmt.Errorf("%s: %s %s %v", path, body.Status, body.Error, err)
 		}
 		return json.Unmarshal(body.Data, data)
 	}
@@ -184,6 +186,17 @@ func TestMonitoring(t *testing.T) {
 			for _, name := range metric.FindAllString(e, -1) {
 				if !slices.Contains(names, name) {
 					t.Errorf("%s asks for %s, which pytwask has not reported (it has %v)", file, name, names)
+				}
+			}
+			// The dashboard's queries are Prometheus's to parse and run, as
+			// promtool did for the alerts.
+			if expr, ok := strings.CutPrefix(e, `"expr": `); ok {
+				if err := json.Unmarshal([]byte(expr), &expr); err != nil {
+					t.Fatal(err)
+				}
+				var result json.RawMessage
+				if err := api("query?query="+url.QueryEscape(expr), &result); err != nil {
+					t.Errorf("%s: Prometheus refuses %s: %v", file, expr, err)
 				}
 			}
 		}
