@@ -540,6 +540,25 @@ func TestBrowserPages(t *testing.T) {
 	if want := []string{"bob: “" + hostile + "”", hostile}; !slices.Equal(preview, want) {
 		t.Errorf("the tweet's page tells link previews %q; want %q", preview, want)
 	}
+
+	// A tweet's time is said in the reader's time zone where the browser
+	// knows it (the page says UTC): Tokyo here, nine hours ahead.
+	b.run(emulation.SetTimezoneOverride("Asia/Tokyo"), emulation.SetLocaleOverride().WithLocale("en-US"))
+	b.open("/tweets/general_timeline")
+	var times [][2]string
+	b.eval(`[...document.querySelectorAll("li.tweet time[datetime]")].slice(0, 3).map(t => [t.getAttribute("datetime"), t.title])`, &times)
+	if len(times) == 0 {
+		t.Error("no tweet times on the general timeline")
+	}
+	for _, tm := range times {
+		at, err := time.Parse(time.RFC3339, tm[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := at.In(time.FixedZone("JST", 9*3600)).Format("15:04"); !strings.Contains(tm[1], want+" GMT+9") {
+			t.Errorf("a tweet posted at %s says %q; want the time in Tokyo, %s GMT+9", tm[0], tm[1], want)
+		}
+	}
 	b.checkClean()
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,6 +69,13 @@ func TestBrowserLive(t *testing.T) {
 	shotOf(t, ben, "live-new-post")
 	ben.run(chromedp.Click(bar, chromedp.ByQuery))
 	waitFor(t, ben, `ol.tweets li:first-child .body`, "Hello from instance one", 2*time.Second)
+	// Its time is said in the reader's time zone, as the page's others.
+	var titles []string
+	ben.eval(`[...document.querySelectorAll("ol.tweets li.tweet time[title]")].map(t => t.title)`, &titles)
+	serverForm := regexp.MustCompile(`^[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2} UTC$`) // tweetView.Title
+	if len(titles) != 2 || titles[0] == "" || serverForm.MatchString(titles[0]) || serverForm.MatchString(titles[1]) {
+		t.Errorf("the times of the shown post and the page's other say %q; want the script's local form", titles)
+	}
 	if n := count(ben, bar); n != 0 {
 		t.Errorf("the bar is still there after showing the post")
 	}

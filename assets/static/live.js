@@ -4,8 +4,28 @@
 // being read; counts and the unread notification count change in place.
 // The server renders every tweet inserted here. Without this script, pages
 // show what existed when they were loaded, and everything works by reloading.
+// On every page, it also says the times of tweets (their title) in the
+// reader's own time zone rather than the server's UTC.
 (function () {
   "use strict";
+
+  var timeFormat = window.Intl && new Intl.DateTimeFormat(undefined, {
+    weekday: "short", year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"
+  });
+
+  function localTimes(root) {
+    if (!timeFormat) {
+      return;
+    }
+    root.querySelectorAll("time[datetime][title]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d.getTime())) {
+        t.title = timeFormat.format(d);
+      }
+    });
+  }
+  localTimes(document);
 
   var main = document.querySelector("main[data-live]");
   if (!main || !window.EventSource) {
@@ -64,6 +84,7 @@
     pending.forEach(function (p) {
       if (!document.getElementById("tweet-" + p.id)) {
         list.insertAdjacentHTML(conversation ? "beforeend" : "afterbegin", p.html);
+        localTimes(document.getElementById("tweet-" + p.id) || list);
       }
     });
     pending = [];
