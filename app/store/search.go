@@ -12,13 +12,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Search finds tweets by their words and users by their names, from indexes
 // of pytwask's own beside pytwis's keys:
 //
-//   - pytwask:word:<folded word> (list, newest first, the newest WordCap
-//     kept): the ids of the tweets with that word. An indexer in every
+//   - pytwask:word:<word> (list, newest first, the newest WordCap kept):
+//     the ids of the tweets with that word, in wordsOf's form
+//     (pytwask:search:version names it: searchVersion). An indexer in every
 //     instance (IndexSearch, from the cursor pytwask:search:next up to
 //     next_tweet_id, one instance at a time: pytwask:search:lease) adds
 //     new tweets a moment after they are posted, and
@@ -59,14 +61,21 @@ const (
 )
 
 const (
-	prefixWord     = "pytwask:word:"
-	keySearchNext  = "pytwask:search:next"
-	keySearchLease = "pytwask:search:lease"
-	keyNames       = "pytwask:names:{names}"
-	prefixNameGram = "pytwask:gram:{names}:"
+	prefixWord       = "pytwask:word:"
+	keySearchNext    = "pytwask:search:next"
+	keySearchLease   = "pytwask:search:lease"
+	keySearchVersion = "pytwask:search:version"
+	keyNames         = "pytwask:names:{names}"
+	prefixNameGram   = "pytwask:gram:{names}:"
 )
 
 func wordKey(w string) string { return prefixWord + w }
+
+// searchVersion names the form of the words in the index (wordsOf), kept
+// in pytwask:search:version. When a version of pytwask makes words
+// otherwise, it changes this, and the indexer builds the index again
+// (rebuildSearch). 2: without accents, with other scripts' marks.
+const searchVersion = "2"
 
 // foundKey names the list of the first count tweets a search for words
 // found.
@@ -89,17 +98,42 @@ func wordsOf(text string) []string {
 	return words
 }
 
-func notInWord(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' }
+// notInWord reports whether r ends a word. A mark is in the word: in many
+// scripts, vowels are marks (हिंदी is one word, not ह and द).
+func notInWord(r rune) bool {
+	return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r) && r != '_'
+}
 
-// foldText is FoldTag of a whole text; ASCII text, the most common, is
-// folded without the Unicode tables.
+// foldText is the form in which search compares words: FoldTag of the
+// text, without the accents of Latin and Greek letters (unaccent), so that
+// "cafe" finds "Café". ASCII text, the most common, is folded without the
+// Unicode tables.
 func foldText(text string) string {
 	for i := 0; i < len(text); i++ {
 		if text[i] >= utf8.RuneSelf {
-			return FoldTag(text)
+			return unaccent(FoldTag(text))
 		}
 	}
 	return strings.ToLower(text)
+}
+
+// unaccent takes the combining marks off Latin and Greek letters (in
+// canonical decomposition, é is e and an acute accent) and leaves other
+// scripts as they are: there a mark is often a letter of its own
+// (Devanagari's vowel signs, Thai's tones), and Cyrillic's й is not и.
+func unaccent(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	strip := false
+	for _, r := range norm.NFD.String(s) {
+		if !unicode.Is(unicode.Mn, r) {
+			strip = unicode.In(r, unicode.Latin, unicode.Greek)
+		} else if strip {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return norm.NFC.String(b.String())
 }
 
 // hasWords reports whether text has every one of words (folded, at most
@@ -111,7 +145,7 @@ func hasWords(text string, words []string) bool {
 		ascii = text[i] < utf8.RuneSelf
 	}
 	if !ascii {
-		text = FoldTag(text)
+		text = foldText(text)
 	}
 	var found uint64
 	all := uint64(1)<<min(len(words), 64) - 1
@@ -428,6 +462,14 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if w.rebuild {
+		if err := s.rebuildSearch(ctx); err != nil {
+			return 0, fmt.Errorf("index: %w", err)
+		}
+		if w, err = s.indexWork(ctx); err != nil {
+			return 0, err
+		}
+	}
 	if w.names {
 		if err := s.indexAllNames(ctx); err != nil {
 			return 0, err
@@ -489,27 +531,74 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 }
 
 // indexWork is what the indexer has to do: the tweets from from to upTo,
-// and the names of users pytwis added if names is set.
+// the names of users pytwis added if names is set, and the whole index
+// again first if rebuild is (an index of another searchVersion, or none).
 type indexWork struct {
-	from, upTo int64
-	names      bool
+	from, upTo     int64
+	names, rebuild bool
 }
 
-func (w indexWork) any() bool { return w.names || w.from <= w.upTo }
+func (w indexWork) any() bool { return w.names || w.rebuild || w.from <= w.upTo }
 
 // indexWork reads what the indexer has to do, without writing.
 func (s *Store) indexWork(ctx context.Context) (indexWork, error) {
-	var next, last *redis.StringCmd
+	var next, last, version *redis.StringCmd
 	var nameCount, userCount *redis.IntCmd
 	if err := s.pipelined(ctx, func(p redis.Pipeliner) {
 		next, last = p.Get(ctx, keySearchNext), p.Get(ctx, keyNextTweetID)
 		nameCount, userCount = p.ZCard(ctx, keyNames), p.HLen(ctx, keyUsers)
+		version = p.Get(ctx, keySearchVersion)
 	}); err != nil {
 		return indexWork{}, fmt.Errorf("index: %w", err)
 	}
 	from, _ := strconv.ParseInt(next.Val(), 10, 64)
 	upTo, _ := strconv.ParseInt(last.Val(), 10, 64)
-	return indexWork{from: max(from, 1), upTo: upTo, names: nameCount.Val() < userCount.Val()}, nil
+	return indexWork{from: max(from, 1), upTo: upTo, names: nameCount.Val() < userCount.Val(),
+		rebuild: version.Val() != searchVersion}, nil
+}
+
+// rebuildSearch empties the lists of words and sets the indexer's cursor
+// back to the first tweet, for an index of another searchVersion (or of
+// none: a database of pytwis's, or of a pytwask before versions). The
+// indexer then lists every tweet again, a few thousand a second; until it
+// has caught up, searches find only the tweets it has reached.
+func (s *Store) rebuildSearch(ctx context.Context) error {
+	emptied := 0
+	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, prefixWord+"*", 1000).Result()
+			if err != nil {
+				return err
+			}
+			if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					p.Unlink(ctx, k) // one a command: on a Cluster node, keys are in many slots
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			emptied += len(keys)
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("empty the lists of words: %w", err)
+	}
+	// The cursor first: cut off between the two, the next run starts over.
+	if err := s.rdb.Set(ctx, keySearchNext, 1, 0).Err(); err != nil {
+		return err
+	}
+	if err := s.rdb.Set(ctx, keySearchVersion, searchVersion, 0).Err(); err != nil {
+		return err
+	}
+	if emptied > 0 {
+		s.log.Info("search index: building it again, for words of a new form", "version", searchVersion, "words", emptied)
+	}
+	return nil
 }
 
 // searchLeaseTTL bounds how long an instance that stopped while indexing

@@ -88,6 +88,8 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	closed := post("The park is closed")
 	post("Coffee in the morning")
 	parks := post("café and parks")
+	greek := post("Καλημέρα κόσμε")
+	hindi := post("हिंदी में")
 	index()
 	tweets := func(q string) []string {
 		t.Helper()
@@ -117,11 +119,17 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	check("sunday", picnic)
 	check("parks", parks)
 	check("CAFÉ", parks)
+	check("cafe", parks) // accents are not compared
+	check("Cafè", parks)
+	check("καλημερα", greek)
+	check("हिंदी", hindi)
+	check("हिदी") // a mark of Devanagari is a letter
 	check("park coffee")
-
-	inWord := func(word, id string) bool {
-		return slices.Contains(rdb.LRange(ctx, wordKey(word), 0, -1).Val(), id)
+	if !inWordList(ctx, rdb, "cafe", parks) || inWordList(ctx, rdb, "café", parks) {
+		t.Error("café is not indexed as cafe")
 	}
+
+	inWord := func(word, id string) bool { return inWordList(ctx, rdb, word, id) }
 	// An edit and a deletion change the index at once.
 	if _, err := s.EditTweet(ctx, aliceSecret, closed, "The garden is closed", DefaultEditWindow); err != nil {
 		t.Fatal(err)
@@ -247,6 +255,107 @@ func TestParseQuery(t *testing.T) {
 	}
 }
 
+// inWordList reports whether word's list holds the tweet id.
+func inWordList(ctx context.Context, rdb redis.UniversalClient, word, id string) bool {
+	return slices.Contains(rdb.LRange(ctx, wordKey(word), 0, -1).Val(), id)
+}
+
+// TestSearchRebuilt: an index whose words are of another form (a pytwask
+// before searchVersion) is emptied and built again, once, by the indexer.
+func TestSearchRebuilt(t *testing.T) {
+	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		ann, _ := mustRegister(t, s, "ann")
+		cafe, plain := mustPost(t, s, ann, "Un café à Paris"), mustPost(t, s, ann, "plain words")
+		// The index as an earlier pytwask left it: words folded, accents
+		// kept, no version.
+		for word, id := range map[string]string{"un": cafe, "café": cafe, "à": cafe, "paris": cafe, "plain": plain, "words": plain} {
+			rdb.LPush(ctx, wordKey(word), id)
+		}
+		rdb.Set(ctx, keySearchNext, plainNext(t, plain), 0)
+		found := func(q string) []string {
+			t.Helper()
+			query, err := ParseQuery(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, p, err := s.SearchTweets(ctx, "", query, 0, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, tw := range p.Tweets {
+				ids = append(ids, tw.ID)
+			}
+			return ids
+		}
+		if inWordList(ctx, rdb, "cafe", cafe) {
+			t.Fatal("the old index has cafe; the test expects café only")
+		}
+		for {
+			n, err := s.IndexSearch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if v := rdb.Get(ctx, keySearchVersion).Val(); v != searchVersion {
+			t.Errorf("the index's version is %q; want %q", v, searchVersion)
+		}
+		if n := rdb.Exists(ctx, wordKey("café"), wordKey("à")).Val(); n != 0 {
+			t.Errorf("%d lists of the old form are left", n)
+		}
+		for q, want := range map[string][]string{"café": {cafe}, "CAFE": {cafe}, "a paris": {cafe}, "plain": {plain}} {
+			if got := found(q); !slices.Equal(got, want) {
+				t.Errorf("%q found %v; want %v", q, got, want)
+			}
+		}
+		if l := rdb.LRange(ctx, wordKey("words"), 0, -1).Val(); !slices.Equal(l, []string{plain}) {
+			t.Errorf("pytwask:word:words holds %v; want %v once", l, plain)
+		}
+		// Once: a later run leaves the lists be.
+		rdb.LPush(ctx, wordKey("kept"), plain)
+		if _, err := s.IndexSearch(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rdb.Exists(ctx, wordKey("kept")).Val() != 1 {
+			t.Error("the index was built again although its version is current")
+		}
+	})
+}
+
+// plainNext is the id after id.
+func plainNext(t *testing.T, id string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n + 1
+}
+
+func TestFoldTextUnaccents(t *testing.T) {
+	for in, want := range map[string]string{
+		"Café":     "cafe",
+		"Ångström": "angstrom",
+		"naïve":    "naive",
+		"Straße":   "strasse",
+		"Καλημέρα": "καλημερα",
+		"йогурт":   "йогурт", // й is a letter of its own
+		"हिंदी":    "हिंदी",
+		"ภาษาไทย":  "ภาษาไทย",
+		"한국어":      "한국어",
+		"日本語":      "日本語",
+		"ASCII":    "ascii",
+	} {
+		if got := foldText(in); got != want {
+			t.Errorf("foldText(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
 func TestHasWords(t *testing.T) {
 	for _, c := range []struct {
 		text  string
@@ -258,7 +367,10 @@ func TestHasWords(t *testing.T) {
 		{"#Sunday_picnic", []string{"sunday_picnic"}, true},
 		{"Die STRASSE ist nass", []string{"straße"}, false}, // words are folded before they come here
 		{"Die Straße ist nass", []string{"strasse", "nass"}, true},
-		{"Ein Café", []string{"café"}, true},
+		{"Ein Café", []string{"cafe"}, true},
+		{"Un CAFÈ noir", []string{"cafe", "noir"}, true},
+		{"Καλημέρα", []string{"καλημερα"}, true},
+		{"हिंदी", []string{"हिदी"}, false},
 		{"", []string{"x"}, false},
 		{"anything", nil, true},
 	} {

@@ -226,7 +226,10 @@ func (s *Store) Seed(ctx context.Context, o SeedOptions) (SeedResult, error) {
 		for word, ids := range byWord {
 			lpush(wordKey(word), ids[max(0, len(ids)-WordCap):])
 		}
-		w.add(1, func(p redis.Pipeliner) { p.Set(ctx, keySearchNext, lastTweet+1, 0) })
+		w.add(2, func(p redis.Pipeliner) {
+			p.Set(ctx, keySearchNext, lastTweet+1, 0)
+			p.Set(ctx, keySearchVersion, searchVersion, 0)
+		})
 	}
 	for i := 0; i < len(res.Names); i += 100 {
 		names := res.Names[i:min(i+100, len(res.Names))]

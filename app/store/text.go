@@ -30,10 +30,11 @@ type Segment struct {
 
 // segmentRE finds the pieces: a URL up to white space or a character that
 // cannot end one unescaped; an @name by the username rule; a #tag of
-// letters, digits and _ of any script. A mention or a tag starts at the
-// text's start or after a character that is not a letter, digit, _ or one
-// of @#/&, so that an e-mail address or a URL's fragment is neither.
-var segmentRE = regexp.MustCompile(`https?://[^\s<>"'` + "`" + `]+|(?:^|[^\p{L}\p{N}_@#/&])([@#])([\p{L}\p{N}_-]+)`)
+// letters (with their marks: in many scripts vowels are marks), digits and
+// _ of any script. A mention or a tag starts at the text's start or after
+// a character that is not a letter, mark, digit, _ or one of @#/&, so that
+// an e-mail address or a URL's fragment is neither.
+var segmentRE = regexp.MustCompile(`https?://[^\s<>"'` + "`" + `]+|(?:^|[^\p{L}\p{M}\p{N}_@#/&])([@#])([\p{L}\p{M}\p{N}_-]+)`)
 
 // Segments splits a tweet's text into text, links, mentions and hashtags.
 func Segments(body string) []Segment {

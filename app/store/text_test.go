@@ -18,6 +18,7 @@ func TestSegments(t *testing.T) {
 		{"mail me@example.com", []Segment{{T, "mail me@example.com"}}},
 		{"@ab is too short, @1abc starts with a digit", []Segment{{T, "@ab is too short, @1abc starts with a digit"}}},
 		{"#Go and #日本語 and #café_2", []Segment{{H, "Go"}, {T, " and "}, {H, "日本語"}, {T, " and "}, {H, "café_2"}}},
+		{"#हिंदी में", []Segment{{H, "हिंदी"}, {T, " में"}}}, // vowel signs are marks
 		{"#foo-bar", []Segment{{H, "foo"}, {T, "-bar"}}},
 		{"a#b c&#39; x/#y", []Segment{{T, "a#b c&#39; x/#y"}}},
 		{"see https://example.com/a?b=1#c.", []Segment{{T, "see "}, {L, "https://example.com/a?b=1#c"}, {T, "."}}},
