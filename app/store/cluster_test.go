@@ -401,15 +401,7 @@ func TestPostMarkedUntilListed(t *testing.T) {
 	}
 	now := s.now
 	s.now = func() time.Time { return now().Add(holeWait + time.Second) }
-	for {
-		n, err := s.IndexSearch(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	indexAll(t, s)
 	s.now = now
 	if rdb.LPos(ctx, wordKey("marked"), id, redis.LPosArgs{}).Err() == nil {
 		t.Fatal("the indexer listed a tweet still marked posting")

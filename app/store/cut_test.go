@@ -189,15 +189,7 @@ func settleAll(t *testing.T, s *Store) {
 	now := s.now
 	defer func() { s.now = now }()
 	s.now = func() time.Time { return now().Add(holeWait + time.Second) }
-	for {
-		n, err := s.IndexSearch(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-	}
+	indexAll(t, s)
 }
 
 // cutClient is a second client of rdb's Redis, for a store whose commands

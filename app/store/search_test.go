@@ -72,44 +72,16 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		}
 		return id
 	}
-	index := func() {
-		t.Helper()
-		for {
-			n, err := s.IndexSearch(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				return
-			}
-		}
-	}
 	picnic := post("Picnic in the Park #sunday")
 	closed := post("The park is closed")
 	post("Coffee in the morning")
 	parks := post("café and parks")
 	greek := post("Καλημέρα κόσμε")
 	hindi := post("हिंदी में")
-	index()
-	tweets := func(q string) []string {
-		t.Helper()
-		query, err := ParseQuery(q)
-		if err != nil {
-			t.Fatalf("%q: %v", q, err)
-		}
-		_, p, err := s.SearchTweets(ctx, "", query, 0, 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, tw := range p.Tweets {
-			ids = append(ids, tw.ID)
-		}
-		return ids
-	}
+	indexAll(t, s)
 	check := func(q string, want ...string) {
 		t.Helper()
-		if got := tweets(q); !slices.Equal(got, want) {
+		if got := searchIDs(t, s, q); !slices.Equal(got, want) {
 			t.Errorf("tweets for %q: %v; want %v", q, got, want)
 		}
 	}
@@ -157,7 +129,7 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	rdb.HSet(ctx, "users", "pythonista", uid)
 	rdb.HSet(ctx, "tweet:"+tid, "userid", uid, "unix_time", "1700000000", "body", "written by pytwis")
 	rdb.LPush(ctx, "timeline", tid)
-	index()
+	indexAll(t, s)
 	check("pytwis", tid)
 	if got := users("python"); !slices.Equal(got, []string{"pythonista"}) {
 		t.Errorf("users for python: %v; want pythonista", got)
@@ -168,23 +140,23 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	// there is passed once a later tweet is a few seconds old.
 	hole := strconv.FormatInt(rdb.Incr(ctx, "next_tweet_id").Val(), 10)
 	after := post("posted after the gap")
-	index()
+	indexAll(t, s)
 	if inWord("gap", after) {
 		t.Error("the indexer went past an id still being posted")
 	}
 	rdb.HSet(ctx, "tweet:"+hole, "userid", uid, "unix_time", time.Now().Unix(), "body", "the gap filled")
-	index()
+	indexAll(t, s)
 	if got := rdb.LRange(ctx, wordKey("gap"), 0, -1).Val(); !slices.Equal(got, []string{after, hole}) {
 		t.Errorf("pytwask:word:gap holds %v; want %v", got, []string{after, hole})
 	}
 	rdb.Incr(ctx, "next_tweet_id") // a post cut off
 	late := post("a late one")
-	index()
+	indexAll(t, s)
 	if inWord("late", late) {
 		t.Error("the indexer went past an id with no tweet at once")
 	}
 	rdb.HSet(ctx, "tweet:"+late, "unix_time", time.Now().Add(-holeWait-time.Second).Unix())
-	index()
+	indexAll(t, s)
 	if !inWord("late", late) {
 		t.Error("the indexer waits for a post cut off for good")
 	}
@@ -194,7 +166,7 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	for i := range 25 {
 		many = append([]string{post(fmt.Sprintf("many %d", i))}, many...)
 	}
-	index()
+	indexAll(t, s)
 	query, _ := ParseQuery("many")
 	_, p1, err := s.SearchTweets(ctx, "", query, 0, 20)
 	if err != nil {
@@ -222,7 +194,7 @@ func testSearch(t *testing.T, s *Store, rdb redis.UniversalClient) {
 	}
 	// Indexing again adds nothing twice.
 	rdb.Del(ctx, keySearchNext)
-	index()
+	indexAll(t, s)
 	if n := len(rdb.LRange(ctx, wordKey("many"), 0, -1).Val()); n != 25 {
 		t.Errorf("pytwask:word:many holds %d ids after indexing twice; want 25", n)
 	}
@@ -255,6 +227,39 @@ func TestParseQuery(t *testing.T) {
 	}
 }
 
+// indexAll runs the indexer until it has nothing left to do.
+func indexAll(t *testing.T, s *Store) {
+	t.Helper()
+	for {
+		n, err := s.IndexSearch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// searchIDs returns the ids of the tweets on the first page of a search
+// for q.
+func searchIDs(t *testing.T, s *Store, q string) []string {
+	t.Helper()
+	query, err := ParseQuery(q)
+	if err != nil {
+		t.Fatalf("%q: %v", q, err)
+	}
+	_, p, err := s.SearchTweets(context.Background(), "", query, 0, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tw := range p.Tweets {
+		ids = append(ids, tw.ID)
+	}
+	return ids
+}
+
 // inWordList reports whether word's list holds the tweet id.
 func inWordList(ctx context.Context, rdb redis.UniversalClient, word, id string) bool {
 	return slices.Contains(rdb.LRange(ctx, wordKey(word), 0, -1).Val(), id)
@@ -273,34 +278,10 @@ func TestSearchRebuilt(t *testing.T) {
 			rdb.LPush(ctx, wordKey(word), id)
 		}
 		rdb.Set(ctx, keySearchNext, plainNext(t, plain), 0)
-		found := func(q string) []string {
-			t.Helper()
-			query, err := ParseQuery(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, p, err := s.SearchTweets(ctx, "", query, 0, 20)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ids []string
-			for _, tw := range p.Tweets {
-				ids = append(ids, tw.ID)
-			}
-			return ids
-		}
 		if inWordList(ctx, rdb, "cafe", cafe) {
 			t.Fatal("the old index has cafe; the test expects café only")
 		}
-		for {
-			n, err := s.IndexSearch(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				break
-			}
-		}
+		indexAll(t, s)
 		if v := rdb.Get(ctx, keySearchVersion).Val(); v != searchVersion {
 			t.Errorf("the index's version is %q; want %q", v, searchVersion)
 		}
@@ -308,7 +289,7 @@ func TestSearchRebuilt(t *testing.T) {
 			t.Errorf("%d lists of the old form are left", n)
 		}
 		for q, want := range map[string][]string{"café": {cafe}, "CAFE": {cafe}, "a paris": {cafe}, "plain": {plain}} {
-			if got := found(q); !slices.Equal(got, want) {
+			if got := searchIDs(t, s, q); !slices.Equal(got, want) {
 				t.Errorf("%q found %v; want %v", q, got, want)
 			}
 		}
