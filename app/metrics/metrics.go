@@ -1,9 +1,10 @@
 // Package metrics keeps what an operator watches, in the Prometheus format:
 // requests by route and status with their latency, Redis commands and
 // errors (a go-redis hook), sign-ins, posts, how much work waits for a
-// password-check or page slot, the build, and Go's runtime. The debug listener serves
-// them at /metrics (never the site's listeners). Counts kept elsewhere (the
-// fan-out jobs, the slots) are read at each scrape (Gauge, Counter).
+// password-check or page slot, the build, and Go's runtime. The debug
+// listener serves them at /metrics (never the site's listeners). Counts
+// kept elsewhere (the fan-out jobs, the slots) are read at each scrape
+// (Gauge, Counter).
 //
 // It uses the Prometheus project's own client, which keeps the exposition
 // format, the histograms and the runtime collectors right; each Metrics has
