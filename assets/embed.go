@@ -4,7 +4,7 @@ package assets
 
 import "embed"
 
-// FS holds templates/*.html and static/*.
+// FS holds templates/*.html, static/* and robots.txt.
 //
-//go:embed templates static
+//go:embed templates static robots.txt
 var FS embed.FS

@@ -83,6 +83,7 @@ type Server struct {
 	store    *store.Store
 	rd       *renderer
 	static   *staticFiles
+	robots   []byte // robots.txt
 	sessions *cookieSessions
 	assets   *assetURLs
 	log      *slog.Logger
@@ -116,6 +117,10 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	robots, err := fs.ReadFile(o.Assets, "robots.txt")
+	if err != nil {
+		return nil, err
+	}
 	rd, err := newRenderer(o.Assets)
 	if err != nil {
 		return nil, err
@@ -124,6 +129,7 @@ func New(o Options) (*Server, error) {
 		store:    o.Store,
 		rd:       rd,
 		static:   static,
+		robots:   robots,
 		sessions: &cookieSessions{keys: o.SessionKeys},
 		log:      o.Logger,
 		isHTTPS:  o.IsHTTPS,
@@ -252,6 +258,11 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle(metrics.LiveRoute, s.handle(s.events))
 
 	mux.Handle("GET /static/", s.static)
+	mux.HandleFunc("GET /robots.txt", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Write(s.robots)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
