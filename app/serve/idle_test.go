@@ -74,7 +74,7 @@ func idleWritesNothing(t *testing.T, env []string, rdb redis.UniversalClient, ea
 	// First the instance has work: the search index of the seeded tweets.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		next, _ := rdb.Get(ctx, "pytwask:search:next").Int()
+		next, _ := rdb.Get(ctx, "pytwask:search2:next").Int()
 		last, _ := rdb.Get(ctx, "next_tweet_id").Int()
 		if last > 0 && next > last {
 			break

@@ -18,11 +18,11 @@ import (
 // Search finds tweets by their words and users by their names, from indexes
 // of pytwask's own beside pytwis's keys:
 //
-//   - pytwask:word:<word> (list, newest first, the newest WordCap kept):
-//     the ids of the tweets with that word, in wordsOf's form
-//     (pytwask:search:version names it: searchVersion). An indexer in every
-//     instance (IndexSearch, from the cursor pytwask:search:next up to
-//     next_tweet_id, one instance at a time: pytwask:search:lease) adds
+//   - pytwask:word2:<word> (list, newest first, the newest WordCap kept):
+//     the ids of the tweets with that word, in wordsOf's form; the 2 is
+//     searchVersion. An indexer in every instance (IndexSearch, from the
+//     cursor pytwask:search2:next up to next_tweet_id, one instance at a
+//     time: pytwask:search:lease) adds
 //     new tweets a moment after they are posted, and
 //     a database written by pytwis is indexed the same way, from its first
 //     tweet; an edit and a deletion change the lists at once. A search
@@ -60,22 +60,28 @@ const (
 	SearchTTL = 2 * time.Second
 )
 
+// searchVersion names the form of the words in the index (wordsOf), and is
+// in the names of the index's keys. A version of pytwask that makes words
+// otherwise changes it: its indexer then builds an index of its own from
+// the first tweet, while instances of the earlier version, during a
+// rolling upgrade, keep theirs; once it has caught up, it drops the
+// earlier keys (dropEarlierIndexes). 2: without accents, with other
+// scripts' marks; 1 (keys without a number): before.
+const searchVersion = "2"
+
 const (
-	prefixWord       = "pytwask:word:"
-	keySearchNext    = "pytwask:search:next"
+	prefixWord       = "pytwask:word" + searchVersion + ":"
+	keySearchNext    = "pytwask:search" + searchVersion + ":next"
 	keySearchLease   = "pytwask:search:lease"
-	keySearchVersion = "pytwask:search:version"
+	keySearchVersion = "pytwask:search:version" // the version whose index is the only one
 	keyNames         = "pytwask:names:{names}"
 	prefixNameGram   = "pytwask:gram:{names}:"
 )
 
-func wordKey(w string) string { return prefixWord + w }
+// earlierWordPrefixes start the keys of the word lists of earlier versions.
+var earlierWordPrefixes = []string{"pytwask:word:"}
 
-// searchVersion names the form of the words in the index (wordsOf), kept
-// in pytwask:search:version. When a version of pytwask makes words
-// otherwise, it changes this, and the indexer builds the index again
-// (rebuildSearch). 2: without accents, with other scripts' marks.
-const searchVersion = "2"
+func wordKey(w string) string { return prefixWord + w }
 
 // foundKey names the list of the first count tweets a search for words
 // found.
@@ -462,14 +468,6 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if w.rebuild {
-		if err := s.rebuildSearch(ctx); err != nil {
-			return 0, fmt.Errorf("index: %w", err)
-		}
-		if w, err = s.indexWork(ctx); err != nil {
-			return 0, err
-		}
-	}
 	if w.names {
 		if err := s.indexAllNames(ctx); err != nil {
 			return 0, err
@@ -477,6 +475,9 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 	}
 	from, upTo := w.from, w.upTo
 	if from > upTo {
+		if w.earlier {
+			return 0, s.dropEarlierIndexes(ctx)
+		}
 		return 0, nil
 	}
 	to := min(upTo, from+indexBatch-1)
@@ -531,14 +532,14 @@ func (s *Store) IndexSearch(ctx context.Context) (int, error) {
 }
 
 // indexWork is what the indexer has to do: the tweets from from to upTo,
-// the names of users pytwis added if names is set, and the whole index
-// again first if rebuild is (an index of another searchVersion, or none).
+// the names of users pytwis added if names is set, and, once it has caught
+// up, the indexes of earlier versions to drop if earlier is.
 type indexWork struct {
 	from, upTo     int64
-	names, rebuild bool
+	names, earlier bool
 }
 
-func (w indexWork) any() bool { return w.names || w.rebuild || w.from <= w.upTo }
+func (w indexWork) any() bool { return w.names || w.earlier || w.from <= w.upTo }
 
 // indexWork reads what the indexer has to do, without writing.
 func (s *Store) indexWork(ctx context.Context) (indexWork, error) {
@@ -554,49 +555,50 @@ func (s *Store) indexWork(ctx context.Context) (indexWork, error) {
 	from, _ := strconv.ParseInt(next.Val(), 10, 64)
 	upTo, _ := strconv.ParseInt(last.Val(), 10, 64)
 	return indexWork{from: max(from, 1), upTo: upTo, names: nameCount.Val() < userCount.Val(),
-		rebuild: version.Val() != searchVersion}, nil
+		earlier: version.Val() != searchVersion}, nil
 }
 
-// rebuildSearch empties the lists of words and sets the indexer's cursor
-// back to the first tweet, for an index of another searchVersion (or of
-// none: a database of pytwis's, or of a pytwask before versions). The
-// indexer then lists every tweet again, a few thousand a second; until it
-// has caught up, searches find only the tweets it has reached.
-func (s *Store) rebuildSearch(ctx context.Context) error {
-	emptied := 0
+// dropEarlierIndexes deletes the word lists of earlier versions
+// (earlierWordPrefixes), once this version's index has caught up, and
+// notes that it did (pytwask:search:version). Their cursors stay: an
+// instance of an earlier version still running would otherwise list every
+// tweet again; it lists only new ones, whose lists stay unread until an
+// operator deletes them (docs/maintaining.md).
+func (s *Store) dropEarlierIndexes(ctx context.Context) error {
+	dropped := 0
 	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
-		var cursor uint64
-		for {
-			keys, next, err := c.Scan(ctx, cursor, prefixWord+"*", 1000).Result()
-			if err != nil {
-				return err
-			}
-			if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, k := range keys {
-					p.Unlink(ctx, k) // one a command: on a Cluster node, keys are in many slots
+		for _, prefix := range earlierWordPrefixes {
+			var cursor uint64
+			for {
+				keys, next, err := c.Scan(ctx, cursor, prefix+"*", 1000).Result()
+				if err != nil {
+					return err
 				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			emptied += len(keys)
-			if cursor = next; cursor == 0 {
-				return nil
+				if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, k := range keys {
+						p.Unlink(ctx, k) // one a command: on a Cluster node, keys are in many slots
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				dropped += len(keys)
+				if cursor = next; cursor == 0 {
+					break
+				}
 			}
 		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("empty the lists of words: %w", err)
-	}
-	// The cursor first: cut off between the two, the next run starts over.
-	if err := s.rdb.Set(ctx, keySearchNext, 1, 0).Err(); err != nil {
-		return err
+		return fmt.Errorf("index: drop the earlier indexes: %w", err)
 	}
 	if err := s.rdb.Set(ctx, keySearchVersion, searchVersion, 0).Err(); err != nil {
-		return err
+		return fmt.Errorf("index: drop the earlier indexes: %w", err)
 	}
-	if emptied > 0 {
-		s.log.Info("search index: building it again, for words of a new form", "version", searchVersion, "words", emptied)
+	if dropped > 0 {
+		s.log.Info("search index: this version's has caught up; the earlier ones are dropped",
+			"version", searchVersion, "keys", dropped)
 	}
 	return nil
 }

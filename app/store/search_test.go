@@ -265,44 +265,62 @@ func inWordList(ctx context.Context, rdb redis.UniversalClient, word, id string)
 	return slices.Contains(rdb.LRange(ctx, wordKey(word), 0, -1).Val(), id)
 }
 
-// TestSearchRebuilt: an index whose words are of another form (a pytwask
-// before searchVersion) is emptied and built again, once, by the indexer.
+// TestSearchRebuilt: where an earlier version left an index (words of
+// another form, keys without a version), this version builds its own from
+// the first tweet while the earlier one stays for the instances that still
+// read it; once caught up, it drops the earlier one, once.
 func TestSearchRebuilt(t *testing.T) {
 	onBoth(t, func(t *testing.T, s *Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		ann, _ := mustRegister(t, s, "ann")
 		cafe, plain := mustPost(t, s, ann, "Un café à Paris"), mustPost(t, s, ann, "plain words")
-		// The index as an earlier pytwask left it: words folded, accents
-		// kept, no version.
-		for word, id := range map[string]string{"un": cafe, "café": cafe, "à": cafe, "paris": cafe, "plain": plain, "words": plain} {
-			rdb.LPush(ctx, wordKey(word), id)
+		// The index as pytwask left it before versions: words folded with
+		// their accents, and its own cursor.
+		earlier := map[string]string{"un": cafe, "café": cafe, "à": cafe, "paris": cafe, "plain": plain, "words": plain}
+		for word, id := range earlier {
+			rdb.LPush(ctx, "pytwask:word:"+word, id)
 		}
-		rdb.Set(ctx, keySearchNext, plainNext(t, plain), 0)
-		if inWordList(ctx, rdb, "cafe", cafe) {
-			t.Fatal("the old index has cafe; the test expects café only")
+		rdb.Set(ctx, "pytwask:search:next", plainNext(t, plain), 0)
+
+		// One step lists both tweets in this version's index; the earlier
+		// one is still there.
+		if n, err := s.IndexSearch(ctx); err != nil || n != 2 {
+			t.Fatalf("the first step indexed %d tweets, %v; want both", n, err)
 		}
+		if !inWordList(ctx, rdb, "cafe", cafe) || rdb.Exists(ctx, "pytwask:word:café").Val() != 1 {
+			t.Error("after one step, want cafe in this version's index and café still in the earlier one")
+		}
+		// An instance of the earlier version posts and indexes meanwhile.
+		the := mustPost(t, s, ann, "un thé")
+		rdb.LPush(ctx, "pytwask:word:thé", the)
+		rdb.Set(ctx, "pytwask:search:next", plainNext(t, the), 0)
+
 		indexAll(t, s)
 		if v := rdb.Get(ctx, keySearchVersion).Val(); v != searchVersion {
-			t.Errorf("the index's version is %q; want %q", v, searchVersion)
+			t.Errorf("pytwask:search:version is %q; want %q", v, searchVersion)
 		}
-		if n := rdb.Exists(ctx, wordKey("café"), wordKey("à")).Val(); n != 0 {
-			t.Errorf("%d lists of the old form are left", n)
+		if left, err := s.scan(ctx, "pytwask:word:*", 100); err != nil || len(left) != 0 {
+			t.Errorf("the earlier index's lists are left: %v %v", left, err)
 		}
-		for q, want := range map[string][]string{"café": {cafe}, "CAFE": {cafe}, "a paris": {cafe}, "plain": {plain}} {
+		if rdb.Get(ctx, "pytwask:search:next").Val() == "" {
+			t.Error("the earlier index's cursor was dropped: an earlier instance still running would list every tweet again")
+		}
+		for q, want := range map[string][]string{"café": {cafe}, "CAFE": {cafe}, "a paris": {cafe}, "plain": {plain}, "the": {the}} {
 			if got := searchIDs(t, s, q); !slices.Equal(got, want) {
 				t.Errorf("%q found %v; want %v", q, got, want)
 			}
 		}
 		if l := rdb.LRange(ctx, wordKey("words"), 0, -1).Val(); !slices.Equal(l, []string{plain}) {
-			t.Errorf("pytwask:word:words holds %v; want %v once", l, plain)
+			t.Errorf("%s holds %v; want %v once", wordKey("words"), l, plain)
 		}
-		// Once: a later run leaves the lists be.
-		rdb.LPush(ctx, wordKey("kept"), plain)
+		// Once: lists written later by an instance of the earlier version
+		// stay, and this version's are left be.
+		rdb.LPush(ctx, "pytwask:word:late", plain)
 		if _, err := s.IndexSearch(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if rdb.Exists(ctx, wordKey("kept")).Val() != 1 {
-			t.Error("the index was built again although its version is current")
+		if rdb.Exists(ctx, "pytwask:word:late").Val()+rdb.Exists(ctx, wordKey("words")).Val() != 2 { // two slots
+			t.Error("a later run dropped lists again")
 		}
 	})
 }

@@ -745,7 +745,7 @@ type searchPage struct {
 
 // search: GET /search?q= — the users whose names match (store.SearchUsers:
 // pytwask:names:{names}) and a page of the tweets with every word of the
-// query, or its #tag (store.SearchTweets: pytwask:word:<word>), for
+// query, or its #tag (store.SearchTweets: pytwask:word2:<word>), for
 // anyone. No query is the search form alone; one with nothing to look for
 // is a 400 that says why.
 func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
