@@ -1,6 +1,7 @@
 package mail
 
 import (
+	netmail "net/mail"
 	"strings"
 	"testing"
 
@@ -23,6 +24,23 @@ func TestSend(t *testing.T) {
 		if !strings.Contains(m.Data, want) {
 			t.Errorf("message lacks %q:\n%s", want, m.Data)
 		}
+	}
+	// The headers, as a mail reader parses them: dated, identified under
+	// the sender's domain, and marked as automatic (no auto-replies).
+	msg, err := netmail.ReadMessage(strings.NewReader(m.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := msg.Header
+	if _, err := h.Date(); err != nil {
+		t.Errorf("Date: %v", err)
+	}
+	id := h.Get("Message-ID")
+	if !strings.HasPrefix(id, "<") || !strings.HasSuffix(id, "@example.com>") || len(id) < len("<@example.com>")+20 {
+		t.Errorf("Message-ID %q; want a random one at the sender's domain", id)
+	}
+	if h.Get("Auto-Submitted") != "auto-generated" || h.Get("X-Auto-Response-Suppress") != "All" {
+		t.Errorf("not marked automatic: Auto-Submitted %q, X-Auto-Response-Suppress %q", h.Get("Auto-Submitted"), h.Get("X-Auto-Response-Suppress"))
 	}
 	// STARTTLS required (the default) to a server that offers none: refused.
 	s = New(Config{Host: srv.Host, Port: srv.Port, TLS: "starttls", From: "noreply@example.com"})
