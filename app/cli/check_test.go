@@ -42,7 +42,8 @@ func TestSeedThenCheck(t *testing.T) {
 	}
 
 	code, report := runCheck(t)
-	if code != 0 || !strings.Contains(report, "the pytwis keys look right (200 users)") || !strings.Contains(report, "no problems found") {
+	if code != 0 || !strings.Contains(report, "the pytwis keys look right (200 users)") || !strings.Contains(report, "no problems found") ||
+		!strings.Contains(report, "ok: the search index has every tweet (5000)") {
 		t.Fatalf("check after seed: exit %d\n%s", code, report)
 	}
 	if !rs.InProcess() && !regexp.MustCompile(`runs Redis [0-9]+\.[0-9]+\.[0-9]+ \(6\.2 or newer needed\)`).MatchString(report) {
@@ -57,13 +58,19 @@ func TestSeedThenCheck(t *testing.T) {
 	if strings.Contains(report, rs.Password) {
 		t.Error("check printed the Redis password")
 	}
+	// An index being built (after an upgrade, or on a pytwis database).
+	rdb := rs.Client()
+	defer rdb.Close()
+	rdb.Set(context.Background(), "pytwask:search2:next", 1001, 0)
+	if code, report := runCheck(t); code != 0 || !strings.Contains(report, "ok: the search index is being built by a running pytwask: 1000 of 5000 tweets so far") {
+		t.Errorf("check with the index a fifth built: exit %d\n%s", code, report)
+	}
+	rdb.Set(context.Background(), "pytwask:search2:next", 5001, 0)
 
 	if rs.InProcess() {
 		return // it neither fills up nor saves
 	}
 	// A full Redis: check says why writes are refused.
-	rdb := rs.Client()
-	defer rdb.Close()
 	if err := rdb.ConfigSet(context.Background(), "maxmemory", "1").Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -541,6 +541,13 @@ type indexWork struct {
 
 func (w indexWork) any() bool { return w.names || w.earlier || w.from <= w.upTo }
 
+// SearchIndexed returns how far this version's search index has come: the
+// tweets up to indexed are listed, of last in all (last 0: none yet).
+func (s *Store) SearchIndexed(ctx context.Context) (indexed, last int64, err error) {
+	w, err := s.indexWork(ctx)
+	return w.from - 1, w.upTo, err
+}
+
 // indexWork reads what the indexer has to do, without writing.
 func (s *Store) indexWork(ctx context.Context) (indexWork, error) {
 	var next, last, version *redis.StringCmd
