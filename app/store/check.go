@@ -69,23 +69,33 @@ func (s *Store) CheckLayout(ctx context.Context, sample int) (problems []string,
 // Cluster).
 func (s *Store) scan(ctx context.Context, pattern string, limit int) ([]string, error) {
 	var out []string
-	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
-		var cursor uint64
-		for len(out) < limit {
-			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
-			if err != nil {
-				return fmt.Errorf("scan %s: %w", pattern, err)
-			}
-			out = append(out, keys...)
-			if next == 0 {
-				break
-			}
-			cursor = next
-		}
-		return nil
+	err := s.scanEach(ctx, pattern, func(_ context.Context, _ redis.Cmdable, keys []string) (bool, error) {
+		out = append(out, keys...)
+		return len(out) < limit, nil
 	})
 	if len(out) > limit {
 		out = out[:limit]
 	}
 	return out, err
+}
+
+// scanEach calls fn with each batch of keys matching pattern and the node
+// that holds them (every primary of a Cluster), until fn says to stop on
+// that node or returns an error.
+func (s *Store) scanEach(ctx context.Context, pattern string, fn func(ctx context.Context, c redis.Cmdable, keys []string) (bool, error)) error {
+	return s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", pattern, err)
+			}
+			if more, err := fn(ctx, c, keys); err != nil || !more {
+				return err
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	})
 }

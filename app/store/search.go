@@ -573,32 +573,20 @@ func (s *Store) indexWork(ctx context.Context) (indexWork, error) {
 // operator deletes them (docs/maintaining.md).
 func (s *Store) dropEarlierIndexes(ctx context.Context) error {
 	dropped := 0
-	err := s.forEachPrimary(ctx, func(ctx context.Context, c redis.Cmdable) error {
-		for _, prefix := range earlierWordPrefixes {
-			var cursor uint64
-			for {
-				keys, next, err := c.Scan(ctx, cursor, prefix+"*", 1000).Result()
-				if err != nil {
-					return err
+	for _, prefix := range earlierWordPrefixes {
+		err := s.scanEach(ctx, prefix+"*", func(ctx context.Context, c redis.Cmdable, keys []string) (bool, error) {
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					p.Unlink(ctx, k) // one a command: on a Cluster node, keys are in many slots
 				}
-				if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-					for _, k := range keys {
-						p.Unlink(ctx, k) // one a command: on a Cluster node, keys are in many slots
-					}
-					return nil
-				}); err != nil {
-					return err
-				}
-				dropped += len(keys)
-				if cursor = next; cursor == 0 {
-					break
-				}
-			}
+				return nil
+			})
+			dropped += len(keys)
+			return true, err
+		})
+		if err != nil {
+			return fmt.Errorf("index: drop the earlier indexes: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("index: drop the earlier indexes: %w", err)
 	}
 	if err := s.rdb.Set(ctx, keySearchVersion, searchVersion, 0).Err(); err != nil {
 		return fmt.Errorf("index: drop the earlier indexes: %w", err)
